@@ -1,0 +1,151 @@
+/**
+ * The event model (mtlog / Serilog message templates) and its serialization.
+ *
+ * An event is { timestamp?, level, messageTemplate, properties?, exception? }.
+ * The record payload is UTF-8 JSON of { level, messageTemplate, properties?,
+ * exception? }; the timestamp lives in the record header (ms since the epoch),
+ * so time filters need not parse JSON. docs/events.md maps this to CLEF.
+ *
+ * encodeEvent either writes the exact bytes that will be stored, or throws a
+ * coded error and writes nothing anywhere. It never stores a value that JSON
+ * would silently change: functions, symbols, BigInt, undefined in arrays,
+ * non-finite numbers, Map/Set, and cycles are errors that name the path.
+ */
+
+import { AuditError, ERROR_CODES } from '../shared/errors.js'
+import { FIXED } from '../shared/limits.js'
+
+export const LEVELS = ['Verbose', 'Debug', 'Information', 'Warning', 'Error', 'Fatal'] as const
+export type Level = (typeof LEVELS)[number]
+const LEVEL_SET = new Set<string>(LEVELS)
+
+export interface AuditEvent {
+  /** When it happened: a Date, ms since the epoch, or an ISO 8601 string. Default: now. */
+  timestamp?: Date | number | string
+  level: Level
+  messageTemplate: string
+  properties?: Record<string, unknown>
+  /** An Error (its stack is stored) or a string. */
+  exception?: Error | string
+}
+
+/** What readLog yields for every event record. */
+export interface StoredEvent {
+  timestamp: Date
+  level: Level
+  messageTemplate: string
+  properties: Record<string, unknown>
+  exception?: string
+}
+
+const encoder = new TextEncoder()
+
+function invalid(message: string, path: string): AuditError {
+  return new AuditError(ERROR_CODES.EVENT_INVALID, `${message} at ${path}`, { details: { path } })
+}
+
+function timestampMs(t: AuditEvent['timestamp']): number {
+  if (t === undefined) return Date.now()
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN
+  if (!Number.isFinite(ms) || !Number.isInteger(ms)) throw invalid('timestamp must be a valid Date, integer ms or ISO 8601 string', 'timestamp')
+  return ms
+}
+
+function checkValue(v: unknown, path: string, stack: object[]): void {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return
+    case 'number':
+      if (!Number.isFinite(v)) throw invalid(`${v} cannot be stored as JSON`, path)
+      return
+    case 'bigint':
+      throw invalid('BigInt cannot be stored as JSON (convert it to a string)', path)
+    case 'function':
+      throw invalid('a function is not data', path)
+    case 'symbol':
+      throw invalid('a symbol is not data', path)
+    case 'undefined':
+      throw invalid('undefined is not data', path)
+    case 'object': {
+      if (v === null || v instanceof Date) return
+      if (stack.length >= FIXED.eventDepthMax) throw invalid(`nesting deeper than ${FIXED.eventDepthMax}`, path)
+      if (stack.includes(v)) throw invalid('circular reference', path)
+      if (v instanceof Map || v instanceof Set || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
+        throw invalid(`a ${v.constructor.name} would be stored as {} (convert it to an object or array)`, path)
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return
+      stack.push(v)
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) checkValue(v[i], `${path}[${i}]`, stack)
+      } else {
+        for (const k in v) {
+          if (!Object.prototype.hasOwnProperty.call(v, k)) continue
+          const child = (v as Record<string, unknown>)[k]
+          if (child === undefined) continue // JSON semantics: an absent key
+          checkValue(child, `${path}.${k}`, stack)
+        }
+      }
+      stack.pop()
+      return
+    }
+  }
+}
+
+export interface Encoded {
+  len: number
+  timeMs: number
+}
+
+/**
+ * Validate and serialize ev into scratch (which must hold eventBytesMax + 1
+ * bytes). Throws ERR_AUDIT_EVENT_INVALID or ERR_AUDIT_EVENT_TOO_LARGE.
+ */
+export function encodeEvent(ev: AuditEvent, scratch: Uint8Array, eventBytesMax: number): Encoded {
+  if (typeof ev !== 'object' || ev === null) throw invalid('an event must be an object', 'event')
+  if (typeof ev.level !== 'string' || !LEVEL_SET.has(ev.level)) {
+    throw invalid(`level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(String(ev.level))})`, 'level')
+  }
+  if (typeof ev.messageTemplate !== 'string') throw invalid('messageTemplate must be a string', 'messageTemplate')
+  const timeMs = timestampMs(ev.timestamp)
+  const body: Record<string, unknown> = { level: ev.level, messageTemplate: ev.messageTemplate }
+  if (ev.properties !== undefined) {
+    if (typeof ev.properties !== 'object' || ev.properties === null || Array.isArray(ev.properties)) {
+      throw invalid('properties must be a plain object', 'properties')
+    }
+    checkValue(ev.properties, 'properties', [])
+    body.properties = ev.properties
+  }
+  if (ev.exception !== undefined) {
+    if (ev.exception instanceof Error) body.exception = ev.exception.stack ?? `${ev.exception.name}: ${ev.exception.message}`
+    else if (typeof ev.exception === 'string') body.exception = ev.exception
+    else throw invalid('exception must be an Error or a string', 'exception')
+  }
+  let json: string
+  try {
+    json = JSON.stringify(body)
+  } catch (err) {
+    // A toJSON() that throws or returns something unserializable.
+    throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, { cause: err, details: { path: 'event' } })
+  }
+  // UTF-8 takes at least one byte per UTF-16 unit: a cheap early refusal first.
+  if (json.length > eventBytesMax) tooLarge(json, eventBytesMax)
+  const { read, written } = encoder.encodeInto(json, scratch.subarray(0, eventBytesMax))
+  if (read < json.length) tooLarge(json, eventBytesMax)
+  return { len: written, timeMs }
+}
+
+function tooLarge(json: string, max: number): never {
+  const bytes = Buffer.byteLength(json)
+  throw new AuditError(ERROR_CODES.EVENT_TOO_LARGE, `event is ${bytes} bytes serialized; eventBytesMax is ${max}`, { details: { bytes, eventBytesMax: max } })
+}
+
+/** Decode a stored payload (the inverse of encodeEvent, timestamp from the header). */
+export function decodeEvent(payload: Uint8Array, timeMs: number): StoredEvent {
+  const body = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as {
+    level: Level; messageTemplate: string; properties?: Record<string, unknown>; exception?: string
+  }
+  const ev: StoredEvent = { timestamp: new Date(timeMs), level: body.level, messageTemplate: body.messageTemplate, properties: body.properties ?? {} }
+  if (body.exception !== undefined) ev.exception = body.exception
+  return ev
+}

@@ -1,0 +1,249 @@
+/**
+ * The app-thread side of the pipeline: one Producer per thread that emits.
+ *
+ *   emit(ev) ─► encodeEvent into scratch ─► ring.reserve (CAS: space + seq)
+ *       │                                        │ no space: queue the bytes (≤ pendingEmitsMax),
+ *       │                                        │ wait on `consumed`, retry in order
+ *       ▼                                        ▼
+ *   ring.publish ─► pending FIFO (seq, resolve, reject)
+ *                        ▲
+ *   one Atomics.waitAsync loop on DURABLE_LO ── resolves every pending emit
+ *   with seq ≤ durable; on FAILED/CLOSED rejects the rest with the cause
+ *
+ * Contract: the promise of emit() resolves with { seq } only after the writer
+ * published a durable seq ≥ that seq (after fdatasync); it rejects with a
+ * coded error otherwise, and an event that fails validation is never written.
+ * Emits of one Producer get increasing seqs in call order. While anything is
+ * pending, a ref'd timer keeps the event loop alive (a pending waitAsync does
+ * not, node#44729).
+ */
+
+import { AuditError, ERROR_CODES, fromWire } from '../shared/errors.js'
+import { CLOSED, NO_SPACE, Ring } from '../shared/ring.js'
+import { CONSUMED, DURABLE_LO, STATE_CLOSED, STATE_FAILED, STATE_OPEN } from '../shared/ring-layout.js'
+import { type AuditEvent, encodeEvent } from './event.js'
+
+export interface Receipt {
+  /** The event's sequence number: contiguous from 1 across the whole log. */
+  seq: number
+}
+
+type Resolve = (r: Receipt) => void
+type Reject = (e: Error) => void
+
+interface Waiting {
+  bytes: Uint8Array
+  timeMs: number
+  resolve: Resolve
+  reject: Reject
+}
+
+const U32 = 0x1_0000_0000
+
+/** A FIFO with O(1) push and shift that reuses its storage. */
+class Fifo<T> {
+  private items: (T | undefined)[] = []
+  private head = 0
+  get length(): number {
+    return this.items.length - this.head
+  }
+  push(v: T): void {
+    this.items.push(v)
+  }
+  peek(): T | undefined {
+    return this.items[this.head]
+  }
+  shift(): T | undefined {
+    const v = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return v
+  }
+}
+
+export class Producer {
+  private readonly scratch: Uint8Array
+  private readonly pendingSeq = new Fifo<number>()
+  private readonly pendingFns = new Fifo<[Resolve, Reject]>()
+  private readonly waiting = new Fifo<Waiting>()
+  private durableLoop = false
+  private spaceLoop = false
+  private keepAlive: NodeJS.Timeout | undefined
+  private closing = false
+  private abortError: Error | undefined
+  private drained: (() => void) | undefined
+
+  constructor(
+    private readonly ring: Ring,
+    private readonly eventBytesMax: number,
+    private readonly pendingEmitsMax: number,
+  ) {
+    this.scratch = new Uint8Array(eventBytesMax)
+  }
+
+  emit(ev: AuditEvent): Promise<Receipt> {
+    if (this.closing || this.abortError !== undefined) return Promise.reject(this.abortError ?? closedError())
+    const stateErr = this.stateError()
+    if (stateErr !== undefined) return Promise.reject(stateErr)
+    let enc
+    try {
+      enc = encodeEvent(ev, this.scratch, this.eventBytesMax)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.waiting.length === 0) {
+      const seqLo = this.ring.reserve(enc.len)
+      if (seqLo >= 0) {
+        const seq = this.fullSeq(seqLo)
+        this.ring.publish(this.scratch, enc.len, enc.timeMs)
+        return this.track(seq)
+      }
+      if (seqLo === CLOSED) return Promise.reject(this.stateError() ?? closedError())
+    }
+    if (this.waiting.length >= this.pendingEmitsMax) {
+      return Promise.reject(new AuditError(ERROR_CODES.QUEUE_FULL, `${this.waiting.length} emits already wait for ring space (pendingEmitsMax ${this.pendingEmitsMax}); await emits or raise ringBytes`, {
+        details: { pendingEmitsMax: this.pendingEmitsMax },
+      }))
+    }
+    return new Promise<Receipt>((resolve, reject) => {
+      this.waiting.push({ bytes: this.scratch.slice(0, enc.len), timeMs: enc.timeMs, resolve, reject })
+      this.hold()
+      if (!this.spaceLoop) void this.runSpaceLoop()
+    })
+  }
+
+  /** Emits of this producer not yet settled. */
+  pending(): number {
+    return this.pendingSeq.length + this.waiting.length
+  }
+
+  /** Stop taking emits; resolves when every emit already made has settled. */
+  drain(): Promise<void> {
+    this.closing = true
+    if (this.pending() === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.drained = resolve
+    })
+  }
+
+  /** Reject everything now (destroy). */
+  abort(err: Error): void {
+    this.abortError ??= err
+    this.rejectAll(err)
+  }
+
+  /** The receiving seq of a just-reserved record: durable < seq < durable + 2^31. */
+  private fullSeq(seqLo: number): number {
+    const durable = this.ring.durableSeq()
+    return durable + ((seqLo - (durable % U32) + U32) % U32)
+  }
+
+  private track(seq: number): Promise<Receipt> {
+    return new Promise<Receipt>((resolve, reject) => {
+      this.pendingSeq.push(seq)
+      this.pendingFns.push([resolve, reject])
+      this.hold()
+      if (!this.durableLoop) void this.runDurableLoop()
+    })
+  }
+
+  private async runDurableLoop(): Promise<void> {
+    this.durableLoop = true
+    const { ring } = this
+    while (this.pendingSeq.length > 0) {
+      const durLo = ring.durableLo()
+      while (this.pendingSeq.length > 0 && ((durLo - (this.pendingSeq.peek()! % U32)) | 0) >= 0) {
+        const seq = this.pendingSeq.shift()!
+        this.pendingFns.shift()![0]({ seq })
+      }
+      if (this.pendingSeq.length === 0) break
+      const err = this.stateError()
+      if (err !== undefined) {
+        this.rejectAll(err)
+        break
+      }
+      const w = Atomics.waitAsync(ring.i32, DURABLE_LO, durLo)
+      if (w.async) await w.value
+    }
+    this.durableLoop = false
+    this.release()
+  }
+
+  private async runSpaceLoop(): Promise<void> {
+    this.spaceLoop = true
+    const { ring } = this
+    while (this.waiting.length > 0) {
+      const err = this.stateError()
+      if (err !== undefined) {
+        this.rejectAll(err)
+        break
+      }
+      const seen = ring.consumedWord()
+      while (this.waiting.length > 0) {
+        const w = this.waiting.peek()!
+        const seqLo = ring.reserve(w.bytes.length)
+        if (seqLo === NO_SPACE) break
+        this.waiting.shift()
+        if (seqLo === CLOSED) {
+          w.reject(this.stateError() ?? closedError())
+          continue
+        }
+        const seq = this.fullSeq(seqLo)
+        ring.publish(w.bytes, w.bytes.length, w.timeMs)
+        this.track(seq).then(w.resolve, w.reject)
+      }
+      if (this.waiting.length === 0) break
+      const wait = Atomics.waitAsync(ring.i32, CONSUMED, seen)
+      if (wait.async) await wait.value
+    }
+    this.spaceLoop = false
+    this.release()
+  }
+
+  private stateError(): Error | undefined {
+    const st = this.ring.state()
+    if (st === STATE_OPEN) return undefined
+    if (st === STATE_FAILED) {
+      const wire = this.ring.failure()
+      const cause = wire === undefined ? undefined : fromWire(wire)
+      return new AuditError(ERROR_CODES.FAILED, `the audit sink failed and acknowledges nothing more: ${cause?.message ?? 'unknown cause'}`, { cause })
+    }
+    if (st === STATE_CLOSED) return closedError()
+    return undefined // failing: the writer is recording the cause; waiters are woken when it is done
+  }
+
+  private rejectAll(err: Error): void {
+    while (this.pendingSeq.length > 0) {
+      this.pendingSeq.shift()
+      this.pendingFns.shift()![1](err)
+    }
+    while (this.waiting.length > 0) this.waiting.shift()!.reject(err)
+    this.release()
+  }
+
+  private hold(): void {
+    this.keepAlive ??= setInterval(noop, 1 << 30)
+  }
+
+  private release(): void {
+    if (this.pending() > 0 || this.durableLoop || this.spaceLoop) return
+    if (this.keepAlive !== undefined) {
+      clearInterval(this.keepAlive)
+      this.keepAlive = undefined
+    }
+    if (this.drained !== undefined) {
+      const d = this.drained
+      this.drained = undefined
+      d()
+    }
+  }
+}
+
+function noop(): void {}
+
+export function closedError(): AuditError {
+  return new AuditError(ERROR_CODES.CLOSED, 'the audit sink is closed (or closing) and takes no more events')
+}

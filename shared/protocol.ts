@@ -1,0 +1,51 @@
+/**
+ * Every message between the app side and the writer worker, as one tagged
+ * union. Records and acknowledgements never travel as messages: they move
+ * through the shared ring and the durable cursor (ring-layout.ts). Messages
+ * carry only lifecycle events, a handful per sink lifetime.
+ *
+ * App → writer: workerData (WriterInit) once; then only control words in the
+ * shared block (close request), because the writer's thread is busy in a
+ * synchronous loop and does not read messages.
+ * Writer → app: WriterMessage. An unknown message is an invariant failure.
+ */
+
+import type { WireError } from './errors.js'
+import type { StorageSpec } from './storage.js'
+
+export interface WriterInit {
+  sab: SharedArrayBuffer
+  dir: string
+  eventBytesMax: number
+  batchBytesMax: number
+  segmentBytesMax: number
+  storage: StorageSpec | undefined
+  /** Test hook: a fixed clock for segment headers and side-file names (ms). */
+  clockMs: number | undefined
+}
+
+export interface TornTailReport {
+  segment: string
+  offset: number
+  bytes: number
+  sideFile: string
+}
+
+export interface OpenReport {
+  lastSeq: number
+  segments: number
+  tornTail: TornTailReport | undefined
+  removedTmp: string[]
+}
+
+export type WriterMessage =
+  | { type: 'ready'; report: OpenReport; lockFile: string; lockToken: string }
+  | { type: 'open-failed'; error: WireError }
+  | { type: 'failed'; error: WireError }
+  | { type: 'closed'; lastSeq: number }
+
+const TYPES = new Set(['ready', 'open-failed', 'failed', 'closed'])
+
+export function isWriterMessage(m: unknown): m is WriterMessage {
+  return typeof m === 'object' && m !== null && TYPES.has((m as { type?: unknown }).type as string)
+}

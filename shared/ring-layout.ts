@@ -1,0 +1,69 @@
+/**
+ * Layout of the SharedArrayBuffer shared by producers (app threads) and the
+ * writer worker. One control block, then the data ring.
+ *
+ *   bytes 0 .. CONTROL_BYTES                      bytes DATA_OFFSET .. + ringBytes
+ *   ┌────────┬────────┬────────┬───────┬───────┬───────┬─────────┐┌──────────────────────┐
+ *   │reserve │consumed│durable │ state │ wake  │ stats │ failure ││ records, 8-aligned   │
+ *   └────────┴────────┴────────┴───────┴───────┴───────┴─────────┘└──────────────────────┘
+ *   each hot word on its own 64-byte cache line (written by different threads)
+ *
+ * reserve (u64, line 0): high 32 bits = low 32 bits of the last reserved seq,
+ *   low 32 bits = ring position (mod 2^31) | CLOSED_BIT. Producers CAS it to
+ *   claim space and a seq in one step, so ring order = seq order.
+ * consumed (i32, line 1): ring position up to which the writer released space.
+ * durable (line 2): DURABLE_LO (i32, waited on) = low 32 bits of the durable
+ *   seq; DURABLE_SEQ (u64) = the whole durable seq.
+ * state (i32, line 3): STATE_OPEN | STATE_FAILED | STATE_CLOSED.
+ * wake (line 4): WRITER_SLEEPING (the writer sets 1 before it sleeps; a
+ *   producer that sees 1 clears it and notifies), CLOSE_REQUESTED.
+ *
+ * Ring record: i32 lenWord, i32 seqLo, f64 timeMs, payload, padded to 8 bytes.
+ * lenWord 0 = not yet published, > 0 = payload bytes, PAD = skip to ring end.
+ */
+
+export const CACHE_LINE_BYTES = 64
+const I32_PER_LINE = CACHE_LINE_BYTES / 4
+
+// Int32 indexes
+export const CONSUMED = 1 * I32_PER_LINE
+export const DURABLE_LO = 2 * I32_PER_LINE
+export const STATE = 3 * I32_PER_LINE
+export const WRITER_SLEEPING = 4 * I32_PER_LINE
+export const CLOSE_REQUESTED = 4 * I32_PER_LINE + 1
+export const FAILURE_LEN = 7 * I32_PER_LINE
+
+// BigUint64 indexes
+export const RESERVE_U64 = 0
+export const DURABLE_SEQ_U64 = (2 * CACHE_LINE_BYTES + 8) / 8
+
+// Float64 indexes: counters written by the writer only, read by anyone (monitoring).
+export const STATS_F64 = (5 * CACHE_LINE_BYTES) / 8
+export const Stat = { BATCHES: 0, RECORDS: 1, BYTES: 2, FSYNCS: 3, SEGMENTS: 4, LAST_BATCH_RECORDS: 5 } as const
+const STATS_COUNT = 6
+
+export const FAILURE_OFFSET = 8 * CACHE_LINE_BYTES
+export const FAILURE_BYTES = 4096
+export const CONTROL_BYTES = FAILURE_OFFSET + FAILURE_BYTES
+export const DATA_OFFSET = CONTROL_BYTES
+
+export const STATE_OPEN = 0
+export const STATE_FAILED = 1
+export const STATE_CLOSED = 2
+/** Transient: the first failure is being written to the failure area. */
+export const STATE_FAILING = 3
+
+export const POS_MASK = 0x7fff_ffff
+export const CLOSED_BIT = 0x8000_0000
+export const RING_RECORD_HEADER_BYTES = 16
+export const PAD = -1
+
+export function align8(n: number): number {
+  return (n + 7) & ~7
+}
+
+// Size relations, checked once at load.
+if (STATS_F64 * 8 + STATS_COUNT * 8 > 6 * CACHE_LINE_BYTES) throw new Error('ring-layout: stats overflow their line')
+if (FAILURE_LEN * 4 >= FAILURE_OFFSET) throw new Error('ring-layout: failure length overlaps the message')
+if (DURABLE_SEQ_U64 * 8 < DURABLE_LO * 4 + 4 || DURABLE_SEQ_U64 * 8 + 8 > 3 * CACHE_LINE_BYTES) throw new Error('ring-layout: durable words')
+if (DATA_OFFSET % 8 !== 0) throw new Error('ring-layout: data must be 8-aligned')

@@ -1,0 +1,157 @@
+/**
+ * Open-time recovery, run by the writer before it accepts any record.
+ *
+ *   list dir ─► drop *.wal.tmp (rotation that never renamed) ─► scan every
+ *   segment in seq order (header, CRC, seq, chain, across segments)
+ *        ├─ damage in a sealed segment, or in acknowledged data ─► ERR_AUDIT_CORRUPT
+ *        └─ torn tail in the last segment ─► copy the cut bytes to <seg>.torn-<ms>,
+ *           fsync it, truncate the segment at the last committed batch, fdatasync
+ *
+ * The result is where appending continues: last seq, last hash, the segment to
+ * append to. Crash-safe at every step: the side file is durable before the cut,
+ * and a repeated cut of the same bytes only writes a second side file.
+ */
+
+import path from 'node:path'
+import { AuditError, ERROR_CODES, ioError } from '../shared/errors.js'
+import { GENESIS_HASH, parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName, type SegmentHeader } from '../shared/format.js'
+import { classifyTail, scanSegment } from '../shared/scan.js'
+import { readFully, type Storage, writeFully } from '../shared/storage.js'
+import { LOCK_FILE } from './lock.js'
+
+export interface TornTail {
+  segment: string
+  offset: number
+  bytes: number
+  sideFile: string
+}
+
+export interface Recovered {
+  lastSeq: number
+  lastHash: Buffer
+  /** The last segment, where appending continues; undefined for a new WAL. */
+  active: { name: string; header: SegmentHeader; size: number } | undefined
+  segments: number
+  tornTail: TornTail | undefined
+  removedTmp: string[]
+}
+
+const TMP = /\.wal\.tmp$/
+const SIDE = /\.torn-[\d-]+$/
+
+export function corrupt(message: string, details: { segment: string; offset: number; seq: number } & Record<string, string | number>): AuditError {
+  return new AuditError(ERROR_CODES.CORRUPT, `${message} (segment ${details.segment}, offset ${details.offset}, seq ${details.seq})`, { details })
+}
+
+export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs: () => number): Recovered {
+  const names = s.readdir(dir)
+  const removedTmp: string[] = []
+  for (const n of names) {
+    if (!TMP.test(n)) continue
+    s.unlink(path.join(dir, n))
+    removedTmp.push(n)
+  }
+  if (removedTmp.length > 0) s.fsyncDir(dir)
+
+  const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  const foreign = names.filter((n) => parseSegmentFileName(n) === undefined && !TMP.test(n) && !SIDE.test(n) && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`))
+  if (segments.length === 0) {
+    if (foreign.length > 0) {
+      throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not empty and holds no WAL segments (found ${foreign.slice(0, 3).join(', ')}); refusing to write into it`, { details: { dir } })
+    }
+    return { lastSeq: 0, lastHash: Buffer.from(GENESIS_HASH), active: undefined, segments: 0, tornTail: undefined, removedTmp }
+  }
+
+  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  let active: Recovered['active']
+  let tornTail: TornTail | undefined
+  for (let i = 0; i < segments.length; i++) {
+    const name = segments[i]!
+    const file = path.join(dir, name)
+    const isLast = i === segments.length - 1
+    const buf = readWhole(s, file)
+    const scan = scanSegment(buf, expected, payloadBytesMax)
+    if ('problem' in scan) {
+      if (scan.problem === 'version') {
+        throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: scan.version ?? null } })
+      }
+      if (scan.problem === 'magic' && i === 0 && buf.length >= 8) {
+        throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, { details: { segment: name, offset: 0 } })
+      }
+      throw corrupt(`segment header is bad: ${scan.problem}`, { segment: name, offset: 0, seq: expected.seq + 1, problem: scan.problem })
+    }
+    if (scan.header.firstSeq !== parseSegmentFileName(name)) {
+      throw corrupt('segment file name does not match its header', { segment: name, offset: 0, seq: scan.header.firstSeq })
+    }
+    if (!isLast) {
+      if (scan.stop !== undefined) throw corrupt(`record is bad: ${scan.stop.problem}`, { segment: name, offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem })
+      if (scan.commitEnd !== buf.length) throw corrupt('sealed segment ends inside a batch', { segment: name, offset: scan.commitEnd, seq: scan.commitSeq + 1, problem: 'uncommitted' })
+    } else {
+      const verdict = classifyTail(buf, scan, payloadBytesMax)
+      if (verdict.kind === 'corrupt') {
+        throw corrupt(`record is bad: ${verdict.problem}, and valid data from a later batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`, {
+          segment: name, offset: verdict.offset, seq: verdict.seq, problem: verdict.problem, laterValidAt: verdict.laterValidAt,
+        })
+      }
+      if (verdict.kind === 'torn') tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+      active = { name, header: scan.header, size: tornTail ? tornTail.offset : buf.length }
+    }
+    expected = { seq: scan.commitSeq, hash: scan.commitHash }
+  }
+  return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, removedTmp }
+}
+
+function readWhole(s: Storage, file: string): Buffer {
+  let fd: number
+  try {
+    fd = s.open(file, 'r')
+  } catch (err) {
+    throw ioError('open', file, err)
+  }
+  try {
+    const size = s.size(fd)
+    const buf = Buffer.alloc(size)
+    const n = readFully(s, fd, buf, 0, size, 0)
+    return n === size ? buf : buf.subarray(0, n)
+  } catch (err) {
+    throw ioError('read', file, err)
+  } finally {
+    s.close(fd)
+  }
+}
+
+function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
+  const bytes = buf.length - cutAt
+  let sideName = `${name}.torn-${now}`
+  try {
+    let sfd: number
+    for (let k = 1; ; k++) {
+      try {
+        sfd = s.open(path.join(dir, sideName), 'wx')
+        break
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || k > 100) throw err
+        sideName = `${name}.torn-${now}-${k}`
+      }
+    }
+    try {
+      writeFully(s, sfd, buf, cutAt, bytes, 0)
+      s.fsync(sfd)
+    } finally {
+      s.close(sfd)
+    }
+    s.fsyncDir(dir)
+    const fd = s.open(path.join(dir, name), 'r+')
+    try {
+      s.truncate(fd, cutAt)
+      s.fsync(fd)
+    } finally {
+      s.close(fd)
+    }
+  } catch (err) {
+    throw ioError('cut torn tail of', path.join(dir, name), err)
+  }
+  return { segment: name, offset: cutAt, bytes, sideFile: sideName }
+}
+
+export { SEGMENT_HEADER_BYTES, segmentFileName }
