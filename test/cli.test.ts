@@ -1,0 +1,108 @@
+// The built CLI, run as a child process, as a user would.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import fs from 'node:fs'
+import path from 'node:path'
+import { spawnSync, spawn } from 'node:child_process'
+import { AuditSink } from '../lib/index.js'
+import { SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/format.js'
+import { ev, snapshot, tempDir } from './helpers/dirs.js'
+
+const CLI = new URL('../lib/cli.js', import.meta.url).pathname
+const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+function cliAsync(...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [CLI, ...args])
+    let out = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.on('close', (code) => resolve({ code, out }))
+  })
+}
+
+async function makeLog(dir: string, n: number): Promise<void> {
+  const sink = await AuditSink.open({ dir })
+  await Promise.all(Array.from({ length: n }, (_, i) => sink.emit(ev(i))))
+  await sink.close()
+}
+
+test('version prints the package version and the WAL format', () => {
+  const r = cli('version', '--json')
+  assert.is(r.code, 0)
+  assert.equal(JSON.parse(r.out), { version: pkg.version, walFormat: 1, node: process.version })
+  assert.ok(cli('version').out.includes(pkg.version))
+})
+
+test('verify on an intact log exits 0 and reports records and seqs', async () => {
+  const dir = tempDir('cli-ok')
+  await makeLog(dir, 25)
+  const r = cli('verify', dir, '--json')
+  assert.is(r.code, 0, r.err)
+  const rep = JSON.parse(r.out)
+  assert.is(rep.ok, true)
+  assert.is(rep.records, 25)
+  assert.is(rep.lastSeq, 25)
+  const human = cli('verify', dir)
+  assert.match(human.out, /^OK /)
+  assert.match(human.out, /records\s+25 \(seq 1\.\.25\)/)
+})
+
+test('verify on a damaged log exits 1 and names segment, offset and seq; the log is untouched', async () => {
+  const dir = tempDir('cli-bad')
+  const sink = await AuditSink.open({ dir })
+  await Promise.all(Array.from({ length: 5 }, (_, i) => sink.emit(ev(i))))
+  await Promise.all(Array.from({ length: 5 }, (_, i) => sink.emit(ev(i + 5))))
+  await sink.close()
+  const file = path.join(dir, segmentFileName(1))
+  const b = fs.readFileSync(file)
+  b[SEGMENT_HEADER_BYTES + 70]! ^= 0x04 // payload byte of seq 1
+  fs.writeFileSync(file, b)
+  const before = snapshot(dir)
+  const r = cli('verify', dir, '--json')
+  assert.is(r.code, 1)
+  const rep = JSON.parse(r.out)
+  assert.is(rep.ok, false)
+  assert.equal({ seq: rep.firstBad.seq, segment: rep.firstBad.segment, offset: rep.firstBad.offset, problem: rep.firstBad.problem }, { seq: 1, segment: segmentFileName(1), offset: SEGMENT_HEADER_BYTES, problem: 'checksum' })
+  assert.match(cli('verify', dir).out, /FIRST BAD seq 1 in 00000000000000000001\.wal at offset 80: checksum/)
+  assert.equal(snapshot(dir), before)
+})
+
+test('verify of a missing directory exits 3 with the error code; a bad command exits 2', () => {
+  const r = cli('verify', '/definitely/not/here')
+  assert.is(r.code, 3)
+  assert.match(r.err, /ERR_AUDIT_NO_WAL/)
+  assert.is(cli('no-such-command').code, 2)
+  assert.is(cli('verify').code, 2) // missing argument
+  assert.is(cli('--help').code, 0)
+})
+
+test('verify beside a live writer does not disturb it', async () => {
+  const dir = tempDir('cli-live')
+  const sink = await AuditSink.open({ dir })
+  let n = 0
+  let stop = false
+  const writer = (async () => {
+    while (!stop) {
+      await Promise.all(Array.from({ length: 50 }, () => sink.emit(ev(n++))))
+    }
+  })()
+  const reports = []
+  for (let i = 0; i < 3; i++) reports.push(await cliAsync('verify', dir, '--json'))
+  stop = true
+  await writer
+  for (const r of reports) {
+    assert.is(r.code, 0)
+    assert.is(JSON.parse(r.out).ok, true)
+  }
+  assert.is((await sink.emit(ev(n))).seq, n + 1)
+  await sink.close()
+  assert.is(cli('verify', dir, '--json').code, 0)
+  assert.is(JSON.parse(cli('verify', dir, '--json').out).records, n + 1)
+})
+
+test.run()
