@@ -75,6 +75,7 @@ export class Producer {
   private closing = false
   private abortError: Error | undefined
   private drained: (() => void) | undefined
+  private drainPromise: Promise<void> | undefined
 
   constructor(
     private readonly ring: Ring,
@@ -123,15 +124,18 @@ export class Producer {
   /** Stop taking emits; resolves when every emit already made has settled. */
   drain(): Promise<void> {
     this.closing = true
-    if (this.pending() === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      this.drained = resolve
-    })
+    this.drainPromise ??= this.pending() === 0 && !this.durableLoop && !this.spaceLoop
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+        this.drained = resolve
+      })
+    return this.drainPromise
   }
 
-  /** Reject everything now (destroy). */
+  /** Settle everything now (destroy): what is already durable resolves, the rest rejects with err. */
   abort(err: Error): void {
     this.abortError ??= err
+    this.settleDurable()
     this.rejectAll(err)
   }
 
@@ -142,27 +146,39 @@ export class Producer {
   }
 
   private track(seq: number): Promise<Receipt> {
-    return new Promise<Receipt>((resolve, reject) => {
-      this.pendingSeq.push(seq)
-      this.pendingFns.push([resolve, reject])
-      this.hold()
-      if (!this.durableLoop) void this.runDurableLoop()
-    })
+    return new Promise<Receipt>((resolve, reject) => this.await(seq, resolve, reject))
+  }
+
+  /** Settle (resolve, reject) once seq is durable. Seqs of one producer arrive in increasing order. */
+  private await(seq: number, resolve: Resolve, reject: Reject): void {
+    this.pendingSeq.push(seq)
+    this.pendingFns.push([resolve, reject])
+    this.hold()
+    if (!this.durableLoop) void this.runDurableLoop()
+  }
+
+  /** Resolve every pending emit whose seq is durable; returns the durable low bits it used. */
+  private settleDurable(): number {
+    const durLo = this.ring.durableLo()
+    while (this.pendingSeq.length > 0 && ((durLo - (this.pendingSeq.peek()! % U32)) | 0) >= 0) {
+      const seq = this.pendingSeq.shift()!
+      this.pendingFns.shift()![0]({ seq })
+    }
+    return durLo
   }
 
   private async runDurableLoop(): Promise<void> {
     this.durableLoop = true
     const { ring } = this
     while (this.pendingSeq.length > 0) {
-      const durLo = ring.durableLo()
-      while (this.pendingSeq.length > 0 && ((durLo - (this.pendingSeq.peek()! % U32)) | 0) >= 0) {
-        const seq = this.pendingSeq.shift()!
-        this.pendingFns.shift()![0]({ seq })
-      }
+      const durLo = this.settleDurable()
       if (this.pendingSeq.length === 0) break
       const err = this.stateError()
       if (err !== undefined) {
-        this.rejectAll(err)
+        // The writer publishes the durable seq before it sets a terminal state:
+        // read it again so nothing durable is reported as failed.
+        this.settleDurable()
+        this.rejectPending(err)
         break
       }
       const w = Atomics.waitAsync(ring.i32, DURABLE_LO, durLo)
@@ -178,7 +194,8 @@ export class Producer {
     while (this.waiting.length > 0) {
       const err = this.stateError()
       if (err !== undefined) {
-        this.rejectAll(err)
+        // Only what never reached the ring: published emits are the durable loop's to settle.
+        this.rejectWaiting(err)
         break
       }
       const seen = ring.consumedWord()
@@ -193,7 +210,7 @@ export class Producer {
         }
         const seq = this.fullSeq(seqLo)
         ring.publish(w.bytes, w.bytes.length, w.timeMs)
-        this.track(seq).then(w.resolve, w.reject)
+        this.await(seq, w.resolve, w.reject)
       }
       if (this.waiting.length === 0) break
       const wait = Atomics.waitAsync(ring.i32, CONSUMED, seen)
@@ -216,10 +233,19 @@ export class Producer {
   }
 
   private rejectAll(err: Error): void {
+    this.rejectPending(err)
+    this.rejectWaiting(err)
+  }
+
+  private rejectPending(err: Error): void {
     while (this.pendingSeq.length > 0) {
       this.pendingSeq.shift()
       this.pendingFns.shift()![1](err)
     }
+    this.release()
+  }
+
+  private rejectWaiting(err: Error): void {
     while (this.waiting.length > 0) this.waiting.shift()!.reject(err)
     this.release()
   }

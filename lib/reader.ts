@@ -52,7 +52,7 @@ export interface VerifyReport {
   lastSeq: number | undefined
   firstTime: Date | undefined
   lastTime: Date | undefined
-  /** The first damage found; verification stops there. */
+  /** The first damage found; verification stops there (records and lastSeq count what checked out before it). */
   firstBad: BadSpot | undefined
   /** Bytes after the last committed batch of the last segment (a torn write, or a batch in flight on a live log). */
   tornTail: { segment: string; offset: number; bytes: number } | undefined
@@ -89,7 +89,7 @@ async function readSegment(dir: string, name: string): Promise<Buffer> {
 
 type Step =
   | { kind: 'ok'; scan: SegmentScan; buf: Buffer; end: number; torn: { offset: number; bytes: number } | undefined }
-  | { kind: 'bad'; bad: BadSpot }
+  | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
 
 /** Check one segment against what the previous one ended with. */
 function checkSegment(name: string, buf: Buffer, expected: { seq: number; hash: Buffer }, isLast: boolean,
@@ -107,13 +107,13 @@ function checkSegment(name: string, buf: Buffer, expected: { seq: number; hash: 
     return { kind: 'bad', bad: { seq: expected.seq + 1, segment: name, offset: 0, problem, message: `segment header is bad: ${scan.problem}` } }
   }
   if (!isLast) {
-    if (scan.stop !== undefined) return { kind: 'bad', bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` } }
-    if (scan.commitEnd !== buf.length) return { kind: 'bad', bad: { seq: scan.commitSeq + 1, segment: name, offset: scan.commitEnd, problem: 'uncommitted', message: 'sealed segment ends inside a batch' } }
+    if (scan.stop !== undefined) return { kind: 'bad', bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` }, before: scan }
+    if (scan.commitEnd !== buf.length) return { kind: 'bad', bad: { seq: scan.commitSeq + 1, segment: name, offset: scan.commitEnd, problem: 'uncommitted', message: 'sealed segment ends inside a batch' }, before: scan }
     return { kind: 'ok', scan, buf, end: buf.length, torn: undefined }
   }
   const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
   if (verdict.kind === 'corrupt') {
-    return { kind: 'bad', bad: { seq: verdict.seq, segment: name, offset: verdict.offset, problem: verdict.problem, message: `record is bad: ${verdict.problem}; valid data of a later batch follows at offset ${verdict.laterValidAt}` } }
+    return { kind: 'bad', bad: { seq: verdict.seq, segment: name, offset: verdict.offset, problem: verdict.problem, message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail` }, before: scan }
   }
   return { kind: 'ok', scan, buf, end: scan.commitEnd, torn: verdict.kind === 'torn' ? { offset: verdict.cutAt, bytes: verdict.bytes } : undefined }
 }
@@ -155,6 +155,14 @@ export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGen
   }
 }
 
+function count(report: VerifyReport, scan: SegmentScan, records: number, lastSeq: number): void {
+  report.firstSeq ??= scan.header.firstSeq
+  report.lastSeq = lastSeq
+  report.records += records
+  if (scan.firstTimeMs !== undefined) report.firstTime ??= new Date(scan.firstTimeMs)
+  if (scan.lastTimeMs !== undefined) report.lastTime = new Date(scan.lastTimeMs)
+}
+
 function headerChainStart(buf: Buffer): Buffer | undefined {
   return buf.length >= 64 ? Buffer.from(buf.subarray(32, 64)) : undefined
 }
@@ -177,16 +185,12 @@ export async function verifyLog(dir: string): Promise<VerifyReport> {
     if (step.kind === 'bad') {
       report.ok = false
       report.firstBad = step.bad
+      // Records that checked out before the damage still count.
+      if (step.before !== undefined && step.before.records > 0) count(report, step.before, step.before.records, step.before.header.firstSeq + step.before.records - 1)
       break
     }
     const { scan } = step
-    if (scan.committedRecords > 0) {
-      report.firstSeq ??= scan.header.firstSeq
-      report.lastSeq = scan.commitSeq
-      report.records += scan.committedRecords
-      if (scan.firstTimeMs !== undefined) report.firstTime ??= new Date(scan.firstTimeMs)
-      if (scan.lastTimeMs !== undefined) report.lastTime = new Date(scan.lastTimeMs)
-    }
+    if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }

@@ -12,7 +12,7 @@
  *     8  u32 len        payload bytes
  *    12  u8  type       1 = event (2..4 reserved: checkpoint, key change, seal)
  *    13  u8  flags      bit 0 COMMIT: last record of a write batch
- *    14  u16 reserved   0
+ *    14  u16 batchIndex position of the record in its write batch (0 = first)
  *    16  u64 seq        1, 2, 3, ... contiguous across segments
  *    24  i64 timeMs     event timestamp, ms since the Unix epoch
  *    32  32B hash       SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
@@ -23,7 +23,9 @@
  * chain links every record to all before it, across segments (the header's
  * chainStart is the hash of the record before firstSeq) and across restarts;
  * the COMMIT flag makes a batch all-or-nothing, so recovery can cut a torn batch
- * whole. Integers are little-endian.
+ * whole; batchIndex tells which batch a lone surviving record belongs to
+ * (its batch starts at seq − batchIndex), so damage followed by a record of a
+ * later batch is never mistaken for a torn tail. Integers are little-endian.
  */
 
 import { hash as oneShotHash } from 'node:crypto'
@@ -39,6 +41,8 @@ export const SALT_BYTES = 8
 
 export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4 } as const
 export const RecordFlag = { COMMIT: 1 } as const
+/** Records in one write batch at most (batchIndex is a u16). */
+export const BATCH_RECORDS_MAX = 0xffff
 /** Types a version-1 reader accepts in a record stream. */
 const KNOWN_TYPES = new Set<number>([RecordType.EVENT])
 
@@ -116,14 +120,14 @@ export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: H
  * (a view into buf; copy it if buf will be reused).
  */
 export function sealRecord(
-  buf: Buffer, off: number, len: number, type: number, flags: number,
+  buf: Buffer, off: number, len: number, type: number, flags: number, batchIndex: number,
   seq: number, timeMs: number, prevHash: Uint8Array, saltSeed: number,
 ): Buffer {
   buf.writeUInt32LE(RECORD_MAGIC, off)
   buf.writeUInt32LE(len, off + 8)
   buf[off + 12] = type
   buf[off + 13] = flags
-  buf.writeUInt16LE(0, off + 14)
+  buf.writeUInt16LE(batchIndex, off + 14)
   writeU64(buf, off + 16, seq)
   writeI64(buf, off + 24, timeMs)
   buf.set(prevHash, off + 32)
@@ -140,15 +144,17 @@ export type RecordProblem =
   | 'magic' // not a record start
   | 'length' // the length field is larger than any event can be
   | 'checksum' // CRC32C mismatch
-  | 'reserved' // a reserved field is not zero or the type is unknown
+  | 'reserved' // an unknown type or flag bit
   | 'seq' // the seq is not the next one (gap, duplicate or reorder)
   | 'chain' // the hash does not chain to the previous record
+  | 'batch' // batchIndex does not continue the batch (checked by scanSegment)
 
 export interface RecordOk {
   ok: true
   len: number
   type: number
   flags: number
+  batchIndex: number
   seq: number
   timeMs: number
   /** Offset of the payload in the buffer. */
@@ -183,7 +189,7 @@ export function checkRecord(
   if (buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return { ok: false, problem: 'checksum' }
   const seq = readU64(buf, off + 16)
   const type = buf[off + 12]!
-  if (!KNOWN_TYPES.has(type) || buf.readUInt16LE(off + 14) !== 0 || (buf[off + 13]! & ~RecordFlag.COMMIT) !== 0) {
+  if (!KNOWN_TYPES.has(type) || (buf[off + 13]! & ~RecordFlag.COMMIT) !== 0) {
     return { ok: false, problem: 'reserved', seq }
   }
   if (seq !== expectedSeq) return { ok: false, problem: 'seq', seq }
@@ -193,7 +199,10 @@ export function checkRecord(
   stored.copy(buf, off + 32)
   if (!hash.equals(stored)) return { ok: false, problem: 'chain', seq }
   hash.copy(prevHash)
-  return { ok: true, len, type, flags: buf[off + 13]!, seq, timeMs: readI64(buf, off + 24), payloadOff: off + RECORD_HEADER_BYTES, end: recEnd }
+  return {
+    ok: true, len, type, flags: buf[off + 13]!, batchIndex: buf.readUInt16LE(off + 14), seq,
+    timeMs: readI64(buf, off + 24), payloadOff: off + RECORD_HEADER_BYTES, end: recEnd,
+  }
 }
 
 /**
@@ -202,13 +211,13 @@ export function checkRecord(
  * not a torn tail.
  */
 export function looksLikeRecord(buf: Buffer, off: number, end: number, saltSeed: number, payloadBytesMax: number):
-  { len: number; flags: number; seq: number; end: number } | undefined {
+  { len: number; flags: number; batchIndex: number; seq: number; end: number } | undefined {
   if (end - off < RECORD_HEADER_BYTES || buf.readUInt32LE(off) !== RECORD_MAGIC) return undefined
   const len = buf.readUInt32LE(off + 8)
   if (len > payloadBytesMax) return undefined
   const recEnd = off + RECORD_HEADER_BYTES + len
   if (recEnd > end || buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return undefined
-  return { len, flags: buf[off + 13]!, seq: readU64(buf, off + 16), end: recEnd }
+  return { len, flags: buf[off + 13]!, batchIndex: buf.readUInt16LE(off + 14), seq: readU64(buf, off + 16), end: recEnd }
 }
 
 function isZero(buf: Buffer, from: number, to: number): boolean {

@@ -129,6 +129,8 @@ export class Ring {
   take(readPos: number, visit: (payloadAt: number, len: number, seqLo: number, timeMs: number) => boolean): number {
     let pos = readPos
     for (;;) {
+      // One lap at most: on an exactly full ring the next length word is the first one again.
+      if (((pos - readPos) & POS_MASK) >= this.size) return pos
       const off = pos & this.mask
       const at = DATA_OFFSET + off
       const lenWord = Atomics.load(this.i32, at >> 2)

@@ -5,13 +5,18 @@
  *
  * scanSegment walks records from the header while each one checks out
  * (framing, CRC, seq, chain) and reports where and why it stopped.
+ * Within a segment, batchIndex must run 0, 1, 2, ... and restart at 0 after
+ * every COMMIT record (a batch never spans segments).
  * classifyTail decides what a stop in the LAST segment means:
  *   - 'clean'   nothing after the last committed batch;
- *   - 'torn'    what follows the last committed batch is at most one batch
- *               (the writer has at most one unsynced batch), so none of it can
- *               have been acknowledged: recovery cuts it, readers stop there;
- *   - 'corrupt' valid data from a later batch lies beyond the damage, so the
- *               damage is inside acknowledged data: refuse, name the place.
+ *   - 'torn'    everything that checks out after the last committed batch
+ *               belongs to the one batch that follows it (seq − batchIndex is
+ *               that batch's first seq). The writer has at most one unsynced
+ *               batch, so none of it can have been acknowledged: recovery
+ *               cuts it, readers stop there;
+ *   - 'corrupt' a record of any other batch lies beyond the damage (a later
+ *               batch, or an old one written again), so the damage is inside
+ *               acknowledged data or is tampering: refuse, name the place.
  */
 
 import {
@@ -66,12 +71,20 @@ export function scanSegment(
   }
   let off = SEGMENT_HEADER_BYTES
   let seq = header.firstSeq
+  let batchIndex = 0
   while (off < buf.length) {
+    const before = Buffer.from(prevHash)
     const r = checkRecord(buf, off, buf.length, header.saltSeed, seq, prevHash, payloadBytesMax)
     if (!r.ok) {
       scan.stop = { offset: off, problem: r.problem, seq }
       break
     }
+    if (r.batchIndex !== batchIndex) {
+      before.copy(prevHash)
+      scan.stop = { offset: off, problem: 'batch', seq }
+      break
+    }
+    batchIndex = r.flags & RecordFlag.COMMIT ? 0 : batchIndex + 1
     onRecord?.(r, buf)
     scan.records++
     scan.firstTimeMs ??= r.timeMs
@@ -92,23 +105,23 @@ export function scanSegment(
 export type TailVerdict =
   | { kind: 'clean' }
   | { kind: 'torn'; cutAt: number; bytes: number }
-  | { kind: 'corrupt'; offset: number; seq: number; problem: RecordProblem | 'uncommitted'; laterValidAt: number }
+  | { kind: 'corrupt'; offset: number; seq: number; problem: RecordProblem; laterValidAt: number }
 
 /** What the end of the last segment means (see the header comment). */
 export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
   if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
-  // Look for valid records beyond the first bad byte; a COMMIT among them that
-  // is followed by more valid data means a second batch: acknowledged damage.
-  const from = scan.stop === undefined ? buf.length : scan.stop.offset + 1
-  let sawCommit = false
-  for (let off = from; off + 4 <= buf.length; off++) {
-    const r = looksLikeRecord(buf, off, buf.length, scan.header.saltSeed, payloadBytesMax)
-    if (r === undefined) continue
-    if (sawCommit && scan.stop !== undefined) {
-      return { kind: 'corrupt', offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem, laterValidAt: off }
+  if (scan.stop !== undefined) {
+    // Look at every record that checks out on its own from the first bad byte
+    // on (the bad record itself may be whole: a broken chain, a wrong seq).
+    const tornBatch = scan.commitSeq + 1
+    for (let off = scan.stop.offset; off + 4 <= buf.length; off++) {
+      const r = looksLikeRecord(buf, off, buf.length, scan.header.saltSeed, payloadBytesMax)
+      if (r === undefined) continue
+      if (r.seq - r.batchIndex !== tornBatch) {
+        return { kind: 'corrupt', offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem, laterValidAt: off }
+      }
+      off = r.end - 1
     }
-    if (r.flags & RecordFlag.COMMIT) sawCommit = true
-    off = r.end - 1
   }
   return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
 }

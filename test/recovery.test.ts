@@ -82,18 +82,21 @@ test('a zeroed tail (lost or preallocated pages) is cut, not corruption', async 
 
 test('the last batch truncated at every offset inside it is cut back to the previous batch', async () => {
   const dir = tempDir('trunc-src')
-  await makeLog(dir, 9, 3) // batches 1-3, 4-6, 7-9
+  await makeLog(dir, 9, 3) // three waves; the writer may split a wave into more than one batch
   const src = fs.readFileSync(path.join(dir, SEG1))
   const offs = recordOffsets(path.join(dir, SEG1))
-  const lastBatchStart = offs[6]!
+  // The last batch starts after the second-to-last COMMIT record (flags bit 0 at +13).
+  const commits = offs.filter((o) => src[o + 13]! & 1)
+  const lastBatchFirst = offs.indexOf(commits.at(-2)!) + 1 // index of its first record = seqs kept
+  const lastBatchStart = offs[lastBatchFirst]!
   for (let cut = lastBatchStart + 1; cut < src.length; cut += 37) {
     const d = tempDir('trunc')
     fs.writeFileSync(path.join(d, SEG1), src.subarray(0, cut))
     const sink = await AuditSink.open({ dir: d })
-    assert.is(sink.openReport.lastSeq, 6, `cut at ${cut}`)
+    assert.is(sink.openReport.lastSeq, lastBatchFirst, `cut at ${cut}`)
     assert.is(sink.openReport.tornTail?.offset, lastBatchStart)
     await sink.close()
-    assert.equal(await seqs(d), [1, 2, 3, 4, 5, 6])
+    assert.equal(await seqs(d), Array.from({ length: lastBatchFirst }, (_, i) => i + 1))
   }
 })
 
@@ -110,7 +113,7 @@ test('valid records without a COMMIT record at the end are an unfinished batch: 
   const payload = Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'half a batch' }))
   const rec = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
   payload.copy(rec, RECORD_HEADER_BYTES)
-  sealRecord(rec, 0, payload.length, RecordType.EVENT, 0, 6, Date.now(), prevHash, header.saltSeed)
+  sealRecord(rec, 0, payload.length, RecordType.EVENT, 0, 0, 6, Date.now(), prevHash, header.saltSeed)
   fs.appendFileSync(file, rec)
   const report = await verifyLog(dir)
   assert.ok(report.ok)
@@ -208,18 +211,34 @@ test('a record copied from another segment file (other salt) never validates', a
   await sink.close()
 })
 
-test('a replayed (duplicated) batch at the tail is cut, never read twice', async () => {
+test('a replayed (duplicated) batch at the tail is refused as corruption, never read twice', async () => {
   const dir = tempDir('dup')
   await makeLog(dir, 6, 3)
   const file = path.join(dir, SEG1)
   const offs = recordOffsets(file)
   const b = fs.readFileSync(file)
-  fs.appendFileSync(file, b.subarray(offs[3]!)) // records 4-6 again
-  assert.equal(await seqs(dir), [1, 2, 3, 4, 5, 6])
-  const sink = await AuditSink.open({ dir })
-  assert.is(sink.openReport.lastSeq, 6)
-  assert.is(sink.openReport.tornTail?.bytes, b.length - offs[3]!)
-  await sink.close()
+  fs.appendFileSync(file, b.subarray(offs[3]!)) // records 4-6 again: no torn write produces old seqs
+  const err = await refusal(dir)
+  assert.is(err.code, 'ERR_AUDIT_CORRUPT')
+  assert.is(err.details.offset, b.length)
+  assert.is(err.details.seq, 7)
+  assert.is(err.details.problem, 'seq')
+  const report = await verifyLog(dir)
+  assert.is(report.firstBad?.seq, 7)
+})
+
+test('damage to the COMMIT record of the next-to-last batch is corruption, not a torn tail', async () => {
+  const dir = tempDir('commitdmg')
+  await makeLog(dir, 6, 2) // batches [1,2] [3,4] [5,6]
+  const file = path.join(dir, SEG1)
+  const offs = recordOffsets(file)
+  const b = fs.readFileSync(file)
+  b[offs[3]! + RECORD_HEADER_BYTES + 3]! ^= 0x01 // seq 4, the COMMIT of batch [3,4]
+  fs.writeFileSync(file, b)
+  const err = await refusal(dir)
+  assert.is(err.code, 'ERR_AUDIT_CORRUPT')
+  assert.is(err.details.seq, 4)
+  assert.is(err.details.offset, offs[3])
 })
 
 test('leftover .wal.tmp from an interrupted rotation is removed on open', async () => {

@@ -81,7 +81,7 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
       throw corrupt(`segment header is bad: ${scan.problem}`, { segment: name, offset: 0, seq: expected.seq + 1, problem: scan.problem })
     }
     if (scan.header.firstSeq !== parseSegmentFileName(name)) {
-      throw corrupt('segment file name does not match its header', { segment: name, offset: 0, seq: scan.header.firstSeq })
+      throw corrupt('segment file name does not match its header', { segment: name, offset: 0, seq: scan.header.firstSeq, problem: 'file-name' })
     }
     if (!isLast) {
       if (scan.stop !== undefined) throw corrupt(`record is bad: ${scan.stop.problem}`, { segment: name, offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem })

@@ -21,8 +21,8 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { AuditError, ERROR_CODES, invariant, toWire } from '../shared/errors.js'
-import { RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecord } from '../shared/format.js'
-import { FIXED } from '../shared/limits.js'
+import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecord } from '../shared/format.js'
+import { FIXED, LIMITS } from '../shared/limits.js'
 import type { WriterInit, WriterMessage } from '../shared/protocol.js'
 import { Ring } from '../shared/ring.js'
 import { Stat, STATE_CLOSED } from '../shared/ring-layout.js'
@@ -56,7 +56,7 @@ class Writer {
     lastHash: Buffer,
   ) {
     this.batch = Buffer.allocUnsafe(init.batchBytesMax)
-    const maxRecords = Math.floor(init.batchBytesMax / RECORD_HEADER_BYTES)
+    const maxRecords = Math.min(BATCH_RECORDS_MAX, Math.floor(init.batchBytesMax / RECORD_HEADER_BYTES))
     this.recOff = new Int32Array(maxRecords)
     this.recLen = new Int32Array(maxRecords)
     this.recTime = new Float64Array(maxRecords)
@@ -132,7 +132,7 @@ class Writer {
     const saltSeed = this.appender.prepare(this.batchBytes, firstSeq, prevHash)
     for (let i = 0; i < n; i++) {
       const flags = i === n - 1 ? RecordFlag.COMMIT : 0
-      const hash = sealRecord(batch, recOff[i]!, recLen[i]!, RecordType.EVENT, flags, firstSeq + i, recTime[i]!, prevHash, saltSeed)
+      const hash = sealRecord(batch, recOff[i]!, recLen[i]!, RecordType.EVENT, flags, i, firstSeq + i, recTime[i]!, prevHash, saltSeed)
       hash.copy(prevHash)
     }
     this.appender.append(batch, this.batchBytes)
@@ -166,7 +166,9 @@ async function main(): Promise<void> {
       throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${init.dir}: ${(err as Error).message}`, { cause: err, details: { dir: init.dir } })
     }
     lock = DirLock.acquire(init.dir)
-    const rec = recover(storage, init.dir, init.eventBytesMax, nowMs)
+    // Recovery accepts any record a writer could have written, whatever this sink's
+    // eventBytesMax: older records may be larger than today's limit.
+    const rec = recover(storage, init.dir, LIMITS.eventBytesMax.max, nowMs)
     appender = new Appender(storage, init.dir, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), rec.active)
     appender.ensureSegment(rec.lastSeq + 1, rec.lastHash)
     ring.initCursors(rec.lastSeq)
