@@ -16,4 +16,4 @@ export { readLog, verifyLog, type LogRecord, type ReadOptions, type VerifyReport
 export { AuditError, ERROR_CODES, type ErrorCode } from '../shared/errors.js'
 export { LIMITS } from '../shared/limits.js'
 export type { Storage, StorageSpec } from '../shared/storage.js'
-export type { OpenReport, TornTailReport } from '../shared/protocol.js'
+export type { MirrorOpenReport, OpenReport, TornTailReport } from '../shared/protocol.js'

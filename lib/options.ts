@@ -23,6 +23,13 @@ export interface AuditSinkOptions {
   /** Emits per producer that may wait for ring space before emit() rejects. Default 65,536. */
   pendingEmitsMax?: number
   /**
+   * A second directory (ideally on another disk) that receives every batch
+   * too: an emit resolves only after both copies are fdatasync'ed. The copies
+   * are byte-identical, so `mtlog-audit recover --mirror` can repair one from
+   * the other. An empty mirror is filled from the WAL on open.
+   */
+  mirror?: string
+  /**
    * Fault injection for tests and the torture runner: a module exporting
    * createStorage(config) that the writer uses instead of the real file system.
    * See docs/testing.md. Never set this in production.
@@ -37,10 +44,11 @@ export interface ResolvedOptions {
   batchBytesMax: number
   segmentBytesMax: number
   pendingEmitsMax: number
+  mirror: string | undefined
   storage: StorageSpec | undefined
 }
 
-const KNOWN = new Set(['dir', 'ringBytes', 'eventBytesMax', 'batchBytesMax', 'segmentBytesMax', 'pendingEmitsMax', 'storage'])
+const KNOWN = new Set(['dir', 'ringBytes', 'eventBytesMax', 'batchBytesMax', 'segmentBytesMax', 'pendingEmitsMax', 'mirror', 'storage'])
 
 function bad(option: string, message: string): AuditError {
   return new AuditError(ERROR_CODES.OPTION_INVALID, `option ${option}: ${message}`, { details: { option } })
@@ -69,11 +77,17 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (eventBytesMax + 64 > ringBytes / 2) throw bad('eventBytesMax', `an event must fit in half the ring: at most ${ringBytes / 2 - 64} with ringBytes ${ringBytes}`)
   if (eventBytesMax + 64 > batchBytesMax) throw bad('batchBytesMax', `must hold the largest event plus its 64-byte header: at least ${eventBytesMax + 64}`)
   if (batchBytesMax + 80 > segmentBytesMax) throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
+  let mirror: string | undefined
+  if (opts.mirror !== undefined) {
+    if (typeof opts.mirror !== 'string' || opts.mirror.length === 0) throw bad('mirror', 'must be a non-empty path string')
+    mirror = path.resolve(opts.mirror)
+    if (mirror === path.resolve(opts.dir)) throw bad('mirror', 'must be another directory than dir')
+  }
   let storage: StorageSpec | undefined
   if (opts.storage !== undefined) {
     const s = opts.storage as { module?: unknown }
     if (typeof s !== 'object' || s === null || typeof s.module !== 'string') throw bad('storage', 'must be { module: string, config?: unknown }')
     storage = opts.storage as StorageSpec
   }
-  return { dir: path.resolve(opts.dir), ringBytes, eventBytesMax, batchBytesMax, segmentBytesMax, pendingEmitsMax, storage }
+  return { dir: path.resolve(opts.dir), ringBytes, eventBytesMax, batchBytesMax, segmentBytesMax, pendingEmitsMax, mirror, storage }
 }

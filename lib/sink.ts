@@ -68,7 +68,7 @@ export class AuditSink {
     readonly options: Readonly<ResolvedOptions>,
     /** What open() found and did: last seq, segments, a cut torn tail. */
     readonly openReport: OpenReport,
-    private readonly lock: { file: string; token: string },
+    private readonly locks: { file: string; token: string }[],
   ) {
     this.exited = new Promise((resolve) => worker.once('exit', resolve))
     worker.on('message', (m: unknown) => this.onMessage(m))
@@ -77,7 +77,7 @@ export class AuditSink {
       if (!this.writerDone && (this.state === 'open' || this.state === 'closing')) {
         this.onCrash(new Error(`writer worker exited with code ${code} without closing`))
       }
-      releaseLockFile(this.lock.file, this.lock.token)
+      for (const l of this.locks) releaseLockFile(l.file, l.token)
     })
   }
 
@@ -87,7 +87,7 @@ export class AuditSink {
     const ring = Ring.allocate(opts.ringBytes)
     const init: WriterInit = {
       sab: ring.sab, dir: opts.dir, eventBytesMax: opts.eventBytesMax, batchBytesMax: opts.batchBytesMax,
-      segmentBytesMax: opts.segmentBytesMax, storage: opts.storage, clockMs: undefined,
+      segmentBytesMax: opts.segmentBytesMax, mirror: opts.mirror, storage: opts.storage, clockMs: undefined,
     }
     const worker = new Worker(WRITER_URL, { workerData: init, name: `mtlog-audit writer ${opts.dir}` })
     const first = await new Promise<WriterMessage>((resolve, reject) => {
@@ -118,7 +118,7 @@ export class AuditSink {
       throw unknownMessage(first)
     }
     const producer = new Producer(ring, opts.eventBytesMax, opts.pendingEmitsMax)
-    return new AuditSink(worker, ring, producer, opts, first.report, { file: first.lockFile, token: first.lockToken })
+    return new AuditSink(worker, ring, producer, opts, first.report, first.locks)
   }
 
   /** Attach to a sink opened in another thread; the producer's emit() has the same contract. */

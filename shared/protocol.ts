@@ -19,6 +19,8 @@ export interface WriterInit {
   eventBytesMax: number
   batchBytesMax: number
   segmentBytesMax: number
+  /** A second directory that receives every batch too (byte-identical), or undefined. */
+  mirror: string | undefined
   storage: StorageSpec | undefined
   /** Test hook: a fixed clock for segment headers and side-file names (ms). */
   clockMs: number | undefined
@@ -31,15 +33,24 @@ export interface TornTailReport {
   sideFile: string
 }
 
+export interface MirrorOpenReport {
+  dir: string
+  /** The torn tail recovery cut in the mirror. */
+  tornTail: TornTailReport | undefined
+  /** The copy that was behind and what it received on open, if one was. */
+  caughtUp: { dir: string; bytes: number; segments: number } | undefined
+}
+
 export interface OpenReport {
   lastSeq: number
   segments: number
   tornTail: TornTailReport | undefined
   removedTmp: string[]
+  mirror: MirrorOpenReport | undefined
 }
 
 export type WriterMessage =
-  | { type: 'ready'; report: OpenReport; lockFile: string; lockToken: string }
+  | { type: 'ready'; report: OpenReport; locks: { file: string; token: string }[] }
   | { type: 'open-failed'; error: WireError }
   | { type: 'failed'; error: WireError }
   | { type: 'closed'; lastSeq: number }

@@ -1,16 +1,20 @@
 /**
- * Appends framed batches to the active segment and rotates segments.
+ * Appends framed batches to the active segment and rotates segments, in one
+ * directory or, with a mirror, in two.
  *
  * Contract:
  * - prepare(batchBytes, firstSeq, prevHash) makes sure the batch goes into a
  *   segment with room for it (rotating first if needed) and returns that
  *   segment's salt seed, which the records must be sealed with.
  * - append(buf, len) writes the whole batch at the end of the segment (looping
- *   on short writes) and fdatasyncs it. Only after it returns may the batch be
- *   acknowledged.
+ *   on short writes) in every directory, then fdatasyncs every copy. Only
+ *   after it returns may the batch be acknowledged.
  * - A new segment is born complete and durable: header written to
  *   <name>.wal.tmp, fdatasync, rename to <name>.wal, fsync the directory;
  *   only then does a record go into it. A rotation never splits a batch.
+ * - With a mirror, both copies are byte-identical (same header, same salt,
+ *   same records at the same offsets), so a damaged range in one copy can be
+ *   repaired from the other.
  * - Any storage error is thrown as ERR_AUDIT_IO; the writer then fails closed
  *   and never calls this appender again (no fsync retry on the same file).
  */
@@ -24,29 +28,38 @@ import { crc32c } from '../shared/crc32c.js'
 
 interface Active {
   name: string
-  fd: number
+  /** One descriptor per directory, in the order of `dirs`. */
+  fds: number[]
   size: number
   saltSeed: number
 }
 
 export class Appender {
   private active: Active | undefined
+  /** fdatasync and fsync calls made (batches, new segments, directories). */
+  syncCalls = 0
 
   constructor(
     private readonly s: Storage,
-    private readonly dir: string,
+    /** The WAL directory, then the mirror if there is one. */
+    private readonly dirs: readonly string[],
     private readonly segmentBytesMax: number,
     private readonly nowMs: () => number,
     private readonly onSegment: (name: string) => void,
     existing: { name: string; header: SegmentHeader; size: number } | undefined,
   ) {
     if (existing !== undefined) {
-      const file = path.join(dir, existing.name)
-      try {
-        this.active = { name: existing.name, fd: s.open(file, 'r+'), size: existing.size, saltSeed: existing.header.saltSeed }
-      } catch (err) {
-        throw ioError('open', file, err)
+      const fds: number[] = []
+      for (const dir of dirs) {
+        const file = path.join(dir, existing.name)
+        try {
+          fds.push(s.open(file, 'r+'))
+        } catch (err) {
+          for (const fd of fds) s.close(fd)
+          throw ioError('open', file, err)
+        }
       }
+      this.active = { name: existing.name, fds, size: existing.size, saltSeed: existing.header.saltSeed }
     }
   }
 
@@ -64,17 +77,21 @@ export class Appender {
 
   append(buf: Buffer, len: number): void {
     const a = this.active!
-    const file = path.join(this.dir, a.name)
-    try {
-      writeFully(this.s, a.fd, buf, 0, len, a.size)
-    } catch (err) {
-      throw ioError('write', file, err)
+    for (let i = 0; i < a.fds.length; i++) {
+      try {
+        writeFully(this.s, a.fds[i]!, buf, 0, len, a.size)
+      } catch (err) {
+        throw ioError('write', path.join(this.dirs[i]!, a.name), err)
+      }
     }
     a.size += len
-    try {
-      this.s.fdatasync(a.fd)
-    } catch (err) {
-      throw ioError('fdatasync', file, err)
+    for (let i = 0; i < a.fds.length; i++) {
+      try {
+        this.syncCalls++
+        this.s.fdatasync(a.fds[i]!)
+      } catch (err) {
+        throw ioError('fdatasync', path.join(this.dirs[i]!, a.name), err)
+      }
     }
   }
 
@@ -85,32 +102,38 @@ export class Appender {
   close(): void {
     const a = this.active
     this.active = undefined
-    if (a !== undefined) this.s.close(a.fd)
+    if (a !== undefined) for (const fd of a.fds) this.s.close(fd)
   }
 
   private rotate(firstSeq: number, prevHash: Buffer): Active {
     const name = segmentFileName(firstSeq)
-    const final = path.join(this.dir, name)
-    const tmp = `${final}.tmp`
     const salt = randomBytes(SALT_BYTES)
     const header = encodeSegmentHeader({ firstSeq, createdMs: this.nowMs(), chainStart: prevHash, salt })
-    let fd: number
-    try {
-      fd = this.s.open(tmp, 'wx')
-      writeFully(this.s, fd, header, 0, header.length, 0)
-      this.s.fdatasync(fd)
-      this.s.rename(tmp, final)
-      this.s.fsyncDir(this.dir)
-    } catch (err) {
-      throw ioError('create segment', final, err)
+    const fds: number[] = []
+    for (const dir of this.dirs) {
+      const final = path.join(dir, name)
+      const tmp = `${final}.tmp`
+      try {
+        const fd = this.s.open(tmp, 'wx')
+        fds.push(fd)
+        writeFully(this.s, fd, header, 0, header.length, 0)
+        this.s.fdatasync(fd)
+        this.s.rename(tmp, final)
+        this.s.fsyncDir(dir)
+        this.syncCalls += 2
+      } catch (err) {
+        throw ioError('create segment', final, err)
+      }
     }
     const old = this.active
-    this.active = { name, fd, size: SEGMENT_HEADER_BYTES, saltSeed: crc32c(salt) }
+    this.active = { name, fds, size: SEGMENT_HEADER_BYTES, saltSeed: crc32c(salt) }
     if (old !== undefined) {
-      try {
-        this.s.close(old.fd)
-      } catch {
-        // its data is already fdatasync'ed; a failed close loses nothing
+      for (const fd of old.fds) {
+        try {
+          this.s.close(fd)
+        } catch {
+          // its data is already fdatasync'ed; a failed close loses nothing
+        }
       }
     }
     this.onSegment(name)

@@ -101,7 +101,7 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
   return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, removedTmp }
 }
 
-function readWhole(s: Storage, file: string): Buffer {
+export function readWhole(s: Storage, file: string): Buffer {
   let fd: number
   try {
     fd = s.open(file, 'r')
@@ -120,7 +120,7 @@ function readWhole(s: Storage, file: string): Buffer {
   }
 }
 
-function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
+export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
   const bytes = buf.length - cutAt
   let sideName = `${name}.torn-${now}`
   try {

@@ -1,7 +1,7 @@
 /**
  * The writer worker: the only thread that writes the WAL.
  *
- *   lock dir ─► recover ─► post 'ready'
+ *   lock dir (and mirror) ─► recover each ─► make the copies agree ─► post 'ready'
  *        │
  *        ▼  loop (synchronous; this thread does nothing else)
  *   take every published ring record (≤ batchBytesMax) ──► copy payloads into the batch
@@ -23,12 +23,13 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { AuditError, ERROR_CODES, invariant, toWire } from '../shared/errors.js'
 import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecord } from '../shared/format.js'
 import { FIXED, LIMITS } from '../shared/limits.js'
-import type { WriterInit, WriterMessage } from '../shared/protocol.js'
+import type { OpenReport, WriterInit, WriterMessage } from '../shared/protocol.js'
 import { Ring } from '../shared/ring.js'
 import { Stat, STATE_CLOSED } from '../shared/ring-layout.js'
 import { loadStorage, type Storage } from '../shared/storage.js'
 import { Appender } from './appender.js'
 import { DirLock } from './lock.js'
+import { reconcile } from './mirror.js'
 import { recover } from './recovery.js'
 
 const U32 = 0x1_0000_0000
@@ -140,7 +141,7 @@ class Writer {
     ring.addStat(Stat.BATCHES, 1)
     ring.addStat(Stat.RECORDS, n)
     ring.addStat(Stat.BYTES, this.batchBytes)
-    ring.addStat(Stat.FSYNCS, 1)
+    ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
     ring.setStat(Stat.LAST_BATCH_RECORDS, n)
     ring.publishDurable(this.nextSeq - 1)
   }
@@ -154,28 +155,38 @@ async function main(): Promise<void> {
   const init = workerData as WriterInit
   const ring = new Ring(init.sab)
   const nowMs = init.clockMs === undefined ? () => Date.now() : () => init.clockMs!
-  let lock: DirLock | undefined
+  const locks: DirLock[] = []
   let appender: Appender | undefined
   let writer: Writer
   let storage: Storage
   try {
     storage = await loadStorage(init.storage)
-    try {
-      storage.mkdirp(init.dir)
-    } catch (err) {
-      throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${init.dir}: ${(err as Error).message}`, { cause: err, details: { dir: init.dir } })
+    const dirs = init.mirror === undefined ? [init.dir] : [init.dir, init.mirror]
+    for (const dir of dirs) {
+      try {
+        storage.mkdirp(dir)
+      } catch (err) {
+        throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
+      }
+      locks.push(DirLock.acquire(dir))
     }
-    lock = DirLock.acquire(init.dir)
     // Recovery accepts any record a writer could have written, whatever this sink's
     // eventBytesMax: older records may be larger than today's limit.
-    const rec = recover(storage, init.dir, LIMITS.eventBytesMax.max, nowMs)
-    appender = new Appender(storage, init.dir, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), rec.active)
+    const recs = dirs.map((dir) => recover(storage, dir, LIMITS.eventBytesMax.max, nowMs))
+    let rec = recs[0]!
+    let mirror: OpenReport['mirror']
+    if (init.mirror !== undefined) {
+      const agreed = reconcile(storage, [init.dir, init.mirror], [recs[0]!, recs[1]!])
+      rec = agreed.rec
+      mirror = agreed.report
+    }
+    appender = new Appender(storage, dirs, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), rec.active)
     appender.ensureSegment(rec.lastSeq + 1, rec.lastHash)
     ring.initCursors(rec.lastSeq)
     writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
     post({
-      type: 'ready', lockFile: lock.file, lockToken: lock.token,
-      report: { lastSeq: rec.lastSeq, segments: Math.max(rec.segments, 1), tornTail: rec.tornTail, removedTmp: rec.removedTmp },
+      type: 'ready', locks: locks.map((l) => ({ file: l.file, token: l.token })),
+      report: { lastSeq: rec.lastSeq, segments: Math.max(recs[0]!.segments, 1), tornTail: recs[0]!.tornTail, removedTmp: recs[0]!.removedTmp, mirror },
     })
   } catch (err) {
     try {
@@ -183,7 +194,7 @@ async function main(): Promise<void> {
     } catch {
       // nothing was written through it
     }
-    lock?.release()
+    for (const l of locks) l.release()
     post({ type: 'open-failed', error: toWire(err) })
     return
   }
@@ -192,7 +203,7 @@ async function main(): Promise<void> {
     writer.run()
     appender.close()
     ring.setState(STATE_CLOSED)
-    lock.release()
+    for (const l of locks) l.release()
     post({ type: 'closed', lastSeq: writer.lastSeq() })
   } catch (err) {
     // Fail closed: record the cause for every producer, acknowledge nothing more.
@@ -202,7 +213,7 @@ async function main(): Promise<void> {
     } catch {
       // the descriptor may be what failed; we never use it again either way
     }
-    lock.release()
+    for (const l of locks) l.release()
     post({ type: 'failed', error: toWire(err) })
   }
 }
