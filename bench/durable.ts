@@ -308,7 +308,13 @@ async function runOpen(cfg: Config): Promise<Run> {
             if (++ackedCount === total) resolve()
           }, reject)
         }
-        if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()))
+        if (sent < total) {
+          // setTimeout cannot wait less than ~1 ms; closer than 2 ms to the next
+          // intended send, poll with setImmediate so the schedule is kept.
+          const wait = t0 + sent * intervalMs - performance.now()
+          if (wait > 2) setTimeout(tick, wait - 1)
+          else setImmediate(tick)
+        }
       }
       tick()
     })
