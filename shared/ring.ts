@@ -193,6 +193,30 @@ export class Ring {
     Atomics.store(this.i32, WRITER_SLEEPING, 0)
   }
 
+  /**
+   * The writer's wait while an fdatasync runs on another thread: resolves when
+   * a producer publishes at readPos, when done() turns true (the sync's
+   * callback calls wakeWriter), or after timeoutMs.
+   */
+  async sleepUntilWorkAsync(readPos: number, done: () => boolean, timeoutMs: number): Promise<void> {
+    Atomics.store(this.i32, WRITER_SLEEPING, 1)
+    // Not closeRequested(): the writer handles close at the top of its loop, and
+    // returning at once here would spin it without letting the sync callback run.
+    if (this.hasPublished(readPos) || done()) {
+      Atomics.store(this.i32, WRITER_SLEEPING, 0)
+      return
+    }
+    const w = Atomics.waitAsync(this.i32, WRITER_SLEEPING, 1, timeoutMs)
+    if (w.async) await w.value
+    Atomics.store(this.i32, WRITER_SLEEPING, 0)
+  }
+
+  /** Wake the writer from either kind of sleep. */
+  wakeWriter(): void {
+    Atomics.store(this.i32, WRITER_SLEEPING, 0)
+    Atomics.notify(this.i32, WRITER_SLEEPING)
+  }
+
   requestClose(): void {
     Atomics.store(this.i32, CLOSE_REQUESTED, 1)
     Atomics.store(this.i32, WRITER_SLEEPING, 0)

@@ -30,6 +30,11 @@ export interface Storage {
   /** Write up to len bytes at pos; returns the count written (may be short). */
   pwrite(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number
   fdatasync(fd: number): void
+  /**
+   * Optional: fdatasync on another thread (libuv's pool), so the writer can
+   * seal the next batch meanwhile. Without it the writer calls fdatasync().
+   */
+  fdatasyncAsync?(fd: number): Promise<void>
   fsync(fd: number): void
   /** fsync a directory, making creates, renames and unlinks in it durable. */
   fsyncDir(dir: string): void
@@ -49,6 +54,7 @@ export const realStorage: Storage = {
   pread: (fd, buf, off, len, pos) => fs.readSync(fd, buf, off, len, pos),
   pwrite: (fd, buf, off, len, pos) => fs.writeSync(fd, buf, off, len, pos),
   fdatasync: (fd) => fs.fdatasyncSync(fd),
+  fdatasyncAsync: (fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
   fsync: (fd) => fs.fsyncSync(fd),
   fsyncDir: (dir) => {
     const fd = fs.openSync(dir, 'r')
@@ -105,5 +111,9 @@ export async function loadStorage(spec: StorageSpec | undefined): Promise<Storag
   if (spec === undefined) return realStorage
   const mod = (await import(spec.module)) as { createStorage?: (config: unknown) => Storage }
   if (typeof mod.createStorage !== 'function') throw new Error(`storage module ${spec.module} does not export createStorage()`)
-  return mod.createStorage(spec.config)
+  const s = mod.createStorage(spec.config)
+  // A storage built as { ...realStorage, fdatasync() {...} } would inherit the real
+  // fdatasyncAsync and so bypass its own fdatasync: use its fdatasync then.
+  if (s.fdatasync !== realStorage.fdatasync && s.fdatasyncAsync === realStorage.fdatasyncAsync) return { ...s, fdatasyncAsync: undefined }
+  return s
 }

@@ -13,6 +13,8 @@
  *                                                          100 bytes on disk, then fails
  * shortWrites: every pwrite writes at most half of what it was asked (> 0),
  * to exercise the loop on short writes.
+ * misreadNth: the nth pread (counted from 1) returns its bytes with the last
+ * one flipped (a transient wrong read; the file itself is not changed).
  * pathIncludes narrows a fault to files whose path contains the string.
  */
 
@@ -34,6 +36,7 @@ export interface Fault {
 export interface FaultConfig {
   faults?: Fault[]
   shortWrites?: boolean
+  misreadNth?: number
 }
 
 function errnoError(code: string, op: string, path: string): NodeJS.ErrnoException {
@@ -79,7 +82,11 @@ export function createStorage(config: FaultConfig = {}): Storage {
       realStorage.close(fd)
     },
     size: (fd) => guard('size', paths.get(fd) ?? '', () => realStorage.size(fd)),
-    pread: (fd, buf, off, len, pos) => guard('pread', paths.get(fd) ?? '', () => realStorage.pread(fd, buf, off, len, pos)),
+    pread: (fd, buf, off, len, pos) => guard('pread', paths.get(fd) ?? '', () => {
+      const n = realStorage.pread(fd, buf, off, len, pos)
+      if (config.misreadNth !== undefined && counts.get('pread') === config.misreadNth && n > 0) buf[off + n - 1] = buf[off + n - 1]! ^ 0x01
+      return n
+    }),
     pwrite: (fd, buf, off, len, pos) => {
       const path = paths.get(fd) ?? ''
       const f = check('pwrite', path)

@@ -6,9 +6,13 @@
  * - prepare(batchBytes, firstSeq, prevHash) makes sure the batch goes into a
  *   segment with room for it (rotating first if needed) and returns that
  *   segment's salt seed, which the records must be sealed with.
- * - append(buf, len) writes the whole batch at the end of the segment (looping
- *   on short writes) in every directory, then fdatasyncs every copy. Only
- *   after it returns may the batch be acknowledged.
+ * - write(buf, len) writes the whole batch at the end of the segment (looping
+ *   on short writes) in every directory; sync() then fdatasyncs every copy
+ *   (on libuv's pool when the storage can, all copies at once). Only after
+ *   sync() resolves may the batch be acknowledged, and no other batch is
+ *   written before that: at most one batch is ever unsynced.
+ * - room() tells how many bytes the active segment still takes; rotate()
+ *   starts a new one. Never rotate while a sync is in flight.
  * - A new segment is born complete and durable: header written to
  *   <name>.wal.tmp, fdatasync, rename to <name>.wal, fsync the directory;
  *   only then does a record go into it. A rotation never splits a batch.
@@ -63,11 +67,15 @@ export class Appender {
     }
   }
 
-  /** Make room for a batch; returns the salt seed of the segment it goes into. */
-  prepare(batchBytes: number, firstSeq: number, prevHash: Buffer): number {
-    const a = this.active
-    if (a !== undefined && (a.size + batchBytes <= this.segmentBytesMax || a.size === SEGMENT_HEADER_BYTES)) return a.saltSeed
-    return this.rotate(firstSeq, prevHash).saltSeed
+  /** Bytes the active segment still takes; an empty segment takes any batch. */
+  room(): number {
+    const a = this.active!
+    return a.size === SEGMENT_HEADER_BYTES ? Number.MAX_SAFE_INTEGER : this.segmentBytesMax - a.size
+  }
+
+  /** The salt seed records of the active segment are sealed with. */
+  saltSeed(): number {
+    return this.active!.saltSeed
   }
 
   /** Create the first segment of a new WAL so the directory is one from the start. */
@@ -75,7 +83,7 @@ export class Appender {
     if (this.active === undefined) this.rotate(firstSeq, prevHash)
   }
 
-  append(buf: Buffer, len: number): void {
+  write(buf: Buffer, len: number): void {
     const a = this.active!
     for (let i = 0; i < a.fds.length; i++) {
       try {
@@ -85,14 +93,27 @@ export class Appender {
       }
     }
     a.size += len
-    for (let i = 0; i < a.fds.length; i++) {
+  }
+
+  /** fdatasync every copy of the active segment; rejects with ERR_AUDIT_IO. */
+  sync(): Promise<void> {
+    const a = this.active!
+    this.syncCalls += a.fds.length
+    return Promise.all(a.fds.map((fd, i) => {
+      const file = path.join(this.dirs[i]!, a.name)
       try {
-        this.syncCalls++
-        this.s.fdatasync(a.fds[i]!)
+        const pending = this.s.fdatasyncAsync?.(fd)
+        if (pending === undefined) {
+          this.s.fdatasync(fd)
+          return undefined
+        }
+        return pending.catch((err: unknown) => {
+          throw ioError('fdatasync', file, err)
+        })
       } catch (err) {
-        throw ioError('fdatasync', path.join(this.dirs[i]!, a.name), err)
+        return Promise.reject(ioError('fdatasync', file, err))
       }
-    }
+    })).then(() => undefined)
   }
 
   segmentName(): string | undefined {
@@ -105,7 +126,7 @@ export class Appender {
     if (a !== undefined) for (const fd of a.fds) this.s.close(fd)
   }
 
-  private rotate(firstSeq: number, prevHash: Buffer): Active {
+  rotate(firstSeq: number, prevHash: Buffer): Active {
     const name = segmentFileName(firstSeq)
     const salt = randomBytes(SALT_BYTES)
     const header = encodeSegmentHeader({ firstSeq, createdMs: this.nowMs(), chainStart: prevHash, salt })

@@ -22,7 +22,7 @@ import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../shared/errors.js'
 import { parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../shared/format.js'
 import { type Storage, writeFully } from '../shared/storage.js'
-import { readWhole, type Recovered } from './recovery.js'
+import { firstDifference, readWhole, type Recovered } from './recovery.js'
 
 export interface MirrorReport {
   dir: string
@@ -32,7 +32,13 @@ export interface MirrorReport {
 }
 
 function segmentsOf(s: Storage, dir: string): string[] {
-  return s.readdir(dir).filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  let names: string[]
+  try {
+    names = s.readdir(dir)
+  } catch (err) {
+    throw ioError('list', dir, err)
+  }
+  return names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
 }
 
 function diverged(message: string, segment: string, offset: number, seq: number): AuditError {
@@ -114,10 +120,4 @@ export function reconcile(s: Storage, dirs: readonly [string, string], recs: [Re
   }
   if (bytes > 0) report.caughtUp = { dir: dirs[behind], bytes, segments: copied }
   return { rec: recs[ahead], report }
-}
-
-function firstDifference(x: Buffer, y: Buffer): number {
-  const n = Math.min(x.length, y.length)
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return i
-  return n
 }

@@ -43,15 +43,24 @@ export function corrupt(message: string, details: { segment: string; offset: num
   return new AuditError(ERROR_CODES.CORRUPT, `${message} (segment ${details.segment}, offset ${details.offset}, seq ${details.seq})`, { details })
 }
 
+/** Run a storage call; its failure becomes ERR_AUDIT_IO naming the operation and path. */
+function io<T>(op: string, file: string, run: () => T): T {
+  try {
+    return run()
+  } catch (err) {
+    throw ioError(op, file, err)
+  }
+}
+
 export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs: () => number): Recovered {
-  const names = s.readdir(dir)
+  const names = io('list', dir, () => s.readdir(dir))
   const removedTmp: string[] = []
   for (const n of names) {
     if (!TMP.test(n)) continue
-    s.unlink(path.join(dir, n))
+    io('unlink', path.join(dir, n), () => s.unlink(path.join(dir, n)))
     removedTmp.push(n)
   }
-  if (removedTmp.length > 0) s.fsyncDir(dir)
+  if (removedTmp.length > 0) io('fsync directory', dir, () => s.fsyncDir(dir))
 
   const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
   const foreign = names.filter((n) => parseSegmentFileName(n) === undefined && !TMP.test(n) && !SIDE.test(n) && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`))
@@ -93,12 +102,29 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
           segment: name, offset: verdict.offset, seq: verdict.seq, problem: verdict.problem, laterValidAt: verdict.laterValidAt,
         })
       }
-      if (verdict.kind === 'torn') tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+      if (verdict.kind === 'torn') {
+        // Cutting destroys bytes: only on what a second, independent read confirms.
+        // A storage that returned a wrong byte once must not cost acknowledged data.
+        const again = readWhole(s, file)
+        if (!again.equals(buf)) {
+          throw new AuditError(ERROR_CODES.IO, `two reads of ${name} returned different bytes (first difference at offset ${firstDifference(buf, again)}); refusing to cut its tail on unreliable reads`, {
+            details: { op: 'read', path: file, errno: null, segment: name },
+          })
+        }
+        tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+      }
       active = { name, header: scan.header, size: tornTail ? tornTail.offset : buf.length }
     }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }
   return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, removedTmp }
+}
+
+/** Offset of the first byte where x and y differ (the shorter length if one is a prefix). */
+export function firstDifference(x: Buffer, y: Buffer): number {
+  const n = Math.min(x.length, y.length)
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return i
+  return n
 }
 
 export function readWhole(s: Storage, file: string): Buffer {

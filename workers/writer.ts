@@ -3,24 +3,27 @@
  *
  *   lock dir (and mirror) ─► recover each ─► make the copies agree ─► post 'ready'
  *        │
- *        ▼  loop (synchronous; this thread does nothing else)
- *   take every published ring record (≤ batchBytesMax) ──► copy payloads into the batch
- *   release ring space ──► pick segment (rotate?) ──► seal records: seq, hash chain, CRC,
- *   COMMIT on the last ──► one pwrite + one fdatasync ──► publish durable seq + notify
- *        │ nothing published: sleep on WRITER_SLEEPING until a producer wakes us
+ *        ▼  loop (this thread does nothing else)
+ *   take published ring records (≤ batchBytesMax, ≤ room in the segment), copy each
+ *   into the batch and seal it (seq, hash chain, CRC) at once; release ring space
+ *   batch N's fdatasync done? ──► publish durable seq + notify ──► re-seal the last
+ *   record of N+1 with COMMIT ──► one pwrite ──► start its fdatasync (libuv pool)
+ *        │ while that runs, keep taking and sealing what producers publish
+ *        │ nothing published, nothing in flight: sleep on WRITER_SLEEPING
  *        ▼
  *   close requested: stop reservations, drain to the last reserved byte, sync,
  *   state CLOSED, unlock, post 'closed'
  *
  * Group commit is adaptive: while one fdatasync runs, producers keep filling
- * the ring, and the next batch takes all of it. There is no timer.
+ * the ring and this thread seals what they publish; the next batch is all of
+ * it. There is no timer. At most one batch is ever written and not yet synced.
  * Fail closed: any error marks the shared state FAILED (with the cause, for
  * every producer thread), posts 'failed', and the loop ends. Nothing is retried
  * and nothing after the failure is acknowledged.
  */
 
 import { parentPort, workerData } from 'node:worker_threads'
-import { AuditError, ERROR_CODES, invariant, toWire } from '../shared/errors.js'
+import { AuditError, ERROR_CODES, invariant, ioError, toWire } from '../shared/errors.js'
 import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecord } from '../shared/format.js'
 import { FIXED, LIMITS } from '../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../shared/protocol.js'
@@ -38,16 +41,36 @@ function post(m: WriterMessage): void {
   parentPort!.postMessage(m)
 }
 
+interface InFlight {
+  lastSeq: number
+  settled: boolean
+  error: unknown
+  /** Resolves (never rejects) when the sync settles. */
+  done: Promise<void>
+}
+
 class Writer {
   private readonly batch: Buffer
   private readonly recOff: Int32Array
   private readonly recLen: Int32Array
   private readonly recTime: Float64Array
+  private readonly maxRecords: number
+  /** Hash of the last sealed record (the chain head, committed or not). */
   private readonly prevHash: Buffer
+  /** Hash of the record before the batch's last one: to re-seal the last with COMMIT. */
+  private readonly hashBeforeLast = Buffer.alloc(32)
   private nextSeq: number
   private readPos = 0
-  /** Framed bytes of the batch being built. */
-  private batchBytes = 0
+  /** The batch being built: records sealed so far, framed bytes, its segment's salt seed. */
+  private n = 0
+  private off = 0
+  private saltSeed = 0
+  /** The batch holds all it can (batch or segment limit reached). */
+  private full = false
+  /** The next record does not fit in the active segment: rotate before the next batch. */
+  private needRotate = false
+  /** The batch written last, while its fdatasync runs. */
+  private inflight: InFlight | undefined
 
   constructor(
     private readonly ring: Ring,
@@ -57,31 +80,52 @@ class Writer {
     lastHash: Buffer,
   ) {
     this.batch = Buffer.allocUnsafe(init.batchBytesMax)
-    const maxRecords = Math.min(BATCH_RECORDS_MAX, Math.floor(init.batchBytesMax / RECORD_HEADER_BYTES))
-    this.recOff = new Int32Array(maxRecords)
-    this.recLen = new Int32Array(maxRecords)
-    this.recTime = new Float64Array(maxRecords)
+    this.maxRecords = Math.min(BATCH_RECORDS_MAX, Math.floor(init.batchBytesMax / RECORD_HEADER_BYTES))
+    this.recOff = new Int32Array(this.maxRecords)
+    this.recLen = new Int32Array(this.maxRecords)
+    this.recTime = new Float64Array(this.maxRecords)
     this.prevHash = Buffer.from(lastHash)
     this.nextSeq = lastSeq + 1
     this.readPos = ring.consumedWord()
   }
 
-  /** Runs until close completes; throws on any failure. */
-  run(): void {
+  /**
+   * Runs until close completes; throws on any failure. While batch N's
+   * fdatasync runs on libuv's pool, this thread seals batch N+1 from whatever
+   * producers publish; N+1 is written only once N is durable and acknowledged.
+   */
+  async run(): Promise<void> {
     const ring = this.ring
     let closing = false
     let finalPos = -1
     let waitedMs = 0
     for (;;) {
-      const n = this.collect()
-      if (n > 0) {
-        this.commit(n)
-        waitedMs = 0
-        continue
-      }
+      // Close: stop every reservation first, so draining has an end even while producers keep emitting.
       if (!closing && ring.closeRequested()) {
         closing = true
         finalPos = ring.closeReservations()
+      }
+      this.fill()
+      const inflight = this.inflight
+      if (inflight !== undefined) {
+        if (!inflight.settled) {
+          await this.waitForSyncOrWork(inflight)
+          continue
+        }
+        if (inflight.error !== undefined) throw inflight.error
+        this.inflight = undefined
+        ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+        ring.publishDurable(inflight.lastSeq)
+      }
+      if (this.needRotate) {
+        this.appender.rotate(this.nextSeq, this.prevHash)
+        this.needRotate = false
+        continue
+      }
+      if (this.n > 0) {
+        this.flush()
+        waitedMs = 0
+        continue
       }
       if (closing) {
         if (this.readPos === finalPos) return
@@ -93,57 +137,74 @@ class Writer {
         waitedMs += 1
         continue
       }
+      // Nothing in flight: block this thread until a producer publishes.
       ring.sleepUntilWork(this.readPos, FIXED.writerIdleWaitMs)
     }
   }
 
-  /** Copy published records into the batch buffer; returns how many. */
-  private collect(): number {
-    const { ring, batch, recOff, recLen, recTime } = this
-    const cap = this.init.batchBytesMax
+  /** Take published records into the batch and seal them (without COMMIT) as they come. */
+  private fill(): void {
+    if (this.full || this.needRotate) return
+    const { ring, batch, recOff, recLen, recTime, prevHash } = this
     const u8 = ring.u8
-    let n = 0
-    let off = 0
-    const firstSeq = this.nextSeq
+    const cap = Math.min(this.init.batchBytesMax, this.appender.room())
     const newPos = ring.take(this.readPos, (at, len, seqLo, timeMs) => {
-      if (off + RECORD_HEADER_BYTES + len > cap || n === recOff.length) return false
-      invariant(seqLo === (firstSeq + n) % U32, `ring record carries seq low bits ${seqLo}, writer expected ${(firstSeq + n) % U32}`)
+      const n = this.n
+      const off = this.off
+      if (off + RECORD_HEADER_BYTES + len > cap || n === this.maxRecords) {
+        if (n === 0) this.needRotate = true
+        else this.full = true
+        return false
+      }
+      const seq = this.nextSeq
+      invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
+      if (n === 0) this.saltSeed = this.appender.saltSeed()
       batch.set(u8.subarray(at, at + len), off + RECORD_HEADER_BYTES)
+      prevHash.copy(this.hashBeforeLast)
+      sealRecord(batch, off, len, RecordType.EVENT, 0, n, seq, timeMs, prevHash, this.saltSeed).copy(prevHash)
       recOff[n] = off
       recLen[n] = len
       recTime[n] = timeMs
-      off += RECORD_HEADER_BYTES + len
-      n++
+      this.off = off + RECORD_HEADER_BYTES + len
+      this.n = n + 1
+      this.nextSeq = seq + 1
       return true
     })
-    if (n > 0) {
-      // The payloads are in our batch buffer: hand the ring space back now, so
-      // producers fill it while we write and sync.
+    if (newPos !== this.readPos) {
+      // The payloads are in our batch buffer: hand the ring space back now.
       ring.release(this.readPos, newPos)
       this.readPos = newPos
     }
-    this.batchBytes = off
-    return n
   }
 
-  /** Seal, write and fdatasync the collected batch, then acknowledge it. */
-  private commit(n: number): void {
-    const { batch, recOff, recLen, recTime, prevHash, ring } = this
-    const firstSeq = this.nextSeq
-    const saltSeed = this.appender.prepare(this.batchBytes, firstSeq, prevHash)
-    for (let i = 0; i < n; i++) {
-      const flags = i === n - 1 ? RecordFlag.COMMIT : 0
-      const hash = sealRecord(batch, recOff[i]!, recLen[i]!, RecordType.EVENT, flags, i, firstSeq + i, recTime[i]!, prevHash, saltSeed)
-      hash.copy(prevHash)
+  /** Mark the batch's last record COMMIT, write the batch, start its fdatasync. */
+  private flush(): void {
+    const { batch, ring } = this
+    const last = this.n - 1
+    const lastSeq = this.nextSeq - 1
+    sealRecord(batch, this.recOff[last]!, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.hashBeforeLast, this.saltSeed).copy(this.prevHash)
+    this.appender.write(batch, this.off)
+    const settle = (err: unknown): void => {
+      inflight.settled = true
+      inflight.error = err
+      ring.wakeWriter()
     }
-    this.appender.append(batch, this.batchBytes)
-    this.nextSeq = firstSeq + n
+    const inflight: InFlight = { lastSeq, settled: false, error: undefined, done: this.appender.sync().then(() => settle(undefined), settle) }
+    this.inflight = inflight
     ring.addStat(Stat.BATCHES, 1)
-    ring.addStat(Stat.RECORDS, n)
-    ring.addStat(Stat.BYTES, this.batchBytes)
-    ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
-    ring.setStat(Stat.LAST_BATCH_RECORDS, n)
-    ring.publishDurable(this.nextSeq - 1)
+    ring.addStat(Stat.RECORDS, this.n)
+    ring.addStat(Stat.BYTES, this.off)
+    ring.setStat(Stat.LAST_BATCH_RECORDS, this.n)
+    this.n = 0
+    this.off = 0
+    this.full = false
+  }
+
+  /** Wait (without blocking the event loop) until the sync settles, or new records can be sealed meanwhile. */
+  private async waitForSyncOrWork(inflight: InFlight): Promise<void> {
+    // A full batch takes nothing more: just wait for the sync (producers are not asked to wake us).
+    if (this.full || this.needRotate) return inflight.done
+    await this.ring.sleepUntilWorkAsync(this.readPos, () => inflight.settled, FIXED.writerIdleWaitMs)
   }
 
   lastSeq(): number {
@@ -195,12 +256,14 @@ async function main(): Promise<void> {
       // nothing was written through it
     }
     for (const l of locks) l.release()
-    post({ type: 'open-failed', error: toWire(err) })
+    // Every failure of open is coded: a stray fs error (the lock file, say) becomes ERR_AUDIT_IO.
+    const coded = err instanceof AuditError ? err : ioError('open', init.dir, err)
+    post({ type: 'open-failed', error: toWire(coded) })
     return
   }
 
   try {
-    writer.run()
+    await writer.run()
     appender.close()
     ring.setState(STATE_CLOSED)
     for (const l of locks) l.release()
