@@ -38,8 +38,6 @@ export interface StoredEvent {
   exception?: string
 }
 
-const encoder = new TextEncoder()
-
 function invalid(message: string, path: string): AuditError {
   return new AuditError(ERROR_CODES.EVENT_INVALID, `${message} at ${path}`, { details: { path } })
 }
@@ -93,46 +91,55 @@ function checkValue(v: unknown, path: string, stack: object[]): void {
 }
 
 export interface Encoded {
+  /** The payload: JSON of { level, messageTemplate, properties?, exception? }. */
+  json: string
+  /** Its UTF-8 length in bytes (≤ eventBytesMax). */
   len: number
   timeMs: number
 }
 
 /**
- * Validate and serialize ev into scratch (which must hold eventBytesMax + 1
- * bytes). Throws ERR_AUDIT_EVENT_INVALID or ERR_AUDIT_EVENT_TOO_LARGE.
+ * Validate and serialize ev. Throws ERR_AUDIT_EVENT_INVALID or
+ * ERR_AUDIT_EVENT_TOO_LARGE. The JSON is built from its parts (the same bytes
+ * JSON.stringify of the body object gives, without allocating that object).
  */
-export function encodeEvent(ev: AuditEvent, scratch: Uint8Array, eventBytesMax: number): Encoded {
+export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
   if (typeof ev !== 'object' || ev === null) throw invalid('an event must be an object', 'event')
   if (typeof ev.level !== 'string' || !LEVEL_SET.has(ev.level)) {
     throw invalid(`level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(String(ev.level))})`, 'level')
   }
   if (typeof ev.messageTemplate !== 'string') throw invalid('messageTemplate must be a string', 'messageTemplate')
   const timeMs = timestampMs(ev.timestamp)
-  const body: Record<string, unknown> = { level: ev.level, messageTemplate: ev.messageTemplate }
+  // Levels are fixed ASCII words: no escaping needed.
+  let json = `{"level":"${ev.level}","messageTemplate":${JSON.stringify(ev.messageTemplate)}`
   if (ev.properties !== undefined) {
     if (typeof ev.properties !== 'object' || ev.properties === null || Array.isArray(ev.properties)) {
       throw invalid('properties must be a plain object', 'properties')
     }
     checkValue(ev.properties, 'properties', [])
-    body.properties = ev.properties
+    let props: string | undefined
+    try {
+      props = JSON.stringify(ev.properties)
+    } catch (err) {
+      // A toJSON() that throws or returns something unserializable.
+      throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, { cause: err, details: { path: 'event' } })
+    }
+    if (props === undefined) throw invalid('properties serialize to nothing (a toJSON returning undefined)', 'properties')
+    json += `,"properties":${props}`
   }
   if (ev.exception !== undefined) {
-    if (ev.exception instanceof Error) body.exception = ev.exception.stack ?? `${ev.exception.name}: ${ev.exception.message}`
-    else if (typeof ev.exception === 'string') body.exception = ev.exception
+    let text: string
+    if (ev.exception instanceof Error) text = ev.exception.stack ?? `${ev.exception.name}: ${ev.exception.message}`
+    else if (typeof ev.exception === 'string') text = ev.exception
     else throw invalid('exception must be an Error or a string', 'exception')
+    json += `,"exception":${JSON.stringify(text)}`
   }
-  let json: string
-  try {
-    json = JSON.stringify(body)
-  } catch (err) {
-    // A toJSON() that throws or returns something unserializable.
-    throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, { cause: err, details: { path: 'event' } })
-  }
+  json += '}'
   // UTF-8 takes at least one byte per UTF-16 unit: a cheap early refusal first.
   if (json.length > eventBytesMax) tooLarge(json, eventBytesMax)
-  const { read, written } = encoder.encodeInto(json, scratch.subarray(0, eventBytesMax))
-  if (read < json.length) tooLarge(json, eventBytesMax)
-  return { len: written, timeMs }
+  const len = Buffer.byteLength(json, 'utf8')
+  if (len > eventBytesMax) tooLarge(json, eventBytesMax)
+  return { json, len, timeMs }
 }
 
 function tooLarge(json: string, max: number): never {

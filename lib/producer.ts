@@ -1,7 +1,7 @@
 /**
  * The app-thread side of the pipeline: one Producer per thread that emits.
  *
- *   emit(ev) ─► encodeEvent into scratch ─► ring.reserve (CAS: space + seq)
+ *   emit(ev) ─► encodeEvent (JSON + UTF-8 length) ─► ring.reserve (CAS: space + seq)
  *       │                                        │ no space: queue the bytes (≤ pendingEmitsMax),
  *       │                                        │ wait on `consumed`, retry in order
  *       ▼                                        ▼
@@ -32,7 +32,8 @@ type Resolve = (r: Receipt) => void
 type Reject = (e: Error) => void
 
 interface Waiting {
-  bytes: Uint8Array
+  json: string
+  len: number
   timeMs: number
   resolve: Resolve
   reject: Reject
@@ -65,9 +66,9 @@ class Fifo<T> {
 }
 
 export class Producer {
-  private readonly scratch: Uint8Array
   private readonly pendingSeq = new Fifo<number>()
-  private readonly pendingFns = new Fifo<[Resolve, Reject]>()
+  private readonly pendingResolve = new Fifo<Resolve>()
+  private readonly pendingReject = new Fifo<Reject>()
   private readonly waiting = new Fifo<Waiting>()
   private durableLoop = false
   private spaceLoop = false
@@ -82,7 +83,6 @@ export class Producer {
     private readonly eventBytesMax: number,
     private readonly pendingEmitsMax: number,
   ) {
-    this.scratch = new Uint8Array(eventBytesMax)
   }
 
   emit(ev: AuditEvent): Promise<Receipt> {
@@ -91,7 +91,7 @@ export class Producer {
     if (stateErr !== undefined) return Promise.reject(stateErr)
     let enc
     try {
-      enc = encodeEvent(ev, this.scratch, this.eventBytesMax)
+      enc = encodeEvent(ev, this.eventBytesMax)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -99,7 +99,7 @@ export class Producer {
       const seqLo = this.ring.reserve(enc.len)
       if (seqLo >= 0) {
         const seq = this.fullSeq(seqLo)
-        this.ring.publish(this.scratch, enc.len, enc.timeMs)
+        this.ring.publishString(enc.json, enc.len, enc.timeMs)
         return this.track(seq)
       }
       if (seqLo === CLOSED) return Promise.reject(this.stateError() ?? closedError())
@@ -110,7 +110,7 @@ export class Producer {
       }))
     }
     return new Promise<Receipt>((resolve, reject) => {
-      this.waiting.push({ bytes: this.scratch.slice(0, enc.len), timeMs: enc.timeMs, resolve, reject })
+      this.waiting.push({ json: enc.json, len: enc.len, timeMs: enc.timeMs, resolve, reject })
       this.hold()
       if (!this.spaceLoop) void this.runSpaceLoop()
     })
@@ -152,7 +152,8 @@ export class Producer {
   /** Settle (resolve, reject) once seq is durable. Seqs of one producer arrive in increasing order. */
   private await(seq: number, resolve: Resolve, reject: Reject): void {
     this.pendingSeq.push(seq)
-    this.pendingFns.push([resolve, reject])
+    this.pendingResolve.push(resolve)
+    this.pendingReject.push(reject)
     this.hold()
     if (!this.durableLoop) void this.runDurableLoop()
   }
@@ -162,7 +163,8 @@ export class Producer {
     const durLo = this.ring.durableLo()
     while (this.pendingSeq.length > 0 && ((durLo - (this.pendingSeq.peek()! % U32)) | 0) >= 0) {
       const seq = this.pendingSeq.shift()!
-      this.pendingFns.shift()![0]({ seq })
+      this.pendingReject.shift()
+      this.pendingResolve.shift()!({ seq })
     }
     return durLo
   }
@@ -201,7 +203,7 @@ export class Producer {
       const seen = ring.consumedWord()
       while (this.waiting.length > 0) {
         const w = this.waiting.peek()!
-        const seqLo = ring.reserve(w.bytes.length)
+        const seqLo = ring.reserve(w.len)
         if (seqLo === NO_SPACE) break
         this.waiting.shift()
         if (seqLo === CLOSED) {
@@ -209,7 +211,7 @@ export class Producer {
           continue
         }
         const seq = this.fullSeq(seqLo)
-        ring.publish(w.bytes, w.bytes.length, w.timeMs)
+        ring.publishString(w.json, w.len, w.timeMs)
         this.await(seq, w.resolve, w.reject)
       }
       if (this.waiting.length === 0) break
@@ -240,7 +242,8 @@ export class Producer {
   private rejectPending(err: Error): void {
     while (this.pendingSeq.length > 0) {
       this.pendingSeq.shift()
-      this.pendingFns.shift()![1](err)
+      this.pendingResolve.shift()
+      this.pendingReject.shift()!(err)
     }
     this.release()
   }

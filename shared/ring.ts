@@ -36,6 +36,8 @@ export class Ring {
   readonly u64: BigUint64Array
   readonly f64: Float64Array
   readonly u8: Uint8Array
+  /** The same bytes as a Buffer, to write strings as UTF-8 in place. */
+  private readonly buf: Buffer
 
   // Producer scratch, set by reserve() for publish().
   private resOff = 0
@@ -50,6 +52,7 @@ export class Ring {
     this.u64 = new BigUint64Array(sab)
     this.f64 = new Float64Array(sab)
     this.u8 = new Uint8Array(sab)
+    this.buf = Buffer.from(sab)
   }
 
   static allocate(ringBytes: number): Ring {
@@ -94,6 +97,10 @@ export class Ring {
   publish(payload: Uint8Array, len: number, timeMs: number): void {
     const at = DATA_OFFSET + this.resOff
     this.u8.set(len === payload.length ? payload : payload.subarray(0, len), at + RING_RECORD_HEADER_BYTES)
+    this.commitPublish(at, len, timeMs)
+  }
+
+  private commitPublish(at: number, len: number, timeMs: number): void {
     this.i32[(at >> 2) + 1] = this.resSeqLo | 0
     this.f64[(at >> 3) + 1] = timeMs
     Atomics.store(this.i32, at >> 2, len)
@@ -101,6 +108,14 @@ export class Ring {
       Atomics.store(this.i32, WRITER_SLEEPING, 0)
       Atomics.notify(this.i32, WRITER_SLEEPING, 1)
     }
+  }
+
+  /** publish(), with the payload given as a string of exactly len UTF-8 bytes, encoded straight into the ring. */
+  publishString(payload: string, len: number, timeMs: number): void {
+    const at = DATA_OFFSET + this.resOff
+    const written = this.buf.write(payload, at + RING_RECORD_HEADER_BYTES, len, 'utf8')
+    if (written !== len) throw new Error(`ring: payload encoded to ${written} bytes, ${len} were reserved`)
+    this.commitPublish(at, len, timeMs)
   }
 
   consumedWord(): number {
