@@ -143,4 +143,36 @@ test('every emit in flight when the sink fails is settled: none hangs', async ()
   await sink.close().catch(() => undefined)
 })
 
+test('a writer thread that dies fails the sink loudly: every emit rejects with the crash as cause, the lock is released', async () => {
+  const dir = tempDir('crash-writer')
+  const CRASHING = new URL('./helpers/crashing-storage.js', import.meta.url).pathname
+  // pwrite #1 is the first segment's header during open; #3 is the second batch.
+  const sink = await AuditSink.open({ dir, storage: { module: CRASHING, config: { exitOnPwrite: 3 } } })
+  const first = await sink.emit(ev(0))
+  const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => sink.emit(ev(i + 1)).then(
+    (r) => `ok ${r.seq}`,
+    (e: { code: string; cause?: { code?: string } }) => `${e.code} <- ${e.cause?.code}`,
+  )))
+  assert.ok(outcomes.includes('ERR_AUDIT_FAILED <- ERR_AUDIT_WRITER_CRASHED'), outcomes.slice(0, 3).join(', '))
+  for (const o of outcomes) assert.ok(o.startsWith('ok ') || o === 'ERR_AUDIT_FAILED <- ERR_AUDIT_WRITER_CRASHED', o)
+  let later = ''
+  try {
+    await sink.emit(ev(999))
+  } catch (e) {
+    later = `${(e as { code: string }).code}`
+  }
+  assert.is(later, 'ERR_AUDIT_FAILED')
+  let closeCode = ''
+  try {
+    await sink.close()
+  } catch (e) {
+    closeCode = (e as { code: string }).code
+  }
+  assert.is(closeCode, 'ERR_AUDIT_FAILED')
+  assert.not.ok(ls(dir).includes('LOCK'), 'the dead writer\'s lock was left behind')
+  const onDisk = await reopenAndRead(dir)
+  assert.ok(onDisk.has(first.seq))
+  for (const o of outcomes) if (o.startsWith('ok ')) assert.ok(onDisk.has(Number(o.slice(3))))
+})
+
 test.run()
