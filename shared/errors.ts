@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   CORRUPT: 'ERR_AUDIT_CORRUPT',
   /** The directory does not exist (read side only; open() creates it). */
   NO_WAL: 'ERR_AUDIT_NO_WAL',
+  /** The output of export or recover exists already (export overwrites only with force). */
+  OUTPUT_EXISTS: 'ERR_AUDIT_OUTPUT_EXISTS',
   /** An internal invariant was violated: a bug in mtlog-audit, please report it. */
   INVARIANT: 'ERR_AUDIT_INVARIANT',
 } as const
