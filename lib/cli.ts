@@ -10,8 +10,13 @@ import { AuditError, ERROR_CODES } from '../shared/errors.js'
 import { EXIT, type Register } from './commands/common.js'
 import { register as version } from './commands/version.js'
 import { register as verify } from './commands/verify.js'
+import { register as replay } from './commands/replay.js'
+import { register as exportCmd } from './commands/export.js'
+import { register as recover } from './commands/recover.js'
+import { register as stats } from './commands/stats.js'
+import { register as monitor } from './commands/monitor.js'
 
-const COMMANDS: Register[] = [verify, version]
+const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version]
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -29,7 +34,9 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE
     if (err instanceof AuditError) {
       console.error(`mtlog-audit: ${err.code}: ${err.message}`)
-      return err.code === ERROR_CODES.CORRUPT ? EXIT.INTEGRITY : EXIT.ENVIRONMENT
+      if (err.code === ERROR_CODES.CORRUPT) return EXIT.INTEGRITY
+      if (err.code === ERROR_CODES.OPTION_INVALID || err.code === ERROR_CODES.OUTPUT_EXISTS) return EXIT.USAGE
+      return EXIT.ENVIRONMENT
     }
     console.error(`mtlog-audit: ${(err as Error).stack ?? String(err)}`)
     return EXIT.ENVIRONMENT

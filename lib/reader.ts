@@ -32,6 +32,13 @@ export interface LogRecord {
 export interface ReadOptions {
   fromSeq?: number
   toSeq?: number
+  /** Called after each segment file is read (progress reporting). */
+  onSegment?: (segment: string, bytes: number) => void
+}
+
+export interface VerifyOptions {
+  /** Called after each segment file is read (progress reporting). */
+  onSegment?: (segment: string, bytes: number) => void
 }
 
 export interface BadSpot {
@@ -138,6 +145,7 @@ export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGen
     const name = segments[i]!
     if (parseSegmentFileName(name)! > toSeq) return
     const buf = await readSegment(abs, name)
+    options.onSegment?.(name, buf.length)
     if (expected === undefined) expected = { seq: parseSegmentFileName(name)! - 1, hash: headerChainStart(buf) ?? GENESIS_HASH }
     const offs: number[] = []
     const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
@@ -168,7 +176,7 @@ function headerChainStart(buf: Buffer): Buffer | undefined {
 }
 
 /** Check the whole log from seq 1; never throws for damage, reports it. */
-export async function verifyLog(dir: string): Promise<VerifyReport> {
+export async function verifyLog(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now()
   const abs = path.resolve(dir)
   const { segments, sideFiles } = await listSegments(abs)
@@ -180,6 +188,7 @@ export async function verifyLog(dir: string): Promise<VerifyReport> {
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     const buf = await readSegment(abs, name)
+    options.onSegment?.(name, buf.length)
     report.bytes += buf.length
     const step = checkSegment(name, buf, expected, i === segments.length - 1)
     if (step.kind === 'bad') {

@@ -89,7 +89,10 @@ export class AuditSink {
       sab: ring.sab, dir: opts.dir, eventBytesMax: opts.eventBytesMax, batchBytesMax: opts.batchBytesMax,
       segmentBytesMax: opts.segmentBytesMax, mirror: opts.mirror, storage: opts.storage, clockMs: undefined,
     }
-    const worker = new Worker(WRITER_URL, { workerData: init, name: `mtlog-audit writer ${opts.dir}` })
+    // The writer is a module file: flags meant for the app's own entry (--input-type,
+    // --eval) must not reach it.
+    const execArgv = writerExecArgv(process.execArgv)
+    const worker = new Worker(WRITER_URL, { workerData: init, execArgv, name: `mtlog-audit writer ${opts.dir}` })
     const first = await new Promise<WriterMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer did not open ${opts.dir} within ${FIXED.openTimeoutMs} ms`)), FIXED.openTimeoutMs)
       const done = (fn: () => void): void => {
@@ -238,6 +241,22 @@ export class AttachedProducer {
   close(): Promise<void> {
     return this.producer.drain()
   }
+}
+
+/** process.execArgv without what only the app's entry may take: --input-type, and -e/-p/--eval/--print with their code. */
+function writerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a.startsWith('--input-type')) continue
+    if (a === '-e' || a === '-p' || a === '--eval' || a === '--print') {
+      i++ // its code
+      continue
+    }
+    if (a.startsWith('--eval=') || a.startsWith('--print=')) continue
+    out.push(a)
+  }
+  return out
 }
 
 function unknownMessage(m: unknown): AuditError {

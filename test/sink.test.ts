@@ -279,4 +279,13 @@ test('a new WAL directory is a WAL at once: one durable segment before any emit'
   assert.is(r.records, 0)
 })
 
+test('a sink opened from `node --input-type=module -e` works (the writer does not inherit the app\'s eval flags)', () => {
+  const dir = tempDir('eval')
+  const lib = new URL('../lib/index.js', import.meta.url).href
+  const code = `import { AuditSink } from '${lib}'; const s = await AuditSink.open({ dir: ${JSON.stringify(dir)} }); const r = await s.emit({ level: 'Debug', messageTemplate: 'x' }); await s.close(); console.log(r.seq)`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' })
+  assert.is(r.status, 0, r.stderr)
+  assert.is(r.stdout.trim(), '1')
+})
+
 test.run()

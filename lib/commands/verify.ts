@@ -3,6 +3,7 @@
 import type { Command } from 'commander'
 import { verifyLog, type VerifyReport } from '../reader.js'
 import { EXIT, mb } from './common.js'
+import { progress, walBytes } from './run.js'
 
 function printVerify(r: VerifyReport): void {
   const lines = [
@@ -21,8 +22,16 @@ function printVerify(r: VerifyReport): void {
 export function register(program: Command): void {
   program.command('verify').description('check every segment, record checksum, seq and the hash chain, read-only (safe beside a live writer)')
     .argument('<dir>', 'the WAL directory').option('--json', 'print the whole report as JSON')
-    .action(async (dir: string, opts: { json?: boolean }) => {
-      const report = await verifyLog(dir)
+    .option('-q, --quiet', 'no progress bar')
+    .addHelpText('after', '\nExit codes: 0 intact (a torn tail is not damage), 1 damaged, 2 usage, 3 no WAL / not a WAL / unknown version / I/O.')
+    .action(async (dir: string, opts: { json?: boolean; quiet?: boolean }) => {
+      const bar = progress('verify', walBytes(dir), { quiet: opts.quiet })
+      let report: VerifyReport
+      try {
+        report = await verifyLog(dir, { onSegment: (_s, bytes) => bar.add(bytes) })
+      } finally {
+        bar.stop()
+      }
       if (opts.json) console.log(JSON.stringify(report, null, 2))
       else printVerify(report)
       process.exitCode = report.ok ? EXIT.OK : EXIT.INTEGRITY
