@@ -15,8 +15,9 @@ import { register as exportCmd } from './commands/export.js'
 import { register as recover } from './commands/recover.js'
 import { register as stats } from './commands/stats.js'
 import { register as monitor } from './commands/monitor.js'
+import { register as torture } from './commands/torture.js'
 
-const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version]
+const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version, torture]
 
 export function buildProgram(): Command {
   const program = new Command()
