@@ -16,8 +16,9 @@ import { register as recover } from './commands/recover.js'
 import { register as stats } from './commands/stats.js'
 import { register as monitor } from './commands/monitor.js'
 import { register as torture } from './commands/torture.js'
+import { register as bench } from './commands/bench.js'
 
-const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version, torture]
+const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version, torture, bench]
 
 export function buildProgram(): Command {
   const program = new Command()

@@ -91,8 +91,7 @@ export class AuditSink {
     }
     // The writer is a module file: flags meant for the app's own entry (--input-type,
     // --eval) must not reach it.
-    const execArgv = writerExecArgv(process.execArgv)
-    const worker = new Worker(WRITER_URL, { workerData: init, execArgv, name: `mtlog-audit writer ${opts.dir}` })
+    const worker = startWriter(init, opts.dir)
     const first = await new Promise<WriterMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer did not open ${opts.dir} within ${FIXED.openTimeoutMs} ms`)), FIXED.openTimeoutMs)
       const done = (fn: () => void): void => {
@@ -241,6 +240,27 @@ export class AttachedProducer {
   close(): Promise<void> {
     return this.producer.drain()
   }
+}
+
+/**
+ * Start the writer. By default a worker inherits process.execArgv (V8 flags
+ * such as --max-old-space-size included); only when the app was started with
+ * flags meant for its own entry (--input-type, -e/-p with code) are those
+ * left out, and if the worker refuses what remains, it starts with none.
+ */
+function startWriter(init: WriterInit, dir: string): Worker {
+  const name = `mtlog-audit writer ${dir}`
+  const filtered = writerExecArgv(process.execArgv)
+  const attempts: (string[] | undefined)[] = filtered.length === process.execArgv.length ? [undefined, []] : [filtered, []]
+  let last: unknown
+  for (const execArgv of attempts) {
+    try {
+      return new Worker(WRITER_URL, { workerData: init, name, ...(execArgv === undefined ? {} : { execArgv }) })
+    } catch (err) {
+      last = err
+    }
+  }
+  throw new AuditError(ERROR_CODES.WRITER_CRASHED, `cannot start the writer worker: ${(last as Error).message}`, { cause: last })
 }
 
 /** process.execArgv without what only the app's entry may take: --input-type, and -e/-p/--eval/--print with their code. */

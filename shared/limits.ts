@@ -41,6 +41,12 @@ export const FIXED = {
   failureBytesMax: 4096,
   /** How long the writer waits for a reserved ring record to be published during close. */
   publishWaitMs: 10_000,
+  /**
+   * Batches of at least this many records are fdatasync'ed on libuv's pool while
+   * the writer seals the next batch; smaller ones are synced on the writer's own
+   * thread, which answers sooner (no thread hand-off) when there is little to seal.
+   */
+  asyncSyncMinRecords: 128,
   /** Bytes read per call when scanning segment files. */
   readChunkBytes: 1024 * 1024,
 } as const

@@ -95,6 +95,19 @@ export class Appender {
     a.size += len
   }
 
+  /** fdatasync every copy of the active segment on this thread; throws ERR_AUDIT_IO. */
+  syncNow(): void {
+    const a = this.active!
+    for (let i = 0; i < a.fds.length; i++) {
+      this.syncCalls++
+      try {
+        this.s.fdatasync(a.fds[i]!)
+      } catch (err) {
+        throw ioError('fdatasync', path.join(this.dirs[i]!, a.name), err)
+      }
+    }
+  }
+
   /** fdatasync every copy of the active segment; rejects with ERR_AUDIT_IO. */
   sync(): Promise<void> {
     const a = this.active!

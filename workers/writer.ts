@@ -184,6 +184,21 @@ class Writer {
     const lastSeq = this.nextSeq - 1
     sealRecord(batch, this.recOff[last]!, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.hashBeforeLast, this.saltSeed).copy(this.prevHash)
     this.appender.write(batch, this.off)
+    ring.addStat(Stat.BATCHES, 1)
+    ring.addStat(Stat.RECORDS, this.n)
+    ring.addStat(Stat.BYTES, this.off)
+    ring.setStat(Stat.LAST_BATCH_RECORDS, this.n)
+    const records = this.n
+    this.n = 0
+    this.off = 0
+    this.full = false
+    if (records < FIXED.asyncSyncMinRecords) {
+      // Little to seal meanwhile: sync here and acknowledge at once.
+      this.appender.syncNow()
+      ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+      ring.publishDurable(lastSeq)
+      return
+    }
     const settle = (err: unknown): void => {
       inflight.settled = true
       inflight.error = err
@@ -191,13 +206,6 @@ class Writer {
     }
     const inflight: InFlight = { lastSeq, settled: false, error: undefined, done: this.appender.sync().then(() => settle(undefined), settle) }
     this.inflight = inflight
-    ring.addStat(Stat.BATCHES, 1)
-    ring.addStat(Stat.RECORDS, this.n)
-    ring.addStat(Stat.BYTES, this.off)
-    ring.setStat(Stat.LAST_BATCH_RECORDS, this.n)
-    this.n = 0
-    this.off = 0
-    this.full = false
   }
 
   /** Wait (without blocking the event loop) until the sync settles, or new records can be sealed meanwhile. */
