@@ -71,7 +71,8 @@ export interface VerifyReport {
 
 const PAYLOAD_MAX = LIMITS.eventBytesMax.max
 
-async function listSegments(dir: string): Promise<{ segments: string[]; sideFiles: string[] }> {
+/** Segment and side-file names of a WAL directory, with the read side's coded errors. */
+export async function listSegments(dir: string): Promise<{ segments: string[]; sideFiles: string[] }> {
   let names: string[]
   try {
     names = await fs.readdir(dir)

@@ -20,6 +20,7 @@
  * Input files are only read. Memory: one segment per copy at a time.
  */
 
+import { listSegments } from './reader.js'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../shared/errors.js'
@@ -137,20 +138,7 @@ export interface SegmentResult {
 const COPY_NAMES: readonly CopyName[] = ['primary', 'mirror']
 
 /** Segment names of a directory, with the read side's errors. */
-export async function listWal(dir: string): Promise<{ segments: string[]; sideFiles: string[] }> {
-  let names: string[]
-  try {
-    names = await fs.readdir(dir)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new AuditError(ERROR_CODES.NO_WAL, `${dir} does not exist`, { cause: err, details: { dir } })
-    if (code === 'ENOTDIR') throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not a directory`, { cause: err, details: { dir } })
-    throw new AuditError(ERROR_CODES.IO, `cannot list ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
-  }
-  const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
-  if (segments.length === 0) throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
-  return { segments, sideFiles: names.filter((n) => /\.torn-[\d-]+$/.test(n)).sort() }
-}
+export const listWal = listSegments
 
 async function readIfPresent(file: string): Promise<Buffer | undefined> {
   try {
