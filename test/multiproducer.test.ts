@@ -4,9 +4,7 @@
 // contiguous, and an attached producer must be refused once the sink closed.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
+import { tracked } from './helpers/tracked.js'
 import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type AuditSinkOptions } from '../lib/index.js'
 import { Ring } from '../shared/ring.js'
 import { checkRun, type ThreadResult } from './helpers/check.js'
@@ -15,18 +13,7 @@ import type { MpWorkerData, MpWorkerMessage } from './helpers/mp-worker.js'
 import { type Load, MP_WORKER_URL as WORKER_URL, runThreads, startWorker, terminateAll } from './helpers/threads.js'
 import type { BlockingWorkerData, BlockingWorkerMessage } from './helpers/blocking-worker.js'
 
-const dirs: string[] = []
-function freshDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'mtlog-audit-mp-'))
-  dirs.push(d)
-  return d
-}
-const sinks: AuditSink[] = []
-async function openSink(o: AuditSinkOptions): Promise<AuditSink> {
-  const s = await AuditSink.open(o)
-  sinks.push(s)
-  return s
-}
+const { freshDir, openSink, cleanup } = tracked('mp')
 
 const seed = seedFrom('MP_SEED')
 console.log(`multiproducer seed=${seed} (replay with MP_SEED=${seed})`)
@@ -204,8 +191,7 @@ test('attach() refuses anything but a handle', () => {
 
 test.after(async () => {
   await terminateAll()
-  await Promise.allSettled(sinks.map((s) => s.destroy()))
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  await cleanup()
 })
 
 test.run()

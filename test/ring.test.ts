@@ -5,10 +5,8 @@
 // through a 64 KiB ring.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type AuditSinkOptions, type Receipt } from '../lib/index.js'
+import { tracked } from './helpers/tracked.js'
+import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../lib/index.js'
 import { CLOSED, NO_SPACE, Ring } from '../shared/ring.js'
 import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../shared/ring-layout.js'
 import { checkRun } from './helpers/check.js'
@@ -22,18 +20,7 @@ console.log(`ring seed=${seed} (replay with RING_SEED=${seed})`)
 const RING = 64 * 1024
 const EVENT_MAX = RING / 2 - 64 // the largest eventBytesMax a 64 KiB ring allows
 
-const dirs: string[] = []
-function freshDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'mtlog-audit-ring-'))
-  dirs.push(d)
-  return d
-}
-const sinks: AuditSink[] = []
-async function openSink(o: AuditSinkOptions): Promise<AuditSink> {
-  const s = await AuditSink.open(o)
-  sinks.push(s)
-  return s
-}
+const { freshDir, openSink, cleanup } = tracked('ring')
 
 // ── (a) the Ring class on one thread ─────────────────────────────────────────
 
@@ -498,8 +485,7 @@ test('sink, 64 KiB ring: main + 3 attached worker_threads, 3,000 each, events up
 
 test.after(async () => {
   await terminateAll()
-  await Promise.allSettled(sinks.map((s) => s.destroy()))
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  await cleanup()
 })
 
 test.run()
