@@ -16,7 +16,8 @@
 
 import { createInterface } from 'node:readline'
 import { Worker } from 'node:worker_threads'
-import { AuditSink, type AuditSinkOptions } from '../lib/index.js'
+import type { AuditSinkOptions } from '../lib/options.js'
+import { AuditSink } from '../lib/sink.js'
 import { makeOracle } from './events.js'
 import type { ProducerJob, ProducerMsg } from './producer-worker.js'
 import { produce } from './producer-worker.js'

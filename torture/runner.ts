@@ -9,6 +9,13 @@
  *
  * A failing iteration replays from its own seed alone:
  *   mtlog-audit torture --scenario <name> --replay <iterSeed>
+ *
+ * A long campaign is cut into disjoint pieces of one index space: `--shard k/K`
+ * runs the iterations i ≡ k (mod K) (K lanes side by side, one per core),
+ * `--from I` starts at index I (a later session continues where a lane
+ * stopped). Each summary records, per scenario, the indices it ran
+ * [firstIndex, nextIndex) step K and the commit under test, so
+ * torture/summarize.ts can add pieces up and refuse to count an iteration twice.
  */
 
 import fs from 'node:fs'
@@ -37,6 +44,12 @@ export interface CampaignOptions {
   seed: number
   /** Stop a scenario after this many seconds even if iterations remain. */
   secondsPerScenario?: number
+  /** Run only the iteration indices i ≡ shard.k (mod shard.of); default 0/1. */
+  shard?: { k: number; of: number }
+  /** First iteration index (default 0); with a shard, the first index ≥ from in it. */
+  from?: number
+  /** The code under test, recorded in the summary (e.g. a git commit). */
+  commit?: string
   /** Run exactly one iteration with this iteration seed (needs one scenario). */
   replay?: number
   quick: boolean
@@ -73,11 +86,18 @@ export interface ScenarioSummary {
   seconds: number
   iterationsPerSecond: number
   statesPerSecond: number
+  /** The iteration indices run: firstIndex, firstIndex + step, ... < nextIndex. */
+  firstIndex: number
+  nextIndex: number
+  step: number
 }
 
 export interface CampaignSummary {
   seed: number
   command: string
+  /** The code under test (CampaignOptions.commit), '' when not given. */
+  commit: string
+  shard: { k: number; of: number }
   started: string
   finished: string
   seconds: number
@@ -131,13 +151,17 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`))
   const scenarios = findScenarios(o.scenarios)
   if (o.replay !== undefined && scenarios.length !== 1) throw new Error('--replay needs exactly one --scenario')
+  const shard = o.shard ?? { k: 0, of: 1 }
+  if (!(Number.isInteger(shard.of) && shard.of >= 1 && Number.isInteger(shard.k) && shard.k >= 0 && shard.k < shard.of)) throw new Error(`bad shard ${shard.k}/${shard.of}: want k/K with 0 <= k < K`)
+  const from = o.from ?? 0
+  const first = from + ((shard.k - (from % shard.of) + shard.of) % shard.of)
   const started = new Date()
   const t0 = performance.now()
   const summary: CampaignSummary = {
-    seed: o.seed, command: o.command, started: started.toISOString(), finished: '', seconds: 0, node: process.version, machine: machine(), scenarios: [],
+    seed: o.seed, command: o.command, commit: o.commit ?? '', shard, started: started.toISOString(), finished: '', seconds: 0, node: process.version, machine: machine(), scenarios: [],
     totals: { iterations: 0, kills: 0, crashStates: 0, acked: 0, failures: 0 },
   }
-  log(`torture: seed ${o.seed}${o.replay !== undefined ? `, replaying iteration seed ${o.replay}` : ''}; scenarios ${scenarios.map((s) => s.name).join(', ')}; ${o.replay !== undefined ? 1 : o.iterations} iterations each${o.secondsPerScenario ? ` (at most ${o.secondsPerScenario} s each)` : ''}`)
+  log(`torture: seed ${o.seed}${shard.of > 1 || from > 0 ? ` (iterations ${first}, ${first + shard.of}, ... : shard ${shard.k}/${shard.of})` : ''}${o.replay !== undefined ? `, replaying iteration seed ${o.replay}` : ''}; scenarios ${scenarios.map((s) => s.name).join(', ')}; ${o.replay !== undefined ? 1 : o.iterations} iterations each${o.secondsPerScenario ? ` (at most ${o.secondsPerScenario} s each)` : ''}`)
   const progress = new Progress(o.progress)
   let lastWrite = Date.now()
   const write = (): void => {
@@ -154,16 +178,18 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
       const sum: ScenarioSummary = {
         name: s.name, description: s.description, iterations: 0, crashStates: 0, kills: 0, acked: 0, recovered: 0,
         failures: [], notes: {}, skipped: [], seconds: 0, iterationsPerSecond: 0, statesPerSecond: 0,
+        firstIndex: o.replay !== undefined ? 0 : first, nextIndex: o.replay !== undefined ? 0 : first, step: shard.of,
       }
       summary.scenarios.push(sum)
       const startedMs = Date.now()
       const s0 = performance.now()
       const total = o.replay !== undefined ? 1 : o.iterations
-      for (let i = 0; i < total; i++) {
+      for (let done = 0, i = sum.firstIndex; done < total; done++, i += shard.of) {
         if (o.secondsPerScenario !== undefined && (performance.now() - s0) / 1000 > o.secondsPerScenario) break
         const seed = o.replay ?? iterSeed(o.seed, index, i)
         const { result, workDir } = await runIteration(s, seed, o.quick, o.keep)
         sum.iterations++
+        if (o.replay === undefined) sum.nextIndex = i + shard.of
         sum.crashStates += result.crashStates
         sum.kills += result.kills
         sum.acked += result.acked
