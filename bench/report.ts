@@ -12,9 +12,11 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import {
-  closedTable, fmt, type Machine, machineLines, type NoiseReport, openTable, RECORD_HEADER_BYTES, type Scenario, spread, summary, type Spread,
-} from '../lib/commands/bench.js'
+import { RECORD_HEADER_BYTES } from '../lib/bench/events.js'
+import { spread, type Spread } from '../lib/bench/latency.js'
+import { type Machine, machineLines, type NoiseReport } from '../lib/bench/machine.js'
+import type { Scenario } from '../lib/bench/specs.js'
+import { closedTable, fmt, openTable, summary } from '../lib/bench/tables.js'
 import type { MicroReport } from './micro.js'
 import type { SoakMeta } from './soak.js'
 

@@ -19,9 +19,13 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import {
-  closedLoop, type EngineConfig, eventMaker, fmt, LatencyLog, measured, mtlogAudit, openExtra, openLoop, type Run, type Spec, summarize, toJson,
-} from '../lib/commands/bench.js'
+import { type EngineConfig, measured, openExtra, type Run } from '../lib/bench/engine.js'
+import { eventMaker } from '../lib/bench/events.js'
+import { LatencyLog, summarize } from '../lib/bench/latency.js'
+import { closedLoop, openLoop } from '../lib/bench/loops.js'
+import type { Spec } from '../lib/bench/specs.js'
+import { mtlogAudit } from '../lib/bench/system.js'
+import { fmt, toJson } from '../lib/bench/tables.js'
 
 export interface MemorySample {
   t: number

@@ -9,28 +9,19 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
 import zlib from 'node:zlib'
-import { engineConfig, mtlogAudit, runOpen, runThreads, type System } from '../lib/commands/bench.js'
+import { engineConfig, runOpen } from '../lib/bench/engine.js'
+import { mtlogAudit, type System } from '../lib/bench/system.js'
 import { AuditSink, verifyLog } from '../lib/index.js'
+import { CLI, type CliResult, nodeAsync } from './helpers/cli-run.js'
+import { tempDir } from './helpers/dirs.js'
+import { Gate } from './helpers/gated-storage.js'
 
 const RUNNER = new URL('../bench/run.js', import.meta.url).pathname
-const CLI = new URL('../lib/cli.js', import.meta.url).pathname
 const MODULES = new URL('../../bench/node_modules', import.meta.url).pathname
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { cwd: os.tmpdir(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (d) => (out += d))
-    c.stderr.on('data', (d) => (err += d))
-    c.on('close', (code) => resolve({ code, out, err }))
-  })
-}
-
-function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `mtlog-audit-bench-test-${label}-`))
+function run(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return nodeAsync(args, { env, cwd: os.tmpdir() })
 }
 
 function installed(name: string): boolean {
@@ -107,7 +98,7 @@ function wrote(out: string): { json: string; md: string; html: string } {
 }
 
 test('the harness without peers, tinybench or Chart.js still measures mtlog-audit and says what it left out', async () => {
-  const work = tempDir('bare')
+  const work = tempDir('bench-test-bare')
   const out = path.join(work, 'results')
   try {
     const r = await run([RUNNER, '--quick', '--soak-seconds', '1', '--dir', work, '--out', out, '--modules', path.join(work, 'no-modules')])
@@ -153,7 +144,7 @@ test('the harness without peers, tinybench or Chart.js still measures mtlog-audi
 })
 
 test('the harness with whatever bench/node_modules holds: peers side by side, micro benchmarks, charts', async () => {
-  const work = tempDir('peers')
+  const work = tempDir('bench-test-peers')
   const out = path.join(work, 'results')
   try {
     const only = ['floor-write-64KiB', 'closed-mtlog-audit-256B-w16', 'closed-fs-sync-256B-w1', 'closed-pino-256B-w1', 'closed-sqlite-tx-256B-w1', 'closed-sqlite-group-256B-w16',
@@ -188,7 +179,7 @@ test('the harness with whatever bench/node_modules holds: peers side by side, mi
 })
 
 test('mtlog-audit bench runs the end-to-end scenarios and names the peers it could not run', async () => {
-  const work = tempDir('cli')
+  const work = tempDir('bench-test-cli')
   const jsonFile = path.join(work, 'bench.json')
   try {
     const r = await run([CLI, 'bench', '--quick', '--dir', work, '--json', jsonFile], { BENCH_MODULES_DIR: path.join(work, 'no-modules') })
@@ -213,5 +204,48 @@ test('mtlog-audit bench runs the end-to-end scenarios and names the peers it cou
   }
 })
 
+
+test('an open loop that overloads the sink counts the refused emits (ERR_AUDIT_QUEUE_FULL) instead of failing, and still verifies', async () => {
+  // Overload without depending on speed: the writer is held inside its first
+  // fdatasync after open (gated storage), so nothing drains while the loop sends 10,000
+  // events into a 64 KiB ring with 4 queue places: refusals are certain. The
+  // gate opens at the first refusal, and everything accepted must then settle.
+  const work = tempDir('bench-test-refuse')
+  const gate = new Gate()
+  let refusedSeen = 0
+  try {
+    const tiny: System = {
+      ...mtlogAudit, id: 'mtlog-audit-gated',
+      async open(dir) {
+        const sink = await AuditSink.open({ dir, ringBytes: 64 * 1024, eventBytesMax: 4096, batchBytesMax: 8192, pendingEmitsMax: 4, storage: gate.spec })
+        gate.close() // after open: open syncs too
+        return {
+          emit: (ev) => sink.emit(ev).catch((err: { code?: string }) => {
+            if (err.code === 'ERR_AUDIT_QUEUE_FULL' && refusedSeen++ === 0) gate.open()
+            throw err
+          }),
+          counters: () => ({ events: sink.stats().records, syncs: sink.stats().fsyncs }), handle: () => sink.handle(),
+          close: () => sink.close(), destroy: (e) => sink.destroy(e),
+          async verify(expected) {
+            const v = await verifyLog(dir)
+            return { ok: v.ok && v.records === expected, note: `${v.records} records, expected ${expected}` }
+          },
+        }
+      },
+    }
+    // No warm-up: its closed loop would wait for acks behind the closed gate.
+    const cfg = engineConfig(true, { baseDir: work, openSeconds: 0.5, warmupSeconds: 0 })
+    const r = await runOpen(cfg, tiny, 256, 20_000)
+    assert.ok(refusedSeen > 0, 'the sink never refused an emit')
+    assert.is(r.refused, refusedSeen)
+    assert.is(r.sustained, false)
+    assert.ok(r.verified, r.verifyNote)
+    assert.ok(r.events > 0)
+    assert.equal(fs.readdirSync(work), [])
+  } finally {
+    gate.open()
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+})
 
 test.run()

@@ -6,25 +6,15 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
 import { verifyLog } from '../lib/index.js'
+import { type CliResult, nodeAsync } from './helpers/cli-run.js'
+import { tempDir } from './helpers/dirs.js'
 
 const DEMO = new URL('../examples/basic/main.js', import.meta.url).pathname
 const BENCH = new URL('../bench/durable.js', import.meta.url).pathname
 
-function run(file: string, env: Record<string, string>, cwd = os.tmpdir()): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [file], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    c.stdout.on('data', (d) => (out += d))
-    c.stderr.on('data', (d) => (err += d))
-    c.on('close', (code) => resolve({ code, out, err }))
-  })
-}
-
-function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `mtlog-audit-examples-${label}-`))
+function run(file: string, env: Record<string, string>, cwd = os.tmpdir()): Promise<CliResult> {
+  return nodeAsync([file], { env, cwd })
 }
 
 /** The value after a report label, e.g. line('verify') of "  verify   ok: records 3000, ...". */
@@ -35,7 +25,7 @@ function line(out: string, label: string): string {
 }
 
 test('the basic demo writes 3000 events from three threads and the log verifies', async () => {
-  const parent = tempDir('demo')
+  const parent = tempDir('examples-demo')
   const dir = path.join(parent, 'audit')
   try {
     const r = await run(DEMO, { DEMO_EVENTS: '3000', DEMO_DIR: dir })
@@ -65,7 +55,7 @@ test('the basic demo writes 3000 events from three threads and the log verifies'
 })
 
 test('the demo starts from an empty log each time it runs in the same directory', async () => {
-  const parent = tempDir('demo-again')
+  const parent = tempDir('examples-demo-again')
   const dir = path.join(parent, 'audit')
   try {
     for (const events of [500, 300]) {
@@ -79,7 +69,7 @@ test('the demo starts from an empty log each time it runs in the same directory'
 })
 
 test('the demo refuses to empty a directory that holds files that are not a WAL', async () => {
-  const dir = tempDir('demo-foreign')
+  const dir = tempDir('examples-demo-foreign')
   try {
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'keep me')
     const r = await run(DEMO, { DEMO_EVENTS: '10', DEMO_DIR: dir })
@@ -92,7 +82,7 @@ test('the demo refuses to empty a directory that holds files that are not a WAL'
 })
 
 test('the benchmark (BENCH_QUICK) prints a table and writes valid JSON with every run verified', async () => {
-  const work = tempDir('bench')
+  const work = tempDir('examples-bench')
   const out = path.join(work, 'results')
   try {
     const r = await run(BENCH, { BENCH_QUICK: '1', BENCH_REPEAT: '1', BENCH_DIR: work, BENCH_OUT_DIR: out })

@@ -29,6 +29,18 @@ export function cliAsync(...args: string[]): Promise<CliResult> {
   })
 }
 
+/** Any built script as a child process (`node ...args`), env added to this process's, stdin closed. */
+export function nodeAsync(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.stderr.on('data', (d) => (err += d))
+    c.on('close', (code) => resolve({ code, out, err }))
+  })
+}
+
 export const SMALL = { segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 4096 }
 
 /** Write events in batches of `per` (each batch: one group commit at most), then close. */

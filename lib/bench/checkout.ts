@@ -1,0 +1,36 @@
+/**
+ * Where the package is, and the peers of a checkout. packageRoot() walks up
+ * from this file to the directory holding package.json; the peers (pino,
+ * better-sqlite3, fs-sync) are bench/peers.ts, built to dist/bench/peers.js,
+ * with bench/node_modules, loaded at run time when a checkout has them.
+ */
+
+import fsSync from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { System } from './system.js'
+
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  while (!fsSync.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir)
+    if (up === dir) return process.cwd()
+    dir = up
+  }
+  return dir
+}
+
+/** Where a checkout keeps the peers' modules, and the built module that wraps them. */
+export interface PeerLoad {
+  systems: System[]
+  notes: string[]
+}
+
+export async function loadPeersFromCheckout(root = packageRoot()): Promise<PeerLoad> {
+  const wrapper = path.join(root, 'dist', 'bench', 'peers.js')
+  if (!fsSync.existsSync(wrapper)) {
+    return { systems: [], notes: [`peers not run: ${wrapper} does not exist (the peers live in the repository's bench/: in a checkout, npm install --prefix bench && npx tsc -p .)`] }
+  }
+  const mod = (await import(pathToFileURL(wrapper).href)) as { loadPeers(modulesDir: string): Promise<PeerLoad> }
+  return mod.loadPeers(process.env.BENCH_MODULES_DIR ?? path.join(root, 'bench', 'node_modules'))
+}
