@@ -49,39 +49,58 @@ function timestampMs(t: AuditEvent['timestamp']): number {
   return ms
 }
 
-function checkValue(v: unknown, path: string, stack: object[]): void {
+/**
+ * The path of the value being checked, as keys from `properties` down. It is
+ * turned into text ("properties.a[0].b") only when a value is refused: the
+ * walk itself allocates no strings.
+ */
+type Keys = (string | number)[]
+
+function pathOf(keys: Keys): string {
+  let p = 'properties'
+  for (const k of keys) p += typeof k === 'number' ? `[${k}]` : `.${k}`
+  return p
+}
+
+function checkValue(v: unknown, keys: Keys, stack: object[]): void {
   switch (typeof v) {
     case 'string':
     case 'boolean':
       return
     case 'number':
-      if (!Number.isFinite(v)) throw invalid(`${v} cannot be stored as JSON`, path)
+      if (!Number.isFinite(v)) throw invalid(`${v} cannot be stored as JSON`, pathOf(keys))
       return
     case 'bigint':
-      throw invalid('BigInt cannot be stored as JSON (convert it to a string)', path)
+      throw invalid('BigInt cannot be stored as JSON (convert it to a string)', pathOf(keys))
     case 'function':
-      throw invalid('a function is not data', path)
+      throw invalid('a function is not data', pathOf(keys))
     case 'symbol':
-      throw invalid('a symbol is not data', path)
+      throw invalid('a symbol is not data', pathOf(keys))
     case 'undefined':
-      throw invalid('undefined is not data', path)
+      throw invalid('undefined is not data', pathOf(keys))
     case 'object': {
       if (v === null || v instanceof Date) return
-      if (stack.length >= FIXED.eventDepthMax) throw invalid(`nesting deeper than ${FIXED.eventDepthMax}`, path)
-      if (stack.includes(v)) throw invalid('circular reference', path)
+      if (stack.length >= FIXED.eventDepthMax) throw invalid(`nesting deeper than ${FIXED.eventDepthMax}`, pathOf(keys))
+      if (stack.includes(v)) throw invalid('circular reference', pathOf(keys))
       if (v instanceof Map || v instanceof Set || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
-        throw invalid(`a ${v.constructor.name} would be stored as {} (convert it to an object or array)`, path)
+        throw invalid(`a ${v.constructor.name} would be stored as {} (convert it to an object or array)`, pathOf(keys))
       }
       if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return
       stack.push(v)
       if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) checkValue(v[i], `${path}[${i}]`, stack)
+        for (let i = 0; i < v.length; i++) {
+          keys.push(i)
+          checkValue(v[i], keys, stack)
+          keys.pop()
+        }
       } else {
-        for (const k in v) {
-          if (!Object.prototype.hasOwnProperty.call(v, k)) continue
+        // Own enumerable string keys: exactly what JSON.stringify writes.
+        for (const k of Object.keys(v)) {
           const child = (v as Record<string, unknown>)[k]
           if (child === undefined) continue // JSON semantics: an absent key
-          checkValue(child, `${path}.${k}`, stack)
+          keys.push(k)
+          checkValue(child, keys, stack)
+          keys.pop()
         }
       }
       stack.pop()
@@ -116,7 +135,7 @@ export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
     if (typeof ev.properties !== 'object' || ev.properties === null || Array.isArray(ev.properties)) {
       throw invalid('properties must be a plain object', 'properties')
     }
-    checkValue(ev.properties, 'properties', [])
+    checkValue(ev.properties, [], [])
     let props: string | undefined
     try {
       props = JSON.stringify(ev.properties)

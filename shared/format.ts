@@ -123,6 +123,20 @@ export function sealRecord(
   buf: Buffer, off: number, len: number, type: number, flags: number, batchIndex: number,
   seq: number, timeMs: number, prevHash: Uint8Array, saltSeed: number,
 ): Buffer {
+  buf.set(prevHash, off + 32)
+  sealRecordInPlace(buf, off, len, type, flags, batchIndex, seq, timeMs, saltSeed)
+  return buf.subarray(off + 32, off + 64)
+}
+
+/**
+ * sealRecord for a writer that has already put the previous record's hash at
+ * buf[off+32, off+64) (the hash field is the chain input): no allocation
+ * besides the digest itself. The field is then overwritten with this record's hash.
+ */
+export function sealRecordInPlace(
+  buf: Buffer, off: number, len: number, type: number, flags: number, batchIndex: number,
+  seq: number, timeMs: number, saltSeed: number,
+): void {
   buf.writeUInt32LE(RECORD_MAGIC, off)
   buf.writeUInt32LE(len, off + 8)
   buf[off + 12] = type
@@ -130,12 +144,9 @@ export function sealRecord(
   buf.writeUInt16LE(batchIndex, off + 14)
   writeU64(buf, off + 16, seq)
   writeI64(buf, off + 24, timeMs)
-  buf.set(prevHash, off + 32)
   const end = off + RECORD_HEADER_BYTES + len
-  const hash = sha256(buf.subarray(off + 8, end))
-  hash.copy(buf, off + 32)
+  sha256(buf.subarray(off + 8, end)).copy(buf, off + 32)
   buf.writeUInt32LE(crc32c(buf, saltSeed, off + 8, end), off + 4)
-  return buf.subarray(off + 32, off + 64)
 }
 
 export type RecordProblem =

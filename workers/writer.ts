@@ -24,7 +24,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { AuditError, ERROR_CODES, invariant, ioError, toWire } from '../shared/errors.js'
-import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecord } from '../shared/format.js'
+import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecordInPlace } from '../shared/format.js'
 import { FIXED, LIMITS } from '../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../shared/protocol.js'
 import { Ring } from '../shared/ring.js'
@@ -55,10 +55,12 @@ class Writer {
   private readonly recLen: Int32Array
   private readonly recTime: Float64Array
   private readonly maxRecords: number
-  /** Hash of the last sealed record (the chain head, committed or not). */
+  /**
+   * Hash of the last record of the last batch written (the chain head the next
+   * batch starts from). Inside a batch the chain input of record k is record
+   * k-1's hash field in the batch buffer itself: nothing is copied aside.
+   */
   private readonly prevHash: Buffer
-  /** Hash of the record before the batch's last one: to re-seal the last with COMMIT. */
-  private readonly hashBeforeLast = Buffer.alloc(32)
   private nextSeq: number
   private readPos = 0
   /** The batch being built: records sealed so far, framed bytes, its segment's salt seed. */
@@ -145,7 +147,7 @@ class Writer {
   /** Take published records into the batch and seal them (without COMMIT) as they come. */
   private fill(): void {
     if (this.full || this.needRotate) return
-    const { ring, batch, recOff, recLen, recTime, prevHash } = this
+    const { ring, batch, recOff, recLen, recTime } = this
     const u8 = ring.u8
     const cap = Math.min(this.init.batchBytesMax, this.appender.room())
     const newPos = ring.take(this.readPos, (at, len, seqLo, timeMs) => {
@@ -160,8 +162,8 @@ class Writer {
       invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
       if (n === 0) this.saltSeed = this.appender.saltSeed()
       batch.set(u8.subarray(at, at + len), off + RECORD_HEADER_BYTES)
-      prevHash.copy(this.hashBeforeLast)
-      sealRecord(batch, off, len, RecordType.EVENT, 0, n, seq, timeMs, prevHash, this.saltSeed).copy(prevHash)
+      this.putChainInput(off, n)
+      sealRecordInPlace(batch, off, len, RecordType.EVENT, 0, n, seq, timeMs, this.saltSeed)
       recOff[n] = off
       recLen[n] = len
       recTime[n] = timeMs
@@ -177,12 +179,21 @@ class Writer {
     }
   }
 
+  /** Put the chain input of the batch's record n (at off) in its hash field: the hash of the record before it. */
+  private putChainInput(off: number, n: number): void {
+    if (n === 0) this.batch.set(this.prevHash, off + 32)
+    else this.batch.copyWithin(off + 32, this.recOff[n - 1]! + 32, this.recOff[n - 1]! + 64)
+  }
+
   /** Mark the batch's last record COMMIT, write the batch, start its fdatasync. */
   private flush(): void {
     const { batch, ring } = this
     const last = this.n - 1
     const lastSeq = this.nextSeq - 1
-    sealRecord(batch, this.recOff[last]!, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.hashBeforeLast, this.saltSeed).copy(this.prevHash)
+    const at = this.recOff[last]!
+    this.putChainInput(at, last)
+    sealRecordInPlace(batch, at, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.saltSeed)
+    batch.copy(this.prevHash, 0, at + 32, at + 64)
     this.appender.write(batch, this.off)
     ring.addStat(Stat.BATCHES, 1)
     ring.addStat(Stat.RECORDS, this.n)
