@@ -1,7 +1,7 @@
 #!/bin/sh
 # The long torture campaign of docs/torture.md, as two lanes side by side:
 #   lane A: Kill9DuringWrite (real SIGKILLs) for KILL9_S seconds from index FROM_KILL9;
-#   lane B: the eight simulated scenarios one after another (SIM_SPEC name:seconds:from).
+#   lane B: the eight simulated scenarios one after another (SIM_SPEC name:seconds:from; SIM_SPEC= runs none).
 # It runs a snapshot of dist/ (copied to $OUT/snap) so rebuilds during the run change nothing,
 # records the commit under test in every summary, and writes one JSON + HTML per lane and scenario.
 # A later session continues a lane with FROM_* = the nextIndex its JSON shows
@@ -12,7 +12,7 @@ OUT=${OUT:-$ROOT/torture/results/campaign-$(date -u +%Y%m%d)}
 SEED=${SEED:-20261125}
 KILL9_S=${KILL9_S:-7200}
 FROM_KILL9=${FROM_KILL9:-0}
-SIM_SPEC=${SIM_SPEC:-"PowerLoss:3000:0 CrashDuringRecovery:1000:0 ByzantineStorage:400:0 RandomCorruption:300:0 IOErrorSweep:300:0 DiskFull:200:0 ClockJumpBackward:200:0 ConcurrentCorruption:200:0"}
+SIM_SPEC=${SIM_SPEC-"PowerLoss:3000:0 CrashDuringRecovery:1000:0 ByzantineStorage:400:0 RandomCorruption:300:0 IOErrorSweep:300:0 DiskFull:200:0 ClockJumpBackward:200:0 ConcurrentCorruption:200:0"}
 COMMIT=$(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- lib shared workers torture || echo "+dirty")
 mkdir -p "$OUT/snap"
 rm -rf "$OUT/snap/dist" && cp -r "$ROOT/dist" "$OUT/snap/dist" && cp "$ROOT/package.json" "$OUT/snap/"

@@ -96,7 +96,8 @@ export function openLoop(emit: Emit, mk: MakeEvent, thread: number, rate: number
   return new Promise((resolve, reject) => {
     const total = Math.max(1, Math.round(rate * seconds))
     const intervalMs = 1000 / rate
-    const ackedFlags = new Uint8Array(total)
+    // Written now, not page by page during the run (the soak measures RSS).
+    const ackedFlags = new Uint8Array(total).fill(0)
     const t0 = performance.now()
     const cutAt = t0 + seconds * 1000 + graceMs
     let sent = 0
