@@ -126,6 +126,9 @@ test('bad flags and filters: exit 2 with a message, nothing read or written', as
     [['recover', GOOD], /required option '-o, --output <dir>' not specified/],
     [['monitor', GOOD, '--interval', '5'], /must be an integer from 50 to 60000/],
     [['stats'], /missing required argument 'dir'/],
+    [['torture', '--shard', '2/2', '--iterations', '1'], /argument '2\/2' is invalid. must be k\/K with 0 <= k < K/],
+    [['torture', '--from', '-1', '--iterations', '1'], /argument '-1' is invalid. must be a non-negative integer/],
+    [['torture', '--iterations', '1.5'], /argument '1.5' is invalid. must be a non-negative integer/],
   ]
   const results = await Promise.all(cases.map(([args]) => cliAsync(...args)))
   for (const [k, [args, message]] of cases.entries()) {

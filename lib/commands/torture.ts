@@ -4,7 +4,7 @@
  * passed, 1 when any failed (each failure prints the command that replays it).
  */
 
-import type { Command } from 'commander'
+import { type Command, InvalidArgumentError } from 'commander'
 import { checkEvidence } from '../../torture/evidence.js'
 import { freshSeed } from '../../torture/prng.js'
 import { runCampaign, SCENARIOS } from '../../torture/runner.js'
@@ -12,13 +12,13 @@ import { EXIT } from './common.js'
 
 function intOpt(v: string): number {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${v}`)
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a non-negative integer')
   return n
 }
 
 function shardOpt(v: string): { k: number; of: number } {
   const m = /^(\d+)\/(\d+)$/.exec(v)
-  if (m === null || Number(m[1]) >= Number(m[2])) throw new Error(`expected k/K with 0 <= k < K, got ${v}`)
+  if (m === null || Number(m[1]) >= Number(m[2])) throw new InvalidArgumentError('must be k/K with 0 <= k < K (e.g. 0/2 and 1/2 for two lanes)')
   return { k: Number(m[1]), of: Number(m[2]) }
 }
 
