@@ -49,6 +49,13 @@ export const FIXED = {
   asyncSyncMinRecords: 128,
   /** Bytes read per call when scanning segment files. */
   readChunkBytes: 1024 * 1024,
+  /**
+   * Message templates whose JSON encoding each emitting thread keeps (templates
+   * are a small fixed set in a well-behaved app; the cache is emptied when full).
+   */
+  templateCacheEntries: 256,
+  /** Longer templates are encoded on every emit, never cached. */
+  templateCacheCharsMax: 512,
 } as const
 
 function assertDefaults(): void {

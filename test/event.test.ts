@@ -1,0 +1,49 @@
+// encodeEvent writes exactly the bytes JSON.stringify gives for the stored
+// body, whatever the template cache holds: templates with every kind of
+// character, more distinct templates than the cache keeps, templates longer
+// than it caches; and a refused value names its path, however deep.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { encodeEvent, type AuditEvent } from '../lib/event.js'
+import { FIXED } from '../shared/limits.js'
+import { mulberry32 } from '../torture/prng.js'
+
+const seed = Number(process.env.EVENT_SEED ?? Math.floor(Math.random() * 2 ** 31))
+console.log(`event.test seed=${seed} (replay with EVENT_SEED=${seed})`)
+
+const ALPHABET = ['a', 'Z', ' ', '{', '}', '"', '\\', '\n', '\t', '\u0000', '\u001f', 'é', '€', '😀', '\ud800', '/', '<']
+
+function randomTemplate(rng: () => number, maxLen: number): string {
+  const len = Math.floor(rng() * maxLen)
+  let s = ''
+  for (let i = 0; i < len; i++) s += ALPHABET[Math.floor(rng() * ALPHABET.length)]
+  return `${s}{P${Math.floor(rng() * 1e6)}}`
+}
+
+test('the template cache never changes a byte: many templates, evictions, long ones, repeats', () => {
+  const rng = mulberry32(seed)
+  const distinct = FIXED.templateCacheEntries * 3
+  const templates = Array.from({ length: distinct }, (_, i) => randomTemplate(rng, i % 10 === 0 ? FIXED.templateCacheCharsMax * 2 : 60))
+  for (let i = 0; i < distinct * 4; i++) {
+    // Mostly a few hot templates, sometimes any: hits, misses and clears interleave.
+    const t = rng() < 0.7 ? templates[i % 5]! : templates[Math.floor(rng() * distinct)]!
+    const ev: AuditEvent = { level: 'Warning', messageTemplate: t, properties: { P: i, s: t.slice(0, 5) } }
+    const enc = encodeEvent(ev, 1 << 20)
+    const want = JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties })
+    assert.is(enc.json, want, `seed ${seed}, emit ${i}`)
+    assert.is(enc.len, Buffer.byteLength(want), `seed ${seed}, emit ${i}`)
+  }
+})
+
+test('a refused value deep in arrays and objects names its whole path', () => {
+  const ev = { level: 'Information', messageTemplate: 'x', properties: { a: [{ b: [1, 2, { c: () => 1 }] }] } } as unknown as AuditEvent
+  try {
+    encodeEvent(ev, 4096)
+    assert.unreachable('a function was accepted')
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'ERR_AUDIT_EVENT_INVALID')
+    assert.equal((err as { details?: unknown }).details, { path: 'properties.a[0].b[2].c' })
+  }
+})
+
+test.run()
