@@ -6,7 +6,7 @@
  *
  *   micro (tinybench) ─► floors ─► closed sweep ─► sizes ─► threads ─► open rates ─► highest sustained ─► soak
  *     │                                  (lib/bench/: the engine, also behind `mtlog-audit bench`)
- *     └─► bench/results/bench-<date>.md / .json / .html  (and the markdown on stdout)
+ *     └─► bench/results/bench-<date>.md / .json / .html / -throughput.svg / -cpu.svg  (and the markdown on stdout)
  *
  * Options (each also as an environment variable, BENCH_<NAME> in capitals):
  *   --quick            every scenario for a moment: a smoke run (numbers mean little), ~1 minute
@@ -38,6 +38,7 @@ import { toJson } from '../lib/bench/tables.js'
 import { runMicro } from './micro.js'
 import { loadPeers } from './peers.js'
 import { html, loadChartJs, markdown, type Result } from './report.js'
+import { cpuSvg, throughputSvg } from './svg.js'
 import { soakSpec } from './soak.js'
 
 const OPTIONS = {
@@ -141,6 +142,12 @@ async function main(): Promise<void> {
   await fs.writeFile(`${base}.md`, md)
   await fs.writeFile(`${base}.html`, html(result, md, chartJs?.source))
   console.log(`\nwrote ${base}.json\nwrote ${base}.md\nwrote ${base}.html`)
+  // Static charts for the README (empty when the run has no closed loops).
+  for (const [name, svg] of [['throughput', throughputSvg(result)], ['cpu', cpuSvg(result)]] as const) {
+    if (svg === '') continue
+    await fs.writeFile(`${base}-${name}.svg`, svg)
+    console.log(`wrote ${base}-${name}.svg`)
+  }
   if (!result.verified) process.exitCode = 1
 }
 
