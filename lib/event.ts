@@ -110,6 +110,33 @@ function checkValue(v: unknown, keys: Keys, stack: object[]): void {
 }
 
 /**
+ * Properties of scalars only (the usual audit event) are checked in one pass
+ * with no path or cycle bookkeeping; anything else takes the full walk, which
+ * names the path of what it refuses.
+ */
+function checkProperties(p: Record<string, unknown>): void {
+  if (p instanceof Date || p instanceof Map || p instanceof Set || p instanceof WeakMap || p instanceof WeakSet || p instanceof Promise || typeof p.toJSON === 'function') {
+    return checkValue(p, [], [])
+  }
+  for (const k of Object.keys(p)) {
+    const v = p[k]
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+      case 'undefined': // an absent key, as in JSON
+        continue
+      case 'number':
+        if (Number.isFinite(v)) continue
+        break
+      case 'object':
+        if (v === null) continue
+        break
+    }
+    return checkValue(p, [], [])
+  }
+}
+
+/**
  * JSON of a message template, from a small per-thread cache: templates are
  * constants (the variable parts are properties), and escaping the same
  * string on every emit was a fifth of encodeEvent's work. Bounded by
@@ -154,7 +181,7 @@ export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
     if (typeof ev.properties !== 'object' || ev.properties === null || Array.isArray(ev.properties)) {
       throw invalid('properties must be a plain object', 'properties')
     }
-    checkValue(ev.properties, [], [])
+    checkProperties(ev.properties)
     let props: string | undefined
     try {
       props = JSON.stringify(ev.properties)
