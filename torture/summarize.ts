@@ -88,6 +88,20 @@ function main(files: string[]): void {
     }
   }
   console.log('')
+  // The code under test changes between pieces: what each commit has behind it.
+  const byCommit = new Map<string, { kills: number; states: number; failures: number; seconds: number }>()
+  for (const p of pieces) {
+    const c = byCommit.get(p.commit) ?? { kills: 0, states: 0, failures: 0, seconds: 0 }
+    c.kills += p.kills
+    c.states += p.kills > 0 ? 0 : p.crashStates
+    c.failures += p.failures.length
+    c.seconds += p.seconds
+    byCommit.set(p.commit, c)
+  }
+  console.log('| commit under test | real SIGKILLs | simulated and damage states (SIGKILL lives not counted twice) | failures | lane-seconds |')
+  console.log('|---|---:|---:|---:|---:|')
+  for (const [c, v] of byCommit) console.log(`| ${c.slice(0, 10) || '?'} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`)
+  console.log('')
   for (const s of rows) console.log(`- **${s.name}**: ${Object.entries(s.notes).map(([k, v]) => `${k} ${n(v)}`).join('; ')}${s.skipped.length ? `; skipped: ${[...new Set(s.skipped)].join('; ')}` : ''}`)
 }
 
