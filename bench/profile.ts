@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     const base = path.join(outDir, `profile-${m.date.slice(0, 19).replaceAll(':', '-')}`)
     // One file per thread: the main thread first (lowest thread index in the name).
     const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()
-    let md = `# Where the time goes: mtlog-audit under --cpu-prof\n\n${machineLines(m).map((l) => `- ${l}`).join('\n')}\n- load at end: ${loadLine()}\n`
+    let md = `# Where the time goes: mtlog-audit under --cpu-prof\n\n${machineLines(m).join('\n')}\n- load at end: ${loadLine()}\n`
     md += `- command: \`node dist/bench/profile.js ${events} ${window} ${payloadBytes}\`: ${run.events.toLocaleString('en-US')} events of ${payloadBytes} B, ${window} emits in flight from the main thread, sampled by V8's profiler in every thread\n`
     md += `- under the profiler: ${Math.round(run.eventsPerSec).toLocaleString('en-US')} durable events/s, ${run.cpuUsPerEvent.toFixed(2)} µs CPU per event (all threads, process.cpuUsage)\n`
     const names = ['main thread (producer: encode, ring, promises)', 'writer thread (seal, write, fdatasync)']
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       const p = JSON.parse(fs.readFileSync(path.join(profDir, f), 'utf8')) as CpuProfile
       const { rows, busyMs, idleMs } = selfTimes(p)
       const name = names[i] ?? `thread ${i}`
-      md += `\n## ${name}\n\nbusy ${busyMs.toFixed(0)} ms, idle ${idleMs.toFixed(0)} ms; busy per event ${((busyMs * 1000) / run.events).toFixed(2)} µs\n\n| self ms | % of busy | µs / event | function |\n|---:|---:|---:|---|\n`
+      md += `\n## ${name}\n\nbusy ${busyMs.toFixed(0)} ms, idle ${idleMs.toFixed(0)} ms; busy per event ${((busyMs * 1000) / run.events).toFixed(2)} µs. "Busy" is every sample not idle: it includes time blocked in a system call (\`fdatasync\`) and in \`Atomics.wait\` (\`sleepUntilWork\`), which are waits, not CPU.\n\n| self ms | % of busy | µs / event | function |\n|---:|---:|---:|---|\n`
       for (const [k, ms] of rows.slice(0, 15)) md += `| ${ms.toFixed(0)} | ${((100 * ms) / busyMs).toFixed(1)} | ${((ms * 1000) / run.events).toFixed(2)} | \`${k}\` |\n`
       const svg = flameSvg(p, `${name}: flame graph (width = CPU samples, idle left out)`)
       if (svg !== '') {

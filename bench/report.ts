@@ -103,7 +103,7 @@ function soakLines(scenarios: Scenario[]): string[] {
       `heap used ${fmt(first.heapUsedMiB, 1)} → ${fmt(last.heapUsedMiB, 1)} MiB (peak ${fmt(peak((x) => x.heapUsedMiB), 1)}), slope ${fmt(m.heapSlopeMiBPerMin, 2)} MiB/min; ` +
       `heap total (V8's reservation) ${fmt(first.heapTotalMiB, 1)} → ${fmt(last.heapTotalMiB, 1)} MiB; ` +
       `heap retained after a full GC ${fmt(m.retainedStartMiB, 1)} MiB before, ${fmt(m.retainedEndMiB, 1)} MiB after; ` +
-      `${m.flat ? 'flat' : 'NOT flat'} (flat: both slopes within ±${m.flatMiBPerMin} MiB/min after the first sixth of the run, retained growth ≤ ${m.flatMiBPerMin} MiB)`)
+      `${m.flat ? 'flat' : 'NOT flat'} (flat: after the first third of the run neither slope above +${m.flatMiBPerMin} MiB/min, retained growth ≤ ${m.flatMiBPerMin} MiB)`)
   }
   return out
 }

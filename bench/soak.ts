@@ -9,10 +9,11 @@
  * RSS covers the whole child (producer, writer thread, ring, buffers); heap
  * used is the main thread's V8 heap, garbage included, as a user's monitoring
  * would see it. The slope is a least-squares line through the samples after
- * the first sixth of the run (start-up, JIT), in MiB per minute. "retained"
- * is the heap right after a full GC, at the start and at the end of the run:
- * what the run kept alive. Flat: both slopes within ±flatMiBPerMin and the
- * retained heap grew by at most flatMiBPerMin.
+ * the first third of the run (warm-up: start-up, JIT, heaps growing to their
+ * working size), in MiB per minute. "retained" is the heap right after a full
+ * GC, at the start and at the end of the run: what the run kept alive. Flat:
+ * neither slope above +flatMiBPerMin (memory given back is not growth) and
+ * the retained heap grew by at most flatMiBPerMin.
  */
 
 import { spawn } from 'node:child_process'
@@ -121,10 +122,12 @@ async function soak(c: ChildConfig): Promise<{ run: Run; meta: SoakMeta }> {
       retainedEndMiB = fullGc()
     }
   })
-  const tail = samples.filter((x) => x.t >= c.seconds / 6)
+  // The first third is warm-up (both threads' V8 heaps grow to their working size);
+  // flat means nothing grows after it: memory given back (a falling RSS) is not growth.
+  const tail = samples.filter((x) => x.t >= c.seconds / 3)
   const rss = slope(tail.map((x) => x.t), tail.map((x) => x.rssMiB)) * 60
   const heap = slope(tail.map((x) => x.t), tail.map((x) => x.heapUsedMiB)) * 60
-  const flat = Math.abs(rss) <= c.flatMiBPerMin && Math.abs(heap) <= c.flatMiBPerMin && retainedEndMiB - retainedStartMiB <= c.flatMiBPerMin
+  const flat = rss <= c.flatMiBPerMin && heap <= c.flatMiBPerMin && retainedEndMiB - retainedStartMiB <= c.flatMiBPerMin
   return { run, meta: { samples, rssSlopeMiBPerMin: rss, heapSlopeMiBPerMin: heap, retainedStartMiB, retainedEndMiB, flatMiBPerMin: c.flatMiBPerMin, flat } }
 }
 
