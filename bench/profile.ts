@@ -21,6 +21,7 @@ import { packageRoot } from '../lib/bench/checkout.js'
 import { eventMaker } from '../lib/bench/events.js'
 import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
 import { AuditSink } from '../lib/sink.js'
+import { esc } from './svg.js'
 
 interface ProfileNode {
   id: number
@@ -108,9 +109,9 @@ function flameSvg(p: CpuProfile, title: string): string {
     const n = byId.get(id)!
     const name = label(n)
     const hue = n.callFrame.url.includes('/node_modules/') ? 200 : n.callFrame.url.startsWith('node:') || n.callFrame.url === '' ? 40 : 10
-    rects += `<g><title>${name.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)} — ${ms.toFixed(1)} ms (${((100 * ms) / all).toFixed(1)} %)</title>`
+    rects += `<g><title>${esc(name)} — ${ms.toFixed(1)} ms (${((100 * ms) / all).toFixed(1)} %)</title>`
       + `<rect x="${x.toFixed(1)}" y="${-(depth + 1) * rowH}" width="${w.toFixed(1)}" height="${rowH - 1}" fill="hsl(${hue},70%,${60 + (depth % 3) * 6}%)"/>`
-      + (w > 60 ? `<text x="${(x + 3).toFixed(1)}" y="${-(depth + 1) * rowH + 12}" font-size="11">${name.slice(0, Math.floor(w / 6.5)).replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!)}</text>` : '')
+      + (w > 60 ? `<text x="${(x + 3).toFixed(1)}" y="${-(depth + 1) * rowH + 12}" font-size="11">${esc(name.slice(0, Math.floor(w / 6.5)))}</text>` : '')
       + '</g>'
     let cx = x
     for (const c of n.children ?? []) {
