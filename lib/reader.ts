@@ -3,7 +3,8 @@
  *
  * Both are read-only (files opened 'r', nothing created, no lock taken), so
  * they run beside a live writer without disturbing it. A live log's last batch
- * may still be in flight; it shows up as an uncommitted tail and is not read.
+ * may still be in flight; it shows up as an uncommitted tail and is not read,
+ * and the space the writer zero-filled ahead shows up as a zero tail.
  * Both use shared/scan.ts, the same checks recovery uses. Memory is bounded by
  * one segment (segmentBytesMax) at a time.
  *
@@ -63,6 +64,14 @@ export interface VerifyReport {
   firstBad: BadSpot | undefined
   /** Bytes after the last committed batch of the last segment (a torn write, or a batch in flight on a live log). */
   tornTail: { segment: string; offset: number; bytes: number } | undefined
+  /**
+   * Only zero bytes after the last committed batch of the last segment: the
+   * space a running writer zero-filled ahead of its next batches, or, on a log
+   * that is not open, writes of a writer that stopped without closing (or that
+   * never reached the disk). Not damage by itself; reported so that nothing is
+   * cut or skipped without a word.
+   */
+  zeroTail: { segment: string; offset: number; bytes: number } | undefined
   /** Torn tails cut by earlier recoveries, kept beside the segments. */
   sideFiles: string[]
   /** Verified bytes per second. */
@@ -95,8 +104,10 @@ async function readSegment(dir: string, name: string): Promise<Buffer> {
   }
 }
 
+type Tail = { offset: number; bytes: number }
+
 type Step =
-  | { kind: 'ok'; scan: SegmentScan; buf: Buffer; end: number; torn: { offset: number; bytes: number } | undefined }
+  | { kind: 'ok'; scan: SegmentScan; buf: Buffer; end: number; torn: Tail | undefined; zeros: Tail | undefined }
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
 
 /** Check one segment against what the previous one ended with. */
@@ -117,13 +128,14 @@ function checkSegment(name: string, buf: Buffer, expected: { seq: number; hash: 
   if (!isLast) {
     if (scan.stop !== undefined) return { kind: 'bad', bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` }, before: scan }
     if (scan.commitEnd !== buf.length) return { kind: 'bad', bad: { seq: scan.commitSeq + 1, segment: name, offset: scan.commitEnd, problem: 'uncommitted', message: 'sealed segment ends inside a batch' }, before: scan }
-    return { kind: 'ok', scan, buf, end: buf.length, torn: undefined }
+    return { kind: 'ok', scan, buf, end: buf.length, torn: undefined, zeros: undefined }
   }
   const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
   if (verdict.kind === 'corrupt') {
     return { kind: 'bad', bad: { seq: verdict.seq, segment: name, offset: verdict.offset, problem: verdict.problem, message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail` }, before: scan }
   }
-  return { kind: 'ok', scan, buf, end: scan.commitEnd, torn: verdict.kind === 'torn' ? { offset: verdict.cutAt, bytes: verdict.bytes } : undefined }
+  const tail = verdict.kind === 'clean' ? undefined : { offset: verdict.cutAt, bytes: verdict.bytes }
+  return { kind: 'ok', scan, buf, end: scan.commitEnd, torn: verdict.kind === 'torn' ? tail : undefined, zeros: verdict.kind === 'zeros' ? tail : undefined }
 }
 
 function corruptError(dir: string, bad: BadSpot): AuditError {
@@ -183,7 +195,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const { segments, sideFiles } = await listSegments(abs)
   const report: VerifyReport = {
     ok: true, dir: abs, segments: segments.length, records: 0, bytes: 0, firstSeq: undefined, lastSeq: undefined,
-    firstTime: undefined, lastTime: undefined, firstBad: undefined, tornTail: undefined, sideFiles, bytesPerSecond: 0,
+    firstTime: undefined, lastTime: undefined, firstBad: undefined, tornTail: undefined, zeroTail: undefined, sideFiles, bytesPerSecond: 0,
   }
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   for (let i = 0; i < segments.length; i++) {
@@ -202,6 +214,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     const { scan } = step
     if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
+    if (step.zeros !== undefined) report.zeroTail = { segment: name, ...step.zeros }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }
   const seconds = (performance.now() - started) / 1000

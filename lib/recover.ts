@@ -208,7 +208,7 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
     report.segments.output = writer.segments.length
     const v = await verifyLog(tmp)
     report.verify = { ok: v.ok, segments: v.segments, records: v.records, lastSeq: v.lastSeq }
-    invariant(v.ok && v.records === report.lastSeq && v.tornTail === undefined,
+    invariant(v.ok && v.records === report.lastSeq && v.tornTail === undefined && v.zeroTail === undefined,
       `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: report.lastSeq })}`)
     report.ok = report.lost.length === 0 && report.skipped.length === 0 && report.badHeaders.every((h) => h.repaired)
       && report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))

@@ -47,6 +47,20 @@ export const FIXED = {
    * thread, which answers sooner (no thread hand-off) when there is little to seal.
    */
   asyncSyncMinRecords: 128,
+  /**
+   * Zero-ahead: after a batch of at most zeroAheadBatchBytesMax bytes that
+   * reaches past the zero-filled end of the active segment, the appender writes
+   * this many zero bytes after it, synced with that batch. The batches that
+   * follow overwrite those zeros without changing the file's size, so their
+   * fdatasync needs no journal commit (measured on ext4 here: about half the
+   * time of an fdatasync that grows the file, docs/operations.md).
+   */
+  zeroAheadBytes: 1024 * 1024,
+  /**
+   * Larger batches grow the file directly: zero-filling ahead of them would
+   * write every byte twice for a saving that is small next to their transfer.
+   */
+  zeroAheadBatchBytesMax: 256 * 1024,
   /** Bytes read per call when scanning segment files. */
   readChunkBytes: 1024 * 1024,
   /**

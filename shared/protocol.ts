@@ -29,14 +29,25 @@ export interface WriterInit {
 export interface TornTailReport {
   segment: string
   offset: number
+  /** Bytes cut from offset to the old end of the segment. */
   bytes: number
+  /** Holds the cut bytes up to the last non-zero one (trailing zeros are not copied). */
   sideFile: string
+}
+
+/** Only zero bytes followed the last batch (zero-ahead space of a writer that did not close); cut, no side file. */
+export interface ZeroTailReport {
+  segment: string
+  offset: number
+  bytes: number
 }
 
 export interface MirrorOpenReport {
   dir: string
   /** The torn tail recovery cut in the mirror. */
   tornTail: TornTailReport | undefined
+  /** The zero tail recovery cut in the mirror. */
+  zeroTail: ZeroTailReport | undefined
   /** The copy that was behind and what it received on open, if one was. */
   caughtUp: { dir: string; bytes: number; segments: number } | undefined
 }
@@ -45,6 +56,7 @@ export interface OpenReport {
   lastSeq: number
   segments: number
   tornTail: TornTailReport | undefined
+  zeroTail: ZeroTailReport | undefined
   removedTmp: string[]
   mirror: MirrorOpenReport | undefined
 }

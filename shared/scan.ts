@@ -9,6 +9,11 @@
  * every COMMIT record (a batch never spans segments).
  * classifyTail decides what a stop in the LAST segment means:
  *   - 'clean'   nothing after the last committed batch;
+ *   - 'zeros'   only zero bytes after it: space a running (or crashed) writer
+ *               zero-filled ahead of its next batch (workers/appender.ts), or
+ *               writes that never reached the disk. Nothing to keep: recovery
+ *               cuts it without a side file and says so, readers stop there
+ *               and report it;
  *   - 'torn'    everything that checks out after the last committed batch
  *               belongs to the one batch that follows it (seq − batchIndex is
  *               that batch's first seq). The writer has at most one unsynced
@@ -104,12 +109,16 @@ export function scanSegment(
 
 export type TailVerdict =
   | { kind: 'clean' }
+  | { kind: 'zeros'; cutAt: number; bytes: number }
   | { kind: 'torn'; cutAt: number; bytes: number }
   | { kind: 'corrupt'; offset: number; seq: number; problem: RecordProblem; laterValidAt: number }
 
 /** What the end of the last segment means (see the header comment). */
 export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
   if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
+  if (scan.stop !== undefined && scan.stop.offset === scan.commitEnd && zeroFrom(buf, scan.commitEnd) === scan.commitEnd) {
+    return { kind: 'zeros', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+  }
   if (scan.stop !== undefined) {
     // Look at every record that checks out on its own from the first bad byte
     // on (the bad record itself may be whole: a broken chain, a wrong seq).
@@ -124,6 +133,17 @@ export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: nu
     }
   }
   return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+}
+
+const ZEROS = Buffer.alloc(64 * 1024)
+
+/** Where the run of zero bytes that ends buf begins (buf.length when its last byte is not zero), never below `from`. */
+export function zeroFrom(buf: Buffer, from: number): number {
+  let end = buf.length
+  // Whole chunks compared natively, the chunk holding the last non-zero byte byte by byte.
+  while (end - from >= ZEROS.length && buf.subarray(end - ZEROS.length, end).equals(ZEROS)) end -= ZEROS.length
+  while (end > from && buf[end - 1] === 0) end--
+  return end
 }
 
 export const START = { seq: 0, hash: GENESIS_HASH } as const

@@ -164,7 +164,7 @@ test('clean: AuditSink.open continues the log at seq 51 and leaves every old byt
   const before = snapshot(dir)
   const sink = await AuditSink.open({ dir, ...expected.options })
   try {
-    assert.equal(sink.openReport, { lastSeq: 50, segments: expected.clean.segments.length, tornTail: undefined, removedTmp: [], mirror: undefined })
+    assert.equal(sink.openReport, { lastSeq: 50, segments: expected.clean.segments.length, tornTail: undefined, zeroTail: undefined, removedTmp: [], mirror: undefined })
     const r = await sink.emit({ timestamp: 1_800_000_000_000, level: 'Information', messageTemplate: 'after {N}', properties: { N: 51 } })
     assert.is(r.seq, 51)
   } finally {

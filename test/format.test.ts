@@ -13,7 +13,7 @@ import {
   RECORD_MAGIC, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, sealRecord, segmentFileName, parseSegmentFileName,
   type RecordBad, type RecordOk, type SegmentHeader,
 } from '../shared/format.js'
-import { classifyTail, scanSegment, START, type SegmentScan } from '../shared/scan.js'
+import { classifyTail, scanSegment, START, type SegmentScan, zeroFrom } from '../shared/scan.js'
 
 const VECTORS_URL = new URL('../../test/fixtures/v1/vectors.json', import.meta.url)
 const DOC_URL = new URL('../../docs/wal-format.md', import.meta.url)
@@ -528,12 +528,37 @@ test('torn: a partial record after the last commit is cut at the end of that com
   assert.equal(classifyTail(buf2, scan(buf2), MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 30 })
 })
 
-test('torn: zeros after the last commit (preallocated or lost pages) are cut, not corruption', () => {
+test('zeros: only zero bytes after the last commit (zero-ahead space, or lost pages) are a zero tail, not corruption', () => {
   const s = segment([3])
-  const buf = Buffer.concat([s.buf, Buffer.alloc(4096)])
-  const sc = scan(buf)
-  assert.equal(sc.stop, { offset: s.buf.length, problem: 'zero', seq: 4 })
-  assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 4096 })
+  for (const n of [1, 63, 64, 4096, 200_000]) {
+    const buf = Buffer.concat([s.buf, Buffer.alloc(n)])
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: s.buf.length, problem: 'zero', seq: 4 }, `${n} zero bytes`)
+    assert.equal(classifyTail(buf, sc, MAX), { kind: 'zeros', cutAt: s.buf.length, bytes: n }, `${n} zero bytes`)
+  }
+})
+
+test('torn: zeros with one non-zero byte anywhere after the last commit are a torn tail, not a zero tail', () => {
+  const s = segment([3])
+  for (const at of [0, 63, 64, 65_535, 65_536, 199_999]) {
+    const buf = Buffer.concat([s.buf, Buffer.alloc(200_000)])
+    buf[s.buf.length + at] = 1
+    const sc = scan(buf)
+    assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 200_000 }, `non-zero byte at +${at}`)
+  }
+})
+
+test('zeroFrom finds where the trailing run of zeros starts, never below from', () => {
+  const buf = Buffer.alloc(200_000)
+  assert.is(zeroFrom(buf, 0), 0)
+  assert.is(zeroFrom(buf, 1234), 1234)
+  for (const at of [0, 7, 65_535, 65_536, 131_071, 199_999]) {
+    buf.fill(0)
+    buf[at] = 0xff
+    assert.is(zeroFrom(buf, 0), at + 1, `last non-zero byte at ${at}`)
+    assert.is(zeroFrom(buf, at + 1), at + 1)
+    assert.is(zeroFrom(buf.subarray(3), 0), Math.max(0, at + 1 - 3), `unaligned view, byte at ${at}`)
+  }
 })
 
 test('torn: valid records without a COMMIT after the last commit (a batch that never finished) are cut whole', () => {

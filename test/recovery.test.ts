@@ -66,15 +66,20 @@ test('a torn partial record at the tail is cut, kept in a side file and reported
   assert.ok((await verifyLog(dir)).ok)
 })
 
-test('a zeroed tail (lost or preallocated pages) is cut, not corruption', async () => {
+test('a zero tail (zero-ahead space, lost pages) is cut without a side file and reported, not corruption', async () => {
   const dir = tempDir('zerotail')
   await makeLog(dir, 12, 4)
   const file = path.join(dir, SEG1)
   const size = fs.statSync(file).size
   fs.appendFileSync(file, Buffer.alloc(4096))
+  const v = await verifyLog(dir)
+  assert.ok(v.ok)
+  assert.equal(v.zeroTail, { segment: SEG1, offset: size, bytes: 4096 })
+  assert.is(v.tornTail, undefined)
   const sink = await AuditSink.open({ dir })
-  assert.is(sink.openReport.tornTail?.offset, size)
-  assert.is(sink.openReport.tornTail?.bytes, 4096)
+  assert.equal(sink.openReport.zeroTail, { segment: SEG1, offset: size, bytes: 4096 })
+  assert.is(sink.openReport.tornTail, undefined)
+  assert.equal(fs.readdirSync(dir).filter((n) => n.includes('.torn-')), [], 'zeros carry nothing: no side file')
   await sink.close()
   assert.is(fs.statSync(file).size, size)
   assert.equal(await seqs(dir), Array.from({ length: 12 }, (_, i) => i + 1))

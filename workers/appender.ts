@@ -11,6 +11,17 @@
  *   (on libuv's pool when the storage can, all copies at once). Only after
  *   sync() resolves may the batch be acknowledged, and no other batch is
  *   written before that: at most one batch is ever unsynced.
+ * - Zero-ahead: after a batch of ≤ FIXED.zeroAheadBatchBytesMax bytes that ends
+ *   past the zero-filled end of the segment, write() also writes
+ *   FIXED.zeroAheadBytes of zeros after it (never past segmentBytesMax); the
+ *   batch's own sync makes them durable. Later small batches overwrite zeros in
+ *   place: the file's size does not change, so their fdatasync commits no
+ *   metadata. Zeros after the last COMMIT are what recovery and readers call a
+ *   zero tail (docs/wal-format.md section 7).
+ * - A segment that is done has no zero tail: rotate() cuts the old segment's
+ *   zeros (ftruncate + fsync) before it creates the next one, and seal() does
+ *   the same for the active segment when the sink closes cleanly. Sealed
+ *   segments and a cleanly closed log are exactly header + records.
  * - room() tells how many bytes the active segment still takes; rotate()
  *   starts a new one. Never rotate while a sync is in flight.
  * - A new segment is born complete and durable: header written to
@@ -29,14 +40,20 @@ import { ioError } from '../shared/errors.js'
 import { encodeSegmentHeader, SALT_BYTES, SEGMENT_HEADER_BYTES, segmentFileName, type SegmentHeader } from '../shared/format.js'
 import { type Storage, writeFully } from '../shared/storage.js'
 import { crc32c } from '../shared/crc32c.js'
+import { FIXED } from '../shared/limits.js'
 
 interface Active {
   name: string
   /** One descriptor per directory, in the order of `dirs`. */
   fds: number[]
+  /** End of the last record written. */
   size: number
+  /** End of the file: size plus the zeros written ahead (≥ size). */
+  zeroedEnd: number
   saltSeed: number
 }
+
+let zeroChunk: Buffer | undefined
 
 export class Appender {
   private active: Active | undefined
@@ -63,7 +80,7 @@ export class Appender {
           throw ioError('open', file, err)
         }
       }
-      this.active = { name: existing.name, fds, size: existing.size, saltSeed: existing.header.saltSeed }
+      this.active = { name: existing.name, fds, size: existing.size, zeroedEnd: existing.size, saltSeed: existing.header.saltSeed }
     }
   }
 
@@ -85,14 +102,41 @@ export class Appender {
 
   write(buf: Buffer, len: number): void {
     const a = this.active!
+    const end = a.size + len
+    const zeroTo = len <= FIXED.zeroAheadBatchBytesMax && end > a.zeroedEnd ? Math.min(end + FIXED.zeroAheadBytes, this.segmentBytesMax) : end
     for (let i = 0; i < a.fds.length; i++) {
       try {
         writeFully(this.s, a.fds[i]!, buf, 0, len, a.size)
+        if (zeroTo > end) {
+          zeroChunk ??= Buffer.alloc(FIXED.zeroAheadBytes)
+          writeFully(this.s, a.fds[i]!, zeroChunk, 0, zeroTo - end, end)
+        }
       } catch (err) {
         throw ioError('write', path.join(this.dirs[i]!, a.name), err)
       }
     }
-    a.size += len
+    a.size = end
+    a.zeroedEnd = Math.max(a.zeroedEnd, zeroTo)
+  }
+
+  /** Cut the active segment's zeros (ftruncate + fsync every copy): a clean close leaves header + records only. */
+  seal(): void {
+    const a = this.active
+    if (a !== undefined) this.cutZeros(a)
+  }
+
+  private cutZeros(a: Active): void {
+    if (a.zeroedEnd === a.size) return
+    for (let i = 0; i < a.fds.length; i++) {
+      try {
+        this.s.truncate(a.fds[i]!, a.size)
+        this.s.fsync(a.fds[i]!)
+        this.syncCalls++
+      } catch (err) {
+        throw ioError('cut zeros of', path.join(this.dirs[i]!, a.name), err)
+      }
+    }
+    a.zeroedEnd = a.size
   }
 
   /** fdatasync every copy of the active segment on this thread; throws ERR_AUDIT_IO. */
@@ -140,6 +184,8 @@ export class Appender {
   }
 
   rotate(firstSeq: number, prevHash: Buffer): Active {
+    // The old segment is sealed: exactly its records, durable, before the next one exists.
+    if (this.active !== undefined) this.cutZeros(this.active)
     const name = segmentFileName(firstSeq)
     const salt = randomBytes(SALT_BYTES)
     const header = encodeSegmentHeader({ firstSeq, createdMs: this.nowMs(), chainStart: prevHash, salt })
@@ -160,7 +206,7 @@ export class Appender {
       }
     }
     const old = this.active
-    this.active = { name, fds, size: SEGMENT_HEADER_BYTES, saltSeed: crc32c(salt) }
+    this.active = { name, fds, size: SEGMENT_HEADER_BYTES, zeroedEnd: SEGMENT_HEADER_BYTES, saltSeed: crc32c(salt) }
     if (old !== undefined) {
       for (const fd of old.fds) {
         try {

@@ -27,6 +27,7 @@ import { firstDifference, readWhole, type Recovered } from './recovery.js'
 export interface MirrorReport {
   dir: string
   tornTail: Recovered['tornTail']
+  zeroTail: Recovered['zeroTail']
   /** The copy that was behind and what it received, if one was. */
   caughtUp: { dir: string; bytes: number; segments: number } | undefined
 }
@@ -80,7 +81,7 @@ function appendTail(s: Storage, buf: Buffer, from: number, file: string): void {
 /** Make the two recovered copies agree; returns where appending continues. */
 export function reconcile(s: Storage, dirs: readonly [string, string], recs: [Recovered, Recovered]): { rec: Recovered; report: MirrorReport } {
   const lists = [segmentsOf(s, dirs[0]), segmentsOf(s, dirs[1])] as const
-  const report: MirrorReport = { dir: dirs[1], tornTail: recs[1].tornTail, caughtUp: undefined }
+  const report: MirrorReport = { dir: dirs[1], tornTail: recs[1].tornTail, zeroTail: recs[1].zeroTail, caughtUp: undefined }
   // Which copy is ahead: more segments, or the same segments and a longer last one.
   const sizeOfLast = (i: 0 | 1): number => (lists[i].length === 0 ? 0 : recs[i].active?.size ?? 0)
   const ahead: 0 | 1 = lists[1].length > lists[0].length || (lists[1].length === lists[0].length && sizeOfLast(1) > sizeOfLast(0)) ? 1 : 0

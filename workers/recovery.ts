@@ -4,8 +4,10 @@
  *   list dir ─► drop *.wal.tmp (rotation that never renamed) ─► scan every
  *   segment in seq order (header, CRC, seq, chain, across segments)
  *        ├─ damage in a sealed segment, or in acknowledged data ─► ERR_AUDIT_CORRUPT
- *        └─ torn tail in the last segment ─► copy the cut bytes to <seg>.torn-<ms>,
- *           fsync it, truncate the segment at the last committed batch, fdatasync
+ *        ├─ torn tail in the last segment ─► copy the cut bytes to <seg>.torn-<ms>,
+ *        │  fsync it, truncate the segment at the last committed batch, fsync
+ *        └─ zero tail (only zeros after the last batch: zero-ahead space of a
+ *           writer that did not close) ─► truncate, fsync; no side file
  *
  * The result is where appending continues: last seq, last hash, the segment to
  * append to. Crash-safe at every step: the side file is durable before the cut,
@@ -15,15 +17,24 @@
 import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../shared/errors.js'
 import { GENESIS_HASH, parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName, type SegmentHeader } from '../shared/format.js'
-import { classifyTail, scanSegment } from '../shared/scan.js'
+import { classifyTail, scanSegment, zeroFrom } from '../shared/scan.js'
 import { readFully, type Storage, writeFully } from '../shared/storage.js'
 import { LOCK_FILE } from './lock.js'
 
 export interface TornTail {
   segment: string
   offset: number
+  /** Bytes cut: [offset, old end of file). */
   bytes: number
+  /** Holds the cut bytes up to the last non-zero one (trailing zeros carry nothing and are not copied). */
   sideFile: string
+}
+
+/** Zeros cut from the end of the last segment (nothing else was there). */
+export interface ZeroTail {
+  segment: string
+  offset: number
+  bytes: number
 }
 
 export interface Recovered {
@@ -33,6 +44,7 @@ export interface Recovered {
   active: { name: string; header: SegmentHeader; size: number } | undefined
   segments: number
   tornTail: TornTail | undefined
+  zeroTail: ZeroTail | undefined
   removedTmp: string[]
 }
 
@@ -68,12 +80,13 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
     if (foreign.length > 0) {
       throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not empty and holds no WAL segments (found ${foreign.slice(0, 3).join(', ')}); refusing to write into it`, { details: { dir } })
     }
-    return { lastSeq: 0, lastHash: Buffer.from(GENESIS_HASH), active: undefined, segments: 0, tornTail: undefined, removedTmp }
+    return { lastSeq: 0, lastHash: Buffer.from(GENESIS_HASH), active: undefined, segments: 0, tornTail: undefined, zeroTail: undefined, removedTmp }
   }
 
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   let active: Recovered['active']
   let tornTail: TornTail | undefined
+  let zeroTail: ZeroTail | undefined
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     const file = path.join(dir, name)
@@ -102,22 +115,23 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
           segment: name, offset: verdict.offset, seq: verdict.seq, problem: verdict.problem, laterValidAt: verdict.laterValidAt,
         })
       }
-      if (verdict.kind === 'torn') {
+      if (verdict.kind === 'torn' || verdict.kind === 'zeros') {
         // Cutting destroys bytes: only on what a second, independent read confirms.
-        // A storage that returned a wrong byte once must not cost acknowledged data.
+        // A storage that returned a wrong byte (or zeros) once must not cost acknowledged data.
         const again = readWhole(s, file)
         if (!again.equals(buf)) {
           throw new AuditError(ERROR_CODES.IO, `two reads of ${name} returned different bytes (first difference at offset ${firstDifference(buf, again)}); refusing to cut its tail on unreliable reads`, {
             details: { op: 'read', path: file, errno: null, segment: name },
           })
         }
-        tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+        if (verdict.kind === 'torn') tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+        else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
       }
-      active = { name, header: scan.header, size: tornTail ? tornTail.offset : buf.length }
+      active = { name, header: scan.header, size: verdict.kind === 'clean' ? buf.length : verdict.cutAt }
     }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }
-  return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, removedTmp }
+  return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, zeroTail, removedTmp }
 }
 
 /** Offset of the first byte where x and y differ (the shorter length if one is a prefix). */
@@ -146,8 +160,29 @@ export function readWhole(s: Storage, file: string): Buffer {
   }
 }
 
+/** Truncate name at cutAt and fsync it: what was after it is zeros only, there is nothing to keep. */
+function cutZeros(s: Storage, dir: string, name: string, cutAt: number, bytes: number): ZeroTail {
+  try {
+    truncateDurably(s, path.join(dir, name), cutAt)
+  } catch (err) {
+    throw ioError('cut zero tail of', path.join(dir, name), err)
+  }
+  return { segment: name, offset: cutAt, bytes }
+}
+
+function truncateDurably(s: Storage, file: string, len: number): void {
+  const fd = s.open(file, 'r+')
+  try {
+    s.truncate(fd, len)
+    s.fsync(fd)
+  } finally {
+    s.close(fd)
+  }
+}
+
 export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
   const bytes = buf.length - cutAt
+  const kept = zeroFrom(buf, cutAt) - cutAt
   let sideName = `${name}.torn-${now}`
   try {
     let sfd: number
@@ -161,19 +196,13 @@ export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutA
       }
     }
     try {
-      writeFully(s, sfd, buf, cutAt, bytes, 0)
+      writeFully(s, sfd, buf, cutAt, kept, 0)
       s.fsync(sfd)
     } finally {
       s.close(sfd)
     }
     s.fsyncDir(dir)
-    const fd = s.open(path.join(dir, name), 'r+')
-    try {
-      s.truncate(fd, cutAt)
-      s.fsync(fd)
-    } finally {
-      s.close(fd)
-    }
+    truncateDurably(s, path.join(dir, name), cutAt)
   } catch (err) {
     throw ioError('cut torn tail of', path.join(dir, name), err)
   }

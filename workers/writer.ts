@@ -266,7 +266,7 @@ async function main(): Promise<void> {
     writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
     post({
       type: 'ready', locks: locks.map((l) => ({ file: l.file, token: l.token })),
-      report: { lastSeq: rec.lastSeq, segments: Math.max(recs[0]!.segments, 1), tornTail: recs[0]!.tornTail, removedTmp: recs[0]!.removedTmp, mirror },
+      report: { lastSeq: rec.lastSeq, segments: Math.max(recs[0]!.segments, 1), tornTail: recs[0]!.tornTail, zeroTail: recs[0]!.zeroTail, removedTmp: recs[0]!.removedTmp, mirror },
     })
   } catch (err) {
     try {
@@ -283,6 +283,7 @@ async function main(): Promise<void> {
 
   try {
     await writer.run()
+    appender.seal()
     appender.close()
     ring.setState(STATE_CLOSED)
     for (const l of locks) l.release()

@@ -15,6 +15,7 @@ function printVerify(r: VerifyReport): void {
   if (r.firstTime) lines.push(`  time      ${r.firstTime.toISOString()} .. ${r.lastTime?.toISOString()}`)
   if (r.firstBad) lines.push(`  FIRST BAD seq ${r.firstBad.seq} in ${r.firstBad.segment} at offset ${r.firstBad.offset}: ${r.firstBad.problem} (${r.firstBad.message})`)
   if (r.tornTail) lines.push(`  torn tail ${r.tornTail.bytes} bytes after offset ${r.tornTail.offset} of ${r.tornTail.segment} (an unfinished last batch; not acknowledged data)`)
+  if (r.zeroTail) lines.push(`  zero tail ${r.zeroTail.bytes} bytes after offset ${r.zeroTail.offset} of ${r.zeroTail.segment} (space zero-filled ahead by a writer that is running or did not close)`)
   if (r.sideFiles.length > 0) lines.push(`  cut tails kept: ${r.sideFiles.join(', ')}`)
   console.log(lines.join('\n'))
 }
