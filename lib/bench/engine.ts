@@ -6,16 +6,21 @@
  * CPU, sync counters, noise and seconds count from the mark. runClosed and
  * runOpen drive the main thread (threads.ts adds worker_threads); the floors
  * need no store: runFloorWrite (write + fdatasync of big buffers: the disk's
- * limit) and runFloorSerialize (JSON.stringify + encode, no I/O: the CPU's).
+ * limit), runFloorSerialize (JSON.stringify + encode, no I/O: the CPU's) and
+ * runFloorEmit (encodeEvent + one promise per event through the closed loop,
+ * no ring, no writer, no I/O: the ceiling of any main-thread emit()).
  */
 
 import fs from 'node:fs/promises'
 import fsSync from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { LIMITS } from '../../shared/limits.js'
+import { encodeEvent } from '../event.js'
+import type { Receipt } from '../producer.js'
 import { eventMaker, RECORD_HEADER_BYTES } from './events.js'
 import { type Latency, LatencyLog, summarize } from './latency.js'
-import { closedLoop, type LoopResult, openLoop, type OpenResult } from './loops.js'
+import { closedLoop, type Emit, type LoopResult, openLoop, type OpenResult } from './loops.js'
 import { type Noise, noiseMark, noiseSince } from './machine.js'
 import type { Session, System } from './system.js'
 
@@ -263,5 +268,52 @@ export async function runFloorSerialize(cfg: EngineConfig, payloadBytes: number)
     events, seconds, eventsPerSec: events / seconds, latencyMs: nan, fsyncsPerSec: 0, eventsPerFsync: NaN,
     cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (events / 1e6), diskBytesPerEvent: 0, payloadBytes: bytes / events,
     verified: true, verifyNote: 'n/a (no I/O)', noise: noiseSince(n0),
+  }
+}
+
+/**
+ * The cheapest emit() that still does a main-thread emit's own work: the real
+ * encodeEvent (validation + JSON) on the calling thread, then one promise per
+ * event. Resolvers queue; one setImmediate, scheduled when the queue goes
+ * non-empty, resolves them all in order with { seq } (from 1): a group commit
+ * that costs nothing. No ring, no writer, no I/O.
+ */
+export function ceilingEmit(eventBytesMax: number = LIMITS.eventBytesMax.default): Emit {
+  let seq = 0
+  let queue: ((r: Receipt) => void)[] = []
+  const commit = (): void => {
+    const q = queue
+    queue = []
+    for (const resolve of q) resolve({ seq: ++seq })
+  }
+  return (ev) => {
+    encodeEvent(ev, eventBytesMax)
+    return new Promise<Receipt>((resolve) => {
+      if (queue.length === 0) setImmediate(commit)
+      queue.push(resolve)
+    })
+  }
+}
+
+/**
+ * ceilingEmit driven by the closed loop the real closed runs use (same events,
+ * warm-up, durations, latency log): the most a main-thread producer can have
+ * acknowledged per second, whatever happens behind emit().
+ */
+export async function runFloorEmit(cfg: EngineConfig, payloadBytes: number, window: number): Promise<Run> {
+  const mk = eventMaker(payloadBytes)
+  const emit = ceilingEmit()
+  await closedLoop(emit, mk, 0, warmWindow(window), cfg.warmupSeconds * 1000, undefined)
+  const log = new LatencyLog()
+  const n0 = noiseMark()
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  const r = await closedLoop(emit, mk, 0, window, cfg.closedSeconds * 1000, log)
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  return {
+    events: r.acked, seconds, eventsPerSec: r.acked / seconds, latencyMs: summarize([log.values()]), fsyncsPerSec: 0, eventsPerFsync: NaN,
+    cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (r.acked / 1e6), diskBytesPerEvent: 0, payloadBytes,
+    verified: true, verifyNote: 'n/a (no store)', noise: noiseSince(n0),
   }
 }

@@ -3,7 +3,8 @@
  *
  *   spec ─► prepare (may skip it, or settle its rate) ─► repeat × run ─► Scenario
  *
- *   floors   write + fdatasync of big buffers, JSON.stringify + encode with no I/O
+ *   floors   write + fdatasync of big buffers, JSON.stringify + encode with no I/O,
+ *            encodeEvent + one promise per event in a closed loop (no ring, no I/O)
  *   closed   W emits in flight (W = 1, 16, 256, 4096), also main + 3 worker_threads
  *   open     a fixed rate, skipped above skipAboveClosedFactor × the best closed loop
  *   max      the highest open-loop rate whose p99 stays ≤ sustainP99Ms, by bisection
@@ -11,7 +12,7 @@
  * e2ePlan with defaultPlan is what `mtlog-audit bench` runs; bench/ adds its own specs.
  */
 
-import { type EngineConfig, type Run, runClosed, runFloorSerialize, runFloorWrite, runOpen } from './engine.js'
+import { type EngineConfig, type Run, runClosed, runFloorEmit, runFloorSerialize, runFloorWrite, runOpen } from './engine.js'
 import { RECORD_HEADER_BYTES } from './events.js'
 import { spread } from './latency.js'
 import { mtlogAudit, type System } from './system.js'
@@ -91,6 +92,15 @@ export function floorSerializeSpec(cfg: EngineConfig, payloadBytes: number): Spe
   return {
     id: `floor-serialize-${payloadBytes}B`, title: `floor: JSON.stringify + encodeInto, ${payloadBytes} B, no I/O`,
     group: 'floor', system: 'none', producers: 1, payloadBytes, run: () => runFloorSerialize(cfg, payloadBytes),
+  }
+}
+
+/** The ceiling of a main-thread emit(): encodeEvent + one promise per event, closed loop, nothing behind it. */
+export function floorEmitSpec(cfg: EngineConfig, payloadBytes: number, window = 4096): Spec {
+  return {
+    id: `floor-emit-${payloadBytes}B`,
+    title: `floor: encodeEvent + one promise per event, ${payloadBytes} B, closed loop, window ${window}, no ring, no I/O (the ceiling of a main-thread emit())`,
+    group: 'floor', system: 'none', producers: 1, payloadBytes, window, run: () => runFloorEmit(cfg, payloadBytes, window),
   }
 }
 
@@ -180,7 +190,8 @@ export function e2ePlan(cfg: EngineConfig, systems: System[], p: PlanOptions): S
   const specs: Spec[] = []
   if (p.floors) {
     const framed = p.payloadBytes + RECORD_HEADER_BYTES
-    specs.push(floorWriteSpec(cfg, 64 * 1024, framed), floorWriteSpec(cfg, 1 << 20, framed), floorSerializeSpec(cfg, p.payloadBytes))
+    specs.push(floorWriteSpec(cfg, 64 * 1024, framed), floorWriteSpec(cfg, 1 << 20, framed), floorSerializeSpec(cfg, p.payloadBytes),
+      floorEmitSpec(cfg, p.payloadBytes))
   }
   for (const sys of systems) for (const w of p.windows) specs.push(closedSpec(cfg, sys, { payloadBytes: p.payloadBytes, window: w }))
   for (const size of p.sizes) for (const sys of systems) specs.push(closedSpec(cfg, sys, { payloadBytes: size, window: p.sizeWindow }))
