@@ -11,7 +11,7 @@ import { GENESIS_HASH, SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/f
 import { FIXED } from '../shared/limits.js'
 import { realStorage } from '../shared/storage.js'
 import { Appender } from '../workers/appender.js'
-import { ev, ls, tempDir } from './helpers/dirs.js'
+import { ev, FAULTY, ls, tempDir } from './helpers/dirs.js'
 
 const SEG1 = segmentFileName(1)
 const KIB = 1024
@@ -136,6 +136,21 @@ test('with a mirror both copies stay byte-identical, zeros included, while live 
   const closed = fs.readFileSync(path.join(dir, SEG1))
   assert.ok(closed.equals(fs.readFileSync(path.join(mirror, SEG1))), 'the copies differ after close')
   assert.ok(closed.length < live.length)
+})
+
+test('a disk too full for the zeros is not an error: the sink keeps acknowledging, and every acknowledged event reads back', async () => {
+  const dir = tempDir('za-enospc')
+  // pwrite #1 is the segment header, #2 the first batch, #3 its zeros: they get 100 bytes in, then ENOSPC.
+  const sink = await AuditSink.open({ dir, storage: { module: FAULTY, config: { faults: [{ op: 'pwrite', nth: 3, code: 'ENOSPC', tearAt: 100 }] } } })
+  const acked: number[] = []
+  for (let i = 0; i < 25; i++) acked.push((await sink.emit(ev(i))).seq)
+  assert.equal(acked, Array.from({ length: 25 }, (_, i) => i + 1))
+  await sink.close()
+  const v = await verifyLog(dir)
+  assert.ok(v.ok, JSON.stringify(v.firstBad))
+  assert.is(v.records, 25)
+  assert.is(v.zeroTail, undefined, 'close cut what zeros fitted')
+  assert.equal(await seqsOf(dir), acked)
 })
 
 test.run()

@@ -17,7 +17,9 @@
  *   batch's own sync makes them durable. Later small batches overwrite zeros in
  *   place: the file's size does not change, so their fdatasync commits no
  *   metadata. Zeros after the last COMMIT are what recovery and readers call a
- *   zero tail (docs/wal-format.md section 7).
+ *   zero tail (docs/wal-format.md section 7). A disk too full for the zeros
+ *   (ENOSPC) is not an error: the batch is already written, and later batches
+ *   grow the file as before.
  * - A segment that is done has no zero tail: rotate() cuts the old segment's
  *   zeros (ftruncate + fsync) before it creates the next one, and seal() does
  *   the same for the active segment when the sink closes cleanly. Sealed
@@ -107,16 +109,30 @@ export class Appender {
     for (let i = 0; i < a.fds.length; i++) {
       try {
         writeFully(this.s, a.fds[i]!, buf, 0, len, a.size)
-        if (zeroTo > end) {
-          zeroChunk ??= Buffer.alloc(FIXED.zeroAheadBytes)
-          writeFully(this.s, a.fds[i]!, zeroChunk, 0, zeroTo - end, end)
-        }
       } catch (err) {
         throw ioError('write', path.join(this.dirs[i]!, a.name), err)
       }
+      if (zeroTo > end) this.writeZeros(i, end, zeroTo)
     }
     a.size = end
     a.zeroedEnd = Math.max(a.zeroedEnd, zeroTo)
+  }
+
+  /**
+   * Zeros are an optimisation, never a reason to fail: a disk too full for them
+   * (ENOSPC, EDQUOT) keeps what fitted, and the batches that follow grow the
+   * file as they would without zero-ahead until the data itself finds no room.
+   * Any other error fails the sink like a failed batch write.
+   */
+  private writeZeros(i: number, from: number, to: number): void {
+    const a = this.active!
+    zeroChunk ??= Buffer.alloc(FIXED.zeroAheadBytes)
+    try {
+      writeFully(this.s, a.fds[i]!, zeroChunk, 0, to - from, from)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw ioError('write', path.join(this.dirs[i]!, a.name), err)
+    }
   }
 
   /** Cut the active segment's zeros (ftruncate + fsync every copy): a clean close leaves header + records only. */

@@ -1,0 +1,139 @@
+/**
+ * A/B of two builds of mtlog-audit on this machine, in one process, interleaved.
+ *
+ *   node dist/bench/ab.js --before <dist dir> --after <dist dir> [--windows 1,16,256,4096] [--rounds 8] [--seconds 1.5]
+ *
+ * Why: this VM's disk drifts (window 1 of one build measured 1,078 to 3,364
+ * durable events/s within ten minutes), so two harness runs minutes apart
+ * compare the disk's moods, not the builds. Here every round runs each window
+ * on both builds back to back (the order alternates between rounds), each on a
+ * fresh directory, and the verdict is the PAIRED ratio after/before within a
+ * round: its median and range, and in how many rounds `after` was faster.
+ *
+ * A "build" is a compiled dist/ directory (its lib/sink.js is imported; its
+ * writer worker comes from the same tree). For a commit:
+ *   git worktree add /tmp/before <rev> && cd /tmp/before && npm ci && npm run build
+ * then --before /tmp/before/dist. The closed loop, events (256 B) and latency
+ * code are this checkout's (lib/bench/), the same for both sides.
+ *
+ * Output: a markdown table on stdout and bench/results/ab-<date>.md / .json.
+ */
+
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import { packageRoot } from '../lib/bench/checkout.js'
+import { eventMaker } from '../lib/bench/events.js'
+import { LatencyLog, summarize } from '../lib/bench/latency.js'
+import { closedLoop } from '../lib/bench/loops.js'
+import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
+import { fmt } from '../lib/bench/tables.js'
+import type { AuditSink } from '../lib/sink.js'
+
+type Open = typeof AuditSink.open
+interface Sample { eventsPerSec: number; p50: number; p99: number }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+async function loadBuild(dist: string): Promise<Open> {
+  const file = path.resolve(dist, 'lib', 'sink.js')
+  if (!fs.existsSync(file)) throw new Error(`${dist} is not a built dist/ directory (no lib/sink.js)`)
+  const mod = (await import(pathToFileURL(file).href)) as { AuditSink: typeof AuditSink }
+  return (o) => mod.AuditSink.open(o)
+}
+
+async function once(open: Open, window: number, seconds: number, baseDir: string): Promise<Sample> {
+  const dir = await fsp.mkdtemp(path.join(baseDir, 'mtlog-audit-ab-'))
+  const mk = eventMaker(256)
+  try {
+    const sink = await open({ dir })
+    const emit = (e: Parameters<typeof sink.emit>[0]): Promise<unknown> => sink.emit(e)
+    await closedLoop(emit, mk, 0, window, 200, undefined) // warm-up
+    const log = new LatencyLog()
+    const t0 = performance.now()
+    const r = await closedLoop(emit, mk, 0, window, seconds * 1000, log)
+    const elapsed = (performance.now() - t0) / 1000
+    await sink.close()
+    const l = summarize([log.values()])
+    return { eventsPerSec: r.acked / elapsed, p50: l.p50, p99: l.p99 }
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      before: { type: 'string' }, after: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' },
+      seconds: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' },
+    },
+  })
+  if (values.before === undefined || values.after === undefined) throw new Error('--before <dist dir> and --after <dist dir> are required')
+  const windows = (values.windows ?? '1,16,256,4096').split(',').map(Number)
+  const rounds = Number(values.rounds ?? 8)
+  const seconds = Number(values.seconds ?? 1.5)
+  if (windows.some((w) => !Number.isInteger(w) || w < 1) || !Number.isInteger(rounds) || rounds < 1 || !(seconds > 0)) {
+    throw new Error('--windows must be positive integers, --rounds a positive integer, --seconds a positive number')
+  }
+  const baseDir = values.dir ?? os.tmpdir()
+  const builds = { before: await loadBuild(values.before), after: await loadBuild(values.after) }
+  const samples = new Map<string, Sample[]>()
+  const key = (w: number, side: string): string => `${w} ${side}`
+  const machine = machineInfo(baseDir)
+  const started = new Date()
+  for (let r = 0; r < rounds; r++) {
+    for (const w of windows) {
+      for (const side of r % 2 === 0 ? ['before', 'after'] as const : ['after', 'before'] as const) {
+        const s = await once(builds[side], w, seconds, baseDir)
+        samples.set(key(w, side), [...(samples.get(key(w, side)) ?? []), s])
+      }
+    }
+    process.stderr.write(`round ${r + 1}/${rounds} done\n`)
+  }
+  const rows = windows.map((w) => {
+    const b = samples.get(key(w, 'before'))!
+    const a = samples.get(key(w, 'after'))!
+    const ratios = a.map((s, i) => s.eventsPerSec / b[i]!.eventsPerSec)
+    return {
+      window: w,
+      before: { eventsPerSec: median(b.map((s) => s.eventsPerSec)), p50: median(b.map((s) => s.p50)), p99: median(b.map((s) => s.p99)) },
+      after: { eventsPerSec: median(a.map((s) => s.eventsPerSec)), p50: median(a.map((s) => s.p50)), p99: median(a.map((s) => s.p99)) },
+      ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+      afterFaster: ratios.filter((x) => x > 1).length,
+      samples: { before: b, after: a },
+    }
+  })
+  const lines = [
+    '# A/B of two mtlog-audit builds (closed loop, 256 B events, main thread)',
+    '',
+    ...machineLines(machine),
+    `- at end: ${loadLine()}`,
+    `- command: \`node dist/bench/ab.js ${process.argv.slice(2).join(' ')}\``,
+    `- before: ${path.resolve(values.before)}; after: ${path.resolve(values.after)}`,
+    `- ${rounds} rounds; each round runs every window on both builds back to back (order alternating), ${seconds} s measured each, fresh directory each`,
+    '',
+    '| window | before events/s | after events/s | after / before, paired: median (min–max) | rounds after faster | before p50 / p99 ms | after p50 / p99 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.window} | ${fmt(r.before.eventsPerSec, 0)} | ${fmt(r.after.eventsPerSec, 0)} | ${r.ratio.median.toFixed(2)} (${r.ratio.min.toFixed(2)}–${r.ratio.max.toFixed(2)}) | ${r.afterFaster}/${rounds} | ${r.before.p50.toFixed(3)} / ${r.before.p99.toFixed(3)} | ${r.after.p50.toFixed(3)} / ${r.after.p99.toFixed(3)} |`),
+    '',
+    'Events/s and latencies are medians over the rounds; the ratio is taken within each round, then its median.',
+  ]
+  const md = `${lines.join('\n')}\n`
+  process.stdout.write(md)
+  const out = values.out ?? path.join(packageRoot(), 'bench', 'results')
+  await fsp.mkdir(out, { recursive: true })
+  const stamp = started.toISOString().replace(/[:.]/g, '-').slice(0, 19)
+  await fsp.writeFile(path.join(out, `ab-${stamp}.md`), md)
+  await fsp.writeFile(path.join(out, `ab-${stamp}.json`), `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).message}\n`)
+  process.exitCode = 1
+})
