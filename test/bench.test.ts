@@ -108,7 +108,7 @@ test('the harness without peers, tinybench or Chart.js still measures mtlog-audi
     const t = tables(r.out)
     assert.ok(t.some((x) => x[0]!.startsWith('| scenario | durable events/s |')), r.out)
     assert.ok(t.some((x) => x[0]!.startsWith('| scenario | target events/s |')), r.out)
-    for (const name of ['floor: write 64 KiB', 'floor: write 1 MiB', 'floor: JSON.stringify', 'floor: encodeEvent + one promise per event', 'closed, mtlog-audit, 256 B, window 1 ', 'window 4096', 'closed, mtlog-audit, 64 B',
+    for (const name of ['floor: write 4 KiB + fdatasync (', 'floor: write 4 KiB + fdatasync into zero-filled', 'floor: write 64 KiB', 'floor: write 1 MiB', 'floor: JSON.stringify', 'floor: encodeEvent + one promise per event', 'closed, mtlog-audit, 256 B, window 1 ', 'window 4096', 'closed, mtlog-audit, 64 B',
       'closed, mtlog-audit, 1024 B', 'main + 3 worker_threads', 'open 1,000/s, mtlog-audit', 'open 10,000/s, mtlog-audit', 'highest sustained', 'soak 1 s', 'closed, fs-sync, 256 B']) {
       assert.ok(r.out.includes(name), `no "${name}" in the report:\n${r.out}`)
     }
@@ -127,7 +127,7 @@ test('the harness without peers, tinybench or Chart.js still measures mtlog-audi
     assert.equal(json.systems.map((s) => s.id), ['mtlog-audit', 'fs-sync'])
     assert.equal(json.micro?.results.map((m) => m.id), ['micro-ring-mp-1p-256B', 'micro-ring-mp-3p-256B'])
     const ids = json.scenarios.map((s) => s.id)
-    for (const id of ['floor-write-64KiB', 'floor-write-1MiB', 'floor-serialize-256B', 'floor-emit-256B', 'closed-mtlog-audit-256B-w1', 'closed-mtlog-audit-256B-w16', 'closed-mtlog-audit-256B-w256',
+    for (const id of ['floor-write-4KiB', 'floor-write-4KiB-in-place', 'floor-write-64KiB', 'floor-write-1MiB', 'floor-serialize-256B', 'floor-emit-256B', 'closed-mtlog-audit-256B-w1', 'closed-mtlog-audit-256B-w16', 'closed-mtlog-audit-256B-w256',
       'closed-mtlog-audit-256B-w4096', 'closed-mtlog-audit-64B-w256', 'closed-mtlog-audit-1024B-w256', 'closed-mtlog-audit-4threads-256B-w4096', 'open-mtlog-audit-256B-r1000',
       'open-mtlog-audit-256B-r10000', 'open-mtlog-audit-256B-max', 'open-mtlog-audit-4threads-256B-r10000', 'soak-mtlog-audit-256B-r2000-1s', 'closed-fs-sync-256B-w1']) {
       assert.ok(ids.includes(id), `no scenario ${id} in ${ids.join(', ')}`)

@@ -193,18 +193,33 @@ export function engineConfig(quick: boolean, over: Partial<EngineConfig> = {}): 
 
 // ── floors ──────────────────────────────────────────────────────────────────
 
-/** Plain node:fs: write `bytes` with one writeSync, then fdatasyncSync; events counted at eventBytes each. */
-export async function runFloorWrite(cfg: EngineConfig, bytes: number, eventBytes: number): Promise<Run> {
-  const dir = await freshDir(cfg, `floor-write-${bytes}`)
+/** Bytes zero-filled (and fsync'ed) before an in-place floor run; its writes wrap around inside them. */
+const IN_PLACE_FILE_BYTES = 64 * 1024 * 1024
+
+/**
+ * Plain node:fs: write `bytes` with one writeSync, then fdatasyncSync; events
+ * counted at eventBytes each. Appending (the file grows with every write, so
+ * every fdatasync also commits the new size) or, with inPlace, into a file
+ * zero-filled and synced beforehand (the size never changes: what the sink's
+ * zero-ahead gives small batches, workers/appender.ts).
+ */
+export async function runFloorWrite(cfg: EngineConfig, bytes: number, eventBytes: number, inPlace = false): Promise<Run> {
+  const dir = await freshDir(cfg, `floor-write-${bytes}${inPlace ? '-in-place' : ''}`)
   const fd = fsSync.openSync(path.join(dir, 'floor.dat'), 'wx')
   try {
     const chunk = Buffer.alloc(bytes, 0x61)
+    const wrapAt = inPlace ? IN_PLACE_FILE_BYTES - (IN_PLACE_FILE_BYTES % bytes) : Number.MAX_SAFE_INTEGER
+    if (inPlace) {
+      const zeros = Buffer.alloc(1 << 20)
+      for (let at = 0; at < IN_PLACE_FILE_BYTES; at += zeros.length) fsSync.writeSync(fd, zeros, 0, zeros.length, at)
+      fsSync.fsyncSync(fd)
+    }
     let pos = 0
     const warmEnd = performance.now() + cfg.warmupSeconds * 1000
     while (performance.now() < warmEnd) {
       fsSync.writeSync(fd, chunk, 0, chunk.length, pos)
       fsSync.fdatasyncSync(fd)
-      pos += chunk.length
+      pos = (pos + chunk.length) % wrapAt
     }
     const log = new LatencyLog()
     const n0 = noiseMark()
@@ -215,7 +230,7 @@ export async function runFloorWrite(cfg: EngineConfig, bytes: number, eventBytes
     for (let now = t0; now < end; ops++) {
       fsSync.writeSync(fd, chunk, 0, chunk.length, pos)
       fsSync.fdatasyncSync(fd)
-      pos += chunk.length
+      pos = (pos + chunk.length) % wrapAt
       const after = performance.now()
       log.push(after - now)
       now = after

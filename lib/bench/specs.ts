@@ -3,7 +3,7 @@
  *
  *   spec ─► prepare (may skip it, or settle its rate) ─► repeat × run ─► Scenario
  *
- *   floors   write + fdatasync of big buffers, JSON.stringify + encode with no I/O,
+ *   floors   write + fdatasync (4 KiB appended and in place, 64 KiB, 1 MiB), JSON.stringify + encode with no I/O,
  *            encodeEvent + one promise per event in a closed loop (no ring, no I/O)
  *   closed   W emits in flight (W = 1, 16, 256, 4096), also main + 3 worker_threads
  *   open     a fixed rate, skipped above skipAboveClosedFactor × the best closed loop
@@ -85,6 +85,16 @@ export function floorWriteSpec(cfg: EngineConfig, bytes: number, eventBytes: num
     title: title ?? `floor: write ${bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`} + fdatasync (node:fs; events of ${eventBytes} B on disk)`,
     group: 'floor', system: 'node:fs', producers: 1, payloadBytes: eventBytes - RECORD_HEADER_BYTES,
     run: () => runFloorWrite(cfg, bytes, eventBytes),
+  }
+}
+
+/** Write + fdatasync into a file zero-filled beforehand: the size never changes (what zero-ahead gives small batches). */
+export function floorWriteInPlaceSpec(cfg: EngineConfig, bytes: number, eventBytes: number): Spec {
+  return {
+    id: `floor-write-${bytes / 1024}KiB-in-place`,
+    title: `floor: write ${bytes / 1024} KiB + fdatasync into zero-filled space (node:fs; file size unchanged; events of ${eventBytes} B on disk)`,
+    group: 'floor', system: 'node:fs', producers: 1, payloadBytes: eventBytes - RECORD_HEADER_BYTES,
+    run: () => runFloorWrite(cfg, bytes, eventBytes, true),
   }
 }
 
@@ -190,7 +200,8 @@ export function e2ePlan(cfg: EngineConfig, systems: System[], p: PlanOptions): S
   const specs: Spec[] = []
   if (p.floors) {
     const framed = p.payloadBytes + RECORD_HEADER_BYTES
-    specs.push(floorWriteSpec(cfg, 64 * 1024, framed), floorWriteSpec(cfg, 1 << 20, framed), floorSerializeSpec(cfg, p.payloadBytes),
+    specs.push(floorWriteSpec(cfg, 4 * 1024, framed), floorWriteInPlaceSpec(cfg, 4 * 1024, framed),
+      floorWriteSpec(cfg, 64 * 1024, framed), floorWriteSpec(cfg, 1 << 20, framed), floorSerializeSpec(cfg, p.payloadBytes),
       floorEmitSpec(cfg, p.payloadBytes))
   }
   for (const sys of systems) for (const w of p.windows) specs.push(closedSpec(cfg, sys, { payloadBytes: p.payloadBytes, window: w }))
