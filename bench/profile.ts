@@ -21,7 +21,7 @@ import { packageRoot } from '../lib/bench/checkout.js'
 import { eventMaker } from '../lib/bench/events.js'
 import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
 import { AuditSink } from '../lib/sink.js'
-import { esc } from './svg.js'
+import { escapeHtml as esc } from '../lib/html.js'
 
 interface ProfileNode {
   id: number

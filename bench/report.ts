@@ -17,6 +17,7 @@ import { spread, type Spread } from '../lib/bench/latency.js'
 import { type Machine, machineLines, type NoiseReport } from '../lib/bench/machine.js'
 import type { Scenario } from '../lib/bench/specs.js'
 import { closedTable, fmt, openTable, summary } from '../lib/bench/tables.js'
+import { escapeHtml } from '../lib/html.js'
 import type { MicroReport } from './micro.js'
 import type { SoakMeta } from './soak.js'
 
@@ -140,9 +141,7 @@ export function markdown(r: Result): string {
 
 // ── HTML ────────────────────────────────────────────────────────────────────
 
-function esc(s: string): string {
-  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
-}
+const esc = escapeHtml
 
 function inline(s: string): string {
   return esc(s).replace(/`([^`]+)`/g, '<code>$1</code>')

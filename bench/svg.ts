@@ -12,11 +12,12 @@
  */
 
 import type { Result } from './report.js'
+import { escapeHtml } from '../lib/html.js'
 
 const COLORS: Record<string, string> = {
   'mtlog-audit': '#c0392b', 'fs-sync': '#7f8c8d', pino: '#2e86c1', 'sqlite-tx': '#27ae60', 'sqlite-group': '#8e44ad',
 }
-export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+const esc = escapeHtml
 const num = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: n < 10 ? 1 : 0 })
 
 function median(xs: number[]): number {

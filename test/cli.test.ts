@@ -3,27 +3,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawnSync, spawn } from 'node:child_process'
 import { AuditSink } from '../lib/index.js'
 import { SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/format.js'
+import { cli, cliAsync } from './helpers/cli-run.js'
 import { ev, snapshot, tempDir } from './helpers/dirs.js'
 
-const CLI = new URL('../lib/cli.js', import.meta.url).pathname
 const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' })
-  return { code: r.status, out: r.stdout, err: r.stderr }
-}
-
-function cliAsync(...args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI, ...args])
-    let out = ''
-    c.stdout.on('data', (d) => (out += d))
-    c.on('close', (code) => resolve({ code, out }))
-  })
-}
 
 async function makeLog(dir: string, n: number): Promise<void> {
   const sink = await AuditSink.open({ dir })

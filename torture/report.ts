@@ -6,8 +6,9 @@
  */
 
 import type { CampaignSummary, ScenarioSummary } from './runner.js'
+import { escapeHtml } from '../lib/html.js'
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+const esc = escapeHtml
 const fmt = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 2 })
 
 function barChart(title: string, rows: { label: string; value: number }[], opts: { log?: boolean; unit?: string } = {}): string {
