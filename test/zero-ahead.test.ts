@@ -153,4 +153,26 @@ test('a disk too full for the zeros is not an error: the sink keeps acknowledgin
   assert.equal(await seqsOf(dir), acked)
 })
 
+test('a last batch zeroed on disk is reported as a zero tail by verify and by open, never passed over in silence', async () => {
+  const dir = tempDir('za-zeroed')
+  const sink = await AuditSink.open({ dir })
+  for (let i = 0; i < 5; i++) await sink.emit(ev(i)) // five batches of one event
+  await sink.close()
+  const file = path.join(dir, SEG1)
+  const before = await verifyLog(dir)
+  const bytes = fs.readFileSync(file)
+  const recordBytes = (bytes.length - SEGMENT_HEADER_BYTES) / 5
+  const lastStart = bytes.length - recordBytes
+  bytes.fill(0, lastStart)
+  fs.writeFileSync(file, bytes)
+  const v = await verifyLog(dir)
+  assert.ok(v.ok)
+  assert.is(v.records, before.records - 1)
+  assert.equal(v.zeroTail, { segment: SEG1, offset: lastStart, bytes: recordBytes })
+  const reopened = await AuditSink.open({ dir })
+  assert.equal(reopened.openReport.zeroTail, { segment: SEG1, offset: lastStart, bytes: recordBytes })
+  assert.is(reopened.openReport.lastSeq, 4)
+  await reopened.close()
+})
+
 test.run()

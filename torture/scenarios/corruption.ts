@@ -176,13 +176,16 @@ export const corruption: Scenario = {
       fs.writeFileSync(path.join(scratch, seg), bad)
       try {
         const v = await lib.verifyLog(scratch)
-        const tornCovers = v.tornTail !== undefined && v.tornTail.segment === seg && v.tornTail.offset <= at
+        // A tail cut at or before the damage, torn or (damage that left only zeros) a zero tail, reports it.
+        const covers = (t: { segment: string; offset: number } | undefined): boolean => t !== undefined && t.segment === seg && t.offset <= at
+        const tailKind = covers(v.tornTail) ? 'a torn tail' : covers(v.zeroTail) ? 'a zero tail' : undefined
+        const tornCovers = tailKind !== undefined
         if (inLastSeg && !inLastBatch && v.ok && tornCovers) {
-          note(r, 'last-segment damage with no intact later batch reported as a torn tail')
+          note(r, `last-segment damage with no intact later batch reported as ${tailKind}`)
         } else if (inLastBatch) {
-          const covered = (v.tornTail !== undefined && v.tornTail.segment === seg && v.tornTail.offset <= at) || (v.firstBad?.segment === seg && v.firstBad.offset <= at)
-          if (!covered) r.failures.push({ message: `verify did not report damage in the last batch: ${JSON.stringify({ ok: v.ok, firstBad: v.firstBad, tornTail: v.tornTail })}`, detail: where })
-          else note(r, v.ok ? 'last-batch damage reported as a torn tail' : 'last-batch damage reported as corrupt')
+          const covered = tornCovers || (v.firstBad?.segment === seg && v.firstBad.offset <= at)
+          if (!covered) r.failures.push({ message: `verify did not report damage in the last batch: ${JSON.stringify({ ok: v.ok, firstBad: v.firstBad, tornTail: v.tornTail, zeroTail: v.zeroTail })}`, detail: where })
+          else note(r, v.ok ? `last-batch damage reported as ${tailKind}` : 'last-batch damage reported as corrupt')
         } else if (v.ok || v.firstBad === undefined) {
           r.failures.push({ message: `verify missed the damage: ok=${v.ok}, records ${v.records}`, detail: where })
         } else if (v.firstBad.segment !== seg || v.firstBad.offset !== expectOffset) {
@@ -193,8 +196,8 @@ export const corruption: Scenario = {
         files.set(seg, bad)
         const o = recoverState(new Map([[dir, files]]), dir)
         if (inLastBatch || (inLastSeg && v.ok && tornCovers)) {
-          const t = o.rec?.tornTail
-          if (o.error === undefined && !(t && t.segment === seg && t.offset <= at)) r.failures.push({ message: `open neither refused nor cut the damaged last batch (${JSON.stringify(t)})`, detail: where })
+          const t = o.rec?.tornTail ?? o.rec?.zeroTail
+          if (o.error === undefined && !covers(t)) r.failures.push({ message: `open neither refused nor cut the damaged last batch (${JSON.stringify(t)})`, detail: where })
         } else if (o.error === undefined) {
           r.failures.push({ message: `open accepted a log with damage in acknowledged data (lastSeq ${o.rec!.lastSeq})`, detail: where })
         } else if (o.error.code === 'ERR_AUDIT_CORRUPT') {
