@@ -62,18 +62,21 @@ export function recoverAndCheck(state: Files, dir: string, oracle: Oracle, acked
   const c = checkLog(parsed, { oracle, acked, allowTail: false, ...extra })
   const failures = [...c.failures]
   if (o.rec!.lastSeq !== parsed.records.length) failures.push(`recovery says the log ends at seq ${o.rec!.lastSeq}, the checker reads ${parsed.records.length} records`)
-  const tt = o.rec!.tornTail
-  if (tt !== undefined) {
+  // A cut (torn tail, or zeros only) starts at or after the end of the last acknowledged record.
+  for (const [kind, cut] of [['torn tail', o.rec!.tornTail], ['zero tail', o.rec!.zeroTail]] as const) {
+    if (cut === undefined) continue
     let lastAckEnd = 0
     const maxAck = acked.reduce((m, a) => Math.max(m, a.seq), 0)
     const r = parsed.records[maxAck - 1]
-    if (r !== undefined && r.segment === tt.segment) lastAckEnd = r.end
-    if (tt.offset < lastAckEnd) failures.push(`torn tail cut at ${tt.segment}@${tt.offset}, before the end (${lastAckEnd}) of the last acknowledged record`)
+    if (r !== undefined && r.segment === cut.segment) lastAckEnd = r.end
+    if (cut.offset < lastAckEnd) failures.push(`${kind} cut at ${cut.segment}@${cut.offset}, before the end (${lastAckEnd}) of the last acknowledged record`)
   }
   if (failures.length === 0) {
     const again = recoverState(after, dir)
     if (again.error !== undefined) failures.push(`a second recovery of the recovered log failed: ${again.error.message}`)
-    else if (again.rec!.tornTail !== undefined || again.rec!.lastSeq !== o.rec!.lastSeq) failures.push(`a second recovery changed the log again (lastSeq ${again.rec!.lastSeq}, torn ${JSON.stringify(again.rec!.tornTail)})`)
+    else if (again.rec!.tornTail !== undefined || again.rec!.zeroTail !== undefined || again.rec!.lastSeq !== o.rec!.lastSeq) {
+      failures.push(`a second recovery changed the log again (lastSeq ${again.rec!.lastSeq}, torn ${JSON.stringify(again.rec!.tornTail)}, zeros ${JSON.stringify(again.rec!.zeroTail)})`)
+    }
   }
   return { failures, records: parsed.records.length, outcome: o }
 }

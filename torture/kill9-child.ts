@@ -3,7 +3,7 @@
  * runner's pool (node startup, imports and the second producer thread are
  * already done: 'W'), it reads one job line on stdin, then:
  *   O                          about to call AuditSink.open (recovery follows)
- *   R <lastSeq> <tornBytes> <tmpRemoved>  open returned
+ *   R <lastSeq> <tornBytes> <tmpRemoved> <zeroBytes>  open returned
  *   A <seq> <p> <n>            emit n of producer p resolved with seq (durable)
  *   E <p> <n> <code>           an emit rejected (never expected)
  *   C                          every emit settled; about to close
@@ -43,7 +43,7 @@ rl.close()
 const job = JSON.parse(line) as Kill9Job
 out('O\n')
 const sink = await AuditSink.open({ dir: job.dir, ...job.opts })
-out(`R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length}\n`)
+out(`R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length} ${sink.openReport.zeroTail?.bytes ?? 0}\n`)
 const p1 = job.p0 + 1
 const workerDone = new Promise<void>((resolve, reject) => {
   worker.on('message', (m: ProducerMsg) => {

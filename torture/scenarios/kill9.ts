@@ -85,7 +85,7 @@ type Mode = 'early' | 'opening' | 'running' | 'closing'
 
 interface LifeOut {
   acks: Ack[]
-  opened: { lastSeq: number; torn: number; tmp: number } | undefined
+  opened: { lastSeq: number; torn: number; tmp: number; zeros: number } | undefined
   finished: boolean
   errors: string[]
   signal: NodeJS.Signals | null
@@ -113,8 +113,8 @@ async function life(job: Kill9Job, mode: Mode, delayMs: number): Promise<LifeOut
     } else if (line === 'O') {
       if (mode === 'opening') killIn(delayMs)
     } else if (c === 82 /* R */) {
-      const [, lastSeq, torn, tmp] = line.split(' ')
-      o.opened = { lastSeq: Number(lastSeq), torn: Number(torn), tmp: Number(tmp) }
+      const [, lastSeq, torn, tmp, zeros] = line.split(' ')
+      o.opened = { lastSeq: Number(lastSeq), torn: Number(torn), tmp: Number(tmp), zeros: Number(zeros ?? 0) }
       if (mode === 'running') killIn(delayMs)
     } else if (line === 'C') {
       if (mode === 'closing') killIn(delayMs)
@@ -177,6 +177,7 @@ export const kill9: Scenario = {
       if (L.opened !== undefined) {
         if (L.opened.lastSeq !== committed) r.failures.push({ message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}` })
         if (L.opened.torn > 0) note(r, 'torn tails cut by the next open')
+        if (L.opened.zeros > 0) note(r, 'zero tails cut by the next open')
         if (L.opened.tmp > 0) note(r, 'half-made segments removed by the next open')
       } else if (L.acks.length > 0) r.failures.push({ message: `${where}: receipts without an open` })
       acked.push(...L.acks)

@@ -41,6 +41,7 @@ export const powerLoss: Scenario = {
         r.crashStates++
         r.recovered += res.records
         if (res.outcome.rec?.tornTail) note(r, 'torn tails cut')
+        if (res.outcome.rec?.zeroTail) note(r, 'zero tails cut')
         if (res.outcome.rec?.removedTmp.length) note(r, 'half-made segments removed')
         if (res.failures.length > 0) {
           r.failures.push({ message: res.failures[0]!, detail: `crash after op ${c} of ${run.ops.length} (${run.ops[c - 1]?.k ?? 'start'}), ${describePolicy(policy)}, ${acked.length} acked; all: ${res.failures.join(' | ')}`, state: { dir, files: state, acked, salt: ctx.seed } })

@@ -47,6 +47,7 @@ export const recoveryCrash: Scenario = {
       if (first.ops.length === 0) continue
       note(r, 'recoveries interrupted')
       if (first.rec!.tornTail) note(r, 'with a torn tail to cut')
+      if (first.rec!.zeroTail) note(r, 'with a zero tail to cut')
       if (first.rec!.removedTmp.length > 0) note(r, 'with a half-made segment to delete')
       for (let k = 0; k <= first.ops.length; k++) {
         const mid = replayOnto(state, first.ops, k)
