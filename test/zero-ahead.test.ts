@@ -11,6 +11,7 @@ import { GENESIS_HASH, SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/f
 import { FIXED } from '../shared/limits.js'
 import { realStorage } from '../shared/storage.js'
 import { Appender } from '../workers/appender.js'
+import { cli } from './helpers/cli-run.js'
 import { ev, FAULTY, ls, tempDir } from './helpers/dirs.js'
 
 const SEG1 = segmentFileName(1)
@@ -173,6 +174,21 @@ test('a last batch zeroed on disk is reported as a zero tail by verify and by op
   assert.equal(reopened.openReport.zeroTail, { segment: SEG1, offset: lastStart, bytes: recordBytes })
   assert.is(reopened.openReport.lastSeq, 4)
   await reopened.close()
+})
+
+test('mtlog-audit verify exits 0 on a zero tail and says where it is', async () => {
+  const dir = tempDir('za-cli')
+  const sink = await AuditSink.open({ dir })
+  await sink.emit(ev(1))
+  await sink.close()
+  const file = path.join(dir, SEG1)
+  const end = size(file)
+  fs.appendFileSync(file, Buffer.alloc(4096))
+  const r = cli('verify', dir)
+  assert.is(r.code, 0, r.err)
+  assert.ok(r.out.includes(`zero tail 4096 bytes after offset ${end} of ${SEG1}`), r.out)
+  const j = cli('verify', dir, '--json')
+  assert.equal(JSON.parse(j.out).zeroTail, { segment: SEG1, offset: end, bytes: 4096 })
 })
 
 test.run()
