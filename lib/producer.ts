@@ -19,6 +19,7 @@
  */
 
 import { AuditError, ERROR_CODES, fromWire } from '../shared/errors.js'
+import { FIXED } from '../shared/limits.js'
 import { CLOSED, NO_SPACE, Ring } from '../shared/ring.js'
 import { CONSUMED, DURABLE_LO, STATE_CLOSED, STATE_FAILED, STATE_OPEN } from '../shared/ring-layout.js'
 import { type AuditEvent, encodeEvent } from './event.js'
@@ -183,7 +184,9 @@ export class Producer {
         this.rejectPending(err)
         break
       }
-      const w = Atomics.waitAsync(ring.i32, DURABLE_LO, durLo)
+      // A state change does not change DURABLE_LO: a FAILED set (and notified) between
+      // stateError() above and this wait would be missed for ever without the timeout.
+      const w = Atomics.waitAsync(ring.i32, DURABLE_LO, durLo, FIXED.producerRecheckMs)
       if (w.async) await w.value
     }
     this.durableLoop = false
@@ -215,7 +218,7 @@ export class Producer {
         this.await(seq, w.resolve, w.reject)
       }
       if (this.waiting.length === 0) break
-      const wait = Atomics.waitAsync(ring.i32, CONSUMED, seen)
+      const wait = Atomics.waitAsync(ring.i32, CONSUMED, seen, FIXED.producerRecheckMs) // as above: a missed state change
       if (wait.async) await wait.value
     }
     this.spaceLoop = false

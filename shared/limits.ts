@@ -33,6 +33,13 @@ export const FIXED = {
   eventDepthMax: 64,
   /** How long the idle writer sleeps before it looks at the control words again. */
   writerIdleWaitMs: 50,
+  /**
+   * A producer thread waiting for the durable cursor or for ring space looks at
+   * the sink's state again after this long, even if nothing woke it: a failure
+   * or close recorded just before it began to wait changes neither word it
+   * waits on (found by the DiskFull campaign: an emit that never settled).
+   */
+  producerRecheckMs: 50,
   /** How long close() lets the writer take to drain and exit before it is terminated. */
   closeTimeoutMs: 30_000,
   /** How long open() waits for the writer to lock and recover the directory. */

@@ -17,6 +17,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { AuditError, AuditSink } from '../lib/index.js'
 import type { FaultConfig } from '../torture/faulty-storage.js'
+import { Producer } from '../lib/producer.js'
+import { Ring } from '../shared/ring.js'
+import { STATE, STATE_FAILED, STATE_FAILING } from '../shared/ring-layout.js'
 import { ev, FAULTY, tempDir } from './helpers/dirs.js'
 
 async function openError(dir: string, config: FaultConfig): Promise<unknown> {
@@ -96,6 +99,24 @@ test('recovery-cuts-acked-last-batch-after-one-misread: a transient wrong byte r
   await sink.close()
   assert.is(last, 3, `the acknowledged seq 3 was cut after one wrong read; the log now ends at seq ${last}`)
   assert.ok(fs.readFileSync(path.join(dir, '00000000000000000001.wal')).equals(before), 'the segment changed on disk')
+})
+
+// DiskFull campaign of 2026-11-25 (seed 20261125, an iteration after index 504):
+// the runner hung for good in sink.close(). The writer failed (ENOSPC) and set
+// FAILED with a notify while a producer thread was between its state check and
+// Atomics.waitAsync on DURABLE_LO; the state change does not change that word,
+// so the wait never ended, the emit never settled and close() waited on it.
+// Here the notify is left out on purpose: the producer must find FAILED anyway.
+test('regression: DiskFull hang: a producer that began waiting as the writer failed still rejects its emit', async () => {
+  const ring = Ring.allocate(64 * 1024)
+  ring.initCursors(0)
+  const producer = new Producer(ring, 1024, 16)
+  Atomics.store(ring.i32, STATE, STATE_FAILING) // the writer is recording its failure: producers keep waiting
+  const pending = producer.emit(ev(1))
+  Atomics.store(ring.i32, STATE, STATE_FAILED) // ...and the wake-up it sent came before the producer waited
+  const hang = new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'still pending after 10 s').unref())
+  const outcome = await Promise.race([pending.then(() => 'resolved', (e: { code?: string }) => e.code ?? 'no code'), hang])
+  assert.is(outcome, 'ERR_AUDIT_FAILED')
 })
 
 test.run()
