@@ -27,19 +27,14 @@ import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { packageRoot } from '../lib/bench/checkout.js'
 import { eventMaker } from '../lib/bench/events.js'
-import { LatencyLog, summarize } from '../lib/bench/latency.js'
+import { LatencyLog, spread, summarize } from '../lib/bench/latency.js'
 import { closedLoop } from '../lib/bench/loops.js'
-import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
+import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
 import { fmt } from '../lib/bench/tables.js'
 import type { AuditSink } from '../lib/sink.js'
 
 type Open = typeof AuditSink.open
 interface Sample { eventsPerSec: number; p50: number; p99: number }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 async function loadBuild(dist: string): Promise<Open> {
   const file = path.resolve(dist, 'lib', 'sink.js')
@@ -102,9 +97,9 @@ async function main(): Promise<void> {
     const ratios = a.map((s, i) => s.eventsPerSec / b[i]!.eventsPerSec)
     return {
       window: w,
-      before: { eventsPerSec: median(b.map((s) => s.eventsPerSec)), p50: median(b.map((s) => s.p50)), p99: median(b.map((s) => s.p99)) },
-      after: { eventsPerSec: median(a.map((s) => s.eventsPerSec)), p50: median(a.map((s) => s.p50)), p99: median(a.map((s) => s.p99)) },
-      ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+      before: { eventsPerSec: spread(b.map((s) => s.eventsPerSec)).median, p50: spread(b.map((s) => s.p50)).median, p99: spread(b.map((s) => s.p99)).median },
+      after: { eventsPerSec: spread(a.map((s) => s.eventsPerSec)).median, p50: spread(a.map((s) => s.p50)).median, p99: spread(a.map((s) => s.p99)).median },
+      ratio: spread(ratios),
       afterFaster: ratios.filter((x) => x > 1).length,
       samples: { before: b, after: a },
     }
@@ -128,9 +123,8 @@ async function main(): Promise<void> {
   process.stdout.write(md)
   const out = values.out ?? path.join(packageRoot(), 'bench', 'results')
   await fsp.mkdir(out, { recursive: true })
-  const stamp = started.toISOString().replace(/[:.]/g, '-').slice(0, 19)
-  await fsp.writeFile(path.join(out, `ab-${stamp}.md`), md)
-  await fsp.writeFile(path.join(out, `ab-${stamp}.json`), `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`)
+  await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.md`), md)
+  await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.json`), `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`)
 }
 
 main().catch((err: unknown) => {

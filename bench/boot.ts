@@ -24,7 +24,8 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { packageRoot } from '../lib/bench/checkout.js'
-import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
+import { spread } from '../lib/bench/latency.js'
+import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
 
 const TIME = '/usr/bin/time'
 
@@ -36,8 +37,8 @@ function cpuSeconds(args: string[], input?: string): number {
 }
 
 function summary(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b)
-  return `${s[Math.floor(s.length / 2)]!.toFixed(2)} (${s[0]!.toFixed(2)}–${s.at(-1)!.toFixed(2)})`
+  const s = spread(xs)
+  return `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
 }
 
 function main(): void {
@@ -61,7 +62,6 @@ function main(): void {
       }
     }],
   ]
-  const started = new Date()
   const machine = machineInfo(os.tmpdir())
   const rows = cases.map(([name, run]) => {
     const xs: number[] = []
@@ -83,7 +83,7 @@ function main(): void {
   process.stdout.write(md)
   const out = path.join(packageRoot(), 'bench', 'results')
   fs.mkdirSync(out, { recursive: true })
-  fs.writeFileSync(path.join(out, `boot-${started.toISOString().replace(/[:.]/g, '-').slice(0, 19)}.md`), md)
+  fs.writeFileSync(path.join(out, `${resultStem(machine, 'boot')}.md`), md)
 }
 
 main()

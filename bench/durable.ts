@@ -30,7 +30,7 @@ import { packageRoot } from '../lib/bench/checkout.js'
 import { engineConfig } from '../lib/bench/engine.js'
 import { RECORD_HEADER_BYTES } from '../lib/bench/events.js'
 import { spread } from '../lib/bench/latency.js'
-import { loadLine, machineInfo, machineLines, noiseReport } from '../lib/bench/machine.js'
+import { loadLine, machineInfo, machineLines, noiseReport, resultStem } from '../lib/bench/machine.js'
 import { closedSpec, floorWriteSpec, openSpec, runSpecs, type Spec } from '../lib/bench/specs.js'
 import { mtlogAudit } from '../lib/bench/system.js'
 import { closedTable, fmt, openTable, summary, toJson } from '../lib/bench/tables.js'
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   console.log(`\n- at end: ${loadAtEnd}\n- noise: ${noise.verdict}\nverified: ${verified ? 'every run' : 'FAILED'}; total ${seconds.toFixed(1)} s`)
 
   await fs.mkdir(outDir, { recursive: true })
-  const out = path.join(outDir, `durable-${m.date.slice(0, 19).replaceAll(':', '-')}.json`)
+  const out = path.join(outDir, `${resultStem(m, 'durable')}.json`)
   await fs.writeFile(out, toJson({
     benchmark: 'mtlog-audit durable core', machine: m, config: { ...cfg, rate, mtWindow, windows, only }, payloadBytes: payload, seconds, loadAtEnd, noise, verified,
     scenarios: scenarios.map((s) => ({ ...s, summary: summary(s) })),

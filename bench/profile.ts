@@ -19,7 +19,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { packageRoot } from '../lib/bench/checkout.js'
 import { eventMaker } from '../lib/bench/events.js'
-import { loadLine, machineInfo, machineLines } from '../lib/bench/machine.js'
+import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
 import { AuditSink } from '../lib/sink.js'
 import { escapeHtml as esc } from '../lib/html.js'
 
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     const run = JSON.parse(r.stdout) as { events: number; seconds: number; eventsPerSec: number; cpuUsPerEvent: number }
     const outDir = path.join(packageRoot(), 'bench', 'results')
     fs.mkdirSync(outDir, { recursive: true })
-    const base = path.join(outDir, `profile-${m.date.slice(0, 19).replaceAll(':', '-')}`)
+    const base = path.join(outDir, resultStem(m, 'profile'))
     // One file per thread: the main thread first (lowest thread index in the name).
     const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()
     let md = `# Where the time goes: mtlog-audit under --cpu-prof\n\n${machineLines(m).join('\n')}\n- load at end: ${loadLine()}\n`

@@ -31,7 +31,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { packageRoot, type PeerLoad } from '../lib/bench/checkout.js'
 import { engineConfig } from '../lib/bench/engine.js'
-import { loadLine, machineInfo, noiseReport } from '../lib/bench/machine.js'
+import { loadLine, machineInfo, noiseReport, resultStem } from '../lib/bench/machine.js'
 import { defaultPlan, e2ePlan, runSpecs, type Spec } from '../lib/bench/specs.js'
 import { mtlogAudit } from '../lib/bench/system.js'
 import { toJson } from '../lib/bench/tables.js'
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const md = markdown(result)
   process.stdout.write(md)
   await fs.mkdir(outDir, { recursive: true })
-  const base = path.join(outDir, `bench-${m.date.slice(0, 19).replaceAll(':', '-')}`)
+  const base = path.join(outDir, resultStem(m, 'bench'))
   await fs.writeFile(`${base}.json`, toJson(result))
   await fs.writeFile(`${base}.md`, md)
   await fs.writeFile(`${base}.html`, html(result, md, chartJs?.source))

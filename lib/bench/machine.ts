@@ -134,6 +134,11 @@ export function machineInfo(baseDir: string): Machine {
   }
 }
 
+/** The file-name stem of a results set: `<kind>-<date of the run, to the second>` (bench-2026-11-25T15-38-28). */
+export function resultStem(m: Machine, kind: string): string {
+  return `${kind}-${m.date.slice(0, 19).replaceAll(':', '-')}`
+}
+
 export function machineLines(m: Machine): string[] {
   return [
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`,
