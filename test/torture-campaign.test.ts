@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { runCampaign, type CampaignSummary } from '../torture/runner.js'
+import { runCampaign, runIteration, type CampaignSummary } from '../torture/runner.js'
+import type { Scenario } from '../torture/scenarios/common.js'
 import { indicesOf, mergePieces } from '../torture/summarize.js'
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-torture-campaign-'))
@@ -54,6 +55,38 @@ test('a bad shard is refused before anything runs', async () => {
   } catch (err) {
     assert.match((err as Error).message, /bad shard 3\/3/)
   }
+})
+
+test('the watchdog: an iteration that never settles is a hang, recorded with its directory kept', async () => {
+  const never: Scenario = { name: 'Never', description: 'never settles', run: () => new Promise(() => undefined) }
+  const h = await runIteration(never, 5, true, false, 200)
+  assert.ok(h.hung)
+  assert.match(h.result.failures[0]!.message, /^hang: the iteration did not finish within 0.2 s/)
+  assert.ok(fs.existsSync(h.workDir), 'the hung iteration keeps its directory')
+  fs.rmSync(h.workDir, { recursive: true, force: true })
+  const quick: Scenario = { name: 'Quick', description: 'settles at once', run: async () => ({ crashStates: 1, kills: 0, acked: 0, recovered: 0, failures: [], notes: {} }) }
+  const q = await runIteration(quick, 5, true, false, 200)
+  assert.not.ok(q.hung)
+  assert.is(q.result.crashStates, 1)
+  assert.not.ok(fs.existsSync(q.workDir), 'a passing iteration leaves nothing behind')
+})
+
+test('a hang ends the campaign: the summary names the scenario, iteration and seed, and counts it as a failure', async () => {
+  // A watchdog of 1 ms is shorter than any real iteration, so the first one "hangs".
+  const c = await runCampaign({
+    scenarios: ['ClockJumpBackward', 'DiskFull'], iterations: 3, seed: 77, quick: true, progress: false, command: 'test', log: quiet, iterationMsMax: 1,
+    reportJson: path.join(base, 'hung.json'),
+  })
+  assert.equal(c.hung?.scenario, 'ClockJumpBackward')
+  assert.is(c.hung?.iteration, 0)
+  assert.is(c.scenarios.length, 1, 'the campaign stopped at the hang: DiskFull never started')
+  assert.is(c.scenarios[0]!.iterations, 1)
+  assert.is(c.totals.failures, 1)
+  assert.match(c.scenarios[0]!.failures[0]!.message, /^hang: /)
+  assert.equal((JSON.parse(fs.readFileSync(path.join(base, 'hung.json'), 'utf8')) as CampaignSummary).hung, c.hung)
+  const kept = /directory kept: (.*)\)$/.exec(c.scenarios[0]!.failures[0]!.message)![1]!
+  await new Promise((resolve) => setTimeout(resolve, 3000)) // the abandoned iteration finishes on its own
+  fs.rmSync(kept, { recursive: true, force: true })
 })
 
 test.after(() => fs.rmSync(base, { recursive: true, force: true }))

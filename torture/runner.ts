@@ -36,6 +36,15 @@ import { kill9 } from './scenarios/kill9.js'
 import { powerLoss } from './scenarios/power-loss.js'
 import { recoveryCrash } from './scenarios/recovery-crash.js'
 
+/**
+ * The watchdog: an iteration still running after this long is a hang. The
+ * longest honest iteration (Kill9DuringWrite: 5 lives, each SIGKILLed by
+ * KILL9_LIFE_MS_MAX at the latest) ends well inside it. A hang is recorded as a
+ * failure with its seed and ends the campaign: the hung iteration still holds
+ * its threads and files, so nothing after it would be measured cleanly.
+ */
+export const ITERATION_MS_MAX = 300_000
+
 export const SCENARIOS: readonly Scenario[] = [kill9, powerLoss, ioError, diskFull, corruption, clockJump, byzantine, concurrent, recoveryCrash]
 
 export interface CampaignOptions {
@@ -58,6 +67,8 @@ export interface CampaignOptions {
   reportJson?: string
   /** Keep the directories of failing iterations. */
   keep?: boolean
+  /** The watchdog per iteration (default ITERATION_MS_MAX). */
+  iterationMsMax?: number
   command: string
   log?: (line: string) => void
 }
@@ -105,6 +116,8 @@ export interface CampaignSummary {
   machine: { cpus: string; memoryGiB: number; platform: string; hostname: string }
   scenarios: ScenarioSummary[]
   totals: { iterations: number; kills: number; crashStates: number; acked: number; failures: number }
+  /** Set when an iteration hung: the campaign stopped there (the caller should exit the process). */
+  hung?: { scenario: string; iteration: number; seed: number }
 }
 
 export function findScenarios(spec: string[]): Scenario[] {
@@ -133,18 +146,27 @@ function totals(scenarios: ScenarioSummary[]): CampaignSummary['totals'] {
 
 let journal: SharedArrayBuffer | undefined
 
-/** Run one iteration of one scenario from its iteration seed. */
-export async function runIteration(s: Scenario, seed: number, quick: boolean, keep = false): Promise<{ result: IterResult; workDir: string }> {
+/**
+ * Run one iteration of one scenario from its iteration seed. `hung` is set when
+ * the watchdog fired first: the iteration is then left running (it cannot be
+ * cancelled) and its directory is kept as evidence.
+ */
+export async function runIteration(s: Scenario, seed: number, quick: boolean, keep = false, msMax = ITERATION_MS_MAX): Promise<{ result: IterResult; workDir: string; hung: boolean }> {
   journal ??= new SharedArrayBuffer(64 * 1024 * 1024)
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `mtlog-torture-${s.name}-`))
-  let result: IterResult
-  try {
-    result = await s.run({ scenario: s.name, seed, rng: mulberry32(seed), workDir, journal, quick })
-  } catch (err) {
-    result = { crashStates: 0, kills: 0, acked: 0, recovered: 0, notes: {}, failures: [{ message: `the iteration threw: ${(err as Error).message}`, detail: (err as Error).stack }] }
+  const run = s.run({ scenario: s.name, seed, rng: mulberry32(seed), workDir, journal, quick }).catch((err: Error): IterResult => ({
+    crashStates: 0, kills: 0, acked: 0, recovered: 0, notes: {}, failures: [{ message: `the iteration threw: ${err.message}`, detail: err.stack }],
+  }))
+  let timer: NodeJS.Timeout | undefined
+  const watchdog = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), msMax)))
+  const first = await Promise.race([run, watchdog])
+  clearTimeout(timer)
+  if (first === 'hung') {
+    const message = `hang: the iteration did not finish within ${msMax / 1000} s (directory kept: ${workDir})`
+    return { result: { crashStates: 0, kills: 0, acked: 0, recovered: 0, notes: {}, failures: [{ message }] }, workDir, hung: true }
   }
-  if (!(keep && result.failures.length > 0)) fs.rmSync(workDir, { recursive: true, force: true })
-  return { result, workDir }
+  if (!(keep && first.failures.length > 0)) fs.rmSync(workDir, { recursive: true, force: true })
+  return { result: first, workDir, hung: false }
 }
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> {
@@ -187,7 +209,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
       for (let done = 0, i = sum.firstIndex; done < total; done++, i += shard.of) {
         if (o.secondsPerScenario !== undefined && (performance.now() - s0) / 1000 > o.secondsPerScenario) break
         const seed = o.replay ?? iterSeed(o.seed, index, i)
-        const { result, workDir } = await runIteration(s, seed, o.quick, o.keep)
+        const { result, workDir, hung } = await runIteration(s, seed, o.quick, o.keep, o.iterationMsMax)
         sum.iterations++
         if (o.replay === undefined) sum.nextIndex = i + shard.of
         sum.crashStates += result.crashStates
@@ -206,6 +228,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
           sum.failures.push({ iteration: i, seed, message: f.message, detail: f.detail, replay, exact })
           log(`\nFAIL ${s.name} iteration ${i} seed ${seed}: ${f.message}\n  replay: ${replay}${exact ? `\n  exact:  ${exact}` : ''}${o.keep ? `\n  kept: ${workDir}` : ''}`)
         }
+        if (hung) summary.hung = { scenario: s.name, iteration: i, seed }
         sum.seconds = (performance.now() - s0) / 1000
         sum.iterationsPerSecond = sum.iterations / Math.max(sum.seconds, 1e-3)
         sum.statesPerSecond = (sum.crashStates + sum.kills) / Math.max(sum.seconds, 1e-3)
@@ -214,10 +237,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
           lastWrite = Date.now()
           write()
         }
+        if (hung) break
       }
       progress.update({ scenario: s.name, done: sum.iterations, total, startedMs, states: sum.crashStates, kills: sum.kills, failures: sum.failures.length }, true)
       progress.end()
       await s.teardown?.()
+      if (summary.hung) {
+        log(`${s.name}: stopped by a hang at iteration ${summary.hung.iteration} (seed ${summary.hung.seed}); the campaign ends here`)
+        break
+      }
       log(`${s.name}: ${sum.iterations} iterations, ${sum.kills} SIGKILLs, ${sum.crashStates} states checked, ${sum.acked} acked, ${sum.failures.length} failures, ${sum.seconds.toFixed(1)} s (${sum.iterationsPerSecond.toFixed(2)} it/s, ${sum.statesPerSecond.toFixed(1)} states/s)${sum.skipped.length ? `; skipped: ${[...new Set(sum.skipped)].join('; ')}` : ''}`)
     }
   } finally {

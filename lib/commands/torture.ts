@@ -57,5 +57,10 @@ export function register(program: Command): void {
       if (opts.report) console.log(`report: ${opts.report}${json ? `, summary: ${json}` : ''}`)
       console.log(`seed ${seed}: ${summary.totals.iterations} iterations, ${summary.totals.kills} real SIGKILLs, ${summary.totals.crashStates} states checked, ${summary.totals.failures} failures`)
       process.exitCode = summary.totals.failures === 0 ? EXIT.OK : EXIT.INTEGRITY
+      if (summary.hung !== undefined) {
+        // The hung iteration still holds timers and threads that would keep the process alive.
+        console.log(`stopped by a hang: ${summary.hung.scenario} iteration ${summary.hung.iteration}, replay: mtlog-audit torture --scenario ${summary.hung.scenario} --replay ${summary.hung.seed}`)
+        process.exit(EXIT.INTEGRITY)
+      }
     })
 }

@@ -32,6 +32,9 @@ import type { Kill9Job } from '../kill9-child.js'
 import { int, pick } from '../prng.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
 
+/** A life that has not reached its kill point by now is hung (the sink never settled, opened or closed). */
+export const KILL9_LIFE_MS_MAX = 20_000
+
 const CHILD = fileURLToPath(new URL('../kill9-child.js', import.meta.url))
 
 interface Warm {
@@ -123,8 +126,12 @@ async function life(job: Kill9Job, mode: Mode, delayMs: number): Promise<LifeOut
   }
   w.proc.stdin!.end(`${JSON.stringify(job)}\n`)
   if (mode === 'early') killIn(delayMs)
-  // A life that would outlive its schedule (finished fast, or a hang) is killed at the latest after 20 s.
-  const guard = setTimeout(() => w.proc.kill('SIGKILL'), 20_000)
+  // Every mode reaches its kill point (or finishes) within moments; a life still
+  // short of it after KILL9_LIFE_MS_MAX is a hang in the sink, killed and failed.
+  const guard = setTimeout(() => {
+    if (timer === undefined) o.errors.push(`hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${KILL9_LIFE_MS_MAX / 1000} s`)
+    w.proc.kill('SIGKILL')
+  }, KILL9_LIFE_MS_MAX)
   const c = await w.closed
   clearTimeout(timer)
   clearTimeout(guard)
