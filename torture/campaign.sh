@@ -15,6 +15,7 @@ FROM_KILL9=${FROM_KILL9:-0}
 SIM_SPEC=${SIM_SPEC-"PowerLoss:3000:0 CrashDuringRecovery:1000:0 ByzantineStorage:400:0 RandomCorruption:300:0 IOErrorSweep:300:0 DiskFull:200:0 ClockJumpBackward:200:0 ConcurrentCorruption:200:0"}
 COMMIT=$(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- lib shared workers torture || echo "+dirty")
 mkdir -p "$OUT/snap"
+OUT=$(cd "$OUT" && pwd) # the lanes cd into it
 rm -rf "$OUT/snap/dist" && cp -r "$ROOT/dist" "$OUT/snap/dist" && cp "$ROOT/package.json" "$OUT/snap/"
 [ -e "$OUT/snap/node_modules" ] || ln -s "$ROOT/node_modules" "$OUT/snap/node_modules"
 CLI="nice -n ${NICE:-10} node $OUT/snap/dist/lib/cli.js torture --seed $SEED --commit $COMMIT --iterations 10000000 --no-progress"
