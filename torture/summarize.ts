@@ -8,10 +8,15 @@
  * repeats an index another piece already counted is refused (exit 1), so the
  * totals never count one iteration twice. Summaries written before sharding
  * existed ran indices 0 .. iterations-1.
+ *
+ * The last table groups pieces by the library they tested (torture/core-id.ts,
+ * read from the git repository in the current directory): the campaign target
+ * counts on one core, however many runner or docs commits its pieces span.
  */
 
 import fs from 'node:fs'
 import { pathToFileURL } from 'node:url'
+import { coreId } from './core-id.js'
 import type { CampaignSummary, ScenarioSummary } from './runner.js'
 
 interface Piece extends ScenarioSummary {
@@ -88,19 +93,23 @@ function main(files: string[]): void {
     }
   }
   console.log('')
-  // The code under test changes between pieces: what each commit has behind it.
-  const byCommit = new Map<string, { kills: number; states: number; failures: number; seconds: number }>()
+  // The code under test changes between pieces: what each library (core id) has behind it.
+  const ids = new Map<string, string>()
+  const byCore = new Map<string, { commits: Set<string>; kills: number; states: number; failures: number; seconds: number }>()
   for (const p of pieces) {
-    const c = byCommit.get(p.commit) ?? { kills: 0, states: 0, failures: 0, seconds: 0 }
+    if (!ids.has(p.commit)) ids.set(p.commit, coreId(p.commit).id)
+    const id = ids.get(p.commit)!
+    const c = byCore.get(id) ?? { commits: new Set<string>(), kills: 0, states: 0, failures: 0, seconds: 0 }
+    c.commits.add(p.commit.slice(0, 7) || '?')
     c.kills += p.kills
     c.states += p.kills > 0 ? 0 : p.crashStates
     c.failures += p.failures.length
     c.seconds += p.seconds
-    byCommit.set(p.commit, c)
+    byCore.set(id, c)
   }
-  console.log('| commit under test | real SIGKILLs | simulated and damage states (SIGKILL lives not counted twice) | failures | lane-seconds |')
-  console.log('|---|---:|---:|---:|---:|')
-  for (const [c, v] of byCommit) console.log(`| ${c.slice(0, 10) || '?'} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`)
+  console.log('| library under test (core id) | commits of its pieces | real SIGKILLs | simulated and damage states (SIGKILL lives not counted twice) | failures | lane-seconds |')
+  console.log('|---|---|---:|---:|---:|---:|')
+  for (const [id, v] of byCore) console.log(`| ${id} | ${[...v.commits].join(', ')} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`)
   console.log('')
   for (const s of rows) console.log(`- **${s.name}**: ${Object.entries(s.notes).map(([k, v]) => `${k} ${n(v)}`).join('; ')}${s.skipped.length ? `; skipped: ${[...new Set(s.skipped)].join('; ')}` : ''}`)
 }
