@@ -111,6 +111,14 @@ function main(files: string[]): void {
   console.log('|---|---|---:|---:|---:|---:|')
   for (const [id, v] of byCore) console.log(`| ${id} | ${[...v.commits].join(', ')} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`)
   console.log('')
+  // Where each lane continues: one past the highest index any piece ran (per seed).
+  const next = new Map<string, number>()
+  for (const p of pieces) {
+    const key = `${p.seed} ${p.name}`
+    next.set(key, Math.max(next.get(key) ?? 0, p.nextIndex ?? p.iterations))
+  }
+  console.log(`Continue from: ${[...next].map(([k, i]) => `${k} ${i}`).join('; ')}`)
+  console.log('')
   for (const s of rows) console.log(`- **${s.name}**: ${Object.entries(s.notes).map(([k, v]) => `${k} ${n(v)}`).join('; ')}${s.skipped.length ? `; skipped: ${[...new Set(s.skipped)].join('; ')}` : ''}`)
 }
 
