@@ -249,7 +249,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
       log(`${s.name}: ${sum.iterations} iterations, ${sum.kills} SIGKILLs, ${sum.crashStates} states checked, ${sum.acked} acked, ${sum.failures.length} failures, ${sum.seconds.toFixed(1)} s (${sum.iterationsPerSecond.toFixed(2)} it/s, ${sum.statesPerSecond.toFixed(1)} states/s)${sum.skipped.length ? `; skipped: ${[...new Set(sum.skipped)].join('; ')}` : ''}`)
     }
   } finally {
-    for (const s of scenarios) await s.teardown?.()
+    // The summary is written even when a teardown fails (a child pool that will not die).
+    for (const s of scenarios) await s.teardown?.().catch((err: Error) => log(`${s.name}: teardown failed: ${err.message}`))
     write()
   }
   log(`torture: seed ${o.seed}: ${summary.totals.iterations} iterations, ${summary.totals.kills} real SIGKILLs, ${summary.totals.crashStates} states checked, ${summary.totals.failures} failures in ${summary.seconds.toFixed(1)} s`)
