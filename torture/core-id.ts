@@ -5,7 +5,7 @@
  * library's sources are the same at both.
  *
  * coreId(commit) = SHA-256 over (path, git blob id) of every source file the
- * library's entry points reach at that commit: static imports, dynamic
+ * library's entry points reach at that commit: static and side-effect imports, dynamic
  * `import('./x.js')`, and worker entries `new URL('./x.js', import.meta.url)`,
  * followed from CORE_ENTRIES; relative specifiers only (packages are pinned by
  * package-lock.json, not counted here). torture/, bench/, the CLI's commands
@@ -22,7 +22,7 @@ import path from 'node:path'
 /** The library's entry points: the public API and the writer thread. */
 export const CORE_ENTRIES = ['lib/index.ts', 'workers/writer.ts'] as const
 
-const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bnew URL\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s+|\bimport\s*\(\s*|\bnew URL\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g
 
 export interface CoreId {
   /** First 12 hex digits of the digest; 'dirty' or 'unknown' when it cannot be computed. */
