@@ -9,6 +9,7 @@
 
 import { AuditSink } from '../lib/index.js'
 import { LIMITS } from '../shared/limits.js'
+import { type MirrorReport, reconcile } from '../workers/mirror.js'
 import { recover, type Recovered } from '../workers/recovery.js'
 import { type Ack, checkLog, type CheckInput, parseWal } from './checker.js'
 import type { Oracle } from './events.js'
@@ -79,6 +80,41 @@ export function recoverAndCheck(state: Files, dir: string, oracle: Oracle, acked
     }
   }
   return { failures, records: parsed.records.length, outcome: o }
+}
+
+/**
+ * The same for a WAL with a mirror, as open() does it: each copy recovered,
+ * then the two made to agree (workers/mirror.ts reconcile: the copy behind
+ * catches up). A refusal is returned, not judged (the caller knows whether
+ * refusing is right); otherwise both copies must pass the checker with every
+ * acknowledged receipt and hold byte-for-byte the same segments.
+ */
+export function recoverMirroredAndCheck(state: Files, dirs: readonly [string, string], oracle: Oracle, acked: Ack[]): {
+  failures: string[]; records: number; refused: { code: string; message: string } | undefined; caughtUp: MirrorReport['caughtUp']
+} {
+  const fs = SimFs.from(state)
+  const s = simStorage(fs, {}, { calls: new Map(), fired: [] })
+  let report: MirrorReport
+  try {
+    for (const d of dirs) if (!fs.hasDir(d)) fs.mkdir(d)
+    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => 1_767_225_600_000)) as [Recovered, Recovered]
+    report = reconcile(s, dirs, recs).report
+  } catch (err) {
+    const e = err as { code?: string; message: string }
+    return { failures: [], records: 0, refused: { code: e.code ?? 'no-code', message: e.message }, caughtUp: undefined }
+  }
+  const after = fs.volatileFiles()
+  const failures: string[] = []
+  const segs = dirs.map((d) => new Map([...dirFiles(after, d)].filter(([n]) => n.endsWith('.wal'))))
+  const parsed = segs.map((m) => parseWal(m))
+  dirs.forEach((d, i) => {
+    const c = checkLog(parsed[i]!, { oracle, acked, allowTail: false })
+    for (const f of c.failures) failures.push(`${i === 0 ? 'WAL' : 'mirror'} ${d}: ${f}`)
+  })
+  const [a, b] = segs as [Map<string, Buffer>, Map<string, Buffer>]
+  const names = new Set([...a.keys(), ...b.keys()])
+  for (const n of names) if (!(a.get(n)?.equals(b.get(n) ?? Buffer.alloc(0)) ?? false)) failures.push(`after open the copies differ in ${n} (${a.get(n)?.length ?? 'missing'} and ${b.get(n)?.length ?? 'missing'} bytes)`)
+  return { failures, records: parsed[0]!.records.length, refused: undefined, caughtUp: report.caughtUp }
 }
 
 /** Acknowledged receipts at crash point c (c ops had happened). */

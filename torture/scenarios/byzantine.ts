@@ -12,13 +12,18 @@
  * ('acked tail lost undetectably') and listed in docs/torture.md, not hidden.
  * A transient misread must never destroy acknowledged data: recovery that cuts
  * acknowledged records because of one wrong read is a failure.
+ *
+ * The same misdirect or lying sync is then run again with a mirror (the copy
+ * kept elsewhere): there a lost or misplaced tail in one copy is caught up
+ * from the other, or open refuses the copies as damaged or diverged; an
+ * acknowledged event missing after open is a failure, with no exception.
  */
 
 import path from 'node:path'
 import { checkLog, parseWal } from '../checker.js'
-import { ackedAt, dirFiles, recoverAndCheck, recoverState } from '../crashcheck.js'
+import { ackedAt, dirFiles, recoverAndCheck, recoverMirroredAndCheck, recoverState } from '../crashcheck.js'
 import { makeOracle } from '../events.js'
-import { int, pick } from '../prng.js'
+import { int, mulberry32, pick } from '../prng.js'
 import { type CrashPolicy, POLICIES, SimFs } from '../sim-fs.js'
 import { runSim } from '../workload.js'
 import { emptyResult, type IterCtx, type IterResult, note, Replayer, type Scenario } from './common.js'
@@ -93,6 +98,29 @@ export const byzantine: Scenario = {
       }
       if (res.failures.length > 0) note(r, 'acked tail lost undetectably (needs an external checkpoint)')
       else note(r, 'no acknowledged data affected')
+    }
+    // The same lie with a mirror. Its own generator, so the draws above stay what they were.
+    const dirs = [path.join(ctx.workDir, 'wal-m'), path.join(ctx.workDir, 'mirror-m')] as const
+    const mrun = await runSim({ dir: dirs[0], mirror: dirs[1], oracle, producer: 1, count, rng: mulberry32((ctx.seed ^ 0x6d697272) >>> 0), journal: ctx.journal, sim: { byzantine: byz } })
+    r.acked += mrun.acks.length
+    const mcases = [{ c: mrun.ops.length, policy: POLICIES.process! }]
+    for (let c = 0; c <= mrun.ops.length; c++) mcases.push({ c, policy: POLICIES.dropAll! })
+    mcases.sort((a, b) => a.c - b.c)
+    const mrep = new Replayer(undefined, mrun.ops)
+    for (const { c, policy } of mcases) {
+      const res = recoverMirroredAndCheck(mrep.to(c).crash(policy, () => 0.5), dirs, oracle, ackedAt(mrun.acks, c))
+      r.crashStates++
+      const where = `with a mirror: ${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${mrun.ops.length}`
+      if (res.refused !== undefined) {
+        if (res.refused.code !== 'ERR_AUDIT_CORRUPT' && res.refused.code !== 'ERR_AUDIT_NOT_A_WAL') r.failures.push({ message: `open refused with ${res.refused.code}: ${res.refused.message}`, detail: where })
+        else note(r, `with a mirror, ${kind}: refused as ${/different histories/.test(res.refused.message) ? 'diverged' : 'damaged'} (detected)`)
+      } else if (res.failures.length > 0) {
+        r.failures.push({ message: `with a mirror, open lost or changed acknowledged data: ${res.failures[0]}`, detail: `${where}; ${res.failures.join(' | ')}` })
+      } else {
+        r.recovered += res.records
+        note(r, `with a mirror, ${kind}: ${res.caughtUp !== undefined ? 'one copy caught up from the other, every receipt kept' : 'every receipt kept'}`)
+      }
+      if (r.failures.length > 0) return r
     }
     return r
   },
