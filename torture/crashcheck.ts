@@ -29,8 +29,11 @@ export interface RecoverOutcome {
   counters: SimCounters
 }
 
+/** The wall clock recovery sees in a crash-state check (side-file names): 2026-01-01. */
+const RECOVERY_CLOCK_MS = 1_767_225_600_000
+
 /** Run the real recovery on a state, journaling what it does. */
-export function recoverState(state: Files, dir: string, sim: Omit<SimConfig, 'journal' | 'initial'> = {}, clockMs = 1_767_225_600_000): RecoverOutcome {
+export function recoverState(state: Files, dir: string, sim: Omit<SimConfig, 'journal' | 'initial'> = {}, clockMs = RECOVERY_CLOCK_MS): RecoverOutcome {
   const fs = SimFs.from(state)
   const ops: Op[] = []
   fs.onOp = (op) => ops.push(op)
@@ -97,7 +100,7 @@ export function recoverMirroredAndCheck(state: Files, dirs: readonly [string, st
   let report: MirrorReport
   try {
     for (const d of dirs) if (!fs.hasDir(d)) fs.mkdir(d)
-    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => 1_767_225_600_000)) as [Recovered, Recovered]
+    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => RECOVERY_CLOCK_MS)) as [Recovered, Recovered]
     report = reconcile(s, dirs, recs).report
   } catch (err) {
     const e = err as { code?: string; message: string }

@@ -27,7 +27,7 @@ import { Progress } from './progress.js'
 import { renderHtml } from './report.js'
 import { byzantine } from './scenarios/byzantine.js'
 import { clockJump } from './scenarios/clock.js'
-import type { IterResult, Scenario } from './scenarios/common.js'
+import { emptyResult, type IterResult, type Scenario } from './scenarios/common.js'
 import { concurrent } from './scenarios/concurrent.js'
 import { corruption } from './scenarios/corruption.js'
 import { diskFull } from './scenarios/disk-full.js'
@@ -155,7 +155,7 @@ export async function runIteration(s: Scenario, seed: number, quick: boolean, ke
   journal ??= new SharedArrayBuffer(64 * 1024 * 1024)
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `mtlog-torture-${s.name}-`))
   const run = s.run({ scenario: s.name, seed, rng: mulberry32(seed), workDir, journal, quick }).catch((err: Error): IterResult => ({
-    crashStates: 0, kills: 0, acked: 0, recovered: 0, notes: {}, failures: [{ message: `the iteration threw: ${err.message}`, detail: err.stack }],
+    ...emptyResult(), failures: [{ message: `the iteration threw: ${err.message}`, detail: err.stack }],
   }))
   let timer: NodeJS.Timeout | undefined
   const watchdog = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), msMax)))
@@ -163,7 +163,7 @@ export async function runIteration(s: Scenario, seed: number, quick: boolean, ke
   clearTimeout(timer)
   if (first === 'hung') {
     const message = `hang: the iteration did not finish within ${msMax / 1000} s (directory kept: ${workDir})`
-    return { result: { crashStates: 0, kills: 0, acked: 0, recovered: 0, notes: {}, failures: [{ message }] }, workDir, hung: true }
+    return { result: { ...emptyResult(), failures: [{ message }] }, workDir, hung: true }
   }
   if (!(keep && first.failures.length > 0)) fs.rmSync(workDir, { recursive: true, force: true })
   return { result: first, workDir, hung: false }

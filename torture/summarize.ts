@@ -25,12 +25,18 @@ interface Piece extends ScenarioSummary {
   commit: string
 }
 
-export function indicesOf(s: Pick<ScenarioSummary, 'iterations' | 'firstIndex' | 'nextIndex' | 'step'>): number[] {
-  const first = s.firstIndex ?? 0
+type Range = Pick<ScenarioSummary, 'iterations' | 'firstIndex' | 'nextIndex' | 'step'>
+
+/** One past the last index a piece ran (summaries from before sharding ran 0 .. iterations-1). */
+function nextIndexOf(s: Range): number {
+  return s.nextIndex ?? (s.firstIndex ?? 0) + s.iterations * (s.step ?? 1)
+}
+
+export function indicesOf(s: Range): number[] {
   const step = s.step ?? 1
-  const next = s.nextIndex ?? first + s.iterations * step
+  const next = nextIndexOf(s)
   const out: number[] = []
-  for (let i = first; i < next; i += step) out.push(i)
+  for (let i = s.firstIndex ?? 0; i < next; i += step) out.push(i)
   return out
 }
 
@@ -115,7 +121,7 @@ function main(files: string[]): void {
   const next = new Map<string, number>()
   for (const p of pieces) {
     const key = `${p.seed} ${p.name}`
-    next.set(key, Math.max(next.get(key) ?? 0, p.nextIndex ?? p.iterations))
+    next.set(key, Math.max(next.get(key) ?? 0, nextIndexOf(p)))
   }
   console.log(`Continue from: ${[...next].map(([k, i]) => `${k} ${i}`).join('; ')}`)
   console.log('')

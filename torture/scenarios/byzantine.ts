@@ -30,6 +30,15 @@ import { emptyResult, type IterCtx, type IterResult, note, Replayer, type Scenar
 
 const isMissing = (m: string): boolean => /is missing: the log ends/.test(m)
 
+/** A power loss after every op (a later honest sync heals an earlier lie), and a process crash at the end; in op order. */
+function crashCases(ops: number): { c: number; policy: CrashPolicy }[] {
+  const cases: { c: number; policy: CrashPolicy }[] = [{ c: ops, policy: POLICIES.process! }]
+  for (let c = 0; c <= ops; c++) cases.push({ c, policy: POLICIES.dropAll! })
+  return cases.sort((a, b) => a.c - b.c)
+}
+
+const crashName = (policy: CrashPolicy, c: number, ops: number): string => `${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${ops}`
+
 export const byzantine: Scenario = {
   name: 'ByzantineStorage',
   description: 'wrong bytes on read, misdirected writes, fsync that reports success and persists nothing: never accepted as valid',
@@ -74,16 +83,12 @@ export const byzantine: Scenario = {
       : { lieSyncNth: writesOrSyncs, seed: ctx.seed }
     const run = await runSim({ dir, oracle, producer: 1, count, rng: ctx.rng, journal: ctx.journal, sim: { byzantine: byz } })
     r.acked = run.acks.length
-    // A power loss after every op from the lie on (a later honest sync heals an earlier lie), and a process crash at the end.
-    const cases: { c: number; policy: CrashPolicy }[] = [{ c: run.ops.length, policy: POLICIES.process! }]
-    for (let c = 0; c <= run.ops.length; c++) cases.push({ c, policy: POLICIES.dropAll! })
     const rep = new Replayer(undefined, run.ops)
-    cases.sort((a, b) => a.c - b.c)
-    for (const { c, policy } of cases) {
+    for (const { c, policy } of crashCases(run.ops.length)) {
       const state = rep.to(c).crash(policy, () => 0.5)
       const res = recoverAndCheck(state, dir, oracle, ackedAt(run.acks, c))
       r.crashStates++
-      const where = `${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${run.ops.length}`
+      const where = `${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${crashName(policy, c, run.ops.length)}`
       if (res.outcome.error !== undefined) {
         if (res.outcome.error.code !== 'ERR_AUDIT_CORRUPT' && res.outcome.error.code !== 'ERR_AUDIT_NOT_A_WAL') r.failures.push({ message: `open refused with ${res.outcome.error.code}: ${res.outcome.error.message}`, detail: where })
         else note(r, 'refused as corrupt (detected)')
@@ -103,14 +108,11 @@ export const byzantine: Scenario = {
     const dirs = [path.join(ctx.workDir, 'wal-m'), path.join(ctx.workDir, 'mirror-m')] as const
     const mrun = await runSim({ dir: dirs[0], mirror: dirs[1], oracle, producer: 1, count, rng: mulberry32((ctx.seed ^ 0x6d697272) >>> 0), journal: ctx.journal, sim: { byzantine: byz } })
     r.acked += mrun.acks.length
-    const mcases = [{ c: mrun.ops.length, policy: POLICIES.process! }]
-    for (let c = 0; c <= mrun.ops.length; c++) mcases.push({ c, policy: POLICIES.dropAll! })
-    mcases.sort((a, b) => a.c - b.c)
     const mrep = new Replayer(undefined, mrun.ops)
-    for (const { c, policy } of mcases) {
+    for (const { c, policy } of crashCases(mrun.ops.length)) {
       const res = recoverMirroredAndCheck(mrep.to(c).crash(policy, () => 0.5), dirs, oracle, ackedAt(mrun.acks, c))
       r.crashStates++
-      const where = `with a mirror: ${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${mrun.ops.length}`
+      const where = `with a mirror: ${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${crashName(policy, c, mrun.ops.length)}`
       if (res.refused !== undefined) {
         if (res.refused.code !== 'ERR_AUDIT_CORRUPT' && res.refused.code !== 'ERR_AUDIT_NOT_A_WAL') r.failures.push({ message: `open refused with ${res.refused.code}: ${res.refused.message}`, detail: where })
         else note(r, `with a mirror, ${kind}: refused as ${/different histories/.test(res.refused.message) ? 'diverged' : 'damaged'} (detected)`)
