@@ -45,8 +45,8 @@ interface Warm {
   stderr: string
 }
 
-function startChild(): Warm {
-  const proc = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] })
+function startChild(script: string): Warm {
+  const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] })
   const w: Warm = { proc, ready: undefined as unknown as Promise<boolean>, onLine: undefined, closed: undefined as unknown as Warm['closed'], stderr: '' }
   let partial = ''
   let readyResolve!: (ok: boolean) => void
@@ -76,29 +76,44 @@ function startChild(): Warm {
   return w
 }
 
-let spare: Warm | undefined
-
-function takeChild(): Warm {
-  const w = spare ?? startChild()
-  spare = startChild()
-  return w
+/** Children of one script, one spare always starting while the current life runs. */
+export class ChildPool {
+  private spare: Warm | undefined
+  constructor(private readonly script: string) {}
+  take(): Warm {
+    const w = this.spare ?? startChild(this.script)
+    this.spare = startChild(this.script)
+    return w
+  }
+  /** SIGKILL the spare and wait until it is reaped. */
+  async close(): Promise<void> {
+    const s = this.spare
+    this.spare = undefined
+    if (s !== undefined) {
+      s.proc.kill('SIGKILL')
+      await s.closed
+    }
+  }
 }
 
-type Mode = 'early' | 'opening' | 'running' | 'closing'
+export type Mode = 'early' | 'opening' | 'running' | 'closing'
 
-interface LifeOut {
+export interface LifeOut {
   acks: Ack[]
   opened: { lastSeq: number; torn: number; tmp: number; zeros: number } | undefined
   finished: boolean
+  /** No kill point within lifeMsMax: the guard killed it (an error, and not a kill of the schedule). */
+  hung: boolean
   errors: string[]
   signal: NodeJS.Signals | null
   code: number | null
   stderr: string
 }
 
-async function life(job: Kill9Job, mode: Mode, delayMs: number): Promise<LifeOut> {
-  const w = takeChild()
-  const o: LifeOut = { acks: [], opened: undefined, finished: false, errors: [], signal: null, code: null, stderr: '' }
+/** One life: hand a warm child the job, SIGKILL it at the mode's point + delayMs, collect what it reported. */
+export async function life(pool: ChildPool, job: Kill9Job, mode: Mode, delayMs: number, lifeMsMax = KILL9_LIFE_MS_MAX): Promise<LifeOut> {
+  const w = pool.take()
+  const o: LifeOut = { acks: [], opened: undefined, finished: false, hung: false, errors: [], signal: null, code: null, stderr: '' }
   if (!(await w.ready)) {
     const c = await w.closed
     o.errors.push(`child died before it was ready: code ${c.code} ${c.signal}: ${w.stderr}`)
@@ -127,11 +142,14 @@ async function life(job: Kill9Job, mode: Mode, delayMs: number): Promise<LifeOut
   w.proc.stdin!.end(`${JSON.stringify(job)}\n`)
   if (mode === 'early') killIn(delayMs)
   // Every mode reaches its kill point (or finishes) within moments; a life still
-  // short of it after KILL9_LIFE_MS_MAX is a hang in the sink, killed and failed.
+  // short of it after lifeMsMax is a hang in the sink, killed and failed.
   const guard = setTimeout(() => {
-    if (timer === undefined) o.errors.push(`hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${KILL9_LIFE_MS_MAX / 1000} s`)
+    if (timer === undefined) {
+      o.hung = true
+      o.errors.push(`hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${lifeMsMax / 1000} s`)
+    }
     w.proc.kill('SIGKILL')
-  }, KILL9_LIFE_MS_MAX)
+  }, lifeMsMax)
   const c = await w.closed
   clearTimeout(timer)
   clearTimeout(guard)
@@ -148,72 +166,72 @@ function readWal(dir: string): Map<string, Buffer> {
   return m
 }
 
-export const kill9: Scenario = {
-  name: 'Kill9DuringWrite',
-  description: 'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
-  async run(ctx: IterCtx): Promise<IterResult> {
-    const r = emptyResult()
-    const dir = path.join(ctx.workDir, 'wal')
-    const salt = ctx.seed
-    const oracle = makeOracle({ salt })
-    const lives = ctx.quick ? 3 : 5
-    const acked: Ack[] = []
-    let committed = 0
-    for (let l = 1; l <= lives; l++) {
-      const mode = pick(ctx.rng, ['early', 'opening', 'opening', 'running', 'running', 'running', 'closing'] as const)
-      const small = ctx.rng() < 0.6
-      const delayMs = mode === 'early' ? int(ctx.rng, 0, 30) : mode === 'opening' ? int(ctx.rng, 0, 25) : mode === 'running' ? int(ctx.rng, 0, 80) : int(ctx.rng, 0, 6)
-      const job: Kill9Job = {
-        dir, p0: l * 4, salt, inflight: int(ctx.rng, 1, 2000),
-        perThread: mode === 'closing' ? int(ctx.rng, 20, 600) : 50_000,
-        opts: small ? { eventBytesMax: 1024, batchBytesMax: 4096, segmentBytesMax: 64 * 1024, ringBytes: pick(ctx.rng, [64 * 1024, 1024 * 1024]) } : { eventBytesMax: 4096 },
+/** The scenario over children of `child` (tests pass a child that hangs, and a short lifeMsMax). */
+export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scenario {
+  const pool = new ChildPool(o.child ?? CHILD)
+  const lifeMsMax = o.lifeMsMax ?? KILL9_LIFE_MS_MAX
+  return {
+    name: 'Kill9DuringWrite',
+    description: 'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
+    async run(ctx: IterCtx): Promise<IterResult> {
+      const r = emptyResult()
+      const dir = path.join(ctx.workDir, 'wal')
+      const salt = ctx.seed
+      const oracle = makeOracle({ salt })
+      const lives = ctx.quick ? 3 : 5
+      const acked: Ack[] = []
+      let committed = 0
+      for (let l = 1; l <= lives; l++) {
+        const mode = pick(ctx.rng, ['early', 'opening', 'opening', 'running', 'running', 'running', 'closing'] as const)
+        const small = ctx.rng() < 0.6
+        const delayMs = mode === 'early' ? int(ctx.rng, 0, 30) : mode === 'opening' ? int(ctx.rng, 0, 25) : mode === 'running' ? int(ctx.rng, 0, 80) : int(ctx.rng, 0, 6)
+        const job: Kill9Job = {
+          dir, p0: l * 4, salt, inflight: int(ctx.rng, 1, 2000),
+          perThread: mode === 'closing' ? int(ctx.rng, 20, 600) : 50_000,
+          opts: small ? { eventBytesMax: 1024, batchBytesMax: 4096, segmentBytesMax: 64 * 1024, ringBytes: pick(ctx.rng, [64 * 1024, 1024 * 1024]) } : { eventBytesMax: 4096 },
+        }
+        const where = `life ${l}/${lives} (${mode} +${delayMs} ms, ${small ? 'small segments' : 'default sizes'}, inflight ${job.inflight})`
+        const L = await life(pool, job, mode, delayMs, lifeMsMax)
+        if (!L.hung) note(r, `killed ${mode}`)
+        if (L.signal === 'SIGKILL' && !L.hung) r.kills++
+        if (L.finished) note(r, 'finished before the kill')
+        if (L.errors.length > 0) {
+          r.failures.push({ message: `${where}: ${L.errors[0]}`, detail: L.stderr })
+          return r
+        }
+        if (L.signal !== 'SIGKILL' && !(L.finished && L.code === 0)) {
+          r.failures.push({ message: `${where}: the child died on its own (code ${L.code}, signal ${L.signal})`, detail: L.stderr })
+          return r
+        }
+        if (L.opened !== undefined) {
+          if (L.opened.lastSeq !== committed) r.failures.push({ message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}` })
+          if (L.opened.torn > 0) note(r, 'torn tails cut by the next open')
+          if (L.opened.zeros > 0) note(r, 'zero tails cut by the next open')
+          if (L.opened.tmp > 0) note(r, 'half-made segments removed by the next open')
+        } else if (L.acks.length > 0) r.failures.push({ message: `${where}: receipts without an open` })
+        acked.push(...L.acks)
+        r.acked += L.acks.length
+        // The directory exactly as the next boot finds it.
+        const parsed = parseWal(readWal(dir))
+        const c = checkLog(parsed, { oracle, acked, allowTail: true, epochOf: (p) => p >> 2 })
+        r.crashStates++
+        r.recovered += c.records
+        if (!c.ok) r.failures.push({ message: `${where}: ${c.failures[0]}`, detail: c.failures.join(' | ') })
+        if (parsed.records.length < committed) r.failures.push({ message: `${where}: the log shrank from ${committed} to ${parsed.records.length} records` })
+        committed = parsed.records.length
+        if (r.failures.length > 0) return r
       }
-      const where = `life ${l}/${lives} (${mode} +${delayMs} ms, ${small ? 'small segments' : 'default sizes'}, inflight ${job.inflight})`
-      const L = await life(job, mode, delayMs)
-      note(r, `killed ${mode}`)
-      if (L.signal === 'SIGKILL') r.kills++
-      if (L.finished) note(r, 'finished before the kill')
-      if (L.errors.length > 0) {
-        r.failures.push({ message: `${where}: ${L.errors[0]}`, detail: L.stderr })
-        return r
+      // The real recovery, in-process, on the final state (the disk is not touched).
+      const files = readWal(dir)
+      if (files.size > 0) {
+        const res = recoverAndCheck(new Map([[dir, files]]), dir, oracle, acked, { epochOf: (p) => p >> 2 })
+        if (res.failures.length > 0) r.failures.push({ message: `final recovery: ${res.failures[0]}`, state: { dir, files: new Map([[dir, files]]), acked, salt, epoch: 'p>>2' } })
+        else if (res.records !== committed) r.failures.push({ message: `final recovery kept ${res.records} records, ${committed} were committed` })
       }
-      if (L.signal !== 'SIGKILL' && !(L.finished && L.code === 0)) {
-        r.failures.push({ message: `${where}: the child died on its own (code ${L.code}, signal ${L.signal})`, detail: L.stderr })
-        return r
-      }
-      if (L.opened !== undefined) {
-        if (L.opened.lastSeq !== committed) r.failures.push({ message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}` })
-        if (L.opened.torn > 0) note(r, 'torn tails cut by the next open')
-        if (L.opened.zeros > 0) note(r, 'zero tails cut by the next open')
-        if (L.opened.tmp > 0) note(r, 'half-made segments removed by the next open')
-      } else if (L.acks.length > 0) r.failures.push({ message: `${where}: receipts without an open` })
-      acked.push(...L.acks)
-      r.acked += L.acks.length
-      // The directory exactly as the next boot finds it.
-      const parsed = parseWal(readWal(dir))
-      const c = checkLog(parsed, { oracle, acked, allowTail: true, epochOf: (p) => p >> 2 })
-      r.crashStates++
-      r.recovered += c.records
-      if (!c.ok) r.failures.push({ message: `${where}: ${c.failures[0]}`, detail: c.failures.join(' | ') })
-      if (parsed.records.length < committed) r.failures.push({ message: `${where}: the log shrank from ${committed} to ${parsed.records.length} records` })
-      committed = parsed.records.length
-      if (r.failures.length > 0) return r
-    }
-    // The real recovery, in-process, on the final state (the disk is not touched).
-    const files = readWal(dir)
-    if (files.size > 0) {
-      const res = recoverAndCheck(new Map([[dir, files]]), dir, oracle, acked, { epochOf: (p) => p >> 2 })
-      if (res.failures.length > 0) r.failures.push({ message: `final recovery: ${res.failures[0]}`, state: { dir, files: new Map([[dir, files]]), acked, salt, epoch: 'p>>2' } })
-      else if (res.records !== committed) r.failures.push({ message: `final recovery kept ${res.records} records, ${committed} were committed` })
-    }
-    return r
-  },
-  async teardown(): Promise<void> {
-    const s = spare
-    spare = undefined
-    if (s !== undefined) {
-      s.proc.kill('SIGKILL')
-      await s.closed
-    }
-  },
+      return r
+    },
+    teardown: () => pool.close(),
+  }
 }
+
+export const kill9: Scenario = makeKill9()
