@@ -236,8 +236,20 @@ test('mirror repair with a record damaged in both copies: exactly that seq is lo
   }
 })
 
-/** Re-checksum one payload byte of `victim` in segment 1 and give segment 2's header another chainStart (header CRC recomputed). */
-function tamper(dir: string, segs: string[], victim: RecordSpot): void {
+type Lost = { fromSeq: number; toSeq: number; reason: string }
+type Skipped = { seq: number; reason: string }
+
+/**
+ * A 200-event log with one record of segment 1 (chosen by `choose`) re-checksummed after a payload byte changed,
+ * and segment 2's header given another chainStart (header CRC recomputed); then `recover --json` on it.
+ */
+async function recoverTampered(name: string, choose: (inSeg0: RecordSpot[]) => RecordSpot) {
+  const base = tempDir(name)
+  const dir = path.join(base, 'log')
+  await writeLog(dir, Array.from({ length: 200 }, (_, i) => ev(i)))
+  const segs = segmentsOf(dir)
+  const spots = recordSpots(dir)
+  const victim = choose(spots.filter((s) => s.segment === segs[0]))
   const file0 = path.join(dir, segs[0]!)
   const b0 = fs.readFileSync(file0)
   const at = b0.indexOf('z', victim.offset + 64) // 'z' → 'Z' in the pad
@@ -250,26 +262,16 @@ function tamper(dir: string, segs: string[], victim: RecordSpot): void {
   b1[40]! ^= 0xff
   b1.writeUInt32LE(crc32c(b1.subarray(0, 72)), 72)
   fs.writeFileSync(file1, b1)
+  const r = cli('recover', dir, '-o', path.join(base, 'out'), '--json')
+  assert.is(r.code, 1, r.err)
+  return { rep: JSON.parse(r.out), victim, segs, spots }
 }
 
-type Lost = { fromSeq: number; toSeq: number; reason: string }
-
 test('tampering that keeps CRCs valid: a re-checksummed record is not used (chain), a header that breaks the chain is reported', async () => {
-  const base = tempDir('cli-rec-tamper')
-  const dir = path.join(base, 'log')
-  await writeLog(dir, Array.from({ length: 200 }, (_, i) => ev(i)))
-  const segs = segmentsOf(dir)
-  const spots = recordSpots(dir)
   // Not the last record of segment 1: the header of segment 2 is then checked against the record before it (the case below is the other one).
-  const inSeg0 = spots.filter((s) => s.segment === segs[0])
-  const victim = pick(inSeg0.slice(1, -1))
-  tamper(dir, segs, victim)
-  const out = path.join(base, 'out')
-  const r = cli('recover', dir, '-o', out, '--json')
-  assert.is(r.code, 1, r.err)
-  const rep = JSON.parse(r.out)
+  const { rep, victim, segs } = await recoverTampered('cli-rec-tamper', (inSeg0) => pick(inSeg0.slice(1, -1)))
   assert.equal(rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]), [[victim.seq, victim.seq, 'chain']])
-  assert.equal(rep.skipped.map((x: { seq: number; reason: string }) => [x.seq, x.reason]), [[victim.seq, 'chain']])
+  assert.equal(rep.skipped.map((x: Skipped) => [x.seq, x.reason]), [[victim.seq, 'chain']])
   assert.equal(rep.badHeaders, [{ segment: segs[1], copy: 'primary', problem: 'chain-start', repaired: false }])
   assert.ok(rep.unverifiedLinks.includes(victim.seq + 1))
   assert.is(rep.records.intact, 199)
@@ -279,21 +281,11 @@ test('tampering that keeps CRCs valid, the last record of a segment and the next
   // Found by seed 1449768951 of the test above (2026-12-02). With the last record of segment 1 not used, the only
   // link for segment 2's first record is its header's chainStart, and that was changed: the record checks out alone
   // but links to nothing known, so salvage treats it as it treats any record that does not chain (docs/cli.md, recover).
-  const base = tempDir('cli-rec-tamper-last')
-  const dir = path.join(base, 'log')
-  await writeLog(dir, Array.from({ length: 200 }, (_, i) => ev(i)))
-  const segs = segmentsOf(dir)
-  const spots = recordSpots(dir)
-  const victim = spots.filter((s) => s.segment === segs[0]).at(-1)!
+  const { rep, victim, segs, spots } = await recoverTampered('cli-rec-tamper-last', (inSeg0) => inSeg0.at(-1)!)
   const first1 = spots.find((s) => s.segment === segs[1])!
   assert.is(first1.seq, victim.seq + 1)
-  tamper(dir, segs, victim)
-  const out = path.join(base, 'out')
-  const r = cli('recover', dir, '-o', out, '--json')
-  assert.is(r.code, 1, r.err)
-  const rep = JSON.parse(r.out)
   assert.equal(rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]), [[victim.seq, victim.seq, 'chain'], [first1.seq, first1.seq, 'chain']])
-  assert.equal(rep.skipped.map((x: { seq: number; reason: string }) => [x.seq, x.reason]), [[victim.seq, 'chain'], [first1.seq, 'chain']])
+  assert.equal(rep.skipped.map((x: Skipped) => [x.seq, x.reason]), [[victim.seq, 'chain'], [first1.seq, 'chain']])
   assert.ok(rep.unverifiedLinks.includes(first1.seq + 1))
   assert.is(rep.records.intact, 198)
   assert.is(rep.records.output, 200)
