@@ -14,7 +14,7 @@
  * writer worker comes from the same tree). For a commit:
  *   git worktree add /tmp/before <rev> && cd /tmp/before && npm ci && npm run build
  * then --before /tmp/before/dist. The closed loop, events (256 B) and latency
- * code are this checkout's (lib/bench/), the same for both sides.
+ * code are this checkout's (bench/engine/), the same for both sides.
  *
  * Output: a markdown table on stdout and bench/results/ab-<date>.md / .json.
  */
@@ -25,13 +25,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import { packageRoot } from '../lib/bench/checkout.js'
-import { eventMaker } from '../lib/bench/events.js'
-import { LatencyLog, spread, summarize } from '../lib/bench/latency.js'
-import { closedLoop } from '../lib/bench/loops.js'
-import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
-import { fmt } from '../lib/bench/tables.js'
-import type { AuditSink } from '../lib/sink.js'
+import { packageRoot } from './engine/checkout.js'
+import { eventMaker } from './engine/events.js'
+import { LatencyLog, spread, summarize } from './engine/latency.js'
+import { closedLoop } from './engine/loops.js'
+import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
+import { fmt } from './engine/tables.js'
+import type { AuditSink } from '../lib/sink/index.js'
 
 type Open = typeof AuditSink.open
 interface Sample { eventsPerSec: number; p50: number; p99: number }

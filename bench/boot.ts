@@ -23,9 +23,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { packageRoot } from '../lib/bench/checkout.js'
-import { spread } from '../lib/bench/latency.js'
-import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
+import { packageRoot } from './engine/checkout.js'
+import { spread } from './engine/latency.js'
+import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
 
 const TIME = '/usr/bin/time'
 

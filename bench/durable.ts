@@ -1,7 +1,7 @@
 /**
  * The durable-core preset of the harness: mtlog-audit alone, no peers, no
  * micro benchmarks, the scenario ids `npm run bench` has always printed. Same
- * engine as bench/run.ts (lib/bench/); this file only picks the
+ * engine as bench/run.ts (bench/engine/); this file only picks the
  * scenarios and keeps the environment variables it always took.
  *
  *   baseline-1, baseline-4096   write 1 / 4096 framed records + fdatasync with plain node:fs
@@ -26,14 +26,14 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { packageRoot } from '../lib/bench/checkout.js'
-import { engineConfig } from '../lib/bench/engine.js'
-import { RECORD_HEADER_BYTES } from '../lib/bench/events.js'
-import { spread } from '../lib/bench/latency.js'
-import { loadLine, machineInfo, machineLines, noiseReport, resultStem } from '../lib/bench/machine.js'
-import { closedSpec, floorWriteSpec, openSpec, runSpecs, type Spec } from '../lib/bench/specs.js'
-import { mtlogAudit } from '../lib/bench/system.js'
-import { closedTable, fmt, openTable, summary, toJson } from '../lib/bench/tables.js'
+import { packageRoot } from './engine/checkout.js'
+import { engineConfig } from './engine/engine.js'
+import { RECORD_HEADER_BYTES } from './engine/events.js'
+import { spread } from './engine/latency.js'
+import { loadLine, machineInfo, machineLines, noiseReport, resultStem } from './engine/machine.js'
+import { closedSpec, floorWriteSpec, openSpec, runSpecs, type Spec } from './engine/specs.js'
+import { mtlogAudit } from './engine/system.js'
+import { closedTable, fmt, openTable, summary, toJson } from './engine/tables.js'
 
 const PAYLOAD_BYTES = 256
 

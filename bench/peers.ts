@@ -1,7 +1,7 @@
 /**
  * The peers: what a user would pick instead of mtlog-audit, each held to the
  * same durability (an emit counts only once its bytes were synced), driven by
- * the same load generators (lib/bench/loops.ts) through the same System
+ * the same load generators (bench/engine/loops.ts) through the same System
  * interface.
  *
  *   fs-sync       fs.writeSync + fs.fdatasyncSync per event (JSON line)
@@ -21,9 +21,9 @@
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import type { AuditEvent } from '../lib/event.js'
-import type { PeerLoad } from '../lib/bench/checkout.js'
-import type { Counters, Session, System } from '../lib/bench/system.js'
+import type { AuditEvent } from '../shared/event.js'
+import type { PeerLoad } from './engine/checkout.js'
+import type { Counters, Session, System } from './engine/system.js'
 
 /** Events per transaction at most, for sqlite-group. */
 export const SQLITE_GROUP_MAX = 4096

@@ -17,11 +17,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { packageRoot } from '../lib/bench/checkout.js'
-import { eventMaker } from '../lib/bench/events.js'
-import { loadLine, machineInfo, machineLines, resultStem } from '../lib/bench/machine.js'
-import { AuditSink } from '../lib/sink.js'
-import { escapeHtml as esc } from '../lib/html.js'
+import { packageRoot } from './engine/checkout.js'
+import { eventMaker } from './engine/events.js'
+import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
+import { AuditSink } from '../lib/sink/index.js'
+import { escapeHtml as esc } from '../lib/read/index.js'
 
 interface ProfileNode {
   id: number

@@ -12,12 +12,12 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { RECORD_HEADER_BYTES } from '../lib/bench/events.js'
-import { spread, type Spread } from '../lib/bench/latency.js'
-import { type Machine, machineLines, type NoiseReport } from '../lib/bench/machine.js'
-import type { Scenario } from '../lib/bench/specs.js'
-import { closedTable, fmt, openTable, summary } from '../lib/bench/tables.js'
-import { escapeHtml } from '../lib/html.js'
+import { RECORD_HEADER_BYTES } from './engine/events.js'
+import { spread, type Spread } from './engine/latency.js'
+import { type Machine, machineLines, type NoiseReport } from './engine/machine.js'
+import type { Scenario } from './engine/specs.js'
+import { closedTable, fmt, openTable, summary } from './engine/tables.js'
+import { escapeHtml } from '../lib/read/index.js'
 import type { MicroReport } from './micro.js'
 import type { SoakMeta } from './soak.js'
 

@@ -12,8 +12,8 @@
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { NO_SPACE, Ring } from '../shared/ring.js'
-import { CONSUMED } from '../shared/ring-layout.js'
+import { NO_SPACE, Ring } from '../shared/ring/ring.js'
+import { CONSUMED } from '../shared/ring/layout.js'
 
 const KIND = 'mtlog-audit/bench-ring-producer@1'
 /** Control words in their own small SAB: 0 go flag, 1 producers done, 2.. records per producer. */

@@ -5,7 +5,7 @@
  *   node dist/bench/run.js [--quick] [--repeat N] [--only id,group,system] [--out DIR] [--dir DIR]
  *
  *   micro (tinybench) ─► floors ─► closed sweep ─► sizes ─► threads ─► open rates ─► highest sustained ─► soak
- *     │                                  (lib/bench/: the engine, also behind `mtlog-audit bench`)
+ *     │                                  (bench/engine/: the engine, also behind `mtlog-audit bench`)
  *     └─► bench/results/bench-<date>.md / .json / .html / -throughput.svg / -cpu.svg  (and the markdown on stdout)
  *
  * Options (each also as an environment variable, BENCH_<NAME> in capitals):
@@ -29,12 +29,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { packageRoot, type PeerLoad } from '../lib/bench/checkout.js'
-import { engineConfig } from '../lib/bench/engine.js'
-import { loadLine, machineInfo, noiseReport, resultStem } from '../lib/bench/machine.js'
-import { defaultPlan, e2ePlan, runSpecs, type Spec } from '../lib/bench/specs.js'
-import { mtlogAudit } from '../lib/bench/system.js'
-import { toJson } from '../lib/bench/tables.js'
+import { packageRoot, type PeerLoad } from './engine/checkout.js'
+import { engineConfig } from './engine/engine.js'
+import { loadLine, machineInfo, noiseReport, resultStem } from './engine/machine.js'
+import { defaultPlan, e2ePlan, runSpecs, type Spec } from './engine/specs.js'
+import { mtlogAudit } from './engine/system.js'
+import { toJson } from './engine/tables.js'
 import { runMicro } from './micro.js'
 import { loadPeers } from './peers.js'
 import { html, loadChartJs, markdown, type Result } from './report.js'

@@ -12,7 +12,7 @@
  */
 
 import type { Result } from './report.js'
-import { escapeHtml } from '../lib/html.js'
+import { escapeHtml } from '../lib/read/index.js'
 
 const COLORS: Record<string, string> = {
   'mtlog-audit': '#c0392b', 'fs-sync': '#7f8c8d', pino: '#2e86c1', 'sqlite-tx': '#27ae60', 'sqlite-group': '#8e44ad',

@@ -1,7 +1,7 @@
 /**
  * Every bound in mtlog-audit, in one place, with its unit in its name.
  *
- * Each tunable bound has a default and a hard range; lib/options.ts validates
+ * Each tunable bound has a default and a hard range; lib/sink/options.ts validates
  * user options against these ranges and names the option that is out of range.
  * The relations between bounds (an event must fit in a batch, a batch in a
  * segment, an event in half the ring) are asserted in options validation and,

@@ -10,7 +10,7 @@
  * classifyTail decides what a stop in the LAST segment means:
  *   - 'clean'   nothing after the last committed batch;
  *   - 'zeros'   only zero bytes after it: space a running (or crashed) writer
- *               zero-filled ahead of its next batch (workers/appender.ts), or
+ *               zero-filled ahead of its next batch (workers/writer/appender.ts), or
  *               writes that never reached the disk. Nothing to keep: recovery
  *               cuts it without a side file and says so, readers stop there
  *               and report it;

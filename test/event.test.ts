@@ -4,7 +4,8 @@
 // than it caches; and a refused value names its path, however deep.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { encodeEvent, type AuditEvent } from '../lib/event.js'
+import { encodeEvent } from '../lib/sink/event.js'
+import type { AuditEvent } from '../shared/event.js'
 import { FIXED } from '../shared/limits.js'
 import { mulberry32 } from '../torture/prng.js'
 

@@ -152,7 +152,7 @@ test('a writer thread that dies fails the sink loudly: every emit rejects with t
   const dir = tempDir('crash-writer')
   const CRASHING = new URL('./helpers/crashing-storage.js', import.meta.url).pathname
   // pwrite #1 is the first segment's header during open, #2 the first batch, #3 the zeros
-  // written ahead of it (workers/appender.ts), #4 the second batch.
+  // written ahead of it (workers/writer/appender.ts), #4 the second batch.
   const sink = await AuditSink.open({ dir, storage: { module: CRASHING, config: { exitOnPwrite: 4 } } })
   const first = await sink.emit(ev(0))
   const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => sink.emit(ev(i + 1)).then(

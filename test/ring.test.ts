@@ -1,4 +1,4 @@
-// The ring under pressure: (a) shared/ring.ts on one thread with a 64 KiB ring,
+// The ring under pressure: (a) shared/ring/ring.ts on one thread with a 64 KiB ring,
 // checked against a model of free space; (b) through the sink with a 64 KiB
 // ring: full-ring backpressure, events near the largest allowed, the
 // pendingEmitsMax limit; (c) three attached worker_threads and the main thread
@@ -7,8 +7,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tracked } from './helpers/tracked.js'
 import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../lib/index.js'
-import { CLOSED, NO_SPACE, Ring } from '../shared/ring.js'
-import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../shared/ring-layout.js'
+import { CLOSED, NO_SPACE, Ring } from '../shared/ring/ring.js'
+import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../shared/ring/layout.js'
 import { checkRun } from './helpers/check.js'
 import { Gate } from './helpers/gated-storage.js'
 import { loadEvent, mulberry32, padFor, type PadSpec, seedFrom, within } from './helpers/load.js'

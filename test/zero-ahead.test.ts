@@ -1,4 +1,4 @@
-// Zero-ahead (workers/appender.ts): small batches land in space zero-filled
+// Zero-ahead (workers/writer/appender.ts): small batches land in space zero-filled
 // ahead of them, so their fdatasync does not grow the file; sealed segments and
 // a cleanly closed log hold no zeros; a log copied while live (what a crash
 // leaves) opens with its zero tail cut and reported, never a byte of data lost.
@@ -10,7 +10,7 @@ import { AuditSink, readLog, verifyLog } from '../lib/index.js'
 import { GENESIS_HASH, SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/format.js'
 import { FIXED } from '../shared/limits.js'
 import { realStorage } from '../shared/storage.js'
-import { Appender } from '../workers/appender.js'
+import { Appender } from '../workers/writer/appender.js'
 import { cli } from './helpers/cli-run.js'
 import { ev, FAULTY, ls, tempDir } from './helpers/dirs.js'
 

@@ -18,7 +18,7 @@ mkdir -p "$OUT/snap"
 OUT=$(cd "$OUT" && pwd) # the lanes cd into it
 rm -rf "$OUT/snap/dist" && cp -r "$ROOT/dist" "$OUT/snap/dist" && cp "$ROOT/package.json" "$OUT/snap/"
 [ -e "$OUT/snap/node_modules" ] || ln -s "$ROOT/node_modules" "$OUT/snap/node_modules"
-CLI="nice -n ${NICE:-10} node $OUT/snap/dist/lib/cli.js torture --seed $SEED --commit $COMMIT --iterations 10000000 --no-progress"
+CLI="nice -n ${NICE:-10} node $OUT/snap/dist/lib/cli/main.js torture --seed $SEED --commit $COMMIT --iterations 10000000 --no-progress"
 cd "$OUT"
 lane_a() {
   [ "$KILL9_S" = 0 ] && return 0

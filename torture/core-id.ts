@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 
 /** The library's entry points: the public API and the writer thread. */
-export const CORE_ENTRIES = ['lib/index.ts', 'workers/writer.ts'] as const
+export const CORE_ENTRIES = ['lib/index.ts', 'workers/writer/main.ts'] as const
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s+|\bimport\s*\(\s*|\bnew URL\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g
 

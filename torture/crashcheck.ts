@@ -1,7 +1,7 @@
 /**
  * Crash states and what must hold after them. A crash state is the files a
  * reboot finds after a power loss at some point of a journaled run; it is
- * recovered with the real recovery code (workers/recovery.ts recover(), the
+ * recovered with the real recovery code (workers/writer/resume.ts recover(), the
  * function the writer runs on open) over the simulated disk, in-process (fast:
  * no worker), and the result is checked by the independent checker. A sample of
  * states is also reopened end to end with AuditSink.open and appended to.
@@ -9,8 +9,7 @@
 
 import { AuditSink } from '../lib/index.js'
 import { LIMITS } from '../shared/limits.js'
-import { type MirrorReport, reconcile } from '../workers/mirror.js'
-import { recover, type Recovered } from '../workers/recovery.js'
+import { type MirrorReport, reconcile, recover, type Recovered } from '../workers/writer/index.js'
 import { type Ack, checkLog, type CheckInput, parseWal } from './checker.js'
 import type { Oracle } from './events.js'
 import { journalCount, readJournal, resetJournal } from './journal.js'
@@ -87,7 +86,7 @@ export function recoverAndCheck(state: Files, dir: string, oracle: Oracle, acked
 
 /**
  * The same for a WAL with a mirror, as open() does it: each copy recovered,
- * then the two made to agree (workers/mirror.ts reconcile: the copy behind
+ * then the two made to agree (workers/writer/mirror.ts reconcile: the copy behind
  * catches up). A refusal is returned, not judged (the caller knows whether
  * refusing is right); otherwise both copies must pass the checker with every
  * acknowledged receipt and hold byte-for-byte the same segments.

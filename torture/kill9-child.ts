@@ -16,8 +16,8 @@
 
 import { createInterface } from 'node:readline'
 import { Worker } from 'node:worker_threads'
-import type { AuditSinkOptions } from '../lib/options.js'
-import { AuditSink } from '../lib/sink.js'
+import type { AuditSinkOptions } from '../lib/sink/index.js'
+import { AuditSink } from '../lib/sink/index.js'
 import { makeOracle } from './events.js'
 import type { ProducerJob, ProducerMsg } from './producer-worker.js'
 import { produce } from './producer-worker.js'

@@ -6,7 +6,7 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads'
-import { type AttachedProducer, AuditSink, type SinkHandle } from '../lib/sink.js'
+import { type AttachedProducer, AuditSink, type SinkHandle } from '../lib/sink/index.js'
 import { makeOracle } from './events.js'
 
 export interface ProducerJob {

@@ -6,7 +6,7 @@
  */
 
 import type { CampaignSummary, ScenarioSummary } from './runner.js'
-import { escapeHtml } from '../lib/html.js'
+import { escapeHtml } from '../lib/read/index.js'
 
 const esc = escapeHtml
 const fmt = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 2 })

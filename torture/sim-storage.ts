@@ -2,7 +2,7 @@
  * A Storage (shared/storage.ts) over the simulated disk of sim-fs.ts. The
  * writer worker loads it through AuditSink.open({ storage: { module, config } })
  * (createStorage below); the runner also wraps a SimFs with it in-process to
- * run the real recovery code (workers/recovery.ts) on a crash state.
+ * run the real recovery code (workers/writer/resume.ts) on a crash state.
  *
  * Besides power-loss journaling it injects, all seeded and counted:
  *   faults      errno on the nth call of one operation or of any I/O call ('io'),

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { AuditSink, type AuditEvent } from '../../lib/index.js'
 import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 
-export const CLI = new URL('../../lib/cli.js', import.meta.url).pathname
+export const CLI = new URL('../../lib/cli/main.js', import.meta.url).pathname
 
 export interface CliResult {
   code: number | null

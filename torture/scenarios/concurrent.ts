@@ -22,7 +22,7 @@ import { int } from '../prng.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
 
 const PRODUCER = new URL('../producer-worker.js', import.meta.url)
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url))
+const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url))
 const run = promisify(execFile)
 
 function readWal(dir: string): Map<string, Buffer> {

@@ -1,0 +1,223 @@
+/**
+ * The read side: readLog (events in order) and verifyLog (an integrity report).
+ *
+ * Both are read-only (files opened 'r', nothing created, no lock taken), so
+ * they run beside a live writer without disturbing it. A live log's last batch
+ * may still be in flight; it shows up as an uncommitted tail and is not read,
+ * and the space the writer zero-filled ahead shows up as a zero tail.
+ * Both use shared/scan.ts, the same checks recovery uses. Memory is bounded by
+ * one segment (segmentBytesMax) at a time.
+ *
+ * readLog checks every segment it reads (CRC, seq, chain from that segment's
+ * header) and the links between them; verifyLog checks everything from seq 1.
+ * Damage throws (readLog) or is reported as firstBad (verifyLog) with segment,
+ * offset, seq and what is wrong.
+ */
+
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { GENESIS_HASH, parseSegmentFileName, type RecordProblem } from '../../shared/format.js'
+import { LIMITS } from '../../shared/limits.js'
+import { classifyTail, scanSegment, type SegmentScan } from '../../shared/scan.js'
+import { decodeEvent, type StoredEvent } from '../../shared/event.js'
+
+export interface LogRecord {
+  seq: number
+  timestamp: Date
+  event: StoredEvent
+  /** The segment file the record is in. */
+  segment: string
+}
+
+export interface ReadOptions {
+  fromSeq?: number
+  toSeq?: number
+  /** Called after each segment file is read (progress reporting). */
+  onSegment?: (segment: string, bytes: number) => void
+}
+
+export interface VerifyOptions {
+  /** Called after each segment file is read (progress reporting). */
+  onSegment?: (segment: string, bytes: number) => void
+}
+
+export interface BadSpot {
+  seq: number
+  segment: string
+  offset: number
+  problem: RecordProblem | 'uncommitted' | 'header' | 'first-seq' | 'chain-start' | 'missing-segment'
+  message: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  dir: string
+  segments: number
+  records: number
+  bytes: number
+  firstSeq: number | undefined
+  lastSeq: number | undefined
+  firstTime: Date | undefined
+  lastTime: Date | undefined
+  /** The first damage found; verification stops there (records and lastSeq count what checked out before it). */
+  firstBad: BadSpot | undefined
+  /** Bytes after the last committed batch of the last segment (a torn write, or a batch in flight on a live log). */
+  tornTail: { segment: string; offset: number; bytes: number } | undefined
+  /**
+   * Only zero bytes after the last committed batch of the last segment: the
+   * space a running writer zero-filled ahead of its next batches, or, on a log
+   * that is not open, writes of a writer that stopped without closing (or that
+   * never reached the disk). Not damage by itself; reported so that nothing is
+   * cut or skipped without a word.
+   */
+  zeroTail: { segment: string; offset: number; bytes: number } | undefined
+  /** Torn tails cut by earlier recoveries, kept beside the segments. */
+  sideFiles: string[]
+  /** Verified bytes per second. */
+  bytesPerSecond: number
+}
+
+const PAYLOAD_MAX = LIMITS.eventBytesMax.max
+
+/** Segment and side-file names of a WAL directory, with the read side's coded errors. */
+export async function listSegments(dir: string): Promise<{ segments: string[]; sideFiles: string[] }> {
+  let names: string[]
+  try {
+    names = await fs.readdir(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new AuditError(ERROR_CODES.NO_WAL, `${dir} does not exist`, { cause: err, details: { dir } })
+    if (code === 'ENOTDIR') throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not a directory`, { cause: err, details: { dir } })
+    throw new AuditError(ERROR_CODES.IO, `cannot list ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
+  }
+  const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  if (segments.length === 0) throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
+  return { segments, sideFiles: names.filter((n) => /\.torn-[\d-]+$/.test(n)).sort() }
+}
+
+async function readSegment(dir: string, name: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(path.join(dir, name))
+  } catch (err) {
+    throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, { cause: err, details: { segment: name } })
+  }
+}
+
+type Tail = { offset: number; bytes: number }
+
+type Step =
+  | { kind: 'ok'; scan: SegmentScan; buf: Buffer; end: number; torn: Tail | undefined; zeros: Tail | undefined }
+  | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
+
+/** Check one segment against what the previous one ended with. */
+function checkSegment(name: string, buf: Buffer, expected: { seq: number; hash: Buffer }, isLast: boolean,
+  onRecord?: Parameters<typeof scanSegment>[3]): Step {
+  if (parseSegmentFileName(name) !== expected.seq + 1) {
+    const problem = parseSegmentFileName(name)! > expected.seq + 1 ? 'missing-segment' : 'first-seq'
+    return { kind: 'bad', bad: { seq: expected.seq + 1, segment: name, offset: 0, problem, message: `segment ${name} should start at seq ${expected.seq + 1}` } }
+  }
+  const scan = scanSegment(buf, expected, PAYLOAD_MAX, onRecord)
+  if ('problem' in scan) {
+    if (scan.problem === 'version') {
+      throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: scan.version ?? null } })
+    }
+    const problem = scan.problem === 'first-seq' || scan.problem === 'chain-start' ? scan.problem : 'header'
+    return { kind: 'bad', bad: { seq: expected.seq + 1, segment: name, offset: 0, problem, message: `segment header is bad: ${scan.problem}` } }
+  }
+  if (!isLast) {
+    if (scan.stop !== undefined) return { kind: 'bad', bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` }, before: scan }
+    if (scan.commitEnd !== buf.length) return { kind: 'bad', bad: { seq: scan.commitSeq + 1, segment: name, offset: scan.commitEnd, problem: 'uncommitted', message: 'sealed segment ends inside a batch' }, before: scan }
+    return { kind: 'ok', scan, buf, end: buf.length, torn: undefined, zeros: undefined }
+  }
+  const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
+  if (verdict.kind === 'corrupt') {
+    return { kind: 'bad', bad: { seq: verdict.seq, segment: name, offset: verdict.offset, problem: verdict.problem, message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail` }, before: scan }
+  }
+  const tail = verdict.kind === 'clean' ? undefined : { offset: verdict.cutAt, bytes: verdict.bytes }
+  return { kind: 'ok', scan, buf, end: scan.commitEnd, torn: verdict.kind === 'torn' ? tail : undefined, zeros: verdict.kind === 'zeros' ? tail : undefined }
+}
+
+function corruptError(dir: string, bad: BadSpot): AuditError {
+  return new AuditError(ERROR_CODES.CORRUPT, `${dir}: ${bad.message} (segment ${bad.segment}, offset ${bad.offset}, seq ${bad.seq})`, {
+    details: { segment: bad.segment, offset: bad.offset, seq: bad.seq, problem: bad.problem },
+  })
+}
+
+/** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
+export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogRecord> {
+  const fromSeq = options.fromSeq ?? 1
+  const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
+  const abs = path.resolve(dir)
+  const { segments } = await listSegments(abs)
+  // Start at the last segment whose first seq ≤ fromSeq; trust its header's chain start.
+  let start = 0
+  for (let i = 0; i < segments.length; i++) if (parseSegmentFileName(segments[i]!)! <= fromSeq) start = i
+  let expected: { seq: number; hash: Buffer } | undefined
+  for (let i = start; i < segments.length; i++) {
+    const name = segments[i]!
+    if (parseSegmentFileName(name)! > toSeq) return
+    const buf = await readSegment(abs, name)
+    options.onSegment?.(name, buf.length)
+    if (expected === undefined) expected = { seq: parseSegmentFileName(name)! - 1, hash: headerChainStart(buf) ?? GENESIS_HASH }
+    const offs: number[] = []
+    const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
+      if (r.seq >= fromSeq && r.seq <= toSeq) offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end)
+    })
+    if (step.kind === 'bad') throw corruptError(abs, step.bad)
+    for (let k = 0; k < offs.length; k += 5) {
+      if (offs[k + 4]! > step.end) break // uncommitted tail
+      const off = offs[k]!
+      const timeMs = offs[k + 3]!
+      const event = decodeEvent(buf.subarray(off, off + offs[k + 1]!), timeMs)
+      yield { seq: offs[k + 2]!, timestamp: event.timestamp, event, segment: name }
+    }
+    expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
+  }
+}
+
+function count(report: VerifyReport, scan: SegmentScan, records: number, lastSeq: number): void {
+  report.firstSeq ??= scan.header.firstSeq
+  report.lastSeq = lastSeq
+  report.records += records
+  if (scan.firstTimeMs !== undefined) report.firstTime ??= new Date(scan.firstTimeMs)
+  if (scan.lastTimeMs !== undefined) report.lastTime = new Date(scan.lastTimeMs)
+}
+
+function headerChainStart(buf: Buffer): Buffer | undefined {
+  return buf.length >= 64 ? Buffer.from(buf.subarray(32, 64)) : undefined
+}
+
+/** Check the whole log from seq 1; never throws for damage, reports it. */
+export async function verifyLog(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = performance.now()
+  const abs = path.resolve(dir)
+  const { segments, sideFiles } = await listSegments(abs)
+  const report: VerifyReport = {
+    ok: true, dir: abs, segments: segments.length, records: 0, bytes: 0, firstSeq: undefined, lastSeq: undefined,
+    firstTime: undefined, lastTime: undefined, firstBad: undefined, tornTail: undefined, zeroTail: undefined, sideFiles, bytesPerSecond: 0,
+  }
+  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  for (let i = 0; i < segments.length; i++) {
+    const name = segments[i]!
+    const buf = await readSegment(abs, name)
+    options.onSegment?.(name, buf.length)
+    report.bytes += buf.length
+    const step = checkSegment(name, buf, expected, i === segments.length - 1)
+    if (step.kind === 'bad') {
+      report.ok = false
+      report.firstBad = step.bad
+      // Records that checked out before the damage still count.
+      if (step.before !== undefined && step.before.records > 0) count(report, step.before, step.before.records, step.before.header.firstSeq + step.before.records - 1)
+      break
+    }
+    const { scan } = step
+    if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
+    if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
+    if (step.zeros !== undefined) report.zeroTail = { segment: name, ...step.zeros }
+    expected = { seq: scan.commitSeq, hash: scan.commitHash }
+  }
+  const seconds = (performance.now() - started) / 1000
+  report.bytesPerSecond = seconds > 0 ? Math.round(report.bytes / seconds) : 0
+  return report
+}

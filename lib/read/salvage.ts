@@ -1,0 +1,461 @@
+/**
+ * Salvage: every intact record of a damaged WAL, and an exact account of the
+ * seqs that are not (lib/repair/recover.ts writes them into a new WAL; replay and
+ * export use them with --salvage).
+ *
+ *   segment file(s) ──► scanCopy: walk records from offset 80; at damage, resync
+ *   (one per copy:      by scanning for the record magic and checking the CRC
+ *    WAL [+ mirror])    with the segment's salt (looksLikeRecord) ──► candidates
+ *                                                                     + damage spots
+ *                    ──► mergeSegment: candidates of both copies by seq; each one
+ *                        is checked against the hash chain where its predecessor
+ *                        is known; seqs nobody has become LostRanges naming the
+ *                        segment, offset, byte count and the problem found there
+ *                    ──► SegmentResult: items in seq order (records and lost ranges)
+ *
+ * Seq bounds come from the file names (a segment is named by its first seq), so
+ * a lost range is exact even when a whole segment is gone. Only the end of the
+ * log cannot be bounded: bytes after the last intact record of the last segment
+ * are reported as the `tail` (an unknown number of records, or a torn write).
+ * Input files are only read. Memory: one segment per copy at a time.
+ */
+
+import { listSegments } from './reader.js'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { crc32c } from '../../shared/crc32c.js'
+import {
+  checkRecord, decodeSegmentHeader, HASH_BYTES, looksLikeRecord, parseSegmentFileName, RECORD_HEADER_BYTES, RECORD_MAGIC,
+  readI64, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, type SegmentHeader, segmentFileName, sha256,
+} from '../../shared/format.js'
+import { LIMITS } from '../../shared/limits.js'
+
+const PAYLOAD_MAX = LIMITS.eventBytesMax.max
+const MAGIC = Buffer.alloc(4)
+MAGIC.writeUInt32LE(RECORD_MAGIC)
+
+export type CopyName = 'primary' | 'mirror'
+
+/** A record that checks out on its own: magic, length, CRC with the segment's salt, type. */
+export interface Candidate {
+  seq: number
+  timeMs: number
+  flags: number
+  batchIndex: number
+  offset: number
+  end: number
+  copy: 0 | 1
+  buf: Buffer
+}
+
+/** Bytes where no record checks out, and the first problem found there (docs/wal-format.md section 6). */
+export interface Spot {
+  offset: number
+  bytes: number
+  problem: string
+}
+
+export interface CopyScan {
+  copy: 0 | 1
+  present: boolean
+  size: number
+  buf: Buffer | undefined
+  header: SegmentHeader | undefined
+  headerBytes: Buffer | undefined
+  /** Why the header cannot be used as is: missing, short, magic, checksum, layout, file-name. */
+  headerProblem: string | undefined
+  /** Whether records could be checked at all (a salt was found). */
+  saltKnown: boolean
+  cands: Candidate[]
+  spots: Spot[]
+}
+
+/** Seqs that no copy holds intact. */
+export interface LostRange {
+  fromSeq: number
+  toSeq: number
+  /** The segment file that held (or should have held) them. */
+  segment: string
+  /** Where the lost records began and how many bytes they spanned (0, 0 for a missing segment). */
+  offset: number
+  bytes: number
+  /** The problem found at offset: checksum, zero, magic, truncated, length, reserved, chain, duplicate, header-<problem>, missing-segment. */
+  reason: string
+  message: string
+}
+
+/** An intact-looking record that was not used. */
+export interface SkippedRecord {
+  seq: number
+  segment: string
+  offset: number
+  copy: CopyName
+  reason: 'chain' | 'duplicate' | 'out-of-place'
+  message: string
+}
+
+/** A byte range that was damaged in one copy and taken from the other (mirror repair). */
+export interface RepairRange {
+  segment: string
+  offset: number
+  bytes: number
+  fromSeq: number | undefined
+  toSeq: number | undefined
+  damagedIn: CopyName
+  takenFrom: CopyName
+  problem: string
+}
+
+export interface Chosen extends Candidate {
+  /** The record's hash link was checked against its predecessor (false right after a loss). */
+  linkVerified: boolean
+}
+
+export type SalvageItem = { kind: 'record'; rec: Chosen } | { kind: 'lost'; range: LostRange }
+
+export interface SegmentResult {
+  name: string
+  nameSeq: number
+  last: boolean
+  items: SalvageItem[]
+  skipped: SkippedRecord[]
+  repairs: RepairRange[]
+  /** The 80 header bytes of a copy whose header checks out and matches the file name. */
+  header: Buffer | undefined
+  /** Unreadable bytes after the last intact record that hold no known seq (a torn write in the last segment; garbage in a sealed one). */
+  tail: { segment: string; offset: number; bytes: number; problem: string } | undefined
+  /** Intact records after the last COMMIT of the last segment (an unfinished batch). */
+  uncommitted: { fromSeq: number; toSeq: number } | undefined
+  /** Copies whose header is bad (or whose file is missing), and whether a good header was available from the other copy. */
+  badHeaders: { copy: CopyName; problem: string; repaired: boolean }[]
+  /** Byte-for-byte reproducible: good header, intact records tiling the file, nothing lost or skipped, ends at a COMMIT. */
+  clean: boolean
+  /** Bytes read (both copies). */
+  bytesRead: number
+}
+
+const COPY_NAMES: readonly CopyName[] = ['primary', 'mirror']
+
+/** Segment names of a directory, with the read side's errors. */
+export const listWal = listSegments
+
+async function readIfPresent(file: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { segment: path.basename(file) } })
+  }
+}
+
+function intactAt(buf: Buffer, off: number, saltSeed: number): { seq: number; flags: number; batchIndex: number; end: number } | undefined {
+  const r = looksLikeRecord(buf, off, buf.length, saltSeed, PAYLOAD_MAX)
+  if (r === undefined) return undefined
+  if (buf[off + 12] !== RecordType.EVENT || (r.flags & ~RecordFlag.COMMIT) !== 0) return undefined
+  return r
+}
+
+/** The problem of the bytes at off, in the order of docs/wal-format.md section 6 (seq and chain are checked later). */
+function problemAt(buf: Buffer, off: number, saltSeed: number): string {
+  const r = checkRecord(buf, off, buf.length, saltSeed, -1, Buffer.alloc(HASH_BYTES), PAYLOAD_MAX)
+  return r.ok ? 'unknown' : r.problem
+}
+
+/** Walk one copy of a segment; at damage, resync on the next record that checks out. */
+export function scanCopy(buf: Buffer | undefined, copy: 0 | 1, nameSeq: number, twin: SegmentHeader | undefined, name: string): CopyScan {
+  const scan: CopyScan = {
+    copy, present: buf !== undefined, size: buf?.length ?? 0, buf, header: undefined, headerBytes: undefined,
+    headerProblem: undefined, saltKnown: false, cands: [], spots: [],
+  }
+  if (buf === undefined) {
+    scan.headerProblem = 'missing'
+    return scan
+  }
+  const h = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES))
+  let saltSeed: number | undefined
+  if ('problem' in h) {
+    if (h.problem === 'version') {
+      throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: h.version ?? null } })
+    }
+    scan.headerProblem = h.problem
+    // The copies are byte-identical: the twin's salt is this file's salt. Without a
+    // twin, try the salt bytes as they are; a record that checks out with them proves them.
+    if (twin !== undefined) saltSeed = twin.saltSeed
+    else if (buf.length >= 72) saltSeed = crc32c(buf.subarray(64, 72))
+  } else {
+    saltSeed = h.saltSeed
+    if (h.firstSeq !== nameSeq) scan.headerProblem = 'file-name'
+    else {
+      scan.header = h
+      scan.headerBytes = Buffer.from(buf.subarray(0, SEGMENT_HEADER_BYTES))
+    }
+  }
+  if (saltSeed === undefined || buf.length <= SEGMENT_HEADER_BYTES) return scan
+  let off = SEGMENT_HEADER_BYTES
+  const cands: Candidate[] = []
+  while (off < buf.length) {
+    const r = intactAt(buf, off, saltSeed)
+    if (r !== undefined) {
+      cands.push({ seq: r.seq, timeMs: readI64(buf, off + 24), flags: r.flags, batchIndex: r.batchIndex, offset: off, end: r.end, copy, buf })
+      off = r.end
+      continue
+    }
+    const problem = problemAt(buf, off, saltSeed)
+    let next = buf.length
+    for (let i = buf.indexOf(MAGIC, off + 1); i !== -1; i = buf.indexOf(MAGIC, i + 1)) {
+      if (intactAt(buf, i, saltSeed) !== undefined) {
+        next = i
+        break
+      }
+    }
+    scan.spots.push({ offset: off, bytes: next - off, problem })
+    off = next
+  }
+  scan.cands = cands
+  scan.saltKnown = cands.length > 0 || scan.header !== undefined || twin !== undefined
+  return scan
+}
+
+function linkOk(c: Candidate, prevHash: Buffer): boolean {
+  const stored = c.buf.subarray(c.offset + 32, c.offset + 64)
+  const bytes = Buffer.from(c.buf.subarray(c.offset + 8, c.end))
+  prevHash.copy(bytes, 24)
+  return sha256(bytes).equals(stored)
+}
+
+function storedHash(c: Candidate): Buffer {
+  return Buffer.from(c.buf.subarray(c.offset + 32, c.offset + 64))
+}
+
+/** Where the salvage stands between segments. */
+export interface SalvageState {
+  nextSeq: number
+  /** Stored hash of the record nextSeq − 1 when it was used, else undefined (the next link cannot be checked). */
+  prevHash: Buffer | undefined
+  /** Last intact record with COMMIT seen (for the uncommitted tail). */
+  lastCommitSeq: number
+}
+
+export function initialState(): SalvageState {
+  return { nextSeq: 1, prevHash: Buffer.alloc(HASH_BYTES), lastCommitSeq: 0 }
+}
+
+/** Merge the scans of one segment (one or two copies) into records and lost ranges, in seq order. */
+export function mergeSegment(
+  name: string, nameSeq: number, nextNameSeq: number | undefined, copies: CopyScan[], state: SalvageState,
+): Omit<SegmentResult, 'bytesRead'> {
+  const last = nextNameSeq === undefined
+  const items: SalvageItem[] = []
+  const skipped: SkippedRecord[] = []
+  const repairs: RepairRange[] = []
+  const good = copies.find((c) => c.header !== undefined)
+  // Lost ranges are located in the primary copy unless it is absent or unreadable.
+  const pref = copies.find((c) => c.present && c.saltKnown) ?? copies.find((c) => c.present) ?? copies[0]!
+  let clean = good !== undefined
+  const headerReason = copies.map((c) => c.headerProblem).find((p) => p !== undefined && p !== 'missing')
+  const skip = (c: Candidate, reason: SkippedRecord['reason'], message: string): void => {
+    skipped.push({ seq: c.seq, segment: name, offset: c.offset, copy: COPY_NAMES[c.copy]!, reason, message })
+    clean = false
+  }
+
+  // Seqs before this segment that no segment holds: a missing segment.
+  if (state.nextSeq < nameSeq) {
+    items.push({ kind: 'lost', range: {
+      fromSeq: state.nextSeq, toSeq: nameSeq - 1, segment: segmentFileName(state.nextSeq), offset: 0, bytes: 0, reason: 'missing-segment',
+      message: `no segment holds seqs ${state.nextSeq}..${nameSeq - 1}: the segment file(s) before ${name} are missing`,
+    } })
+    state.nextSeq = nameSeq
+    state.prevHash = undefined
+    clean = false
+  }
+  let chainStartBroken = false
+  if (state.nextSeq === nameSeq && good !== undefined && state.prevHash === undefined) state.prevHash = Buffer.from(good.header!.chainStart)
+  else if (state.nextSeq === nameSeq && good !== undefined && state.prevHash !== undefined && !state.prevHash.equals(good.header!.chainStart)) {
+    // The header does not continue the chain of the segment before (its records are still checked against that segment's last hash).
+    chainStartBroken = true
+    clean = false
+  }
+
+  // Candidates by seq, primary copy first.
+  const bySeq = new Map<number, Candidate[]>()
+  for (const c of copies) {
+    for (const cand of c.cands) {
+      if (cand.seq < nameSeq || (nextNameSeq !== undefined && cand.seq >= nextNameSeq)) {
+        skip(cand, 'out-of-place', `seq ${cand.seq} does not belong in ${name}`)
+        continue
+      }
+      const list = bySeq.get(cand.seq)
+      if (list === undefined) bySeq.set(cand.seq, [cand])
+      else if (list.some((x) => x.copy === cand.copy)) skip(cand, 'duplicate', `a second record with seq ${cand.seq}`)
+      else list.push(cand)
+    }
+  }
+  const seqs = [...bySeq.keys()].sort((a, b) => a - b)
+  let prevChosen: Chosen | undefined
+  let prevEndInSeg = SEGMENT_HEADER_BYTES
+  const lostHere = (fromSeq: number, toSeq: number, endOff: number | undefined, reasonHint?: string): void => {
+    clean = false
+    const startOff = prevEndInSeg
+    const stop = endOff ?? Math.max(...copies.map((c) => c.size))
+    const seqs = fromSeq === toSeq ? `seq ${fromSeq} is` : `seqs ${fromSeq}..${toSeq} are`
+    if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
+      // The segment ends cleanly at a record boundary, before the next segment's first seq.
+      items.push({ kind: 'lost', range: {
+        fromSeq, toSeq, segment: segmentFileName(fromSeq), offset: 0, bytes: 0, reason: 'missing-segment',
+        message: `${seqs} in no segment: ${name} ends cleanly at offset ${startOff} and the next segment starts at seq ${toSeq + 1} (a segment file is missing, or ${name} was cut at a record boundary)`,
+      } })
+      return
+    }
+    const spotIn = (c: CopyScan): Spot | undefined => c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
+    let reason = reasonHint ?? spotIn(pref)?.problem
+    if (!pref.saltKnown && headerReason !== undefined) reason = `header-${headerReason}`
+    if (!pref.present) reason = 'missing-segment'
+    reason ??= startOff >= pref.size ? 'truncated' : 'unknown'
+    let message = `${seqs} not intact in the ${COPY_NAMES[pref.copy]} copy of ${name} from offset ${startOff} (${reason})`
+    for (const other of copies) {
+      if (other === pref) continue
+      const why = !other.present ? 'missing-segment' : !other.saltKnown ? `header-${other.headerProblem}` : spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain')
+      message += `, nor in the ${COPY_NAMES[other.copy]} copy (${why})`
+    }
+    items.push({ kind: 'lost', range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message } })
+  }
+
+  for (const s of seqs) {
+    const list = bySeq.get(s)!
+    if (s < state.nextSeq) {
+      for (const c of list) skip(c, 'duplicate', `seq ${s} appears again after seq ${state.nextSeq - 1}`)
+      continue
+    }
+    if (s > state.nextSeq) {
+      lostHere(state.nextSeq, s - 1, list[0]!.offset)
+      state.nextSeq = s
+      state.prevHash = undefined
+    }
+    let chosen: Candidate | undefined
+    for (const c of list) {
+      if (state.prevHash === undefined || linkOk(c, state.prevHash)) {
+        chosen = c
+        break
+      }
+    }
+    if (chosen === undefined) {
+      for (const c of list) skip(c, 'chain', `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`)
+      lostHere(s, s, list[0]!.end, 'chain')
+      state.nextSeq = s + 1
+      state.prevHash = undefined
+      prevEndInSeg = list[0]!.end
+      continue
+    }
+    const rec: Chosen = { ...chosen, linkVerified: state.prevHash !== undefined }
+    if (!rec.linkVerified || chosen.offset !== prevEndInSeg) clean = false
+    // Mirror repair: this record is damaged or absent in the other copy.
+    for (const c of copies) {
+      if (c.copy === chosen.copy || !c.present) continue // a whole missing file is one repair, below
+      const twin = list.find((x) => x.copy === c.copy)
+      if (twin !== undefined && (twin === chosen || twin.buf.subarray(twin.offset, twin.end).equals(chosen.buf.subarray(chosen.offset, chosen.end)))) continue
+      const spot = c.spots.find((x) => x.offset <= chosen.offset && x.offset + x.bytes > chosen.offset)
+      const problem = !c.present ? 'missing-segment' : !c.saltKnown ? `header-${c.headerProblem}` : twin !== undefined ? 'chain' : spot?.problem ?? 'absent'
+      const prev = repairs[repairs.length - 1]
+      if (prev !== undefined && prev.damagedIn === COPY_NAMES[c.copy] && prev.problem === problem && prev.offset + prev.bytes === chosen.offset && prev.toSeq === s - 1) {
+        prev.bytes += chosen.end - chosen.offset
+        prev.toSeq = s
+      } else {
+        repairs.push({ segment: name, offset: chosen.offset, bytes: chosen.end - chosen.offset, fromSeq: s, toSeq: s, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[chosen.copy]!, problem })
+      }
+    }
+    for (const c of list) if (c !== chosen && !c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))) {
+      skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
+    }
+    items.push({ kind: 'record', rec })
+    prevChosen = rec
+    prevEndInSeg = chosen.end
+    state.nextSeq = s + 1
+    state.prevHash = storedHash(chosen)
+    if (chosen.flags & RecordFlag.COMMIT) state.lastCommitSeq = s
+  }
+
+  // Header repairs (a copy's header is bad, the other's is good).
+  if (good !== undefined) {
+    for (const c of copies) {
+      if (c.header !== undefined || !c.present) continue
+      repairs.unshift({ segment: name, offset: 0, bytes: SEGMENT_HEADER_BYTES, fromSeq: undefined, toSeq: undefined, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[good.copy]!, problem: `header-${c.headerProblem}` })
+    }
+  }
+  for (const c of copies) {
+    if (c.present || good === undefined) continue
+    const size = Math.max(...copies.map((x) => x.size))
+    repairs.unshift({ segment: name, offset: 0, bytes: size, fromSeq: nameSeq, toSeq: prevChosen?.seq, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[good.copy]!, problem: 'missing-segment' })
+  }
+
+  let tail: SegmentResult['tail']
+  let uncommitted: SegmentResult['uncommitted']
+  let endGap = false
+  if (!last) {
+    if (state.nextSeq < nextNameSeq!) {
+      lostHere(state.nextSeq, nextNameSeq! - 1, undefined)
+      endGap = true
+    }
+    state.nextSeq = Math.max(state.nextSeq, nextNameSeq!)
+    state.prevHash = endGap ? undefined : state.prevHash
+    if (prevChosen === undefined || !(prevChosen.flags & RecordFlag.COMMIT)) clean = false
+  }
+  // Bytes after the last intact record that hold no known seq: a torn write at
+  // the end of the log, or garbage at the end of a sealed segment.
+  const present = copies.filter((c) => c.present)
+  if (!endGap && present.length > 0 && present.every((c) => c.size > prevEndInSeg)) {
+    const c = present.includes(pref) ? pref : present[0]!
+    const spot = c.spots.find((s) => s.offset + s.bytes > prevEndInSeg)
+    const problem = !c.saltKnown ? `header-${c.headerProblem ?? 'unknown'}` : spot?.problem ?? 'unknown'
+    tail = { segment: name, offset: prevEndInSeg, bytes: c.size - prevEndInSeg, problem }
+    clean = false
+  }
+  if (last) {
+    if (prevChosen !== undefined && state.lastCommitSeq < prevChosen.seq) {
+      uncommitted = { fromSeq: Math.max(state.lastCommitSeq + 1, nameSeq), toSeq: prevChosen.seq }
+      clean = false
+    }
+  }
+  const badHeaders = copies.filter((c) => c.headerProblem !== undefined)
+    .map((c) => ({ copy: COPY_NAMES[c.copy]!, problem: c.headerProblem!, repaired: good !== undefined }))
+  if (chainStartBroken) badHeaders.push({ copy: COPY_NAMES[good!.copy]!, problem: 'chain-start', repaired: false })
+  return { name, nameSeq, last, items, skipped, repairs, header: good?.headerBytes, tail, uncommitted, clean, badHeaders }
+}
+
+/**
+ * Salvage a WAL (and its mirror), one segment at a time, in seq order. The
+ * union of both copies' segment names is walked; a name missing in one copy is
+ * taken from the other.
+ */
+export async function* salvageSegments(dir: string, mirror?: string): AsyncGenerator<SegmentResult> {
+  const dirs = mirror === undefined ? [path.resolve(dir)] : [path.resolve(dir), path.resolve(mirror)]
+  const lists = await Promise.all(dirs.map((d) => listWal(d)))
+  const names = [...new Set(lists.flatMap((l) => l.segments))].sort()
+  const state = initialState()
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!
+    const nameSeq = parseSegmentFileName(name)!
+    const nextNameSeq = i + 1 < names.length ? parseSegmentFileName(names[i + 1]!)! : undefined
+    const bufs = await Promise.all(dirs.map((d) => readIfPresent(path.join(d, name))))
+    const first = bufs.map((b, k) => scanCopy(b, k as 0 | 1, nameSeq, undefined, name))
+    // A copy whose header is damaged is scanned again with its twin's salt.
+    const good = first.find((c) => c.header !== undefined)?.header
+    const scans = first.map((c, k) => (c.present && c.header === undefined && good !== undefined ? scanCopy(bufs[k], k as 0 | 1, nameSeq, good, name) : c))
+    if (good !== undefined) {
+      for (const c of scans) {
+        if (c.header !== undefined && !c.header.salt.equals(good.salt)) {
+          throw new AuditError(ERROR_CODES.CORRUPT, `the WAL and its mirror hold different histories: segment headers differ (segment ${name}, offset 0, seq ${nameSeq})`, {
+            details: { segment: name, offset: 0, seq: nameSeq, problem: 'mirror-diverged' },
+          })
+        }
+      }
+    }
+    const merged = mergeSegment(name, nameSeq, nextNameSeq, scans, state)
+    yield { ...merged, bytesRead: bufs.reduce((a, b) => a + (b?.length ?? 0), 0) }
+  }
+}
+
+/** The payload bytes of a chosen record. */
+export function payloadOf(c: Candidate): Buffer {
+  return c.buf.subarray(c.offset + RECORD_HEADER_BYTES, c.end)
+}

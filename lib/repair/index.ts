@@ -1,0 +1,8 @@
+/**
+ * Repair's face: recoverLog (salvage or mirror repair of a damaged log into a
+ * NEW log, offline) and the rewriter it writes with. Other folders import this
+ * file, never a file inside.
+ */
+
+export { checkOutputDir, recoverLog, RECOVERY_REPORT_FILE, SEQ_POLICY, type RecoverOptions, type RecoverReport } from './recover.js'
+export { WalRewriter, type RewriteOptions } from './rewrite.js'

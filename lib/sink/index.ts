@@ -1,0 +1,10 @@
+/**
+ * The app thread's face: AuditSink (open, emit, close), producers attached
+ * from other threads, options, and the event encoder. Other folders import
+ * this file, never a file inside.
+ */
+
+export { AuditSink, AttachedProducer, type SinkHandle, type SinkStats } from './sink.js'
+export type { Receipt } from './producer.js'
+export type { AuditSinkOptions } from './options.js'
+export { encodeEvent, type Encoded } from './event.js'

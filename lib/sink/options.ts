@@ -1,0 +1,93 @@
+/**
+ * Options of AuditSink.open(): one type, one defaults object, one validate
+ * function. Every error names the option (ERR_AUDIT_OPTION_INVALID with
+ * details.option), and bounds come from shared/limits.ts.
+ */
+
+import path from 'node:path'
+import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { type Bound, LIMITS } from '../../shared/limits.js'
+import type { StorageSpec } from '../../shared/storage.js'
+
+export interface AuditSinkOptions {
+  /** The WAL directory; created if missing. */
+  dir: string
+  /** Bytes of the shared ring (a power of two). Default 8 MiB. */
+  ringBytes?: number
+  /** Largest serialized event accepted. Default 256 KiB. */
+  eventBytesMax?: number
+  /** Largest batch written with one write + one fdatasync. Default 4 MiB. */
+  batchBytesMax?: number
+  /** Segment size at which the WAL rotates to a new file. Default 64 MiB. */
+  segmentBytesMax?: number
+  /** Emits per producer that may wait for ring space before emit() rejects. Default 65,536. */
+  pendingEmitsMax?: number
+  /**
+   * A second directory (ideally on another disk) that receives every batch
+   * too: an emit resolves only after both copies are fdatasync'ed. The copies
+   * are byte-identical, so `mtlog-audit recover --mirror` can repair one from
+   * the other. An empty mirror is filled from the WAL on open.
+   */
+  mirror?: string
+  /**
+   * Fault injection for tests and the torture runner: a module exporting
+   * createStorage(config) that the writer uses instead of the real file system.
+   * See docs/testing.md. Never set this in production.
+   */
+  storage?: StorageSpec
+}
+
+export interface ResolvedOptions {
+  dir: string
+  ringBytes: number
+  eventBytesMax: number
+  batchBytesMax: number
+  segmentBytesMax: number
+  pendingEmitsMax: number
+  mirror: string | undefined
+  storage: StorageSpec | undefined
+}
+
+const KNOWN = new Set(['dir', 'ringBytes', 'eventBytesMax', 'batchBytesMax', 'segmentBytesMax', 'pendingEmitsMax', 'mirror', 'storage'])
+
+function bad(option: string, message: string): AuditError {
+  return new AuditError(ERROR_CODES.OPTION_INVALID, `option ${option}: ${message}`, { details: { option } })
+}
+
+function bounded(opts: Record<string, unknown>, name: keyof typeof LIMITS): number {
+  const bound: Bound = LIMITS[name]
+  const v = opts[name]
+  if (v === undefined) return bound.default
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(name, `must be an integer (got ${typeof v === 'number' ? v : typeof v})`)
+  if (v < bound.min || v > bound.max) throw bad(name, `must be between ${bound.min} and ${bound.max} (got ${v})`)
+  return v
+}
+
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw bad('options', 'must be an object with at least { dir }')
+  const opts = input as Record<string, unknown>
+  for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw bad(k, `unknown option (known: ${[...KNOWN].join(', ')})`)
+  if (typeof opts.dir !== 'string' || opts.dir.length === 0) throw bad('dir', 'must be a non-empty path string')
+  const ringBytes = bounded(opts, 'ringBytes')
+  if ((ringBytes & (ringBytes - 1)) !== 0) throw bad('ringBytes', `must be a power of two (got ${ringBytes})`)
+  const eventBytesMax = bounded(opts, 'eventBytesMax')
+  const batchBytesMax = bounded(opts, 'batchBytesMax')
+  const segmentBytesMax = bounded(opts, 'segmentBytesMax')
+  const pendingEmitsMax = bounded(opts, 'pendingEmitsMax')
+  if (eventBytesMax + 64 > ringBytes / 2) throw bad('eventBytesMax', `an event must fit in half the ring: at most ${ringBytes / 2 - 64} with ringBytes ${ringBytes}`)
+  if (eventBytesMax + 64 > batchBytesMax) throw bad('batchBytesMax', `must hold the largest event plus its 64-byte header: at least ${eventBytesMax + 64}`)
+  if (batchBytesMax + 80 > segmentBytesMax) throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
+  let mirror: string | undefined
+  if (opts.mirror !== undefined) {
+    if (typeof opts.mirror !== 'string' || opts.mirror.length === 0) throw bad('mirror', 'must be a non-empty path string')
+    mirror = path.resolve(opts.mirror)
+    if (mirror === path.resolve(opts.dir)) throw bad('mirror', 'must be another directory than dir')
+  }
+  let storage: StorageSpec | undefined
+  if (opts.storage !== undefined) {
+    const s = opts.storage as { module?: unknown }
+    if (typeof s !== 'object' || s === null || typeof s.module !== 'string') throw bad('storage', 'must be { module: string, config?: unknown }')
+    storage = opts.storage as StorageSpec
+  }
+  return { dir: path.resolve(opts.dir), ringBytes, eventBytesMax, batchBytesMax, segmentBytesMax, pendingEmitsMax, mirror, storage }
+}

@@ -1,0 +1,74 @@
+/**
+ * Every message between the app side and the writer worker, as one tagged
+ * union. Records and acknowledgements never travel as messages: they move
+ * through the shared ring and the durable cursor (ring-layout.ts). Messages
+ * carry only lifecycle events, a handful per sink lifetime.
+ *
+ * App → writer: workerData (WriterInit) once; then only control words in the
+ * shared block (close request), because the writer's thread is busy in a
+ * synchronous loop and does not read messages.
+ * Writer → app: WriterMessage. An unknown message is an invariant failure.
+ */
+
+import type { WireError } from '../errors.js'
+import type { StorageSpec } from '../storage.js'
+
+export interface WriterInit {
+  sab: SharedArrayBuffer
+  dir: string
+  eventBytesMax: number
+  batchBytesMax: number
+  segmentBytesMax: number
+  /** A second directory that receives every batch too (byte-identical), or undefined. */
+  mirror: string | undefined
+  storage: StorageSpec | undefined
+  /** Test hook: a fixed clock for segment headers and side-file names (ms). */
+  clockMs: number | undefined
+}
+
+export interface TornTailReport {
+  segment: string
+  offset: number
+  /** Bytes cut from offset to the old end of the segment. */
+  bytes: number
+  /** Holds the cut bytes up to the last non-zero one (trailing zeros are not copied). */
+  sideFile: string
+}
+
+/** Only zero bytes followed the last batch (zero-ahead space of a writer that did not close); cut, no side file. */
+export interface ZeroTailReport {
+  segment: string
+  offset: number
+  bytes: number
+}
+
+export interface MirrorOpenReport {
+  dir: string
+  /** The torn tail recovery cut in the mirror. */
+  tornTail: TornTailReport | undefined
+  /** The zero tail recovery cut in the mirror. */
+  zeroTail: ZeroTailReport | undefined
+  /** The copy that was behind and what it received on open, if one was. */
+  caughtUp: { dir: string; bytes: number; segments: number } | undefined
+}
+
+export interface OpenReport {
+  lastSeq: number
+  segments: number
+  tornTail: TornTailReport | undefined
+  zeroTail: ZeroTailReport | undefined
+  removedTmp: string[]
+  mirror: MirrorOpenReport | undefined
+}
+
+export type WriterMessage =
+  | { type: 'ready'; report: OpenReport; locks: { file: string; token: string }[] }
+  | { type: 'open-failed'; error: WireError }
+  | { type: 'failed'; error: WireError }
+  | { type: 'closed'; lastSeq: number }
+
+const TYPES = new Set(['ready', 'open-failed', 'failed', 'closed'])
+
+export function isWriterMessage(m: unknown): m is WriterMessage {
+  return typeof m === 'object' && m !== null && TYPES.has((m as { type?: unknown }).type as string)
+}

@@ -1,0 +1,8 @@
+/**
+ * The writer's open-time code, for tools that check crash states offline
+ * (torture/): resume() is what open() runs on a directory, reconcile() what it
+ * runs on a primary and its mirror. The thread's entry point is main.ts.
+ */
+
+export { recover, type Recovered, type TornTail, type ZeroTail } from './resume.js'
+export { reconcile, type MirrorReport } from './mirror.js'

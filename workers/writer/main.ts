@@ -1,0 +1,304 @@
+/**
+ * The writer worker: the only thread that writes the WAL.
+ *
+ *   lock dir (and mirror) ─► recover each ─► make the copies agree ─► post 'ready'
+ *        │
+ *        ▼  loop (this thread does nothing else)
+ *   take published ring records (≤ batchBytesMax, ≤ room in the segment), copy each
+ *   into the batch and seal it (seq, hash chain, CRC) at once; release ring space
+ *   batch N's fdatasync done? ──► publish durable seq + notify ──► re-seal the last
+ *   record of N+1 with COMMIT ──► one pwrite ──► start its fdatasync (libuv pool)
+ *        │ while that runs, keep taking and sealing what producers publish
+ *        │ nothing published, nothing in flight: sleep on WRITER_SLEEPING
+ *        ▼
+ *   close requested: stop reservations, drain to the last reserved byte, sync,
+ *   state CLOSED, unlock, post 'closed'
+ *
+ * Group commit is adaptive: while one fdatasync runs, producers keep filling
+ * the ring and this thread seals what they publish; the next batch is all of
+ * it. There is no timer. At most one batch is ever written and not yet synced.
+ * Fail closed: any error marks the shared state FAILED (with the cause, for
+ * every producer thread), posts 'failed', and the loop ends. Nothing is retried
+ * and nothing after the failure is acknowledged.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads'
+import { AuditError, ERROR_CODES, invariant, ioError, toWire } from '../../shared/errors.js'
+import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecordInPlace } from '../../shared/format.js'
+import { FIXED, LIMITS } from '../../shared/limits.js'
+import type { OpenReport, WriterInit, WriterMessage } from '../../shared/ring/protocol.js'
+import { Ring } from '../../shared/ring/ring.js'
+import { Stat, STATE_CLOSED } from '../../shared/ring/layout.js'
+import { loadStorage, type Storage } from '../../shared/storage.js'
+import { Appender } from './appender.js'
+import { DirLock } from '../../shared/lock.js'
+import { reconcile } from './mirror.js'
+import { recover } from './resume.js'
+
+const U32 = 0x1_0000_0000
+
+function post(m: WriterMessage): void {
+  parentPort!.postMessage(m)
+}
+
+interface InFlight {
+  lastSeq: number
+  settled: boolean
+  error: unknown
+  /** Resolves (never rejects) when the sync settles. */
+  done: Promise<void>
+}
+
+class Writer {
+  private readonly batch: Buffer
+  private readonly recOff: Int32Array
+  private readonly recLen: Int32Array
+  private readonly recTime: Float64Array
+  private readonly maxRecords: number
+  /**
+   * Hash of the last record of the last batch written (the chain head the next
+   * batch starts from). Inside a batch the chain input of record k is record
+   * k-1's hash field in the batch buffer itself: nothing is copied aside.
+   */
+  private readonly prevHash: Buffer
+  private nextSeq: number
+  private readPos = 0
+  /** The batch being built: records sealed so far, framed bytes, its segment's salt seed. */
+  private n = 0
+  private off = 0
+  private saltSeed = 0
+  /** The batch holds all it can (batch or segment limit reached). */
+  private full = false
+  /** The next record does not fit in the active segment: rotate before the next batch. */
+  private needRotate = false
+  /** The batch written last, while its fdatasync runs. */
+  private inflight: InFlight | undefined
+
+  constructor(
+    private readonly ring: Ring,
+    private readonly appender: Appender,
+    private readonly init: WriterInit,
+    lastSeq: number,
+    lastHash: Buffer,
+  ) {
+    this.batch = Buffer.allocUnsafe(init.batchBytesMax)
+    this.maxRecords = Math.min(BATCH_RECORDS_MAX, Math.floor(init.batchBytesMax / RECORD_HEADER_BYTES))
+    this.recOff = new Int32Array(this.maxRecords)
+    this.recLen = new Int32Array(this.maxRecords)
+    this.recTime = new Float64Array(this.maxRecords)
+    this.prevHash = Buffer.from(lastHash)
+    this.nextSeq = lastSeq + 1
+    this.readPos = ring.consumedWord()
+  }
+
+  /**
+   * Runs until close completes; throws on any failure. While batch N's
+   * fdatasync runs on libuv's pool, this thread seals batch N+1 from whatever
+   * producers publish; N+1 is written only once N is durable and acknowledged.
+   */
+  async run(): Promise<void> {
+    const ring = this.ring
+    let closing = false
+    let finalPos = -1
+    let waitedMs = 0
+    for (;;) {
+      // Close: stop every reservation first, so draining has an end even while producers keep emitting.
+      if (!closing && ring.closeRequested()) {
+        closing = true
+        finalPos = ring.closeReservations()
+      }
+      this.fill()
+      const inflight = this.inflight
+      if (inflight !== undefined) {
+        if (!inflight.settled) {
+          await this.waitForSyncOrWork(inflight)
+          continue
+        }
+        if (inflight.error !== undefined) throw inflight.error
+        this.inflight = undefined
+        ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+        ring.publishDurable(inflight.lastSeq)
+      }
+      if (this.needRotate) {
+        this.appender.rotate(this.nextSeq, this.prevHash)
+        this.needRotate = false
+        continue
+      }
+      if (this.n > 0) {
+        this.flush()
+        waitedMs = 0
+        continue
+      }
+      if (closing) {
+        if (this.readPos === finalPos) return
+        // A producer reserved space and has not published yet: give it time.
+        if (waitedMs > FIXED.publishWaitMs) {
+          throw new AuditError(ERROR_CODES.INVARIANT, `close: a producer reserved ring space and never published it (ring position ${this.readPos}); the thread may have been terminated mid-emit`)
+        }
+        ring.sleepUntilWork(this.readPos, 1)
+        waitedMs += 1
+        continue
+      }
+      // Nothing in flight: block this thread until a producer publishes.
+      ring.sleepUntilWork(this.readPos, FIXED.writerIdleWaitMs)
+    }
+  }
+
+  /** Take published records into the batch and seal them (without COMMIT) as they come. */
+  private fill(): void {
+    if (this.full || this.needRotate) return
+    const { ring, batch, recOff, recLen, recTime } = this
+    const u8 = ring.u8
+    const cap = Math.min(this.init.batchBytesMax, this.appender.room())
+    const newPos = ring.take(this.readPos, (at, len, seqLo, timeMs) => {
+      const n = this.n
+      const off = this.off
+      if (off + RECORD_HEADER_BYTES + len > cap || n === this.maxRecords) {
+        if (n === 0) this.needRotate = true
+        else this.full = true
+        return false
+      }
+      const seq = this.nextSeq
+      invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
+      if (n === 0) this.saltSeed = this.appender.saltSeed()
+      batch.set(u8.subarray(at, at + len), off + RECORD_HEADER_BYTES)
+      this.putChainInput(off, n)
+      sealRecordInPlace(batch, off, len, RecordType.EVENT, 0, n, seq, timeMs, this.saltSeed)
+      recOff[n] = off
+      recLen[n] = len
+      recTime[n] = timeMs
+      this.off = off + RECORD_HEADER_BYTES + len
+      this.n = n + 1
+      this.nextSeq = seq + 1
+      return true
+    })
+    if (newPos !== this.readPos) {
+      // The payloads are in our batch buffer: hand the ring space back now.
+      ring.release(this.readPos, newPos)
+      this.readPos = newPos
+    }
+  }
+
+  /** Put the chain input of the batch's record n (at off) in its hash field: the hash of the record before it. */
+  private putChainInput(off: number, n: number): void {
+    if (n === 0) this.batch.set(this.prevHash, off + 32)
+    else this.batch.copyWithin(off + 32, this.recOff[n - 1]! + 32, this.recOff[n - 1]! + 64)
+  }
+
+  /** Mark the batch's last record COMMIT, write the batch, start its fdatasync. */
+  private flush(): void {
+    const { batch, ring } = this
+    const last = this.n - 1
+    const lastSeq = this.nextSeq - 1
+    const at = this.recOff[last]!
+    this.putChainInput(at, last)
+    sealRecordInPlace(batch, at, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.saltSeed)
+    batch.copy(this.prevHash, 0, at + 32, at + 64)
+    this.appender.write(batch, this.off)
+    ring.addStat(Stat.BATCHES, 1)
+    ring.addStat(Stat.RECORDS, this.n)
+    ring.addStat(Stat.BYTES, this.off)
+    ring.setStat(Stat.LAST_BATCH_RECORDS, this.n)
+    const records = this.n
+    this.n = 0
+    this.off = 0
+    this.full = false
+    if (records < FIXED.asyncSyncMinRecords) {
+      // Little to seal meanwhile: sync here and acknowledge at once.
+      this.appender.syncNow()
+      ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+      ring.publishDurable(lastSeq)
+      return
+    }
+    const settle = (err: unknown): void => {
+      inflight.settled = true
+      inflight.error = err
+      ring.wakeWriter()
+    }
+    const inflight: InFlight = { lastSeq, settled: false, error: undefined, done: this.appender.sync().then(() => settle(undefined), settle) }
+    this.inflight = inflight
+  }
+
+  /** Wait (without blocking the event loop) until the sync settles, or new records can be sealed meanwhile. */
+  private async waitForSyncOrWork(inflight: InFlight): Promise<void> {
+    // A full batch takes nothing more: just wait for the sync (producers are not asked to wake us).
+    if (this.full || this.needRotate) return inflight.done
+    await this.ring.sleepUntilWorkAsync(this.readPos, () => inflight.settled, FIXED.writerIdleWaitMs)
+  }
+
+  lastSeq(): number {
+    return this.nextSeq - 1
+  }
+}
+
+async function main(): Promise<void> {
+  const init = workerData as WriterInit
+  const ring = new Ring(init.sab)
+  const nowMs = init.clockMs === undefined ? () => Date.now() : () => init.clockMs!
+  const locks: DirLock[] = []
+  let appender: Appender | undefined
+  let writer: Writer
+  let storage: Storage
+  try {
+    storage = await loadStorage(init.storage)
+    const dirs = init.mirror === undefined ? [init.dir] : [init.dir, init.mirror]
+    for (const dir of dirs) {
+      try {
+        storage.mkdirp(dir)
+      } catch (err) {
+        throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
+      }
+      locks.push(DirLock.acquire(dir))
+    }
+    // Recovery accepts any record a writer could have written, whatever this sink's
+    // eventBytesMax: older records may be larger than today's limit.
+    const recs = dirs.map((dir) => recover(storage, dir, LIMITS.eventBytesMax.max, nowMs))
+    let rec = recs[0]!
+    let mirror: OpenReport['mirror']
+    if (init.mirror !== undefined) {
+      const agreed = reconcile(storage, [init.dir, init.mirror], [recs[0]!, recs[1]!])
+      rec = agreed.rec
+      mirror = agreed.report
+    }
+    appender = new Appender(storage, dirs, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), rec.active)
+    appender.ensureSegment(rec.lastSeq + 1, rec.lastHash)
+    ring.initCursors(rec.lastSeq)
+    writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
+    post({
+      type: 'ready', locks: locks.map((l) => ({ file: l.file, token: l.token })),
+      report: { lastSeq: rec.lastSeq, segments: Math.max(recs[0]!.segments, 1), tornTail: recs[0]!.tornTail, zeroTail: recs[0]!.zeroTail, removedTmp: recs[0]!.removedTmp, mirror },
+    })
+  } catch (err) {
+    try {
+      appender?.close()
+    } catch {
+      // nothing was written through it
+    }
+    for (const l of locks) l.release()
+    // Every failure of open is coded: a stray fs error (the lock file, say) becomes ERR_AUDIT_IO.
+    const coded = err instanceof AuditError ? err : ioError('open', init.dir, err)
+    post({ type: 'open-failed', error: toWire(coded) })
+    return
+  }
+
+  try {
+    await writer.run()
+    appender.seal()
+    appender.close()
+    ring.setState(STATE_CLOSED)
+    for (const l of locks) l.release()
+    post({ type: 'closed', lastSeq: writer.lastSeq() })
+  } catch (err) {
+    // Fail closed: record the cause for every producer, acknowledge nothing more.
+    ring.fail(toWire(err))
+    try {
+      appender.close()
+    } catch {
+      // the descriptor may be what failed; we never use it again either way
+    }
+    for (const l of locks) l.release()
+    post({ type: 'failed', error: toWire(err) })
+  }
+}
+
+await main()

@@ -1,0 +1,124 @@
+/**
+ * Open-time agreement of a WAL and its mirror (AuditSink.open({ mirror })).
+ *
+ * Each copy is first recovered on its own (workers/writer/resume.ts: torn tails
+ * cut, damage refused). Then the copy that is behind catches up:
+ *   - both copies must hold the same history as far as the shorter one goes:
+ *     the same segment names, the same headers (same salt: the same files),
+ *     sealed segments of the same size, and the shorter copy's last segment a
+ *     byte-for-byte prefix of the longer copy's segment of that name;
+ *   - the copy that is behind gets the missing bytes appended to that segment
+ *     (fdatasync) and the missing segments copied (tmp, fdatasync, rename,
+ *     directory fsync). An empty copy is simply filled.
+ * A copy is behind after a crash between the two fdatasyncs of one batch
+ * (that batch was never acknowledged, but it was emitted and is intact, so it
+ * is kept), after a rotation that renamed in one directory only, or when the
+ * mirror is new or was detached for a while.
+ * Anything else means the copies hold different histories: ERR_AUDIT_CORRUPT
+ * with problem 'mirror-diverged', and nothing is changed.
+ */
+
+import path from 'node:path'
+import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
+import { parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
+import { type Storage, writeFully } from '../../shared/storage.js'
+import { firstDifference, readWhole, type Recovered } from './resume.js'
+
+export interface MirrorReport {
+  dir: string
+  tornTail: Recovered['tornTail']
+  zeroTail: Recovered['zeroTail']
+  /** The copy that was behind and what it received, if one was. */
+  caughtUp: { dir: string; bytes: number; segments: number } | undefined
+}
+
+function segmentsOf(s: Storage, dir: string): string[] {
+  let names: string[]
+  try {
+    names = s.readdir(dir)
+  } catch (err) {
+    throw ioError('list', dir, err)
+  }
+  return names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+}
+
+function diverged(message: string, segment: string, offset: number, seq: number): AuditError {
+  return new AuditError(ERROR_CODES.CORRUPT, `the WAL and its mirror hold different histories: ${message} (segment ${segment}, offset ${offset}, seq ${seq})`, {
+    details: { segment, offset, seq, problem: 'mirror-diverged' },
+  })
+}
+
+function copySegment(s: Storage, buf: Buffer, to: string, name: string): void {
+  const tmp = path.join(to, `${name}.tmp`)
+  try {
+    const fd = s.open(tmp, 'wx')
+    try {
+      writeFully(s, fd, buf, 0, buf.length, 0)
+      s.fdatasync(fd)
+    } finally {
+      s.close(fd)
+    }
+    s.rename(tmp, path.join(to, name))
+  } catch (err) {
+    throw ioError('copy segment into', path.join(to, name), err)
+  }
+}
+
+function appendTail(s: Storage, buf: Buffer, from: number, file: string): void {
+  try {
+    const fd = s.open(file, 'r+')
+    try {
+      writeFully(s, fd, buf, from, buf.length - from, from)
+      s.fdatasync(fd)
+    } finally {
+      s.close(fd)
+    }
+  } catch (err) {
+    throw ioError('catch up', file, err)
+  }
+}
+
+/** Make the two recovered copies agree; returns where appending continues. */
+export function reconcile(s: Storage, dirs: readonly [string, string], recs: [Recovered, Recovered]): { rec: Recovered; report: MirrorReport } {
+  const lists = [segmentsOf(s, dirs[0]), segmentsOf(s, dirs[1])] as const
+  const report: MirrorReport = { dir: dirs[1], tornTail: recs[1].tornTail, zeroTail: recs[1].zeroTail, caughtUp: undefined }
+  // Which copy is ahead: more segments, or the same segments and a longer last one.
+  const sizeOfLast = (i: 0 | 1): number => (lists[i].length === 0 ? 0 : recs[i].active?.size ?? 0)
+  const ahead: 0 | 1 = lists[1].length > lists[0].length || (lists[1].length === lists[0].length && sizeOfLast(1) > sizeOfLast(0)) ? 1 : 0
+  const behind: 0 | 1 = ahead === 0 ? 1 : 0
+  const long = lists[ahead]
+  const short = lists[behind]
+  let bytes = 0
+  let copied = 0
+  for (let i = 0; i < long.length; i++) {
+    const name = long[i]!
+    const firstSeq = parseSegmentFileName(name)!
+    const la = readWhole(s, path.join(dirs[ahead], name))
+    if (i >= short.length) {
+      copySegment(s, la, dirs[behind], name)
+      bytes += la.length
+      copied++
+      continue
+    }
+    if (short[i] !== name) throw diverged(`segment ${short[i]} in ${dirs[behind]} has no twin`, name, 0, firstSeq)
+    const lb = readWhole(s, path.join(dirs[behind], name))
+    if (!la.subarray(0, SEGMENT_HEADER_BYTES).equals(lb.subarray(0, SEGMENT_HEADER_BYTES))) throw diverged('segment headers differ', name, 0, firstSeq)
+    if (lb.length > la.length || !la.subarray(0, lb.length).equals(lb)) {
+      throw diverged('segment contents differ', name, firstDifference(la, lb), firstSeq)
+    }
+    if (lb.length < la.length) {
+      if (i < short.length - 1) throw diverged(`sealed segment sizes differ (${la.length} and ${lb.length})`, name, lb.length, firstSeq)
+      appendTail(s, la, lb.length, path.join(dirs[behind], name))
+      bytes += la.length - lb.length
+    }
+  }
+  if (copied > 0) {
+    try {
+      s.fsyncDir(dirs[behind])
+    } catch (err) {
+      throw ioError('fsync', dirs[behind], err)
+    }
+  }
+  if (bytes > 0) report.caughtUp = { dir: dirs[behind], bytes, segments: copied }
+  return { rec: recs[ahead], report }
+}
