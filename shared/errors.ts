@@ -3,7 +3,7 @@
  *
  * Contract:
  * - `code` never changes meaning once released; docs/errors.md lists every code
- *   in ERROR_CODES (test/errors.test.ts fails when one is undocumented).
+ *   in ERROR_CODES (test/shared/errors.test.ts fails when one is undocumented).
  * - `cause` carries the underlying error (an fs error, a JSON TypeError, ...).
  * - `details` carries the machine-readable facts of the failure: for corruption
  *   that is always { segment, offset, seq }.

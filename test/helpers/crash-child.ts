@@ -1,4 +1,4 @@
-// The process test/crash.test.ts kills with SIGKILL. Run as
+// The process test/sink/crash.test.ts kills with SIGKILL. Run as
 //   node crash-child.js '<CrashConfig JSON>'
 // It opens the sink in cfg.dir, then emits as fast as it can from its main
 // thread (thread 0) and one attached worker_thread (thread 1), each with up to

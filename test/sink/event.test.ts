@@ -4,10 +4,10 @@
 // than it caches; and a refused value names its path, however deep.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { encodeEvent } from '../lib/sink/event.js'
-import type { AuditEvent } from '../shared/event.js'
-import { FIXED } from '../shared/limits.js'
-import { mulberry32 } from '../torture/prng.js'
+import { encodeEvent } from '../../lib/sink/event.js'
+import type { AuditEvent } from '../../shared/event.js'
+import { FIXED } from '../../shared/limits.js'
+import { mulberry32 } from '../../torture/prng.js'
 
 const seed = Number(process.env.EVENT_SEED ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`event.test seed=${seed} (replay with EVENT_SEED=${seed})`)

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { coreId } from '../torture/core-id.js'
+import { coreId } from '../../torture/core-id.js'
 
 const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-core-id-'))
 const git = (...args: string[]): string => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { encoding: 'utf8' }).trim()

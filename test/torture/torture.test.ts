@@ -8,8 +8,8 @@
 // TORTURE_SCALE=<x> multiplies the iteration counts (default 1).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { seedFrom } from './helpers/load.js'
-import { runCampaign, SCENARIOS } from '../torture/runner.js'
+import { seedFrom } from '../helpers/load.js'
+import { runCampaign, SCENARIOS } from '../../torture/runner.js'
 
 const seed = seedFrom('TORTURE_SEED')
 const scale = Number(process.env.TORTURE_SCALE ?? 1)
@@ -24,7 +24,7 @@ const ITER: Record<string, number> = {
 for (const s of SCENARIOS) {
   test(`${s.name}: ${s.description}`, async () => {
     const iterations = Math.max(1, Math.round((ITER[s.name] ?? 5) * scale))
-    const sum = await runCampaign({ scenarios: [s.name], iterations, seed, quick: true, progress: false, command: `TORTURE_SEED=${seed} node dist/test/torture.test.js`, log: () => undefined })
+    const sum = await runCampaign({ scenarios: [s.name], iterations, seed, quick: true, progress: false, command: `TORTURE_SEED=${seed} node dist/test/torture/torture.test.js`, log: () => undefined })
     const sc = sum.scenarios[0]!
     console.log(`  ${s.name}: ${sc.iterations} iterations, ${sc.kills} real SIGKILLs, ${sc.crashStates} states checked, ${sc.acked} acked, ${sc.failures.length} failures, ${sc.seconds.toFixed(1)} s; ${Object.entries(sc.notes).map(([k, v]) => `${k} ${v}`).join(', ')}${sc.skipped.length ? `; skipped: ${[...new Set(sc.skipped)].join('; ')}` : ''}`)
     assert.is(sc.iterations, iterations)

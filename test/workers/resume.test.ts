@@ -4,9 +4,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink, readLog, verifyLog } from '../lib/index.js'
-import { RECORD_HEADER_BYTES, RecordType, SEGMENT_HEADER_BYTES, sealRecord, decodeSegmentHeader, segmentFileName } from '../shared/format.js'
-import { ev, ls, snapshot, tempDir } from './helpers/dirs.js'
+import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
+import { RECORD_HEADER_BYTES, RecordType, SEGMENT_HEADER_BYTES, sealRecord, decodeSegmentHeader, segmentFileName } from '../../shared/format.js'
+import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 
 const SEG1 = segmentFileName(1)
 

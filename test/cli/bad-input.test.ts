@@ -5,11 +5,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { logStats, recoverLog, replay, verifyLog } from '../lib/index.js'
-import { WalRewriter } from '../lib/repair/rewrite.js'
-import { cli, cliAsync, type CliResult, recordSpots, segmentsOf, writeLog } from './helpers/cli-run.js'
-import { ev, snapshot, tempDir } from './helpers/dirs.js'
-import { mulberry32, seedFrom } from './helpers/load.js'
+import { logStats, recoverLog, replay, verifyLog } from '../../lib/index.js'
+import { WalRewriter } from '../../lib/repair/rewrite.js'
+import { cli, cliAsync, type CliResult, recordSpots, segmentsOf, writeLog } from '../helpers/cli-run.js'
+import { ev, snapshot, tempDir } from '../helpers/dirs.js'
+import { mulberry32, seedFrom } from '../helpers/load.js'
 
 const seed = seedFrom('BADINPUT_SEED')
 console.log(`bad-input seed=${seed} (replay with BADINPUT_SEED=${seed})`)
@@ -18,7 +18,7 @@ const randomBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n },
 
 const base = tempDir('cli-bad')
 const GOOD = path.join(base, 'good')
-const FIXTURES = new URL('../../test/fixtures/v1/', import.meta.url).pathname
+const FIXTURES = new URL('../../../test/fixtures/v1/', import.meta.url).pathname
 
 /** Each read command run on dir the simplest way (monitor: one snapshot), in parallel. */
 async function everyCommand(dir: string): Promise<[string, CliResult][]> {

@@ -15,12 +15,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditError, AuditSink } from '../lib/index.js'
-import type { FaultConfig } from '../torture/faulty-storage.js'
-import { Producer } from '../lib/sink/producer.js'
-import { Ring } from '../shared/ring/ring.js'
-import { STATE, STATE_FAILED, STATE_FAILING } from '../shared/ring/layout.js'
-import { ev, FAULTY, tempDir } from './helpers/dirs.js'
+import { AuditError, AuditSink } from '../../lib/index.js'
+import type { FaultConfig } from '../../torture/faulty-storage.js'
+import { Producer } from '../../lib/sink/producer.js'
+import { Ring } from '../../shared/ring/ring.js'
+import { STATE, STATE_FAILED, STATE_FAILING } from '../../shared/ring/layout.js'
+import { ev, FAULTY, tempDir } from '../helpers/dirs.js'
 
 async function openError(dir: string, config: FaultConfig): Promise<unknown> {
   try {

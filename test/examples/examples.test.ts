@@ -6,12 +6,12 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { verifyLog } from '../lib/index.js'
-import { type CliResult, nodeAsync } from './helpers/cli-run.js'
-import { tempDir } from './helpers/dirs.js'
+import { verifyLog } from '../../lib/index.js'
+import { type CliResult, nodeAsync } from '../helpers/cli-run.js'
+import { tempDir } from '../helpers/dirs.js'
 
-const DEMO = new URL('../examples/basic/main.js', import.meta.url).pathname
-const BENCH = new URL('../bench/durable.js', import.meta.url).pathname
+const DEMO = new URL('../../examples/basic/main.js', import.meta.url).pathname
+const BENCH = new URL('../../bench/durable.js', import.meta.url).pathname
 
 function run(file: string, env: Record<string, string>, cwd = os.tmpdir()): Promise<CliResult> {
   return nodeAsync([file], { env, cwd })

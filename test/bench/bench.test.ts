@@ -10,15 +10,15 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import { engineConfig, runOpen } from '../bench/engine/engine.js'
-import { mtlogAudit, type System } from '../bench/engine/system.js'
-import { AuditSink, verifyLog } from '../lib/index.js'
-import { CLI, type CliResult, nodeAsync } from './helpers/cli-run.js'
-import { tempDir } from './helpers/dirs.js'
-import { Gate } from './helpers/gated-storage.js'
+import { engineConfig, runOpen } from '../../bench/engine/engine.js'
+import { mtlogAudit, type System } from '../../bench/engine/system.js'
+import { AuditSink, verifyLog } from '../../lib/index.js'
+import { CLI, type CliResult, nodeAsync } from '../helpers/cli-run.js'
+import { tempDir } from '../helpers/dirs.js'
+import { Gate } from '../helpers/gated-storage.js'
 
-const RUNNER = new URL('../bench/run.js', import.meta.url).pathname
-const MODULES = new URL('../../bench/node_modules', import.meta.url).pathname
+const RUNNER = new URL('../../bench/run.js', import.meta.url).pathname
+const MODULES = new URL('../../../bench/node_modules', import.meta.url).pathname
 
 function run(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return nodeAsync(args, { env, cwd: os.tmpdir() })

@@ -4,14 +4,14 @@
 // contiguous, and an attached producer must be refused once the sink closed.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { tracked } from './helpers/tracked.js'
-import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type AuditSinkOptions } from '../lib/index.js'
-import { Ring } from '../shared/ring/ring.js'
-import { checkRun, type ThreadResult } from './helpers/check.js'
-import { loadEvent, type PadSpec, seedFrom, within } from './helpers/load.js'
-import type { MpWorkerData, MpWorkerMessage } from './helpers/mp-worker.js'
-import { type Load, MP_WORKER_URL as WORKER_URL, runThreads, startWorker, terminateAll } from './helpers/threads.js'
-import type { BlockingWorkerData, BlockingWorkerMessage } from './helpers/blocking-worker.js'
+import { tracked } from '../helpers/tracked.js'
+import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type AuditSinkOptions } from '../../lib/index.js'
+import { Ring } from '../../shared/ring/ring.js'
+import { checkRun, type ThreadResult } from '../helpers/check.js'
+import { loadEvent, type PadSpec, seedFrom, within } from '../helpers/load.js'
+import type { MpWorkerData, MpWorkerMessage } from '../helpers/mp-worker.js'
+import { type Load, MP_WORKER_URL as WORKER_URL, runThreads, startWorker, terminateAll } from '../helpers/threads.js'
+import type { BlockingWorkerData, BlockingWorkerMessage } from '../helpers/blocking-worker.js'
 
 const { freshDir, openSink, cleanup } = tracked('mp')
 
@@ -134,7 +134,7 @@ test('an attached producer whose thread was busy while the sink closed: its dura
   const control = new SharedArrayBuffer(4)
   const count = 40
   const wd: BlockingWorkerData = { handle: sink.handle(), control, thread: 1, count, pad }
-  const worker = startWorker(new URL('./helpers/blocking-worker.js', import.meta.url), wd)
+  const worker = startWorker(new URL('../helpers/blocking-worker.js', import.meta.url), wd)
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
   const inbox: BlockingWorkerMessage[] = []
   let wake: (() => void) | undefined

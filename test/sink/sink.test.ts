@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { AuditSink, readLog, verifyLog, type AuditEvent } from '../lib/index.js'
-import { encodeSegmentHeader, segmentFileName, GENESIS_HASH } from '../shared/format.js'
-import { ev, ls, snapshot, tempDir } from './helpers/dirs.js'
+import { AuditSink, readLog, verifyLog, type AuditEvent } from '../../lib/index.js'
+import { encodeSegmentHeader, segmentFileName, GENESIS_HASH } from '../../shared/format.js'
+import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> | undefined; message: string }> {
   try {
@@ -224,7 +224,7 @@ test('an unknown format version is refused with ERR_AUDIT_VERSION_UNSUPPORTED, u
   const dir = tempDir('version')
   const h = encodeSegmentHeader({ firstSeq: 1, createdMs: 0, chainStart: GENESIS_HASH, salt: Buffer.alloc(8, 7) })
   h.writeUInt16LE(2, 8)
-  const { crc32c } = await import('../shared/crc32c.js')
+  const { crc32c } = await import('../../shared/crc32c.js')
   h.writeUInt32LE(crc32c(h, 0, 0, 72), 72)
   fs.writeFileSync(path.join(dir, segmentFileName(1)), h)
   const before = snapshot(dir)
@@ -281,7 +281,7 @@ test('a new WAL directory is a WAL at once: one durable segment before any emit'
 
 test('a sink opened from `node --input-type=module -e` works (the writer does not inherit the app\'s eval flags)', () => {
   const dir = tempDir('eval')
-  const lib = new URL('../lib/index.js', import.meta.url).href
+  const lib = new URL('../../lib/index.js', import.meta.url).href
   const code = `import { AuditSink } from '${lib}'; const s = await AuditSink.open({ dir: ${JSON.stringify(dir)} }); const r = await s.emit({ level: 'Debug', messageTemplate: 'x' }); await s.close(); console.log(r.seq)`
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' })
   assert.is(r.status, 0, r.stderr)

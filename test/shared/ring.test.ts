@@ -5,14 +5,14 @@
 // through a 64 KiB ring.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { tracked } from './helpers/tracked.js'
-import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../lib/index.js'
-import { CLOSED, NO_SPACE, Ring } from '../shared/ring/ring.js'
-import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../shared/ring/layout.js'
-import { checkRun } from './helpers/check.js'
-import { Gate } from './helpers/gated-storage.js'
-import { loadEvent, mulberry32, padFor, type PadSpec, seedFrom, within } from './helpers/load.js'
-import { runThreads, terminateAll } from './helpers/threads.js'
+import { tracked } from '../helpers/tracked.js'
+import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../../lib/index.js'
+import { CLOSED, NO_SPACE, Ring } from '../../shared/ring/ring.js'
+import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../../shared/ring/layout.js'
+import { checkRun } from '../helpers/check.js'
+import { Gate } from '../helpers/gated-storage.js'
+import { loadEvent, mulberry32, padFor, type PadSpec, seedFrom, within } from '../helpers/load.js'
+import { runThreads, terminateAll } from '../helpers/threads.js'
 
 const seed = seedFrom('RING_SEED')
 console.log(`ring seed=${seed} (replay with RING_SEED=${seed})`)

@@ -4,9 +4,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { tempDir } from './helpers/dirs.js'
+import { tempDir } from '../helpers/dirs.js'
 
-const SMOKE = new URL('./helpers/smoke.js', import.meta.url).pathname
+const SMOKE = new URL('../helpers/smoke.js', import.meta.url).pathname
 
 test('the library works on Node 24: emit from two threads, close, verify', () => {
   if (process.env.MTLOG_SKIP_NODE24 === '1') {

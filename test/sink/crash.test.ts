@@ -22,11 +22,11 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AuditSink, readLog, verifyLog } from '../lib/index.js'
-import type { CrashConfig } from './helpers/crash-child.js'
-import { mulberry32, padFor, type PadSpec, seedFrom, within } from './helpers/load.js'
+import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
+import type { CrashConfig } from '../helpers/crash-child.js'
+import { mulberry32, padFor, type PadSpec, seedFrom, within } from '../helpers/load.js'
 
-const CHILD = fileURLToPath(new URL('./helpers/crash-child.js', import.meta.url))
+const CHILD = fileURLToPath(new URL('../helpers/crash-child.js', import.meta.url))
 const ITER = Number(process.env.CRASH_ITER ?? 30)
 const seed = seedFrom('CRASH_SEED')
 console.log(`crash seed=${seed} lives=${ITER} (replay with CRASH_SEED=${seed})`)

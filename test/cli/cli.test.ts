@@ -3,12 +3,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink } from '../lib/index.js'
-import { SEGMENT_HEADER_BYTES, segmentFileName } from '../shared/format.js'
-import { cli, cliAsync } from './helpers/cli-run.js'
-import { ev, snapshot, tempDir } from './helpers/dirs.js'
+import { AuditSink } from '../../lib/index.js'
+import { SEGMENT_HEADER_BYTES, segmentFileName } from '../../shared/format.js'
+import { cli, cliAsync } from '../helpers/cli-run.js'
+import { ev, snapshot, tempDir } from '../helpers/dirs.js'
 
-const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 async function makeLog(dir: string, n: number): Promise<void> {
   const sink = await AuditSink.open({ dir })

@@ -5,8 +5,8 @@ import * as assert from 'uvu/assert'
 import {
   compileFilters, csvField, matchesFilters, parseLevelFilter, parseTemplate, parseTime, renderTemplate, toClef, toCsvRow, toJsonRecord, toText,
   type LogRecord,
-} from '../lib/index.js'
-import { parseCsv } from './helpers/cli-run.js'
+} from '../../lib/index.js'
+import { parseCsv } from '../helpers/cli-run.js'
 
 const rec = (over: Partial<LogRecord['event']> = {}, seq = 7): LogRecord => {
   const event = { timestamp: new Date(Date.UTC(2024, 0, 31, 13, 45, 0, 123)), level: 'Information' as const, messageTemplate: 'User {UserId} did {Action}', properties: { UserId: 'u-17', Action: 'login' } as Record<string, unknown>, ...over }

@@ -9,12 +9,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { AuditSink, readLog, verifyLog, type LogRecord } from '../lib/index.js'
-import { RecordFlag } from '../shared/format.js'
-import { scanSegment, START } from '../shared/scan.js'
-import { ls, snapshot, tempDir } from './helpers/dirs.js'
+import { AuditSink, readLog, verifyLog, type LogRecord } from '../../lib/index.js'
+import { RecordFlag } from '../../shared/format.js'
+import { scanSegment, START } from '../../shared/scan.js'
+import { ls, snapshot, tempDir } from '../helpers/dirs.js'
 
-const FIXTURES = fileURLToPath(new URL('../../test/fixtures/v1/', import.meta.url))
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/v1/', import.meta.url))
 
 interface Spot { segment: string; offset: number; seq: number; problem: string }
 interface Verify { ok: boolean; records: number; firstSeq: number; lastSeq: number; firstBad: Spot | null; tornTail: { segment: string; offset: number; bytes: number } | null }

@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { runCampaign, runIteration, type CampaignSummary } from '../torture/runner.js'
-import type { Scenario } from '../torture/scenarios/common.js'
-import { indicesOf, mergePieces } from '../torture/summarize.js'
+import { runCampaign, runIteration, type CampaignSummary } from '../../torture/runner.js'
+import type { Scenario } from '../../torture/scenarios/common.js'
+import { indicesOf, mergePieces } from '../../torture/summarize.js'
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-torture-campaign-'))
 const quiet = (): void => undefined

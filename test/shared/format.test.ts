@@ -7,16 +7,16 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import { createHash } from 'node:crypto'
-import { crc32c } from '../shared/crc32c.js'
+import { crc32c } from '../../shared/crc32c.js'
 import {
   checkRecord, decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, GENESIS_HASH, readI64, readU64, RECORD_HEADER_BYTES,
   RECORD_MAGIC, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, sealRecord, segmentFileName, parseSegmentFileName,
   type RecordBad, type RecordOk, type SegmentHeader,
-} from '../shared/format.js'
-import { classifyTail, scanSegment, START, type SegmentScan, zeroFrom } from '../shared/scan.js'
+} from '../../shared/format.js'
+import { classifyTail, scanSegment, START, type SegmentScan, zeroFrom } from '../../shared/scan.js'
 
-const VECTORS_URL = new URL('../../test/fixtures/v1/vectors.json', import.meta.url)
-const DOC_URL = new URL('../../docs/wal-format.md', import.meta.url)
+const VECTORS_URL = new URL('../../../test/fixtures/v1/vectors.json', import.meta.url)
+const DOC_URL = new URL('../../../docs/wal-format.md', import.meta.url)
 const MAX = 1 << 20
 
 // ── independent definitions (the doc's words, not the library's code) ──────

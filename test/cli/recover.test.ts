@@ -6,13 +6,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink, type AuditEvent, readLog, verifyLog } from '../lib/index.js'
+import { AuditSink, type AuditEvent, readLog, verifyLog } from '../../lib/index.js'
 import {
   cli, copyDir, flipBit, lostSeqs, recordSpots, type RecordSpot, SMALL, segmentsOf, seqsHit, writeLog, zeroRange,
-} from './helpers/cli-run.js'
-import { snapshot, tempDir } from './helpers/dirs.js'
-import { crc32c } from '../shared/crc32c.js'
-import { mulberry32, seedFrom } from './helpers/load.js'
+} from '../helpers/cli-run.js'
+import { snapshot, tempDir } from '../helpers/dirs.js'
+import { crc32c } from '../../shared/crc32c.js'
+import { mulberry32, seedFrom } from '../helpers/load.js'
 
 const seed = seedFrom('RECOVER_SEED')
 console.log(`recover seed=${seed} (replay with RECOVER_SEED=${seed})`)

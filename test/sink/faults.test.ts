@@ -5,9 +5,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink, readLog, verifyLog } from '../lib/index.js'
-import type { FaultConfig } from '../torture/faulty-storage.js'
-import { ev, FAULTY, ls, tempDir } from './helpers/dirs.js'
+import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
+import type { FaultConfig } from '../../torture/faulty-storage.js'
+import { ev, FAULTY, ls, tempDir } from '../helpers/dirs.js'
 
 interface Outcome {
   acked: number[]
@@ -150,7 +150,7 @@ test('every emit in flight when the sink fails is settled: none hangs', async ()
 
 test('a writer thread that dies fails the sink loudly: every emit rejects with the crash as cause, the lock is released', async () => {
   const dir = tempDir('crash-writer')
-  const CRASHING = new URL('./helpers/crashing-storage.js', import.meta.url).pathname
+  const CRASHING = new URL('../helpers/crashing-storage.js', import.meta.url).pathname
   // pwrite #1 is the first segment's header during open, #2 the first batch, #3 the zeros
   // written ahead of it (workers/writer/appender.ts), #4 the second batch.
   const sink = await AuditSink.open({ dir, storage: { module: CRASHING, config: { exitOnPwrite: 4 } } })

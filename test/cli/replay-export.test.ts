@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet'
-import { type AuditEvent, LEVELS } from '../lib/index.js'
-import { cli, copyDir, flipBit, parseCsv, recordSpots, segmentsOf, writeLog } from './helpers/cli-run.js'
-import { snapshot, tempDir } from './helpers/dirs.js'
+import { type AuditEvent, LEVELS } from '../../lib/index.js'
+import { cli, copyDir, flipBit, parseCsv, recordSpots, segmentsOf, writeLog } from '../helpers/cli-run.js'
+import { snapshot, tempDir } from '../helpers/dirs.js'
 
 const N = 80
 const T0 = Date.UTC(2024, 0, 1, 10, 0, 0)

@@ -6,11 +6,11 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { CLI, cli, flipBit, recordSpots, segmentsOf, writeLog } from './helpers/cli-run.js'
-import { ev, tempDir } from './helpers/dirs.js'
+import { CLI, cli, flipBit, recordSpots, segmentsOf, writeLog } from '../helpers/cli-run.js'
+import { ev, tempDir } from '../helpers/dirs.js'
 
 const SOCKET = `mtlog-audit-test-${process.pid}`
-const WRITER = new URL('./helpers/cli-writer.js', import.meta.url).pathname
+const WRITER = new URL('../helpers/cli-writer.js', import.meta.url).pathname
 const base = tempDir('cli-tty')
 
 function tmux(...args: string[]): { code: number | null; out: string } {

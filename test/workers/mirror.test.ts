@@ -4,9 +4,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink, readLog, verifyLog } from '../lib/index.js'
-import { segmentFileName } from '../shared/format.js'
-import { ev, FAULTY, ls, snapshot, tempDir } from './helpers/dirs.js'
+import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
+import { segmentFileName } from '../../shared/format.js'
+import { ev, FAULTY, ls, snapshot, tempDir } from '../helpers/dirs.js'
 
 const SMALL = { segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 2048 }
 

@@ -9,11 +9,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Kill9Job } from '../torture/kill9-child.js'
-import { runIteration } from '../torture/runner.js'
-import { ChildPool, life, makeKill9 } from '../torture/scenarios/kill9.js'
+import type { Kill9Job } from '../../torture/kill9-child.js'
+import { runIteration } from '../../torture/runner.js'
+import { ChildPool, life, makeKill9 } from '../../torture/scenarios/kill9.js'
 
-const HANGING = fileURLToPath(new URL('./helpers/hanging-kill9-child.js', import.meta.url))
+const HANGING = fileURLToPath(new URL('../helpers/hanging-kill9-child.js', import.meta.url))
 const LIFE_MS = 300
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-torture-kill9-'))
 const job: Kill9Job = { dir: path.join(base, 'wal'), p0: 4, perThread: 10, inflight: 1, salt: 1, opts: {} }

@@ -4,9 +4,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads'
-import { AuditError, ERROR_CODES, fromWire, toWire } from '../shared/errors.js'
+import { AuditError, ERROR_CODES, fromWire, toWire } from '../../shared/errors.js'
 
-const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8')
+const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
 
 test('every error code is documented in docs/errors.md', () => {
   const missing = Object.values(ERROR_CODES).filter((code) => !doc.includes(`\`${code}\``))
