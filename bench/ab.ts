@@ -34,7 +34,11 @@ import { fmt } from './engine/tables.js'
 import type { AuditSink } from '../lib/sink/index.js'
 
 type Open = typeof AuditSink.open
-interface Sample { eventsPerSec: number; p50: number; p99: number }
+interface Sample {
+  eventsPerSec: number
+  p50: number
+  p99: number
+}
 
 async function loadBuild(dist: string): Promise<Open> {
   const file = path.resolve(dist, 'lib', 'sink.js')
@@ -65,11 +69,17 @@ async function once(open: Open, window: number, seconds: number, baseDir: string
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      before: { type: 'string' }, after: { type: 'string' }, windows: { type: 'string' }, rounds: { type: 'string' },
-      seconds: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' },
+      before: { type: 'string' },
+      after: { type: 'string' },
+      windows: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      dir: { type: 'string' },
+      out: { type: 'string' },
     },
   })
-  if (values.before === undefined || values.after === undefined) throw new Error('--before <dist dir> and --after <dist dir> are required')
+  if (values.before === undefined || values.after === undefined)
+    throw new Error('--before <dist dir> and --after <dist dir> are required')
   const windows = (values.windows ?? '1,16,256,4096').split(',').map(Number)
   const rounds = Number(values.rounds ?? 8)
   const seconds = Number(values.seconds ?? 1.5)
@@ -84,7 +94,7 @@ async function main(): Promise<void> {
   const started = new Date()
   for (let r = 0; r < rounds; r++) {
     for (const w of windows) {
-      for (const side of r % 2 === 0 ? ['before', 'after'] as const : ['after', 'before'] as const) {
+      for (const side of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
         const s = await once(builds[side], w, seconds, baseDir)
         samples.set(key(w, side), [...(samples.get(key(w, side)) ?? []), s])
       }
@@ -97,8 +107,16 @@ async function main(): Promise<void> {
     const ratios = a.map((s, i) => s.eventsPerSec / b[i]!.eventsPerSec)
     return {
       window: w,
-      before: { eventsPerSec: spread(b.map((s) => s.eventsPerSec)).median, p50: spread(b.map((s) => s.p50)).median, p99: spread(b.map((s) => s.p99)).median },
-      after: { eventsPerSec: spread(a.map((s) => s.eventsPerSec)).median, p50: spread(a.map((s) => s.p50)).median, p99: spread(a.map((s) => s.p99)).median },
+      before: {
+        eventsPerSec: spread(b.map((s) => s.eventsPerSec)).median,
+        p50: spread(b.map((s) => s.p50)).median,
+        p99: spread(b.map((s) => s.p99)).median,
+      },
+      after: {
+        eventsPerSec: spread(a.map((s) => s.eventsPerSec)).median,
+        p50: spread(a.map((s) => s.p50)).median,
+        p99: spread(a.map((s) => s.p99)).median,
+      },
       ratio: spread(ratios),
       afterFaster: ratios.filter((x) => x > 1).length,
       samples: { before: b, after: a },
@@ -115,7 +133,10 @@ async function main(): Promise<void> {
     '',
     '| window | before events/s | after events/s | after / before, paired: median (min–max) | rounds after faster | before p50 / p99 ms | after p50 / p99 ms |',
     '|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.window} | ${fmt(r.before.eventsPerSec, 0)} | ${fmt(r.after.eventsPerSec, 0)} | ${r.ratio.median.toFixed(2)} (${r.ratio.min.toFixed(2)}–${r.ratio.max.toFixed(2)}) | ${r.afterFaster}/${rounds} | ${r.before.p50.toFixed(3)} / ${r.before.p99.toFixed(3)} | ${r.after.p50.toFixed(3)} / ${r.after.p99.toFixed(3)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.window} | ${fmt(r.before.eventsPerSec, 0)} | ${fmt(r.after.eventsPerSec, 0)} | ${r.ratio.median.toFixed(2)} (${r.ratio.min.toFixed(2)}–${r.ratio.max.toFixed(2)}) | ${r.afterFaster}/${rounds} | ${r.before.p50.toFixed(3)} / ${r.before.p99.toFixed(3)} | ${r.after.p50.toFixed(3)} / ${r.after.p99.toFixed(3)} |`,
+    ),
     '',
     'Events/s and latencies are medians over the rounds; the ratio is taken within each round, then its median.',
   ]
@@ -124,7 +145,10 @@ async function main(): Promise<void> {
   const out = values.out ?? path.join(packageRoot(), 'bench', 'results')
   await fsp.mkdir(out, { recursive: true })
   await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.md`), md)
-  await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.json`), `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`)
+  await fsp.writeFile(
+    path.join(out, `${resultStem(machine, 'ab')}.json`),
+    `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`,
+  )
 }
 
 main().catch((err: unknown) => {

@@ -32,7 +32,8 @@ const TIME = '/usr/bin/time'
 function cpuSeconds(args: string[], input?: string): number {
   const r = spawnSync(TIME, ['-f', 'cpu %U %S', process.execPath, ...args], { input, encoding: 'utf8' })
   const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr ?? '')
-  if (r.status !== 0 || m === null) throw new Error(`${args.join(' ')} failed (status ${r.status}): ${(r.stderr ?? '').slice(-500)}`)
+  if (r.status !== 0 || m === null)
+    throw new Error(`${args.join(' ')} failed (status ${r.status}): ${(r.stderr ?? '').slice(-500)}`)
   return Number(m[1]) + Number(m[2])
 }
 
@@ -47,20 +48,26 @@ function main(): void {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer')
   if (!fs.existsSync(TIME)) throw new Error(`${TIME} is needed (apt-get install time)`)
   const child = fileURLToPath(new URL('../torture/kill9-child.js', import.meta.url))
-  const workers = (n: number): string[] => ['-e', `const { Worker } = require('node:worker_threads'); for (let i = 0; i < ${n}; i++) new Worker('0', { eval: true })`]
+  const workers = (n: number): string[] => [
+    '-e',
+    `const { Worker } = require('node:worker_threads'); for (let i = 0; i < ${n}; i++) new Worker('0', { eval: true })`,
+  ]
   const cases: [string, () => number][] = [
     ['node -e 0', () => cpuSeconds(['-e', '0'])],
     ['node, + 1 empty worker thread', () => cpuSeconds(workers(1))],
     ['node, + 2 empty worker threads', () => cpuSeconds(workers(2))],
-    ['kill9 child, 1 event per producer thread (main + producer worker + writer)', () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-audit-boot-'))
-      try {
-        const job = { dir, p0: 0, perThread: 1, inflight: 1, salt: 1, opts: {} }
-        return cpuSeconds([child], `${JSON.stringify(job)}\n`)
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true })
-      }
-    }],
+    [
+      'kill9 child, 1 event per producer thread (main + producer worker + writer)',
+      () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-audit-boot-'))
+        try {
+          const job = { dir, p0: 0, perThread: 1, inflight: 1, salt: 1, opts: {} }
+          return cpuSeconds([child], `${JSON.stringify(job)}\n`)
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true })
+        }
+      },
+    ],
   ]
   const machine = machineInfo(os.tmpdir())
   const rows = cases.map(([name, run]) => {

@@ -41,7 +41,8 @@ function numEnv(name: string, fallback: number, min: number, integer = false): n
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const v = Number(raw.replaceAll('_', ''))
-  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new Error(`${name} must be a${integer ? 'n integer' : ' number'} ≥ ${min} (got ${JSON.stringify(raw)})`)
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v)))
+    throw new Error(`${name} must be a${integer ? 'n integer' : ' number'} ≥ ${min} (got ${JSON.stringify(raw)})`)
   return v
 }
 
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
   const quick = process.env.BENCH_QUICK === '1'
   const windows = (process.env.BENCH_WINDOWS ?? '1,16,256,4096').split(',').map((s) => {
     const v = Number(s.trim())
-    if (!Number.isInteger(v) || v < 1) throw new Error(`BENCH_WINDOWS must list integers ≥ 1 (got ${JSON.stringify(process.env.BENCH_WINDOWS)})`)
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`BENCH_WINDOWS must list integers ≥ 1 (got ${JSON.stringify(process.env.BENCH_WINDOWS)})`)
     return v
   })
   const cfg = engineConfig(quick, {
@@ -62,17 +64,45 @@ async function main(): Promise<void> {
   const rate = numEnv('BENCH_RATE', quick ? 2_000 : 10_000, 1)
   const mtWindow = numEnv('BENCH_MT_WINDOW', 1024, 1, true)
   const outDir = path.resolve(process.env.BENCH_OUT_DIR ?? path.join(packageRoot(), 'bench', 'results'))
-  const only = (process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
   await fs.mkdir(cfg.baseDir, { recursive: true })
 
   const framed = PAYLOAD_BYTES + RECORD_HEADER_BYTES
   const specs: Spec[] = [
     floorWriteSpec(cfg, framed, framed, 'baseline-1', `baseline: write ${framed} B + fdatasync (node:fs, no sink)`),
-    floorWriteSpec(cfg, 4096 * framed, framed, 'baseline-4096', `baseline: write 4096 × ${framed} B + fdatasync (node:fs, no sink)`),
-    ...windows.map((w) => closedSpec(cfg, mtlogAudit, { payloadBytes: PAYLOAD_BYTES, window: w, id: `closed-w${w}`, title: `closed loop, main thread, window ${w}` })),
+    floorWriteSpec(
+      cfg,
+      4096 * framed,
+      framed,
+      'baseline-4096',
+      `baseline: write 4096 × ${framed} B + fdatasync (node:fs, no sink)`,
+    ),
+    ...windows.map((w) =>
+      closedSpec(cfg, mtlogAudit, {
+        payloadBytes: PAYLOAD_BYTES,
+        window: w,
+        id: `closed-w${w}`,
+        title: `closed loop, main thread, window ${w}`,
+      }),
+    ),
     // The rate is asked for explicitly here: never skipped for being above the closed loop's best.
-    openSpec(cfg, mtlogAudit, { payloadBytes: PAYLOAD_BYTES, rate, id: 'open', title: `open loop ${fmt(rate, 0)}/s for ${cfg.openSeconds} s (latency from intended send time)`, always: true }),
-    closedSpec(cfg, mtlogAudit, { payloadBytes: PAYLOAD_BYTES, window: 4 * mtWindow, producers: 4, id: 'threads', title: `closed loop, main + 3 worker_threads, window ${mtWindow} each` }),
+    openSpec(cfg, mtlogAudit, {
+      payloadBytes: PAYLOAD_BYTES,
+      rate,
+      id: 'open',
+      title: `open loop ${fmt(rate, 0)}/s for ${cfg.openSeconds} s (latency from intended send time)`,
+      always: true,
+    }),
+    closedSpec(cfg, mtlogAudit, {
+      payloadBytes: PAYLOAD_BYTES,
+      window: 4 * mtWindow,
+      producers: 4,
+      id: 'threads',
+      title: `closed loop, main + 3 worker_threads, window ${mtWindow} each`,
+    }),
   ]
 
   const m = machineInfo(cfg.baseDir)
@@ -81,11 +111,17 @@ async function main(): Promise<void> {
   console.log('# mtlog-audit durable-core benchmark\n')
   for (const l of machineLines(m)) console.log(l)
   if (quick) console.log('- BENCH_QUICK: a smoke run, numbers mean little')
-  console.log(`- ${cfg.repeat} run(s) per scenario, fresh directory each; cells are median (min–max); latency is emit() call → promise resolved (fdatasync'ed)`)
+  console.log(
+    `- ${cfg.repeat} run(s) per scenario, fresh directory each; cells are median (min–max); latency is emit() call → promise resolved (fdatasync'ed)`,
+  )
 
   const scenarios = await runSpecs(cfg, specs, only, (s) => void process.stderr.write(`${s}\n`))
-  const payload = spread(scenarios.filter((s) => !s.id.startsWith('baseline')).flatMap((s) => s.runs.map((r) => r.payloadBytes)))
-  console.log(`- event payload: ${fmt(payload.median, 1)} B of JSON (measured by the writer: framed bytes / records − ${RECORD_HEADER_BYTES} B header; ${framed} B per record on disk)\n`)
+  const payload = spread(
+    scenarios.filter((s) => !s.id.startsWith('baseline')).flatMap((s) => s.runs.map((r) => r.payloadBytes)),
+  )
+  console.log(
+    `- event payload: ${fmt(payload.median, 1)} B of JSON (measured by the writer: framed bytes / records − ${RECORD_HEADER_BYTES} B header; ${framed} B per record on disk)\n`,
+  )
   console.log(closedTable(scenarios))
   if (scenarios.some((s) => s.group === 'open')) console.log(`\n${openTable(scenarios)}`)
   const runs = scenarios.flatMap((s) => s.runs)
@@ -93,14 +129,26 @@ async function main(): Promise<void> {
   const noise = noiseReport(runs, cfg.noisyOtherCores, m.loadAtStart, loadAtEnd, load1Start, os.loadavg()[0]!)
   const verified = runs.every((r) => r.verified)
   const seconds = (performance.now() - started) / 1000
-  console.log(`\n- at end: ${loadAtEnd}\n- noise: ${noise.verdict}\nverified: ${verified ? 'every run' : 'FAILED'}; total ${seconds.toFixed(1)} s`)
+  console.log(
+    `\n- at end: ${loadAtEnd}\n- noise: ${noise.verdict}\nverified: ${verified ? 'every run' : 'FAILED'}; total ${seconds.toFixed(1)} s`,
+  )
 
   await fs.mkdir(outDir, { recursive: true })
   const out = path.join(outDir, `${resultStem(m, 'durable')}.json`)
-  await fs.writeFile(out, toJson({
-    benchmark: 'mtlog-audit durable core', machine: m, config: { ...cfg, rate, mtWindow, windows, only }, payloadBytes: payload, seconds, loadAtEnd, noise, verified,
-    scenarios: scenarios.map((s) => ({ ...s, summary: summary(s) })),
-  }))
+  await fs.writeFile(
+    out,
+    toJson({
+      benchmark: 'mtlog-audit durable core',
+      machine: m,
+      config: { ...cfg, rate, mtWindow, windows, only },
+      payloadBytes: payload,
+      seconds,
+      loadAtEnd,
+      noise,
+      verified,
+      scenarios: scenarios.map((s) => ({ ...s, summary: summary(s) })),
+    }),
+  )
   console.log(`wrote ${out}`)
   if (!verified) process.exitCode = 1
 }

@@ -116,7 +116,8 @@ function pinoSystem(pino: PinoModule, version: string): System {
   return {
     id: 'pino',
     version,
-    durability: 'logger.info() with pino.destination({ sync: true, fsync: true }): writeSync + fsyncSync before it returns',
+    durability:
+      'logger.info() with pino.destination({ sync: true, fsync: true }): writeSync + fsyncSync before it returns',
     blocking: true,
     async open(dir) {
       const file = path.join(dir, 'pino.log')
@@ -158,7 +159,8 @@ function openDb(Database: SqliteModule, dir: string): { db: SqliteDb; insert: Sq
   db.pragma('synchronous = FULL')
   const mode = db.pragma('journal_mode', { simple: true })
   const sync = db.pragma('synchronous', { simple: true })
-  if (mode !== 'wal' || sync !== 2) throw new Error(`sqlite peer: journal_mode=${String(mode)}, synchronous=${String(sync)} (wanted wal, 2 = FULL)`)
+  if (mode !== 'wal' || sync !== 2)
+    throw new Error(`sqlite peer: journal_mode=${String(mode)}, synchronous=${String(sync)} (wanted wal, 2 = FULL)`)
   db.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL)')
   return { db, insert: db.prepare('INSERT INTO events (time, event) VALUES (?, ?)') }
 }
@@ -181,7 +183,8 @@ function sqliteTx(Database: SqliteModule, version: string): System {
   return {
     id: 'sqlite-tx',
     version,
-    durability: 'better-sqlite3, journal_mode=WAL, synchronous=FULL: one INSERT, one commit (WAL sync) per event before emit() returns',
+    durability:
+      'better-sqlite3, journal_mode=WAL, synchronous=FULL: one INSERT, one commit (WAL sync) per event before emit() returns',
     blocking: true,
     async open(dir) {
       const { db, insert } = openDb(Database, dir)
@@ -287,7 +290,8 @@ function sqliteGroup(Database: SqliteModule, version: string, groupMax: number):
 }
 
 function versionOf(modulesDir: string, name: string): string {
-  return (JSON.parse(fs.readFileSync(path.join(modulesDir, name, 'package.json'), 'utf8')) as { version: string }).version
+  return (JSON.parse(fs.readFileSync(path.join(modulesDir, name, 'package.json'), 'utf8')) as { version: string })
+    .version
 }
 
 /**
@@ -306,12 +310,17 @@ export async function loadPeers(modulesDir: string): Promise<PeerLoad> {
     try {
       return req(path.join(modulesDir, name)) as T
     } catch (err) {
-      notes.push(`peer ${name} not run: cannot load it from ${modulesDir} (${(err as Error).message.split('\n')[0]}); npm install --prefix bench`)
+      notes.push(
+        `peer ${name} not run: cannot load it from ${modulesDir} (${(err as Error).message.split('\n')[0]}); npm install --prefix bench`,
+      )
       return undefined
     }
   }
   const pino = load<PinoModule>('pino')
-  if (pino !== undefined) systems.push(pinoSystem(pino, `${versionOf(modulesDir, 'pino')}, sonic-boom ${versionOf(modulesDir, 'sonic-boom')}`))
+  if (pino !== undefined)
+    systems.push(
+      pinoSystem(pino, `${versionOf(modulesDir, 'pino')}, sonic-boom ${versionOf(modulesDir, 'sonic-boom')}`),
+    )
   const Database = load<SqliteModule>('better-sqlite3')
   if (Database !== undefined) {
     const probe = new Database(':memory:')

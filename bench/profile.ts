@@ -54,12 +54,26 @@ async function child(events: number, window: number, payloadBytes: number, dir: 
   const cpu = process.cpuUsage(c0)
   const s = (performance.now() - t0) / 1000
   await sink.close()
-  process.stdout.write(JSON.stringify({ events: acked, seconds: s, eventsPerSec: acked / s, cpuUsPerEvent: (cpu.user + cpu.system) / acked }))
+  process.stdout.write(
+    JSON.stringify({
+      events: acked,
+      seconds: s,
+      eventsPerSec: acked / s,
+      cpuUsPerEvent: (cpu.user + cpu.system) / acked,
+    }),
+  )
 }
 
 const label = (n: ProfileNode): string => {
   const f = n.callFrame
-  const file = f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').split('/').slice(-2).join('/')}:${f.lineNumber + 1}`
+  const file =
+    f.url === ''
+      ? ''
+      : ` ${f.url
+          .replace(/^file:\/\//, '')
+          .split('/')
+          .slice(-2)
+          .join('/')}:${f.lineNumber + 1}`
   return `${f.functionName || '(anonymous)'}${file}`
 }
 
@@ -93,12 +107,14 @@ function flameSvg(p: CpuProfile, title: string): string {
     const id = p.samples[i]!
     if (byId.get(id)!.callFrame.functionName === '(idle)') continue
     const ms = (p.timeDeltas[i] ?? 0) / 1000
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) total.set(cur, (total.get(cur) ?? 0) + ms)
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur))
+      total.set(cur, (total.get(cur) ?? 0) + ms)
   }
   const root = p.nodes[0]!
   const all = total.get(root.id) ?? 0
   if (all === 0) return ''
-  const W = 1200, rowH = 16
+  const W = 1200,
+    rowH = 16
   let depthMax = 0
   let rects = ''
   const visit = (id: number, x: number, depth: number): void => {
@@ -108,11 +124,18 @@ function flameSvg(p: CpuProfile, title: string): string {
     depthMax = Math.max(depthMax, depth)
     const n = byId.get(id)!
     const name = label(n)
-    const hue = n.callFrame.url.includes('/node_modules/') ? 200 : n.callFrame.url.startsWith('node:') || n.callFrame.url === '' ? 40 : 10
-    rects += `<g><title>${esc(name)} — ${ms.toFixed(1)} ms (${((100 * ms) / all).toFixed(1)} %)</title>`
-      + `<rect x="${x.toFixed(1)}" y="${-(depth + 1) * rowH}" width="${w.toFixed(1)}" height="${rowH - 1}" fill="hsl(${hue},70%,${60 + (depth % 3) * 6}%)"/>`
-      + (w > 60 ? `<text x="${(x + 3).toFixed(1)}" y="${-(depth + 1) * rowH + 12}" font-size="11">${esc(name.slice(0, Math.floor(w / 6.5)))}</text>` : '')
-      + '</g>'
+    const hue = n.callFrame.url.includes('/node_modules/')
+      ? 200
+      : n.callFrame.url.startsWith('node:') || n.callFrame.url === ''
+        ? 40
+        : 10
+    rects +=
+      `<g><title>${esc(name)} — ${ms.toFixed(1)} ms (${((100 * ms) / all).toFixed(1)} %)</title>` +
+      `<rect x="${x.toFixed(1)}" y="${-(depth + 1) * rowH}" width="${w.toFixed(1)}" height="${rowH - 1}" fill="hsl(${hue},70%,${60 + (depth % 3) * 6}%)"/>` +
+      (w > 60
+        ? `<text x="${(x + 3).toFixed(1)}" y="${-(depth + 1) * rowH + 12}" font-size="11">${esc(name.slice(0, Math.floor(w / 6.5)))}</text>`
+        : '') +
+      '</g>'
     let cx = x
     for (const c of n.children ?? []) {
       visit(c, cx, depth + 1)
@@ -121,8 +144,10 @@ function flameSvg(p: CpuProfile, title: string): string {
   }
   visit(root.id, 0, 0)
   const H = (depthMax + 2) * rowH + 30
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="monospace" viewBox="0 ${-H + 30} ${W} ${H}">`
-    + `<rect x="0" y="${-H + 30}" width="${W}" height="${H}" fill="#fff"/><text x="0" y="${-H + 48}" font-size="13" font-family="sans-serif" font-weight="bold">${title}</text>${rects}</svg>\n`
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="monospace" viewBox="0 ${-H + 30} ${W} ${H}">` +
+    `<rect x="0" y="${-H + 30}" width="${W}" height="${H}" fill="#fff"/><text x="0" y="${-H + 48}" font-size="13" font-family="sans-serif" font-weight="bold">${title}</text>${rects}</svg>\n`
+  )
 }
 
 async function main(): Promise<void> {
@@ -131,14 +156,30 @@ async function main(): Promise<void> {
   const m = machineInfo(os.tmpdir())
   try {
     const profDir = path.join(work, 'prof')
-    const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, fileURLToPath(import.meta.url), '--child', String(events), String(window), String(payloadBytes), path.join(work, 'wal')], { encoding: 'utf8' })
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--cpu-prof',
+        `--cpu-prof-dir=${profDir}`,
+        fileURLToPath(import.meta.url),
+        '--child',
+        String(events),
+        String(window),
+        String(payloadBytes),
+        path.join(work, 'wal'),
+      ],
+      { encoding: 'utf8' },
+    )
     if (r.status !== 0) throw new Error(`profile child failed (${r.status}): ${r.stderr}`)
     const run = JSON.parse(r.stdout) as { events: number; seconds: number; eventsPerSec: number; cpuUsPerEvent: number }
     const outDir = path.join(packageRoot(), 'bench', 'results')
     fs.mkdirSync(outDir, { recursive: true })
     const base = path.join(outDir, resultStem(m, 'profile'))
     // One file per thread: the main thread first (lowest thread index in the name).
-    const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()
+    const files = fs
+      .readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort()
     let md = `# Where the time goes: mtlog-audit under --cpu-prof\n\n${machineLines(m).join('\n')}\n- load at end: ${loadLine()}\n`
     md += `- command: \`node dist/bench/profile.js ${events} ${window} ${payloadBytes}\`: ${run.events.toLocaleString('en-US')} events of ${payloadBytes} B, ${window} emits in flight from the main thread, sampled by V8's profiler in every thread\n`
     md += `- under the profiler: ${Math.round(run.eventsPerSec).toLocaleString('en-US')} durable events/s, ${run.cpuUsPerEvent.toFixed(2)} µs CPU per event (all threads, process.cpuUsage)\n`
@@ -148,7 +189,8 @@ async function main(): Promise<void> {
       const { rows, busyMs, idleMs } = selfTimes(p)
       const name = names[i] ?? `thread ${i}`
       md += `\n## ${name}\n\nbusy ${busyMs.toFixed(0)} ms, idle ${idleMs.toFixed(0)} ms; busy per event ${((busyMs * 1000) / run.events).toFixed(2)} µs. "Busy" is every sample not idle: it includes time blocked in a system call (\`fdatasync\`) and in \`Atomics.wait\` (\`sleepUntilWork\`), which are waits, not CPU.\n\n| self ms | % of busy | µs / event | function |\n|---:|---:|---:|---|\n`
-      for (const [k, ms] of rows.slice(0, 15)) md += `| ${ms.toFixed(0)} | ${((100 * ms) / busyMs).toFixed(1)} | ${((ms * 1000) / run.events).toFixed(2)} | \`${k}\` |\n`
+      for (const [k, ms] of rows.slice(0, 15))
+        md += `| ${ms.toFixed(0)} | ${((100 * ms) / busyMs).toFixed(1)} | ${((ms * 1000) / run.events).toFixed(2)} | \`${k}\` |\n`
       const svg = flameSvg(p, `${name}: flame graph (width = CPU samples, idle left out)`)
       if (svg !== '') {
         fs.writeFileSync(`${base}-t${i}.svg`, svg)

@@ -56,8 +56,13 @@ function mdRow(cells: string[]): string {
 function microTable(m: MicroReport): string {
   const lines = [mdRow(['benchmark', 'ops/s', 'ns/op', '± % (tinybench rme)']), '|---|---:|---:|---:|']
   for (const r of m.results) {
-    const ops = r.opsPerSec.min === r.opsPerSec.max ? fmt(r.opsPerSec.median, 0) : `${fmt(r.opsPerSec.median, 0)} (${fmt(r.opsPerSec.min, 0)}–${fmt(r.opsPerSec.max, 0)})`
-    lines.push(mdRow([r.baselineOf !== undefined ? `  ${r.title}` : r.title, ops, fmt(r.nsPerOp.median, 1), fmt(r.rmePct, 2)]))
+    const ops =
+      r.opsPerSec.min === r.opsPerSec.max
+        ? fmt(r.opsPerSec.median, 0)
+        : `${fmt(r.opsPerSec.median, 0)} (${fmt(r.opsPerSec.min, 0)}–${fmt(r.opsPerSec.max, 0)})`
+    lines.push(
+      mdRow([r.baselineOf !== undefined ? `  ${r.title}` : r.title, ops, fmt(r.nsPerOp.median, 1), fmt(r.rmePct, 2)]),
+    )
   }
   return lines.join('\n')
 }
@@ -65,13 +70,26 @@ function microTable(m: MicroReport): string {
 /** For each closed-loop family and each open rate: mtlog-audit beside the best peer on each metric. Facts, no verdicts. */
 export function compareTable(scenarios: Scenario[]): string {
   const lines = [
-    mdRow(['scenario', 'mtlog-audit events/s', 'most events/s among peers', 'mtlog-audit p99 ms', 'lowest p99 among peers', 'mtlog-audit CPU s / M', 'lowest CPU among peers', 'mtlog-audit disk B / event', 'least disk among peers']),
+    mdRow([
+      'scenario',
+      'mtlog-audit events/s',
+      'most events/s among peers',
+      'mtlog-audit p99 ms',
+      'lowest p99 among peers',
+      'mtlog-audit CPU s / M',
+      'lowest CPU among peers',
+      'mtlog-audit disk B / event',
+      'least disk among peers',
+    ]),
     '|---|---:|---|---:|---|---:|---|---:|---|',
   ]
   const ran = scenarios.filter((s) => s.runs.length > 0 && s.producers === 1)
   const keys = new Map<string, Scenario[]>()
   for (const s of ran.filter((x) => x.group === 'closed' || (x.group === 'open' && !x.id.endsWith('-max')))) {
-    const k = s.group === 'closed' ? `closed, ${s.payloadBytes} B, window ${s.window}` : `open ${fmt(s.rate ?? NaN, 0)}/s, ${s.payloadBytes} B`
+    const k =
+      s.group === 'closed'
+        ? `closed, ${s.payloadBytes} B, window ${s.window}`
+        : `open ${fmt(s.rate ?? NaN, 0)}/s, ${s.payloadBytes} B`
     keys.set(k, [...(keys.get(k) ?? []), s])
   }
   for (const [k, group] of keys) {
@@ -84,9 +102,33 @@ export function compareTable(scenarios: Scenario[]): string {
       xs.sort((a, b) => (high ? b.v - a.v : a.v - b.v))
       return `${xs[0]!.p.system} ${fmt(xs[0]!.v, digits)}`
     }
-    lines.push(mdRow([k, fmt(median(ours, (s) => s.eventsPerSec), 0), best((s) => s.eventsPerSec, true, 0), fmt(median(ours, (s) => s.p99), 3), best((s) => s.p99, false, 3),
-      group[0]!.group === 'open' ? '-' : fmt(median(ours, (s) => s.cpuSecPerMillion), 2), group[0]!.group === 'open' ? '-' : best((s) => s.cpuSecPerMillion, false, 2),
-      fmt(median(ours, (s) => s.diskBytesPerEvent), 1), best((s) => s.diskBytesPerEvent, false, 1)]))
+    lines.push(
+      mdRow([
+        k,
+        fmt(
+          median(ours, (s) => s.eventsPerSec),
+          0,
+        ),
+        best((s) => s.eventsPerSec, true, 0),
+        fmt(
+          median(ours, (s) => s.p99),
+          3,
+        ),
+        best((s) => s.p99, false, 3),
+        group[0]!.group === 'open'
+          ? '-'
+          : fmt(
+              median(ours, (s) => s.cpuSecPerMillion),
+              2,
+            ),
+        group[0]!.group === 'open' ? '-' : best((s) => s.cpuSecPerMillion, false, 2),
+        fmt(
+          median(ours, (s) => s.diskBytesPerEvent),
+          1,
+        ),
+        best((s) => s.diskBytesPerEvent, false, 1),
+      ]),
+    )
   }
   return lines.length > 2 ? lines.join('\n') : ''
 }
@@ -99,12 +141,20 @@ function soakLines(scenarios: Scenario[]): string[] {
     const last = m.samples[m.samples.length - 1]
     if (first === undefined || last === undefined) continue
     const peak = (f: (x: (typeof m.samples)[number]) => number): number => Math.max(...m.samples.map(f))
-    out.push(`- ${sc.title}: ${m.samples.length} samples, one a second. ` +
-      `RSS ${fmt(first.rssMiB, 1)} → ${fmt(last.rssMiB, 1)} MiB (peak ${fmt(peak((x) => x.rssMiB), 1)}), slope ${fmt(m.rssSlopeMiBPerMin, 2)} MiB/min; ` +
-      `heap used ${fmt(first.heapUsedMiB, 1)} → ${fmt(last.heapUsedMiB, 1)} MiB (peak ${fmt(peak((x) => x.heapUsedMiB), 1)}), slope ${fmt(m.heapSlopeMiBPerMin, 2)} MiB/min; ` +
-      `heap total (V8's reservation) ${fmt(first.heapTotalMiB, 1)} → ${fmt(last.heapTotalMiB, 1)} MiB; ` +
-      `heap retained after a full GC ${fmt(m.retainedStartMiB, 1)} MiB before, ${fmt(m.retainedEndMiB, 1)} MiB after; ` +
-      `${m.flat ? 'flat' : 'NOT flat'} (flat: after the first third of the run neither slope above +${m.flatMiBPerMin} MiB/min, retained growth ≤ ${m.flatMiBPerMin} MiB)`)
+    out.push(
+      `- ${sc.title}: ${m.samples.length} samples, one a second. ` +
+        `RSS ${fmt(first.rssMiB, 1)} → ${fmt(last.rssMiB, 1)} MiB (peak ${fmt(
+          peak((x) => x.rssMiB),
+          1,
+        )}), slope ${fmt(m.rssSlopeMiBPerMin, 2)} MiB/min; ` +
+        `heap used ${fmt(first.heapUsedMiB, 1)} → ${fmt(last.heapUsedMiB, 1)} MiB (peak ${fmt(
+          peak((x) => x.heapUsedMiB),
+          1,
+        )}), slope ${fmt(m.heapSlopeMiBPerMin, 2)} MiB/min; ` +
+        `heap total (V8's reservation) ${fmt(first.heapTotalMiB, 1)} → ${fmt(last.heapTotalMiB, 1)} MiB; ` +
+        `heap retained after a full GC ${fmt(m.retainedStartMiB, 1)} MiB before, ${fmt(m.retainedEndMiB, 1)} MiB after; ` +
+        `${m.flat ? 'flat' : 'NOT flat'} (flat: after the first third of the run neither slope above +${m.flatMiBPerMin} MiB/min, retained growth ≤ ${m.flatMiBPerMin} MiB)`,
+    )
   }
   return out
 }
@@ -114,28 +164,49 @@ export function markdown(r: Result): string {
   out.push(`- command: \`${r.command}\``)
   for (const s of r.systems) out.push(`- ${s.id} ${s.version}: ${s.durability}`)
   for (const n of r.notes) out.push(`- ${n}`)
-  out.push(`- ${String(r.config.repeat)} run(s) per scenario, each on a fresh directory; cells are median (min–max) over the runs`)
+  out.push(
+    `- ${String(r.config.repeat)} run(s) per scenario, each on a fresh directory; cells are median (min–max) over the runs`,
+  )
   const ours256 = r.scenarios.filter((s) => s.system === OURS && s.payloadBytes === 256 && s.runs.length > 0)
   if (ours256.length > 0) {
     const p = spread(ours256.flatMap((s) => s.runs.map((x) => x.payloadBytes)))
-    out.push(`- event payload: ${fmt(p.median, 1)} B of JSON (measured by the writer: framed bytes / records − ${RECORD_HEADER_BYTES} B header; ${fmt(p.median + RECORD_HEADER_BYTES, 0)} B per record on disk)`)
+    out.push(
+      `- event payload: ${fmt(p.median, 1)} B of JSON (measured by the writer: framed bytes / records − ${RECORD_HEADER_BYTES} B header; ${fmt(p.median + RECORD_HEADER_BYTES, 0)} B per record on disk)`,
+    )
   }
-  if (r.micro !== undefined && r.micro.results.length > 0) out.push('', '## Micro benchmarks (no I/O)', '', microTable(r.micro))
+  if (r.micro !== undefined && r.micro.results.length > 0)
+    out.push('', '## Micro benchmarks (no I/O)', '', microTable(r.micro))
   for (const n of r.micro?.notes ?? []) out.push('', `- ${n}`)
   const closed = r.scenarios.filter((s) => s.group === 'floor' || s.group === 'closed')
-  if (closed.length > 0) out.push('', '## Floors and closed loops (an event counts when its emit resolved after the sync)', '', closedTable(r.scenarios))
+  if (closed.length > 0)
+    out.push(
+      '',
+      '## Floors and closed loops (an event counts when its emit resolved after the sync)',
+      '',
+      closedTable(r.scenarios),
+    )
   const open = r.scenarios.filter((s) => s.group === 'open' || s.group === 'soak')
   if (open.length > 0) {
-    out.push('', '## Open loops (latency from each event\'s intended send time)', '', openTable(r.scenarios))
-    out.push('', `Sustained: every event acked before the end of the grace period, none refused, and p99 ≤ ${String(r.config.sustainP99Ms)} ms. A cut run counts its missing acks at the cut (a lower bound).`)
+    out.push('', "## Open loops (latency from each event's intended send time)", '', openTable(r.scenarios))
+    out.push(
+      '',
+      `Sustained: every event acked before the end of the grace period, none refused, and p99 ≤ ${String(r.config.sustainP99Ms)} ms. A cut run counts its missing acks at the cut (a lower bound).`,
+    )
   }
   const soak = soakLines(r.scenarios)
   if (soak.length > 0) out.push('', '## Memory over a sustained run', '', ...soak)
   const cmp = compareTable(r.scenarios)
   if (cmp !== '') out.push('', '## mtlog-audit beside the best peer on each metric (main thread, medians)', '', cmp)
-  out.push('', '## Noise', '', `- at start: ${r.machine.loadAtStart}`, `- at end: ${r.loadAtEnd}`, `- ${r.noise.verdict}`,
+  out.push(
+    '',
+    '## Noise',
+    '',
+    `- at start: ${r.machine.loadAtStart}`,
+    `- at end: ${r.loadAtEnd}`,
+    `- ${r.noise.verdict}`,
     `- CPU pressure during runs: median ${fmt(r.noise.cpuPressurePct.median, 1)} %, max ${fmt(r.noise.cpuPressurePct.max, 1)} % (includes this benchmark's own threads); I/O pressure: median ${fmt(r.noise.ioPressurePct.median, 1)} %, max ${fmt(r.noise.ioPressurePct.max, 1)} %`,
-    `- verified: ${r.verified ? 'every run' : 'FAILED'}; total ${fmt(r.seconds, 1)} s`)
+    `- verified: ${r.verified ? 'every run' : 'FAILED'}; total ${fmt(r.seconds, 1)} s`,
+  )
   return `${out.join('\n')}\n`
 }
 
@@ -165,8 +236,11 @@ function mdToHtml(md: string): string {
       for (; i < lines.length && lines[i]!.startsWith('|'); i++) rows.push(lines[i]!.slice(2, -2).split(' | '))
       i--
       const [head, , ...body] = rows
-      out.push(`<table><thead><tr>${(head ?? []).map((c) => `<th>${inline(c)}</th>`).join('')}</tr></thead><tbody>${
-        body.map((r) => `<tr>${r.map((c, k) => `<td${k > 0 ? ' class="n"' : ''}>${inline(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`)
+      out.push(
+        `<table><thead><tr>${(head ?? []).map((c) => `<th>${inline(c)}</th>`).join('')}</tr></thead><tbody>${body
+          .map((r) => `<tr>${r.map((c, k) => `<td${k > 0 ? ' class="n"' : ''}>${inline(c)}</td>`).join('')}</tr>`)
+          .join('')}</tbody></table>`,
+      )
     } else if (l.trim() !== '') out.push(`<p>${inline(l)}</p>`)
   }
   return out.join('\n')
@@ -181,18 +255,41 @@ function chartData(r: Result): unknown {
   return {
     ours: OURS,
     systems: r.systems.map((s) => s.id),
-    scenarios: r.scenarios.filter((s) => s.runs.length > 0).map((s) => {
-      const m = summary(s)
-      const mr = medianRun(s)
-      return {
-        id: s.id, title: s.title, group: s.group, system: s.system, producers: s.producers, payloadBytes: s.payloadBytes, window: s.window ?? null, rate: s.rate ?? null,
-        max: s.id.endsWith('-max'), eventsPerSec: m.eventsPerSec!.median, eventsPerSecMin: m.eventsPerSec!.min, eventsPerSecMax: m.eventsPerSec!.max,
-        p50: m.p50!.median, p99: m.p99!.median, p999: m.p999!.median, cpuUsPerEvent: m.cpuSecPerMillion!.median, diskBytesPerEvent: m.diskBytesPerEvent!.median,
-        cdf: mr?.latencyMs.cdf ?? [],
-      }
-    }),
-    soak: r.scenarios.filter((s) => s.group === 'soak' && s.meta !== undefined).map((s) => ({ title: s.title, samples: (s.meta as SoakMeta).samples })),
-    micro: r.micro?.results.map((m) => ({ title: m.id.replace(/^micro-/, ''), nsPerOp: m.nsPerOp.median, baseline: m.baselineOf !== undefined })) ?? [],
+    scenarios: r.scenarios
+      .filter((s) => s.runs.length > 0)
+      .map((s) => {
+        const m = summary(s)
+        const mr = medianRun(s)
+        return {
+          id: s.id,
+          title: s.title,
+          group: s.group,
+          system: s.system,
+          producers: s.producers,
+          payloadBytes: s.payloadBytes,
+          window: s.window ?? null,
+          rate: s.rate ?? null,
+          max: s.id.endsWith('-max'),
+          eventsPerSec: m.eventsPerSec!.median,
+          eventsPerSecMin: m.eventsPerSec!.min,
+          eventsPerSecMax: m.eventsPerSec!.max,
+          p50: m.p50!.median,
+          p99: m.p99!.median,
+          p999: m.p999!.median,
+          cpuUsPerEvent: m.cpuSecPerMillion!.median,
+          diskBytesPerEvent: m.diskBytesPerEvent!.median,
+          cdf: mr?.latencyMs.cdf ?? [],
+        }
+      }),
+    soak: r.scenarios
+      .filter((s) => s.group === 'soak' && s.meta !== undefined)
+      .map((s) => ({ title: s.title, samples: (s.meta as SoakMeta).samples })),
+    micro:
+      r.micro?.results.map((m) => ({
+        title: m.id.replace(/^micro-/, ''),
+        nsPerOp: m.nsPerOp.median,
+        baseline: m.baselineOf !== undefined,
+      })) ?? [],
   }
 }
 
@@ -291,7 +388,9 @@ export function html(r: Result, md: string, chartJs: string | undefined): string
   const cut = md.indexOf('\n## ')
   const head = cut === -1 ? md : md.slice(0, cut)
   const rest = cut === -1 ? '' : md.slice(cut)
-  const data = JSON.stringify(chartData(r), (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)).replaceAll('<', '\\u003c')
+  const data = JSON.stringify(chartData(r), (_k, v: unknown) =>
+    typeof v === 'number' && !Number.isFinite(v) ? null : v,
+  ).replaceAll('<', '\\u003c')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.benchmark)} ${esc(r.machine.date)}</title>
 <style>
@@ -306,9 +405,13 @@ ${mdToHtml(head)}
 ${chartJs === undefined ? '<p class="warn">No charts: Chart.js is not installed in bench/node_modules (npm install --prefix bench). The tables below have every number.</p>' : ''}
 <div id="charts"></div>
 ${mdToHtml(rest)}
-${chartJs === undefined ? '' : `<script>${chartJs.replaceAll('</script', '<\\/script')}</script>
+${
+  chartJs === undefined
+    ? ''
+    : `<script>${chartJs.replaceAll('</script', '<\\/script')}</script>
 <script>const DATA = ${data};
-${CHART_SCRIPT}</script>`}
+${CHART_SCRIPT}</script>`
+}
 </body></html>
 `
 }
@@ -319,7 +422,8 @@ export function loadChartJs(modulesDir: string): { source: string; version: stri
   for (const f of ['dist/chart.umd.min.js', 'dist/chart.umd.js']) {
     const p = path.join(dir, f)
     if (fs.existsSync(p)) {
-      const version = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version
+      const version = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string })
+        .version
       return { source: fs.readFileSync(p, 'utf8'), version }
     }
   }

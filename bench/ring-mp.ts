@@ -39,7 +39,12 @@ export interface RingMpResult {
 }
 
 /** P producers for durationMs; resolves when the main thread has consumed every published record. */
-export async function runRingMp(producers: number, durationMs: number, payloadBytes = 256, ringBytes = 8 << 20): Promise<RingMpResult> {
+export async function runRingMp(
+  producers: number,
+  durationMs: number,
+  payloadBytes = 256,
+  ringBytes = 8 << 20,
+): Promise<RingMpResult> {
   const ring = Ring.allocate(ringBytes)
   ring.initCursors(0)
   const control = new SharedArrayBuffer(4 * (COUNT0 + producers))
@@ -49,10 +54,19 @@ export async function runRingMp(producers: number, durationMs: number, payloadBy
     return new Worker(new URL(import.meta.url), { workerData: init, name: `ring producer ${index}` })
   })
   try {
-    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-      w.once('message', (m: { type?: string }) => (m?.type === 'ready' ? resolve() : reject(new Error(`ring producer: unknown message ${JSON.stringify(m)}`))))
-      w.once('error', reject)
-    })))
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            w.once('message', (m: { type?: string }) =>
+              m?.type === 'ready'
+                ? resolve()
+                : reject(new Error(`ring producer: unknown message ${JSON.stringify(m)}`)),
+            )
+            w.once('error', reject)
+          }),
+      ),
+    )
     Atomics.store(ctl, GO, 1)
     Atomics.notify(ctl, GO)
     const t0 = performance.now()
@@ -75,8 +89,15 @@ export async function runRingMp(producers: number, durationMs: number, payloadBy
     const seconds = (performance.now() - t0) / 1000
     let produced = 0
     for (let i = 0; i < producers; i++) produced += Atomics.load(ctl, COUNT0 + i)
-    if (produced !== consumed) throw new Error(`ring: producers published ${produced} records, the consumer took ${consumed}`)
-    return { producers, records: consumed, seconds, recordsPerSec: consumed / seconds, nsPerRecord: (seconds * 1e9) / consumed }
+    if (produced !== consumed)
+      throw new Error(`ring: producers published ${produced} records, the consumer took ${consumed}`)
+    return {
+      producers,
+      records: consumed,
+      seconds,
+      recordsPerSec: consumed / seconds,
+      nsPerRecord: (seconds * 1e9) / consumed,
+    }
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }

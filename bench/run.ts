@@ -71,7 +71,8 @@ function num(values: Record<string, unknown>, name: Name, min: number, integer =
   const raw = option(values, name)
   if (raw === undefined) return undefined
   const v = Number(String(raw).replaceAll('_', ''))
-  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be a${integer ? 'n integer' : ' number'} ≥ ${min} (got ${JSON.stringify(raw)})`)
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v)))
+    throw new Error(`--${name} must be a${integer ? 'n integer' : ' number'} ≥ ${min} (got ${JSON.stringify(raw)})`)
   return v
 }
 
@@ -84,12 +85,19 @@ async function main(): Promise<void> {
   const openSeconds = num(values, 'open-seconds', 0.01)
   const sustainP99Ms = num(values, 'sustain-p99-ms', 0.01)
   const cfg = engineConfig(quick, {
-    ...(repeat !== undefined ? { repeat } : {}), ...(seconds !== undefined ? { closedSeconds: seconds } : {}),
-    ...(openSeconds !== undefined ? { openSeconds } : {}), ...(sustainP99Ms !== undefined ? { sustainP99Ms } : {}), openPoll: option(values, 'open-poll') === true, baseDir: path.resolve(String(option(values, 'dir') ?? os.tmpdir())),
+    ...(repeat !== undefined ? { repeat } : {}),
+    ...(seconds !== undefined ? { closedSeconds: seconds } : {}),
+    ...(openSeconds !== undefined ? { openSeconds } : {}),
+    ...(sustainP99Ms !== undefined ? { sustainP99Ms } : {}),
+    openPoll: option(values, 'open-poll') === true,
+    baseDir: path.resolve(String(option(values, 'dir') ?? os.tmpdir())),
   })
   const soakSeconds = num(values, 'soak-seconds', 0) ?? (quick ? 1 : 60)
   const soakRate = num(values, 'soak-rate', 1) ?? (quick ? 2000 : 10_000)
-  const only = String(option(values, 'only') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')
+  const only = String(option(values, 'only') ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
   const outDir = path.resolve(String(option(values, 'out') ?? path.join(root, 'bench', 'results')))
   const modulesDir = path.resolve(String(option(values, 'modules') ?? path.join(root, 'bench', 'node_modules')))
   const peersOn = option(values, 'peers') !== 'off'
@@ -107,9 +115,18 @@ async function main(): Promise<void> {
 
   const microAll = only.length === 0 || only.includes('micro')
   const microIds = only.filter((o) => o.startsWith('micro-'))
-  const micro = microAll || microIds.length > 0
-    ? await runMicro({ repeat: cfg.repeat, quick, modulesDir, only: microAll ? undefined : (id) => microIds.some((o) => id === o || id.startsWith(`${o}-`)) }, progress)
-    : undefined
+  const micro =
+    microAll || microIds.length > 0
+      ? await runMicro(
+          {
+            repeat: cfg.repeat,
+            quick,
+            modulesDir,
+            only: microAll ? undefined : (id) => microIds.some((o) => id === o || id.startsWith(`${o}-`)),
+          },
+          progress,
+        )
+      : undefined
 
   const specs: Spec[] = e2ePlan(cfg, systems, defaultPlan(quick))
   if (soakSeconds > 0) specs.push(soakSpec(cfg, { payloadBytes: 256, rate: soakRate, seconds: soakSeconds }))
@@ -118,13 +135,24 @@ async function main(): Promise<void> {
   const loadAtEnd = loadLine()
   const runs = scenarios.flatMap((s) => s.runs)
   const chartJs = loadChartJs(modulesDir)
-  if (chartJs === undefined) notes.push(`no charts in the HTML: chart.js is not installed in ${modulesDir} (npm install --prefix bench)`)
+  if (chartJs === undefined)
+    notes.push(`no charts in the HTML: chart.js is not installed in ${modulesDir} (npm install --prefix bench)`)
   const argv = process.argv.slice(2)
   const result: Result = {
     benchmark: 'mtlog-audit benchmark harness',
     machine: m,
     command: `node ${path.relative(process.cwd(), process.argv[1] ?? 'dist/bench/run.js') || 'dist/bench/run.js'}${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
-    config: { ...cfg, soakSeconds, soakRate, only, outDir, modulesDir, peers: peersOn, tinybench: micro?.tinybench ?? null, chartJs: chartJs?.version ?? null },
+    config: {
+      ...cfg,
+      soakSeconds,
+      soakRate,
+      only,
+      outDir,
+      modulesDir,
+      peers: peersOn,
+      tinybench: micro?.tinybench ?? null,
+      chartJs: chartJs?.version ?? null,
+    },
     systems: systems.map(({ id, version, durability, blocking }) => ({ id, version, durability, blocking })),
     notes,
     micro,
@@ -143,7 +171,10 @@ async function main(): Promise<void> {
   await fs.writeFile(`${base}.html`, html(result, md, chartJs?.source))
   console.log(`\nwrote ${base}.json\nwrote ${base}.md\nwrote ${base}.html`)
   // Static charts for the README (empty when the run has no closed loops).
-  for (const [name, svg] of [['throughput', throughputSvg(result)], ['cpu', cpuSvg(result)]] as const) {
+  for (const [name, svg] of [
+    ['throughput', throughputSvg(result)],
+    ['cpu', cpuSvg(result)],
+  ] as const) {
     if (svg === '') continue
     await fs.writeFile(`${base}-${name}.svg`, svg)
     console.log(`wrote ${base}-${name}.svg`)

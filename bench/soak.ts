@@ -107,16 +107,39 @@ async function soak(c: ChildConfig): Promise<{ run: Run; meta: SoakMeta }> {
     const t0 = performance.now()
     const sample = (): void => {
       const m = process.memoryUsage()
-      samples.push({ t: (performance.now() - t0) / 1000, rssMiB: m.rss / MiB, heapUsedMiB: m.heapUsed / MiB, heapTotalMiB: m.heapTotal / MiB, externalMiB: m.external / MiB, acked })
+      samples.push({
+        t: (performance.now() - t0) / 1000,
+        rssMiB: m.rss / MiB,
+        heapUsedMiB: m.heapUsed / MiB,
+        heapTotalMiB: m.heapTotal / MiB,
+        externalMiB: m.external / MiB,
+        acked,
+      })
     }
     mark()
     sample()
     const timer = setInterval(sample, 1000)
     try {
-      const r = await openLoop(emit, mk, 0, c.rate, c.seconds, c.cfg.openGraceSeconds * 1000, log, undefined, c.cfg.openPoll)
+      const r = await openLoop(
+        emit,
+        mk,
+        0,
+        c.rate,
+        c.seconds,
+        c.cfg.openGraceSeconds * 1000,
+        log,
+        undefined,
+        c.cfg.openPoll,
+      )
       sample()
       const latency = summarize([log.values()])
-      return { acked: r.acked, emitted: warm.emitted + r.emitted, latency, extra: openExtra(c.cfg, c.rate, r, latency, undefined), refused: () => r.refused }
+      return {
+        acked: r.acked,
+        emitted: warm.emitted + r.emitted,
+        latency,
+        extra: openExtra(c.cfg, c.rate, r, latency, undefined),
+        refused: () => r.refused,
+      }
     } finally {
       clearInterval(timer)
       retainedEndMiB = fullGc()
@@ -125,15 +148,36 @@ async function soak(c: ChildConfig): Promise<{ run: Run; meta: SoakMeta }> {
   // The first third is warm-up (both threads' V8 heaps grow to their working size);
   // flat means nothing grows after it: memory given back (a falling RSS) is not growth.
   const tail = samples.filter((x) => x.t >= c.seconds / 3)
-  const rss = slope(tail.map((x) => x.t), tail.map((x) => x.rssMiB)) * 60
-  const heap = slope(tail.map((x) => x.t), tail.map((x) => x.heapUsedMiB)) * 60
+  const rss =
+    slope(
+      tail.map((x) => x.t),
+      tail.map((x) => x.rssMiB),
+    ) * 60
+  const heap =
+    slope(
+      tail.map((x) => x.t),
+      tail.map((x) => x.heapUsedMiB),
+    ) * 60
   const flat = rss <= c.flatMiBPerMin && heap <= c.flatMiBPerMin && retainedEndMiB - retainedStartMiB <= c.flatMiBPerMin
-  return { run, meta: { samples, rssSlopeMiBPerMin: rss, heapSlopeMiBPerMin: heap, retainedStartMiB, retainedEndMiB, flatMiBPerMin: c.flatMiBPerMin, flat } }
+  return {
+    run,
+    meta: {
+      samples,
+      rssSlopeMiBPerMin: rss,
+      heapSlopeMiBPerMin: heap,
+      retainedStartMiB,
+      retainedEndMiB,
+      flatMiBPerMin: c.flatMiBPerMin,
+      flat,
+    },
+  }
 }
 
 function runChild(c: ChildConfig): Promise<{ run: Run; meta: SoakMeta }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(c)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(c)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.on('error', reject)
@@ -150,14 +194,27 @@ function runChild(c: ChildConfig): Promise<{ run: Run; meta: SoakMeta }> {
   })
 }
 
-export function soakSpec(cfg: EngineConfig, o: { payloadBytes: number; rate: number; seconds: number; flatMiBPerMin?: number }): Spec {
+export function soakSpec(
+  cfg: EngineConfig,
+  o: { payloadBytes: number; rate: number; seconds: number; flatMiBPerMin?: number },
+): Spec {
   const spec: Spec = {
     id: `soak-${mtlogAudit.id}-${o.payloadBytes}B-r${o.rate}-${o.seconds}s`,
     title: `soak ${o.seconds} s, open ${fmt(o.rate, 0)}/s, ${mtlogAudit.id}, ${o.payloadBytes} B (own process)`,
-    group: 'soak', system: mtlogAudit.id, producers: 1, payloadBytes: o.payloadBytes, rate: o.rate,
+    group: 'soak',
+    system: mtlogAudit.id,
+    producers: 1,
+    payloadBytes: o.payloadBytes,
+    rate: o.rate,
     repeat: 1, // one long run; its samples are the spread
     async run(): Promise<Run> {
-      const r = await runChild({ cfg, payloadBytes: o.payloadBytes, rate: o.rate, seconds: o.seconds, flatMiBPerMin: o.flatMiBPerMin ?? 1 })
+      const r = await runChild({
+        cfg,
+        payloadBytes: o.payloadBytes,
+        rate: o.rate,
+        seconds: o.seconds,
+        flatMiBPerMin: o.flatMiBPerMin ?? 1,
+      })
       spec.meta = r.meta
       return r.run
     },

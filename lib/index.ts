@@ -8,20 +8,70 @@
  * See README.md for the guarantees, docs/ for the format and the error codes.
  */
 
-export { AuditSink, AttachedProducer, type SinkHandle, type SinkStats, type Receipt, type AuditSinkOptions } from './sink/index.js'
+export {
+  AuditSink,
+  AttachedProducer,
+  type SinkHandle,
+  type SinkStats,
+  type Receipt,
+  type AuditSinkOptions,
+} from './sink/index.js'
 export { LEVELS, type AuditEvent, type Level, type StoredEvent } from '../shared/event.js'
 export {
-  readLog, verifyLog, type LogRecord, type ReadOptions, type VerifyOptions, type VerifyReport, type BadSpot,
-  replay, type ReplayOptions,
-  exportLog, EXPORT_FORMATS, PARQUET_SCHEMA, type ExportFormat, type ExportOptions, type ExportReport,
-  logStats, type LogStats, type SegmentStats, type StatsOptions,
-  LogWatcher, type MonitorSnapshot,
-  renderTemplate, parseTemplate, renderValue, type TemplateToken,
-  compileFilters, matchesFilters, parseLevelFilter, parseTime, LEVEL_SHORT, type EventFilters, type CompiledFilters,
-  toClef, toCsvRow, toJsonRecord, toText, csvField, CSV_COLUMNS, CSV_HEADER, CLEF_SEQ_PROPERTY, type JsonRecord,
-  salvageSegments, type LostRange, type RepairRange, type SkippedRecord, type SegmentResult,
+  readLog,
+  verifyLog,
+  type LogRecord,
+  type ReadOptions,
+  type VerifyOptions,
+  type VerifyReport,
+  type BadSpot,
+  replay,
+  type ReplayOptions,
+  exportLog,
+  EXPORT_FORMATS,
+  PARQUET_SCHEMA,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportReport,
+  logStats,
+  type LogStats,
+  type SegmentStats,
+  type StatsOptions,
+  LogWatcher,
+  type MonitorSnapshot,
+  renderTemplate,
+  parseTemplate,
+  renderValue,
+  type TemplateToken,
+  compileFilters,
+  matchesFilters,
+  parseLevelFilter,
+  parseTime,
+  LEVEL_SHORT,
+  type EventFilters,
+  type CompiledFilters,
+  toClef,
+  toCsvRow,
+  toJsonRecord,
+  toText,
+  csvField,
+  CSV_COLUMNS,
+  CSV_HEADER,
+  CLEF_SEQ_PROPERTY,
+  type JsonRecord,
+  salvageSegments,
+  type LostRange,
+  type RepairRange,
+  type SkippedRecord,
+  type SegmentResult,
 } from './read/index.js'
-export { recoverLog, RECOVERY_REPORT_FILE, SEQ_POLICY, type RecoverOptions, type RecoverReport } from './repair/index.js'
+export {
+  recoverLog,
+  RECOVERY_REPORT_FILE,
+  SEQ_POLICY,
+  type RecoverOptions,
+  type RecoverReport,
+} from './repair/index.js'
 export { AuditError, ERROR_CODES, type ErrorCode } from '../shared/errors.js'
 export { LIMITS } from '../shared/limits.js'
 export type { Storage, StorageSpec } from '../shared/storage.js'

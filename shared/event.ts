@@ -33,9 +33,17 @@ export interface StoredEvent {
 /** Decode a stored payload (the inverse of encodeEvent, timestamp from the header). */
 export function decodeEvent(payload: Uint8Array, timeMs: number): StoredEvent {
   const body = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as {
-    level: Level; messageTemplate: string; properties?: Record<string, unknown>; exception?: string
+    level: Level
+    messageTemplate: string
+    properties?: Record<string, unknown>
+    exception?: string
   }
-  const ev: StoredEvent = { timestamp: new Date(timeMs), level: body.level, messageTemplate: body.messageTemplate, properties: body.properties ?? {} }
+  const ev: StoredEvent = {
+    timestamp: new Date(timeMs),
+    level: body.level,
+    messageTemplate: body.messageTemplate,
+    properties: body.properties ?? {},
+  }
   if (body.exception !== undefined) ev.exception = body.exception
   return ev
 }

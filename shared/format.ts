@@ -120,8 +120,16 @@ export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: H
  * (a view into buf; copy it if buf will be reused).
  */
 export function sealRecord(
-  buf: Buffer, off: number, len: number, type: number, flags: number, batchIndex: number,
-  seq: number, timeMs: number, prevHash: Uint8Array, saltSeed: number,
+  buf: Buffer,
+  off: number,
+  len: number,
+  type: number,
+  flags: number,
+  batchIndex: number,
+  seq: number,
+  timeMs: number,
+  prevHash: Uint8Array,
+  saltSeed: number,
 ): Buffer {
   buf.set(prevHash, off + 32)
   sealRecordInPlace(buf, off, len, type, flags, batchIndex, seq, timeMs, saltSeed)
@@ -134,8 +142,15 @@ export function sealRecord(
  * besides the digest itself. The field is then overwritten with this record's hash.
  */
 export function sealRecordInPlace(
-  buf: Buffer, off: number, len: number, type: number, flags: number, batchIndex: number,
-  seq: number, timeMs: number, saltSeed: number,
+  buf: Buffer,
+  off: number,
+  len: number,
+  type: number,
+  flags: number,
+  batchIndex: number,
+  seq: number,
+  timeMs: number,
+  saltSeed: number,
 ): void {
   buf.writeUInt32LE(RECORD_MAGIC, off)
   buf.writeUInt32LE(len, off + 8)
@@ -187,12 +202,18 @@ export interface RecordBad {
  * buf (the hash field is restored after checking).
  */
 export function checkRecord(
-  buf: Buffer, off: number, end: number, saltSeed: number,
-  expectedSeq: number, prevHash: Buffer, payloadBytesMax: number,
+  buf: Buffer,
+  off: number,
+  end: number,
+  saltSeed: number,
+  expectedSeq: number,
+  prevHash: Buffer,
+  payloadBytesMax: number,
 ): RecordOk | RecordBad {
   if (end - off < RECORD_HEADER_BYTES) return { ok: false, problem: isZero(buf, off, end) ? 'zero' : 'truncated' }
   const magic = buf.readUInt32LE(off)
-  if (magic !== RECORD_MAGIC) return { ok: false, problem: isZero(buf, off, off + RECORD_HEADER_BYTES) ? 'zero' : 'magic' }
+  if (magic !== RECORD_MAGIC)
+    return { ok: false, problem: isZero(buf, off, off + RECORD_HEADER_BYTES) ? 'zero' : 'magic' }
   const len = buf.readUInt32LE(off + 8)
   if (len > payloadBytesMax) return { ok: false, problem: 'length' }
   const recEnd = off + RECORD_HEADER_BYTES + len
@@ -211,8 +232,15 @@ export function checkRecord(
   if (!hash.equals(stored)) return { ok: false, problem: 'chain', seq }
   hash.copy(prevHash)
   return {
-    ok: true, len, type, flags: buf[off + 13]!, batchIndex: buf.readUInt16LE(off + 14), seq,
-    timeMs: readI64(buf, off + 24), payloadOff: off + RECORD_HEADER_BYTES, end: recEnd,
+    ok: true,
+    len,
+    type,
+    flags: buf[off + 13]!,
+    batchIndex: buf.readUInt16LE(off + 14),
+    seq,
+    timeMs: readI64(buf, off + 24),
+    payloadOff: off + RECORD_HEADER_BYTES,
+    end: recEnd,
   }
 }
 
@@ -221,14 +249,25 @@ export function checkRecord(
  * off? Used to look past damage: anything valid after it proves the damage is
  * not a torn tail.
  */
-export function looksLikeRecord(buf: Buffer, off: number, end: number, saltSeed: number, payloadBytesMax: number):
-  { len: number; flags: number; batchIndex: number; seq: number; end: number } | undefined {
+export function looksLikeRecord(
+  buf: Buffer,
+  off: number,
+  end: number,
+  saltSeed: number,
+  payloadBytesMax: number,
+): { len: number; flags: number; batchIndex: number; seq: number; end: number } | undefined {
   if (end - off < RECORD_HEADER_BYTES || buf.readUInt32LE(off) !== RECORD_MAGIC) return undefined
   const len = buf.readUInt32LE(off + 8)
   if (len > payloadBytesMax) return undefined
   const recEnd = off + RECORD_HEADER_BYTES + len
   if (recEnd > end || buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return undefined
-  return { len, flags: buf[off + 13]!, batchIndex: buf.readUInt16LE(off + 14), seq: readU64(buf, off + 16), end: recEnd }
+  return {
+    len,
+    flags: buf[off + 13]!,
+    batchIndex: buf.readUInt16LE(off + 14),
+    seq: readU64(buf, off + 16),
+    end: recEnd,
+  }
 }
 
 function isZero(buf: Buffer, from: number, to: number): boolean {

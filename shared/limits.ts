@@ -85,7 +85,9 @@ function assertDefaults(): void {
   const ring = LIMITS.ringBytes.default
   if ((ring & (ring - 1)) !== 0) throw new Error('limits: ringBytes default must be a power of two')
   if (LIMITS.eventBytesMax.default + 64 > ring / 2) throw new Error('limits: an event must fit in half the ring')
-  if (LIMITS.eventBytesMax.default + 64 > LIMITS.batchBytesMax.default) throw new Error('limits: an event must fit in a batch')
-  if (LIMITS.batchBytesMax.default + 128 > LIMITS.segmentBytesMax.default) throw new Error('limits: a batch must fit in a segment')
+  if (LIMITS.eventBytesMax.default + 64 > LIMITS.batchBytesMax.default)
+    throw new Error('limits: an event must fit in a batch')
+  if (LIMITS.batchBytesMax.default + 128 > LIMITS.segmentBytesMax.default)
+    throw new Error('limits: a batch must fit in a segment')
 }
 assertDefaults()

@@ -51,11 +51,19 @@ function alive(body: LockBody): boolean {
 }
 
 export class DirLock {
-  private constructor(readonly file: string, readonly token: string) {}
+  private constructor(
+    readonly file: string,
+    readonly token: string,
+  ) {}
 
   static acquire(dir: string): DirLock {
     const file = path.join(dir, LOCK_FILE)
-    const body: LockBody = { pid: process.pid, start: processStart(process.pid), token: randomBytes(12).toString('hex'), host: os.hostname() }
+    const body: LockBody = {
+      pid: process.pid,
+      start: processStart(process.pid),
+      token: randomBytes(12).toString('hex'),
+      host: os.hostname(),
+    }
     const text = JSON.stringify(body)
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -66,9 +74,13 @@ export class DirLock {
       }
       const holder = readLock(file)
       if (holder !== undefined && alive(holder)) {
-        throw new AuditError(ERROR_CODES.LOCKED, `${dir} is locked by a live writer (pid ${holder.pid} on ${holder.host})${holder.pid === process.pid ? ', in this process: close the other sink first' : ''}`, {
-          details: { dir, pid: holder.pid, host: holder.host },
-        })
+        throw new AuditError(
+          ERROR_CODES.LOCKED,
+          `${dir} is locked by a live writer (pid ${holder.pid} on ${holder.host})${holder.pid === process.pid ? ', in this process: close the other sink first' : ''}`,
+          {
+            details: { dir, pid: holder.pid, host: holder.host },
+          },
+        )
       }
       // Stale: replace it atomically, then make sure we are the one that won.
       const tmp = `${file}.${body.token}.tmp`
@@ -76,7 +88,9 @@ export class DirLock {
       fs.renameSync(tmp, file)
       if (readLock(file)?.token === body.token) return new DirLock(file, body.token)
     }
-    throw new AuditError(ERROR_CODES.LOCKED, `${dir}: could not take the lock (another writer is racing for it)`, { details: { dir } })
+    throw new AuditError(ERROR_CODES.LOCKED, `${dir}: could not take the lock (another writer is racing for it)`, {
+      details: { dir },
+    })
   }
 
   /** Remove the lock if it is still ours. Safe to call twice. */

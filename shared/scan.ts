@@ -25,8 +25,16 @@
  */
 
 import {
-  checkRecord, decodeSegmentHeader, GENESIS_HASH, HASH_BYTES, looksLikeRecord, type RecordOk, type RecordProblem,
-  RecordFlag, SEGMENT_HEADER_BYTES, type SegmentHeader,
+  checkRecord,
+  decodeSegmentHeader,
+  GENESIS_HASH,
+  HASH_BYTES,
+  looksLikeRecord,
+  type RecordOk,
+  type RecordProblem,
+  RecordFlag,
+  SEGMENT_HEADER_BYTES,
+  type SegmentHeader,
 } from './format.js'
 
 export interface ScanStop {
@@ -53,7 +61,10 @@ export interface SegmentScan {
   stop: ScanStop | undefined
 }
 
-export type HeaderFault = { problem: 'short' | 'magic' | 'version' | 'checksum' | 'layout' | 'first-seq' | 'chain-start'; version?: number }
+export type HeaderFault = {
+  problem: 'short' | 'magic' | 'version' | 'checksum' | 'layout' | 'first-seq' | 'chain-start'
+  version?: number
+}
 
 /**
  * Scan one segment. expected: the seq and hash the previous segment ended with
@@ -61,7 +72,9 @@ export type HeaderFault = { problem: 'short' | 'magic' | 'version' | 'checksum' 
  * (committed or not) in order; the payload is buf[r.payloadOff, r.payloadOff + r.len).
  */
 export function scanSegment(
-  buf: Buffer, expected: { seq: number; hash: Buffer }, payloadBytesMax: number,
+  buf: Buffer,
+  expected: { seq: number; hash: Buffer },
+  payloadBytesMax: number,
   onRecord?: (r: RecordOk, buf: Buffer) => void,
 ): SegmentScan | HeaderFault {
   const header = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES))
@@ -70,9 +83,16 @@ export function scanSegment(
   if (!header.chainStart.equals(expected.hash)) return { problem: 'chain-start' }
   const prevHash = Buffer.from(header.chainStart)
   const scan: SegmentScan = {
-    header, records: 0, validEnd: SEGMENT_HEADER_BYTES, commitEnd: SEGMENT_HEADER_BYTES,
-    commitSeq: expected.seq, commitHash: Buffer.from(prevHash), committedRecords: 0,
-    firstTimeMs: undefined, lastTimeMs: undefined, stop: undefined,
+    header,
+    records: 0,
+    validEnd: SEGMENT_HEADER_BYTES,
+    commitEnd: SEGMENT_HEADER_BYTES,
+    commitSeq: expected.seq,
+    commitHash: Buffer.from(prevHash),
+    committedRecords: 0,
+    firstTimeMs: undefined,
+    lastTimeMs: undefined,
+    stop: undefined,
   }
   let off = SEGMENT_HEADER_BYTES
   let seq = header.firstSeq
@@ -116,7 +136,11 @@ export type TailVerdict =
 /** What the end of the last segment means (see the header comment). */
 export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
   if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
-  if (scan.stop !== undefined && scan.stop.offset === scan.commitEnd && zeroFrom(buf, scan.commitEnd) === scan.commitEnd) {
+  if (
+    scan.stop !== undefined &&
+    scan.stop.offset === scan.commitEnd &&
+    zeroFrom(buf, scan.commitEnd) === scan.commitEnd
+  ) {
     return { kind: 'zeros', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
   }
   if (scan.stop !== undefined) {
@@ -127,7 +151,13 @@ export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: nu
       const r = looksLikeRecord(buf, off, buf.length, scan.header.saltSeed, payloadBytesMax)
       if (r === undefined) continue
       if (r.seq - r.batchIndex !== tornBatch) {
-        return { kind: 'corrupt', offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem, laterValidAt: off }
+        return {
+          kind: 'corrupt',
+          offset: scan.stop.offset,
+          seq: scan.stop.seq,
+          problem: scan.stop.problem,
+          laterValidAt: off,
+        }
       }
       off = r.end - 1
     }

@@ -54,7 +54,8 @@ export const realStorage: Storage = {
   pread: (fd, buf, off, len, pos) => fs.readSync(fd, buf, off, len, pos),
   pwrite: (fd, buf, off, len, pos) => fs.writeSync(fd, buf, off, len, pos),
   fdatasync: (fd) => fs.fdatasyncSync(fd),
-  fdatasyncAsync: (fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+  fdatasyncAsync: (fd) =>
+    new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
   fsync: (fd) => fs.fsyncSync(fd),
   fsyncDir: (dir) => {
     const fd = fs.openSync(dir, 'r')
@@ -110,10 +111,12 @@ export interface StorageSpec {
 export async function loadStorage(spec: StorageSpec | undefined): Promise<Storage> {
   if (spec === undefined) return realStorage
   const mod = (await import(spec.module)) as { createStorage?: (config: unknown) => Storage }
-  if (typeof mod.createStorage !== 'function') throw new Error(`storage module ${spec.module} does not export createStorage()`)
+  if (typeof mod.createStorage !== 'function')
+    throw new Error(`storage module ${spec.module} does not export createStorage()`)
   const s = mod.createStorage(spec.config)
   // A storage built as { ...realStorage, fdatasync() {...} } would inherit the real
   // fdatasyncAsync and so bypass its own fdatasync: use its fdatasync then.
-  if (s.fdatasync !== realStorage.fdatasync && s.fdatasyncAsync === realStorage.fdatasyncAsync) return { ...s, fdatasyncAsync: undefined }
+  if (s.fdatasync !== realStorage.fdatasync && s.fdatasyncAsync === realStorage.fdatasyncAsync)
+    return { ...s, fdatasyncAsync: undefined }
   return s
 }

@@ -16,15 +16,36 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /** Rooms, longest prefix first; a file belongs to the first room whose prefix it starts with. */
 const ROOMS = [
   'lib/index.ts',
-  'lib/compliance/rules/', 'lib/compliance/report/', 'lib/replicate/backends/',
-  'lib/integrity/', 'lib/crypto/', 'lib/sink/', 'lib/read/', 'lib/repair/', 'lib/replicate/', 'lib/adapters/', 'lib/cli/',
-  'shared/', 'workers/', 'bench/', 'torture/', 'examples/',
+  'lib/compliance/rules/',
+  'lib/compliance/report/',
+  'lib/replicate/backends/',
+  'lib/integrity/',
+  'lib/crypto/',
+  'lib/sink/',
+  'lib/read/',
+  'lib/repair/',
+  'lib/replicate/',
+  'lib/adapters/',
+  'lib/cli/',
+  'shared/',
+  'workers/',
+  'bench/',
+  'torture/',
+  'examples/',
 ] as const
 type Room = (typeof ROOMS)[number]
 
 const LIB_FACES: Room[] = [
-  'lib/integrity/', 'lib/crypto/', 'lib/compliance/rules/', 'lib/sink/', 'lib/read/', 'lib/replicate/backends/',
-  'lib/replicate/', 'lib/repair/', 'lib/compliance/report/', 'lib/adapters/',
+  'lib/integrity/',
+  'lib/crypto/',
+  'lib/compliance/rules/',
+  'lib/sink/',
+  'lib/read/',
+  'lib/replicate/backends/',
+  'lib/replicate/',
+  'lib/repair/',
+  'lib/compliance/report/',
+  'lib/adapters/',
 ]
 
 /** Which rooms each room may import (its own room is always allowed). */
@@ -38,7 +59,14 @@ const MAY: Record<Room, readonly Room[]> = {
   'lib/replicate/backends/': ['shared/', 'lib/integrity/'],
   'lib/replicate/': ['shared/', 'lib/integrity/', 'lib/replicate/backends/'],
   'lib/repair/': ['shared/', 'lib/read/', 'lib/integrity/', 'lib/crypto/'],
-  'lib/compliance/report/': ['shared/', 'lib/read/', 'lib/integrity/', 'lib/crypto/', 'lib/replicate/', 'lib/replicate/backends/'],
+  'lib/compliance/report/': [
+    'shared/',
+    'lib/read/',
+    'lib/integrity/',
+    'lib/crypto/',
+    'lib/replicate/',
+    'lib/replicate/backends/',
+  ],
   'lib/adapters/': ['shared/', 'lib/sink/', 'lib/read/', 'lib/replicate/'],
   'lib/index.ts': ['shared/', ...LIB_FACES],
   'lib/cli/': ['shared/', 'lib/index.ts', ...LIB_FACES, 'workers/', 'bench/', 'torture/'],
@@ -76,7 +104,12 @@ function sources(dir: string): string[] {
   return out
 }
 
-interface Edge { from: string; to: string; line: number; spawn: boolean }
+interface Edge {
+  from: string
+  to: string
+  line: number
+  spawn: boolean
+}
 
 function edgesOf(file: string): Edge[] {
   const text = readFileSync(path.join(ROOT, file), 'utf8')
@@ -103,7 +136,10 @@ test('every import points the way the table allows', () => {
     const from = roomOf(file)!
     for (const e of edgesOf(file)) {
       const to = roomOf(e.to)
-      if (to === undefined) { bad.push(`${file}:${e.line} imports ${e.to}, which is in no room`); continue }
+      if (to === undefined) {
+        bad.push(`${file}:${e.line} imports ${e.to}, which is in no room`)
+        continue
+      }
       if (to === from) continue
       const allowed = e.spawn ? [...MAY[from], ...(MAY_SPAWN[from] ?? [])] : MAY[from]
       if (!allowed.includes(to)) bad.push(`${file}:${e.line} (${from}) may not import ${e.to} (${to})`)
@@ -129,7 +165,8 @@ test('a folder under lib/ is entered through its index.ts', () => {
 
 test('nothing in lib/ outside lib/cli/ loads torture/ or bench/', () => {
   const bad = FILES.filter((f) => f.startsWith('lib/') && !f.startsWith('lib/cli/'))
-    .flatMap(edgesOf).filter((e) => e.to.startsWith('torture/') || e.to.startsWith('bench/'))
+    .flatMap(edgesOf)
+    .filter((e) => e.to.startsWith('torture/') || e.to.startsWith('bench/'))
     .map((e) => `${e.from}:${e.line} → ${e.to}`)
   assert.equal(bad, [], bad.join('\n'))
 })
@@ -149,7 +186,9 @@ test('docs/architecture.md has a module-table row for every file of the library'
   const library = FILES.filter((f) => f.startsWith('lib/') || f.startsWith('shared/') || f.startsWith('workers/'))
   const missing = library.filter((f) => !rows.has(f))
   assert.equal(missing, [], `missing from docs/architecture.md's module table: ${missing.join(', ')}`)
-  const stale = [...rows].filter((r) => (r.startsWith('lib/') || r.startsWith('shared/') || r.startsWith('workers/')) && !library.includes(r))
+  const stale = [...rows].filter(
+    (r) => (r.startsWith('lib/') || r.startsWith('shared/') || r.startsWith('workers/')) && !library.includes(r),
+  )
   assert.equal(stale, [], `rows for files that do not exist: ${stale.join(', ')}`)
 })
 

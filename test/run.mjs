@@ -30,22 +30,48 @@ const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '')
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } })
+    const child = spawn(process.execPath, [file], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    })
     let out = ''
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d) })
-    child.stderr.on('data', (d) => { out += d; process.stderr.write(d) })
-    const timer = setTimeout(() => { out += `\n[run] ${file} timed out after ${timeoutMs} ms\n`; child.kill('SIGKILL') }, timeoutMs)
+    child.stdout.on('data', (d) => {
+      out += d
+      process.stdout.write(d)
+    })
+    child.stderr.on('data', (d) => {
+      out += d
+      process.stderr.write(d)
+    })
+    const timer = setTimeout(() => {
+      out += `\n[run] ${file} timed out after ${timeoutMs} ms\n`
+      child.kill('SIGKILL')
+    }, timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const text = strip(out)
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN)
       const passed = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN)
       const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0)
-      let p = 0, f = 0
-      if (Number.isNaN(total) || Number.isNaN(passed)) f = 1 // crashed before uvu could report
-      else { p = passed; f = total - passed - skipped }
+      let p = 0,
+        f = 0
+      if (Number.isNaN(total) || Number.isNaN(passed))
+        f = 1 // crashed before uvu could report
+      else {
+        p = passed
+        f = total - passed - skipped
+      }
       if (code !== 0 && f === 0) f = 1 // uvu exits non-zero on failure; a clean summary with a bad exit is a failure too
-      resolve({ file: path.relative(root, file), passed: p, failed: f, skipped, ms: Date.now() - started, code, signal })
+      resolve({
+        file: path.relative(root, file),
+        passed: p,
+        failed: f,
+        skipped,
+        ms: Date.now() - started,
+        code,
+        signal,
+      })
     })
   })
 }
@@ -62,7 +88,10 @@ for (const file of files) {
   results.push(await runFile(file))
 }
 console.log('\nfile                                              passed failed  seconds')
-for (const r of results) console.log(`${r.file.padEnd(50)} ${String(r.passed).padStart(6)} ${String(r.failed).padStart(6)} ${(r.ms / 1000).toFixed(1).padStart(8)}`)
+for (const r of results)
+  console.log(
+    `${r.file.padEnd(50)} ${String(r.passed).padStart(6)} ${String(r.failed).padStart(6)} ${(r.ms / 1000).toFixed(1).padStart(8)}`,
+  )
 const passed = results.reduce((a, r) => a + r.passed, 0)
 const failed = results.reduce((a, r) => a + r.failed, 0)
 console.log(`${passed} passed, ${failed} failed`)

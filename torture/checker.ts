@@ -50,7 +50,11 @@ function u64(b: Buffer, o: number): number {
 }
 
 function chainHash(b: Buffer, o: number, len: number, prev: Buffer): Buffer {
-  return createHash('sha256').update(b.subarray(o + 8, o + 32)).update(prev).update(b.subarray(o + 64, o + 64 + len)).digest()
+  return createHash('sha256')
+    .update(b.subarray(o + 8, o + 32))
+    .update(prev)
+    .update(b.subarray(o + 64, o + 64 + len))
+    .digest()
 }
 
 /** Parse the segments of one WAL directory (name → bytes); never throws for damage. */
@@ -71,9 +75,11 @@ export function parseWal(files: Map<string, Buffer>): Parsed {
     if (!b.subarray(0, 8).equals(SEG_MAGIC)) return bad(0, 'header: magic')
     if (crc32c(b.subarray(0, 72)) !== b.readUInt32LE(72)) return bad(0, 'header: checksum')
     if (b.readUInt16LE(8) !== 1) return bad(0, 'header: version')
-    if (b.readUInt16LE(10) !== 80 || b.readUInt32LE(12) !== 0 || b.readUInt32LE(76) !== 0) return bad(0, 'header: layout')
+    if (b.readUInt16LE(10) !== 80 || b.readUInt32LE(12) !== 0 || b.readUInt32LE(76) !== 0)
+      return bad(0, 'header: layout')
     const firstSeq = u64(b, 16)
-    if (firstSeq !== seq + 1 || Number(SEG_NAME.exec(name)![1]) !== firstSeq) return bad(0, `header: first seq ${firstSeq}, expected ${seq + 1}`)
+    if (firstSeq !== seq + 1 || Number(SEG_NAME.exec(name)![1]) !== firstSeq)
+      return bad(0, `header: first seq ${firstSeq}, expected ${seq + 1}`)
     if (!b.subarray(32, 64).equals(hash)) return bad(0, 'header: chain start')
     const seed = crc32c(b.subarray(64, 72))
     let off = 80
@@ -84,23 +90,57 @@ export function parseWal(files: Map<string, Buffer>): Parsed {
     const pending: PRec[] = []
     let stop: string | undefined
     while (off < b.length) {
-      if (b.length - off < 64) { stop = 'truncated header'; break }
-      if (b.readUInt32LE(off) !== REC_MAGIC) { stop = 'magic'; break }
+      if (b.length - off < 64) {
+        stop = 'truncated header'
+        break
+      }
+      if (b.readUInt32LE(off) !== REC_MAGIC) {
+        stop = 'magic'
+        break
+      }
       const len = b.readUInt32LE(off + 8)
-      if (len > PAYLOAD_MAX) { stop = 'length'; break }
-      if (off + 64 + len > b.length) { stop = 'truncated'; break }
-      if (crc32c(b.subarray(off + 8, off + 64 + len), seed) !== b.readUInt32LE(off + 4)) { stop = 'checksum'; break }
+      if (len > PAYLOAD_MAX) {
+        stop = 'length'
+        break
+      }
+      if (off + 64 + len > b.length) {
+        stop = 'truncated'
+        break
+      }
+      if (crc32c(b.subarray(off + 8, off + 64 + len), seed) !== b.readUInt32LE(off + 4)) {
+        stop = 'checksum'
+        break
+      }
       const type = b[off + 12]!
       const flags = b[off + 13]!
-      if (type !== 1 || (flags & ~1) !== 0) { stop = 'reserved'; break }
-      if (b.readUInt16LE(off + 14) !== idx) { stop = 'batch index'; break }
+      if (type !== 1 || (flags & ~1) !== 0) {
+        stop = 'reserved'
+        break
+      }
+      if (b.readUInt16LE(off + 14) !== idx) {
+        stop = 'batch index'
+        break
+      }
       const rseq = u64(b, off + 16)
-      if (rseq !== seq + 1) { stop = `seq ${rseq}, expected ${seq + 1}`; break }
+      if (rseq !== seq + 1) {
+        stop = `seq ${rseq}, expected ${seq + 1}`
+        break
+      }
       const h = chainHash(b, off, len, hash)
-      if (!h.equals(b.subarray(off + 32, off + 64))) { stop = 'chain'; break }
+      if (!h.equals(b.subarray(off + 32, off + 64))) {
+        stop = 'chain'
+        break
+      }
       const lo = b.readUInt32LE(off + 24)
       const hi = b.readInt32LE(off + 28)
-      pending.push({ seq: rseq, timeMs: hi * 0x1_0000_0000 + lo, payload: b.subarray(off + 64, off + 64 + len), segment: name, offset: off, end: off + 64 + len })
+      pending.push({
+        seq: rseq,
+        timeMs: hi * 0x1_0000_0000 + lo,
+        payload: b.subarray(off + 64, off + 64 + len),
+        segment: name,
+        offset: off,
+        end: off + 64 + len,
+      })
       seq = rseq
       hash = h
       off += 64 + len
@@ -122,7 +162,13 @@ export function parseWal(files: Map<string, Buffer>): Parsed {
     } else {
       out.commitEnd = commitEnd
       out.tailBytes = b.length - commitEnd
-      if (out.tailBytes > 0) out.problem = { segment: name, offset: commitEnd, seq: seq + 1, what: stop === undefined ? 'uncommitted records' : `record: ${stop}` }
+      if (out.tailBytes > 0)
+        out.problem = {
+          segment: name,
+          offset: commitEnd,
+          seq: seq + 1,
+          what: stop === undefined ? 'uncommitted records' : `record: ${stop}`,
+        }
     }
   }
   return out
@@ -161,7 +207,10 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
   const fail = (m: string): void => {
     if (failures.length < 20) failures.push(m)
   }
-  if (parsed.problem !== undefined && !(c.allowTail && parsed.problem.segment === parsed.segments.at(-1) && parsed.problem.offset === parsed.commitEnd)) {
+  if (
+    parsed.problem !== undefined &&
+    !(c.allowTail && parsed.problem.segment === parsed.segments.at(-1) && parsed.problem.offset === parsed.commitEnd)
+  ) {
     const p = parsed.problem
     fail(`log damaged: ${p.what} (segment ${p.segment}, offset ${p.offset}, seq ${p.seq})`)
   }
@@ -173,13 +222,22 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
     if (r.seq !== i + 1) fail(`seq ${r.seq} at position ${i + 1}: not contiguous from 1`)
     const id = c.oracle.identify(r.payload)
     if (id === undefined) {
-      fail(`seq ${r.seq} (${r.segment}@${r.offset}) holds bytes no emit sent: ${JSON.stringify(r.payload.subarray(0, 80).toString())}`)
+      fail(
+        `seq ${r.seq} (${r.segment}@${r.offset}) holds bytes no emit sent: ${JSON.stringify(r.payload.subarray(0, 80).toString())}`,
+      )
       continue
     }
-    if (!r.payload.equals(c.oracle.payload(id.p, id.n))) fail(`seq ${r.seq} claims emit ${id.p}/${id.n} but its payload differs from what was emitted (never emitted, or damaged)`)
-    if (r.timeMs !== c.oracle.timeMs(id.p, id.n)) fail(`seq ${r.seq} (emit ${id.p}/${id.n}) has timestamp ${r.timeMs}, emitted ${c.oracle.timeMs(id.p, id.n)}`)
+    if (!r.payload.equals(c.oracle.payload(id.p, id.n)))
+      fail(
+        `seq ${r.seq} claims emit ${id.p}/${id.n} but its payload differs from what was emitted (never emitted, or damaged)`,
+      )
+    if (r.timeMs !== c.oracle.timeMs(id.p, id.n))
+      fail(`seq ${r.seq} (emit ${id.p}/${id.n}) has timestamp ${r.timeMs}, emitted ${c.oracle.timeMs(id.p, id.n)}`)
     const want = next.get(id.p) ?? (c.startsAtZero === undefined || c.startsAtZero(id.p) ? 0 : id.n)
-    if (id.n !== want) fail(`seq ${r.seq} is emit ${id.n} of producer ${id.p}; expected emit ${want} (lost before it, duplicated, or out of emit order)`)
+    if (id.n !== want)
+      fail(
+        `seq ${r.seq} is emit ${id.n} of producer ${id.p}; expected emit ${want} (lost before it, duplicated, or out of emit order)`,
+      )
     next.set(id.p, id.n + 1)
     if (c.epochOf !== undefined) {
       const e = c.epochOf(id.p)
@@ -198,9 +256,14 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
       continue
     }
     const id = c.oracle.identify(r.payload)
-    if (id === undefined || id.p !== a.p || id.n !== a.n) fail(`acknowledged seq ${a.seq} was emit ${a.p}/${a.n} but the log holds ${id ? `${id.p}/${id.n}` : 'unknown bytes'} there`)
+    if (id === undefined || id.p !== a.p || id.n !== a.n)
+      fail(
+        `acknowledged seq ${a.seq} was emit ${a.p}/${a.n} but the log holds ${id ? `${id.p}/${id.n}` : 'unknown bytes'} there`,
+      )
   }
-  if (!c.allowTail && parsed.tailBytes > 0) fail(`${parsed.tailBytes} bytes after the last COMMIT remain after recovery`)
-  if (c.expectRecords !== undefined && recs.length !== c.expectRecords) fail(`log holds ${recs.length} records, expected exactly ${c.expectRecords}`)
+  if (!c.allowTail && parsed.tailBytes > 0)
+    fail(`${parsed.tailBytes} bytes after the last COMMIT remain after recovery`)
+  if (c.expectRecords !== undefined && recs.length !== c.expectRecords)
+    fail(`log holds ${recs.length} records, expected exactly ${c.expectRecords}`)
   return { ok: failures.length === 0, failures, records: recs.length, acked }
 }

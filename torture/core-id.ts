@@ -32,7 +32,11 @@ export interface CoreId {
 }
 
 function git(repo: string, args: string[]): string {
-  return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] })
+  return execFileSync('git', ['-C', repo, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
 }
 
 export function coreId(commit: string, repo = process.cwd()): CoreId {
@@ -40,10 +44,13 @@ export function coreId(commit: string, repo = process.cwd()): CoreId {
   let tree: Map<string, string>
   try {
     tree = new Map(
-      git(repo, ['ls-tree', '-r', commit]).split('\n').filter(Boolean).map((line) => {
-        const tab = line.indexOf('\t')
-        return [line.slice(tab + 1), line.slice(0, tab).split(' ')[2]!] as [string, string]
-      }),
+      git(repo, ['ls-tree', '-r', commit])
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const tab = line.indexOf('\t')
+          return [line.slice(tab + 1), line.slice(0, tab).split(' ')[2]!] as [string, string]
+        }),
     )
   } catch {
     return { id: 'unknown', files: [] }

@@ -32,7 +32,12 @@ export interface RecoverOutcome {
 const RECOVERY_CLOCK_MS = 1_767_225_600_000
 
 /** Run the real recovery on a state, journaling what it does. */
-export function recoverState(state: Files, dir: string, sim: Omit<SimConfig, 'journal' | 'initial'> = {}, clockMs = RECOVERY_CLOCK_MS): RecoverOutcome {
+export function recoverState(
+  state: Files,
+  dir: string,
+  sim: Omit<SimConfig, 'journal' | 'initial'> = {},
+  clockMs = RECOVERY_CLOCK_MS,
+): RecoverOutcome {
   const fs = SimFs.from(state)
   const ops: Op[] = []
   fs.onOp = (op) => ops.push(op)
@@ -44,7 +49,13 @@ export function recoverState(state: Files, dir: string, sim: Omit<SimConfig, 'jo
     return { rec, error: undefined, after: fs, ops, counters }
   } catch (err) {
     const e = err as { code?: string; message: string; details?: unknown }
-    return { rec: undefined, error: { code: e.code ?? 'no-code', message: e.message, details: e.details }, after: fs, ops, counters }
+    return {
+      rec: undefined,
+      error: { code: e.code ?? 'no-code', message: e.message, details: e.details },
+      after: fs,
+      ops,
+      counters,
+    }
   }
 }
 
@@ -57,28 +68,55 @@ export function dirFiles(f: Files, dir: string): Map<string, Buffer> {
  * every acked event is there, no tail is left, recovering again changes nothing.
  * Returns failure messages (empty: fine) and the recovered record count.
  */
-export function recoverAndCheck(state: Files, dir: string, oracle: Oracle, acked: Ack[], extra: Partial<CheckInput> = {}): { failures: string[]; records: number; outcome: RecoverOutcome } {
+export function recoverAndCheck(
+  state: Files,
+  dir: string,
+  oracle: Oracle,
+  acked: Ack[],
+  extra: Partial<CheckInput> = {},
+): { failures: string[]; records: number; outcome: RecoverOutcome } {
   const o = recoverState(state, dir)
-  if (o.error !== undefined) return { failures: [`recovery refused the crash state: ${o.error.code}: ${o.error.message}`], records: 0, outcome: o }
+  if (o.error !== undefined)
+    return {
+      failures: [`recovery refused the crash state: ${o.error.code}: ${o.error.message}`],
+      records: 0,
+      outcome: o,
+    }
   const after = o.after.volatileFiles()
   const parsed = parseWal(dirFiles(after, dir))
   const c = checkLog(parsed, { oracle, acked, allowTail: false, ...extra })
   const failures = [...c.failures]
-  if (o.rec!.lastSeq !== parsed.records.length) failures.push(`recovery says the log ends at seq ${o.rec!.lastSeq}, the checker reads ${parsed.records.length} records`)
+  if (o.rec!.lastSeq !== parsed.records.length)
+    failures.push(
+      `recovery says the log ends at seq ${o.rec!.lastSeq}, the checker reads ${parsed.records.length} records`,
+    )
   // A cut (torn tail, or zeros only) starts at or after the end of the last acknowledged record.
-  for (const [kind, cut] of [['torn tail', o.rec!.tornTail], ['zero tail', o.rec!.zeroTail]] as const) {
+  for (const [kind, cut] of [
+    ['torn tail', o.rec!.tornTail],
+    ['zero tail', o.rec!.zeroTail],
+  ] as const) {
     if (cut === undefined) continue
     let lastAckEnd = 0
     const maxAck = acked.reduce((m, a) => Math.max(m, a.seq), 0)
     const r = parsed.records[maxAck - 1]
     if (r !== undefined && r.segment === cut.segment) lastAckEnd = r.end
-    if (cut.offset < lastAckEnd) failures.push(`${kind} cut at ${cut.segment}@${cut.offset}, before the end (${lastAckEnd}) of the last acknowledged record`)
+    if (cut.offset < lastAckEnd)
+      failures.push(
+        `${kind} cut at ${cut.segment}@${cut.offset}, before the end (${lastAckEnd}) of the last acknowledged record`,
+      )
   }
   if (failures.length === 0) {
     const again = recoverState(after, dir)
-    if (again.error !== undefined) failures.push(`a second recovery of the recovered log failed: ${again.error.message}`)
-    else if (again.rec!.tornTail !== undefined || again.rec!.zeroTail !== undefined || again.rec!.lastSeq !== o.rec!.lastSeq) {
-      failures.push(`a second recovery changed the log again (lastSeq ${again.rec!.lastSeq}, torn ${JSON.stringify(again.rec!.tornTail)}, zeros ${JSON.stringify(again.rec!.zeroTail)})`)
+    if (again.error !== undefined)
+      failures.push(`a second recovery of the recovered log failed: ${again.error.message}`)
+    else if (
+      again.rec!.tornTail !== undefined ||
+      again.rec!.zeroTail !== undefined ||
+      again.rec!.lastSeq !== o.rec!.lastSeq
+    ) {
+      failures.push(
+        `a second recovery changed the log again (lastSeq ${again.rec!.lastSeq}, torn ${JSON.stringify(again.rec!.tornTail)}, zeros ${JSON.stringify(again.rec!.zeroTail)})`,
+      )
     }
   }
   return { failures, records: parsed.records.length, outcome: o }
@@ -91,15 +129,26 @@ export function recoverAndCheck(state: Files, dir: string, oracle: Oracle, acked
  * refusing is right); otherwise both copies must pass the checker with every
  * acknowledged receipt and hold byte-for-byte the same segments.
  */
-export function recoverMirroredAndCheck(state: Files, dirs: readonly [string, string], oracle: Oracle, acked: Ack[]): {
-  failures: string[]; records: number; refused: { code: string; message: string } | undefined; caughtUp: MirrorReport['caughtUp']
+export function recoverMirroredAndCheck(
+  state: Files,
+  dirs: readonly [string, string],
+  oracle: Oracle,
+  acked: Ack[],
+): {
+  failures: string[]
+  records: number
+  refused: { code: string; message: string } | undefined
+  caughtUp: MirrorReport['caughtUp']
 } {
   const fs = SimFs.from(state)
   const s = simStorage(fs, {}, { calls: new Map(), fired: [] })
   let report: MirrorReport
   try {
     for (const d of dirs) if (!fs.hasDir(d)) fs.mkdir(d)
-    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => RECOVERY_CLOCK_MS)) as [Recovered, Recovered]
+    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => RECOVERY_CLOCK_MS)) as [
+      Recovered,
+      Recovered,
+    ]
     report = reconcile(s, dirs, recs).report
   } catch (err) {
     const e = err as { code?: string; message: string }
@@ -115,7 +164,11 @@ export function recoverMirroredAndCheck(state: Files, dirs: readonly [string, st
   })
   const [a, b] = segs as [Map<string, Buffer>, Map<string, Buffer>]
   const names = new Set([...a.keys(), ...b.keys()])
-  for (const n of names) if (!(a.get(n)?.equals(b.get(n) ?? Buffer.alloc(0)) ?? false)) failures.push(`after open the copies differ in ${n} (${a.get(n)?.length ?? 'missing'} and ${b.get(n)?.length ?? 'missing'} bytes)`)
+  for (const n of names)
+    if (!(a.get(n)?.equals(b.get(n) ?? Buffer.alloc(0)) ?? false))
+      failures.push(
+        `after open the copies differ in ${n} (${a.get(n)?.length ?? 'missing'} and ${b.get(n)?.length ?? 'missing'} bytes)`,
+      )
   return { failures, records: parsed[0]!.records.length, refused: undefined, caughtUp: report.caughtUp }
 }
 
@@ -130,19 +183,35 @@ export function ackedAt(acks: readonly (Ack & { at: number })[], c: number): Ack
  * holds everything acknowledged before and after.
  */
 export async function reopenAndAppend(o: {
-  state: Files; dir: string; oracle: Oracle; ackedBefore: Ack[]; producer: number; count: number; journal: SharedArrayBuffer; rng: Rng
+  state: Files
+  dir: string
+  oracle: Oracle
+  ackedBefore: Ack[]
+  producer: number
+  count: number
+  journal: SharedArrayBuffer
+  rng: Rng
 }): Promise<string[]> {
   resetJournal(o.journal)
   const failures: string[] = []
   let sink: AuditSink
   try {
-    sink = await AuditSink.open({ dir: o.dir, ...SMALL, storage: { module: SIM_MODULE, config: { journal: o.journal, initial: filesToWire(o.state) } } })
+    sink = await AuditSink.open({
+      dir: o.dir,
+      ...SMALL,
+      storage: { module: SIM_MODULE, config: { journal: o.journal, initial: filesToWire(o.state) } },
+    })
   } catch (err) {
     return [`AuditSink.open refused the crash state: ${(err as { code?: string }).code}: ${(err as Error).message}`]
   }
   const acks: Ack[] = []
-  const rs = await Promise.allSettled(Array.from({ length: o.count }, (_, n) => sink.emit(o.oracle.event(o.producer, n)).then((r) => acks.push({ seq: r.seq, p: o.producer, n }))))
-  for (const r of rs) if (r.status === 'rejected') failures.push(`emit after reopen rejected: ${(r.reason as Error).message}`)
+  const rs = await Promise.allSettled(
+    Array.from({ length: o.count }, (_, n) =>
+      sink.emit(o.oracle.event(o.producer, n)).then((r) => acks.push({ seq: r.seq, p: o.producer, n })),
+    ),
+  )
+  for (const r of rs)
+    if (r.status === 'rejected') failures.push(`emit after reopen rejected: ${(r.reason as Error).message}`)
   await sink.close().catch((e: Error) => failures.push(`close after reopen failed: ${e.message}`))
   const fs = SimFs.from(o.state)
   for (const op of readJournal(o.journal)) fs.apply(op)
@@ -151,6 +220,8 @@ export async function reopenAndAppend(o: {
   const c = checkLog(parsed, { oracle: o.oracle, acked: [...o.ackedBefore, ...acks], allowTail: false })
   failures.push(...c.failures)
   const lastBefore = sink.openReport.lastSeq
-  for (const a of acks) if (a.seq <= lastBefore) failures.push(`after reopen, seq ${a.seq} was handed out again (the recovered log ended at ${lastBefore})`)
+  for (const a of acks)
+    if (a.seq <= lastBefore)
+      failures.push(`after reopen, seq ${a.seq} was handed out again (the recovered log ended at ${lastBefore})`)
   return failures
 }

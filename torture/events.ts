@@ -33,7 +33,8 @@ export interface OracleOptions {
 }
 
 const TEMPLATE = 'torture {p} {n}'
-const HEAD = /^\{"level":"Information","messageTemplate":"torture \{p\} \{n\}","properties":\{"p":(\d{1,9}),"n":(\d{1,9}),/
+const HEAD =
+  /^\{"level":"Information","messageTemplate":"torture \{p\} \{n\}","properties":\{"p":(\d{1,9}),"n":(\d{1,9}),/
 
 export function makeOracle(o: OracleOptions): Oracle {
   const padMax = o.padMax ?? 300
@@ -53,7 +54,12 @@ export function makeOracle(o: OracleOptions): Oracle {
   }
   return {
     salt: o.salt,
-    event: (p, n) => ({ timestamp: timeMs(p, n), level: 'Information', messageTemplate: TEMPLATE, properties: props(p, n) }),
+    event: (p, n) => ({
+      timestamp: timeMs(p, n),
+      level: 'Information',
+      messageTemplate: TEMPLATE,
+      properties: props(p, n),
+    }),
     payload(p, n) {
       const key = p * 0x1_0000_0 + n
       let b = cache.get(key)

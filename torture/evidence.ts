@@ -27,13 +27,29 @@ interface Wire {
   epoch?: StateEvidence['epoch']
 }
 
-export function writeEvidence(outDir: string, scenario: string, seed: number, message: string, e: StateEvidence): string {
+export function writeEvidence(
+  outDir: string,
+  scenario: string,
+  seed: number,
+  message: string,
+  e: StateEvidence,
+): string {
   const files: Wire['files'] = {}
   for (const [d, m] of e.files) {
     files[d] = {}
     for (const [n, b] of m) files[d]![n] = b.toString('base64')
   }
-  const w: Wire = { scenario, seed, message, dir: e.dir, files, acked: e.acked, salt: e.salt, clock: e.clock, epoch: e.epoch }
+  const w: Wire = {
+    scenario,
+    seed,
+    message,
+    dir: e.dir,
+    files,
+    acked: e.acked,
+    salt: e.salt,
+    clock: e.clock,
+    epoch: e.epoch,
+  }
   fs.mkdirSync(outDir, { recursive: true })
   const file = path.join(outDir, `torture-${scenario}-${seed}.state.json`)
   fs.writeFileSync(file, JSON.stringify(w))
@@ -41,7 +57,13 @@ export function writeEvidence(outDir: string, scenario: string, seed: number, me
 }
 
 /** Re-run the recovery and the check of a saved state; returns the failures (empty: it passes now). */
-export function checkEvidence(file: string): { scenario: string; seed: number; message: string; failures: string[]; records: number } {
+export function checkEvidence(file: string): {
+  scenario: string
+  seed: number
+  message: string
+  failures: string[]
+  records: number
+} {
   const w = JSON.parse(fs.readFileSync(file, 'utf8')) as Wire
   const wire: Record<string, Record<string, Uint8Array>> = {}
   for (const d of Object.keys(w.files)) {

@@ -82,11 +82,13 @@ export function createStorage(config: FaultConfig = {}): Storage {
       realStorage.close(fd)
     },
     size: (fd) => guard('size', paths.get(fd) ?? '', () => realStorage.size(fd)),
-    pread: (fd, buf, off, len, pos) => guard('pread', paths.get(fd) ?? '', () => {
-      const n = realStorage.pread(fd, buf, off, len, pos)
-      if (config.misreadNth !== undefined && counts.get('pread') === config.misreadNth && n > 0) buf[off + n - 1] = buf[off + n - 1]! ^ 0x01
-      return n
-    }),
+    pread: (fd, buf, off, len, pos) =>
+      guard('pread', paths.get(fd) ?? '', () => {
+        const n = realStorage.pread(fd, buf, off, len, pos)
+        if (config.misreadNth !== undefined && counts.get('pread') === config.misreadNth && n > 0)
+          buf[off + n - 1] = buf[off + n - 1]! ^ 0x01
+        return n
+      }),
     pwrite: (fd, buf, off, len, pos) => {
       const path = paths.get(fd) ?? ''
       const f = check('pwrite', path)

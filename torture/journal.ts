@@ -38,15 +38,27 @@ export class JournalWriter {
   }
 
   append(op: Op): void {
-    const need = 64 + (op.k === 'write' ? op.data.length : 0) + ('path' in op ? op.path.length * 3 : 0) + ('from' in op ? (op.from.length + op.to.length) * 3 : 0) + ('dir' in op ? op.dir.length * 3 : 0)
+    const need =
+      64 +
+      (op.k === 'write' ? op.data.length : 0) +
+      ('path' in op ? op.path.length * 3 : 0) +
+      ('from' in op ? (op.from.length + op.to.length) * 3 : 0) +
+      ('dir' in op ? op.dir.length * 3 : 0)
     if (this.pos + need > this.u8.length) {
       Atomics.store(this.i32, 2, 1)
       throw new Error('torture journal overflow: give the run a larger journal')
     }
     this.u8[this.pos++] = KIND[op.k]
     switch (op.k) {
-      case 'mkdir': case 'syncDir': this.str(op.dir); break
-      case 'create': this.str(op.path); this.dv.setUint32(this.pos, op.ino, true); this.pos += 4; break
+      case 'mkdir':
+      case 'syncDir':
+        this.str(op.dir)
+        break
+      case 'create':
+        this.str(op.path)
+        this.dv.setUint32(this.pos, op.ino, true)
+        this.pos += 4
+        break
       case 'write':
         this.dv.setUint32(this.pos, op.ino, true)
         this.dv.setFloat64(this.pos + 4, op.pos, true)
@@ -54,10 +66,22 @@ export class JournalWriter {
         this.u8.set(op.data, this.pos + 16)
         this.pos += 16 + op.data.length
         break
-      case 'trunc': this.dv.setUint32(this.pos, op.ino, true); this.dv.setFloat64(this.pos + 4, op.len, true); this.pos += 12; break
-      case 'sync': this.dv.setUint32(this.pos, op.ino, true); this.pos += 4; break
-      case 'rename': this.str(op.from); this.str(op.to); break
-      case 'unlink': this.str(op.path); break
+      case 'trunc':
+        this.dv.setUint32(this.pos, op.ino, true)
+        this.dv.setFloat64(this.pos + 4, op.len, true)
+        this.pos += 12
+        break
+      case 'sync':
+        this.dv.setUint32(this.pos, op.ino, true)
+        this.pos += 4
+        break
+      case 'rename':
+        this.str(op.from)
+        this.str(op.to)
+        break
+      case 'unlink':
+        this.str(op.path)
+        break
     }
     Atomics.store(this.i32, 1, this.pos - HDR)
     Atomics.add(this.i32, 0, 1)
@@ -98,9 +122,18 @@ export function readJournal(sab: SharedArrayBuffer): Op[] {
   for (let c = 0; c < count; c++) {
     const k = NAMES[u8[pos++]!]
     switch (k) {
-      case 'mkdir': ops.push({ k, dir: str() }); break
-      case 'syncDir': ops.push({ k, dir: str() }); break
-      case 'create': { const path = str(); ops.push({ k, path, ino: dv.getUint32(pos, true) }); pos += 4; break }
+      case 'mkdir':
+        ops.push({ k, dir: str() })
+        break
+      case 'syncDir':
+        ops.push({ k, dir: str() })
+        break
+      case 'create': {
+        const path = str()
+        ops.push({ k, path, ino: dv.getUint32(pos, true) })
+        pos += 4
+        break
+      }
       case 'write': {
         const ino = dv.getUint32(pos, true)
         const at = dv.getFloat64(pos + 4, true)
@@ -109,11 +142,24 @@ export function readJournal(sab: SharedArrayBuffer): Op[] {
         pos += 16 + n
         break
       }
-      case 'trunc': ops.push({ k, ino: dv.getUint32(pos, true), len: dv.getFloat64(pos + 4, true) }); pos += 12; break
-      case 'sync': ops.push({ k, ino: dv.getUint32(pos, true) }); pos += 4; break
-      case 'rename': { const from = str(); ops.push({ k, from, to: str() }); break }
-      case 'unlink': ops.push({ k, path: str() }); break
-      default: throw new Error(`torture journal: unknown op kind at byte ${pos - 1}`)
+      case 'trunc':
+        ops.push({ k, ino: dv.getUint32(pos, true), len: dv.getFloat64(pos + 4, true) })
+        pos += 12
+        break
+      case 'sync':
+        ops.push({ k, ino: dv.getUint32(pos, true) })
+        pos += 4
+        break
+      case 'rename': {
+        const from = str()
+        ops.push({ k, from, to: str() })
+        break
+      }
+      case 'unlink':
+        ops.push({ k, path: str() })
+        break
+      default:
+        throw new Error(`torture journal: unknown op kind at byte ${pos - 1}`)
     }
   }
   return ops

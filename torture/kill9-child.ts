@@ -43,7 +43,9 @@ rl.close()
 const job = JSON.parse(line) as Kill9Job
 out('O\n')
 const sink = await AuditSink.open({ dir: job.dir, ...job.opts })
-out(`R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length} ${sink.openReport.zeroTail?.bytes ?? 0}\n`)
+out(
+  `R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length} ${sink.openReport.zeroTail?.bytes ?? 0}\n`,
+)
 const p1 = job.p0 + 1
 const workerDone = new Promise<void>((resolve, reject) => {
   worker.on('message', (m: ProducerMsg) => {
@@ -58,13 +60,17 @@ const workerDone = new Promise<void>((resolve, reject) => {
 })
 const wjob: ProducerJob = { handle: sink.handle(), p: p1, count: job.perThread, inflight: job.inflight, salt: job.salt }
 worker.postMessage(wjob)
-await produce({ handle: sink.handle(), p: job.p0, count: job.perThread, inflight: job.inflight, salt: job.salt }, (m) => {
-  if (m.t === 'acks') {
-    let s = ''
-    for (let i = 0; i < m.pairs.length; i += 2) s += `A ${m.pairs[i]} ${job.p0} ${m.pairs[i + 1]}\n`
-    out(s)
-  } else if (m.t === 'error') out(`E ${job.p0} ${m.n} ${m.code}\n`)
-}, { emit: (e) => sink.emit(e), close: async () => undefined })
+await produce(
+  { handle: sink.handle(), p: job.p0, count: job.perThread, inflight: job.inflight, salt: job.salt },
+  (m) => {
+    if (m.t === 'acks') {
+      let s = ''
+      for (let i = 0; i < m.pairs.length; i += 2) s += `A ${m.pairs[i]} ${job.p0} ${m.pairs[i + 1]}\n`
+      out(s)
+    } else if (m.t === 'error') out(`E ${job.p0} ${m.n} ${m.code}\n`)
+  },
+  { emit: (e) => sink.emit(e), close: async () => undefined },
+)
 await workerDone
 out('C\n')
 await sink.close()

@@ -18,7 +18,8 @@ export interface ProducerJob {
   clock?: 'steady' | 'jumpy'
 }
 
-export type ProducerMsg = { t: 'acks'; pairs: number[] } | { t: 'error'; n: number; code: string; message: string } | { t: 'done' }
+export type ProducerMsg =
+  { t: 'acks'; pairs: number[] } | { t: 'error'; n: number; code: string; message: string } | { t: 'done' }
 
 export interface Emitter {
   emit: AttachedProducer['emit']
@@ -47,21 +48,25 @@ export async function produce(job: ProducerJob, send: (m: ProducerMsg) => void, 
       while (inFlight < job.inflight && next < job.count) {
         const n = next++
         inFlight++
-        producer.emit(oracle.event(job.p, n)).then(
-          (r) => {
-            pairs.push(r.seq, n)
-            if (!scheduled) {
-              scheduled = true
-              setImmediate(flush)
-            }
-          },
-          (e: { code?: string; message?: string }) => send({ t: 'error', n, code: e.code ?? 'no-code', message: e.message ?? String(e) }),
-        ).finally(() => {
-          inFlight--
-          settled++
-          if (settled === job.count) resolve()
-          else launch()
-        })
+        producer
+          .emit(oracle.event(job.p, n))
+          .then(
+            (r) => {
+              pairs.push(r.seq, n)
+              if (!scheduled) {
+                scheduled = true
+                setImmediate(flush)
+              }
+            },
+            (e: { code?: string; message?: string }) =>
+              send({ t: 'error', n, code: e.code ?? 'no-code', message: e.message ?? String(e) }),
+          )
+          .finally(() => {
+            inFlight--
+            settled++
+            if (settled === job.count) resolve()
+            else launch()
+          })
       }
     }
     launch()

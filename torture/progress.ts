@@ -8,9 +8,23 @@ export class Progress {
   private last = 0
   private readonly tty = process.stderr.isTTY === true
 
-  constructor(private readonly enabled: boolean, private readonly plainEveryMs = 15_000) {}
+  constructor(
+    private readonly enabled: boolean,
+    private readonly plainEveryMs = 15_000,
+  ) {}
 
-  update(s: { scenario: string; done: number; total: number; startedMs: number; states: number; kills: number; failures: number }, force = false): void {
+  update(
+    s: {
+      scenario: string
+      done: number
+      total: number
+      startedMs: number
+      states: number
+      kills: number
+      failures: number
+    },
+    force = false,
+  ): void {
     if (!this.enabled) return
     const now = Date.now()
     if (!force && now - this.last < (this.tty ? 100 : this.plainEveryMs)) return

@@ -45,7 +45,17 @@ import { recoveryCrash } from './scenarios/recovery-crash.js'
  */
 export const ITERATION_MS_MAX = 300_000
 
-export const SCENARIOS: readonly Scenario[] = [kill9, powerLoss, ioError, diskFull, corruption, clockJump, byzantine, concurrent, recoveryCrash]
+export const SCENARIOS: readonly Scenario[] = [
+  kill9,
+  powerLoss,
+  ioError,
+  diskFull,
+  corruption,
+  clockJump,
+  byzantine,
+  concurrent,
+  recoveryCrash,
+]
 
 export interface CampaignOptions {
   scenarios: string[]
@@ -124,14 +134,20 @@ export function findScenarios(spec: string[]): Scenario[] {
   if (spec.length === 0 || spec.includes('all')) return [...SCENARIOS]
   return spec.map((name) => {
     const s = SCENARIOS.find((x) => x.name.toLowerCase() === name.toLowerCase())
-    if (s === undefined) throw new Error(`unknown scenario ${name} (known: ${SCENARIOS.map((x) => x.name).join(', ')}, all)`)
+    if (s === undefined)
+      throw new Error(`unknown scenario ${name} (known: ${SCENARIOS.map((x) => x.name).join(', ')}, all)`)
     return s
   })
 }
 
 function machine(): CampaignSummary['machine'] {
   const cpus = os.cpus()
-  return { cpus: `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}`, memoryGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.type()} ${os.release()} ${os.arch()}`, hostname: os.hostname() }
+  return {
+    cpus: `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}`,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    hostname: os.hostname(),
+  }
 }
 
 function totals(scenarios: ScenarioSummary[]): CampaignSummary['totals'] {
@@ -151,12 +167,21 @@ let journal: SharedArrayBuffer | undefined
  * the watchdog fired first: the iteration is then left running (it cannot be
  * cancelled) and its directory is kept as evidence.
  */
-export async function runIteration(s: Scenario, seed: number, quick: boolean, keep = false, msMax = ITERATION_MS_MAX): Promise<{ result: IterResult; workDir: string; hung: boolean }> {
+export async function runIteration(
+  s: Scenario,
+  seed: number,
+  quick: boolean,
+  keep = false,
+  msMax = ITERATION_MS_MAX,
+): Promise<{ result: IterResult; workDir: string; hung: boolean }> {
   journal ??= new SharedArrayBuffer(64 * 1024 * 1024)
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `mtlog-torture-${s.name}-`))
-  const run = s.run({ scenario: s.name, seed, rng: mulberry32(seed), workDir, journal, quick }).catch((err: Error): IterResult => ({
-    ...emptyResult(), failures: [{ message: `the iteration threw: ${err.message}`, detail: err.stack }],
-  }))
+  const run = s
+    .run({ scenario: s.name, seed, rng: mulberry32(seed), workDir, journal, quick })
+    .catch((err: Error): IterResult => ({
+      ...emptyResult(),
+      failures: [{ message: `the iteration threw: ${err.message}`, detail: err.stack }],
+    }))
   let timer: NodeJS.Timeout | undefined
   const watchdog = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), msMax)))
   const first = await Promise.race([run, watchdog])
@@ -174,16 +199,28 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const scenarios = findScenarios(o.scenarios)
   if (o.replay !== undefined && scenarios.length !== 1) throw new Error('--replay needs exactly one --scenario')
   const shard = o.shard ?? { k: 0, of: 1 }
-  if (!(Number.isInteger(shard.of) && shard.of >= 1 && Number.isInteger(shard.k) && shard.k >= 0 && shard.k < shard.of)) throw new Error(`bad shard ${shard.k}/${shard.of}: want k/K with 0 <= k < K`)
+  if (!(Number.isInteger(shard.of) && shard.of >= 1 && Number.isInteger(shard.k) && shard.k >= 0 && shard.k < shard.of))
+    throw new Error(`bad shard ${shard.k}/${shard.of}: want k/K with 0 <= k < K`)
   const from = o.from ?? 0
   const first = from + ((shard.k - (from % shard.of) + shard.of) % shard.of)
   const started = new Date()
   const t0 = performance.now()
   const summary: CampaignSummary = {
-    seed: o.seed, command: o.command, commit: o.commit ?? '', shard, started: started.toISOString(), finished: '', seconds: 0, node: process.version, machine: machine(), scenarios: [],
+    seed: o.seed,
+    command: o.command,
+    commit: o.commit ?? '',
+    shard,
+    started: started.toISOString(),
+    finished: '',
+    seconds: 0,
+    node: process.version,
+    machine: machine(),
+    scenarios: [],
     totals: { iterations: 0, kills: 0, crashStates: 0, acked: 0, failures: 0 },
   }
-  log(`torture: seed ${o.seed}${shard.of > 1 || from > 0 ? ` (iterations ${first}, ${first + shard.of}, ... : shard ${shard.k}/${shard.of})` : ''}${o.replay !== undefined ? `, replaying iteration seed ${o.replay}` : ''}; scenarios ${scenarios.map((s) => s.name).join(', ')}; ${o.replay !== undefined ? 1 : o.iterations} iterations each${o.secondsPerScenario ? ` (at most ${o.secondsPerScenario} s each)` : ''}`)
+  log(
+    `torture: seed ${o.seed}${shard.of > 1 || from > 0 ? ` (iterations ${first}, ${first + shard.of}, ... : shard ${shard.k}/${shard.of})` : ''}${o.replay !== undefined ? `, replaying iteration seed ${o.replay}` : ''}; scenarios ${scenarios.map((s) => s.name).join(', ')}; ${o.replay !== undefined ? 1 : o.iterations} iterations each${o.secondsPerScenario ? ` (at most ${o.secondsPerScenario} s each)` : ''}`,
+  )
   const progress = new Progress(o.progress)
   let lastWrite = Date.now()
   const write = (): void => {
@@ -198,9 +235,22 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
       const s = scenarios[si]!
       const index = SCENARIOS.indexOf(s)
       const sum: ScenarioSummary = {
-        name: s.name, description: s.description, iterations: 0, crashStates: 0, kills: 0, acked: 0, recovered: 0,
-        failures: [], notes: {}, skipped: [], seconds: 0, iterationsPerSecond: 0, statesPerSecond: 0,
-        firstIndex: o.replay !== undefined ? 0 : first, nextIndex: o.replay !== undefined ? 0 : first, step: shard.of,
+        name: s.name,
+        description: s.description,
+        iterations: 0,
+        crashStates: 0,
+        kills: 0,
+        acked: 0,
+        recovered: 0,
+        failures: [],
+        notes: {},
+        skipped: [],
+        seconds: 0,
+        iterationsPerSecond: 0,
+        statesPerSecond: 0,
+        firstIndex: o.replay !== undefined ? 0 : first,
+        nextIndex: o.replay !== undefined ? 0 : first,
+        step: shard.of,
       }
       summary.scenarios.push(sum)
       const startedMs = Date.now()
@@ -222,37 +272,67 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
           const replay = `mtlog-audit torture --scenario ${s.name} --replay ${seed}${o.quick ? ' --quick' : ''}`
           let exact: string | undefined
           if (f.state !== undefined) {
-            const dir = o.reportJson ? path.dirname(path.resolve(o.reportJson)) : path.join(os.tmpdir(), 'mtlog-torture-failures')
+            const dir = o.reportJson
+              ? path.dirname(path.resolve(o.reportJson))
+              : path.join(os.tmpdir(), 'mtlog-torture-failures')
             exact = `mtlog-audit torture --check-state ${writeEvidence(dir, s.name, seed, f.message, f.state)}`
           }
           sum.failures.push({ iteration: i, seed, message: f.message, detail: f.detail, replay, exact })
-          log(`\nFAIL ${s.name} iteration ${i} seed ${seed}: ${f.message}\n  replay: ${replay}${exact ? `\n  exact:  ${exact}` : ''}${o.keep ? `\n  kept: ${workDir}` : ''}`)
+          log(
+            `\nFAIL ${s.name} iteration ${i} seed ${seed}: ${f.message}\n  replay: ${replay}${exact ? `\n  exact:  ${exact}` : ''}${o.keep ? `\n  kept: ${workDir}` : ''}`,
+          )
         }
         if (hung) summary.hung = { scenario: s.name, iteration: i, seed }
         sum.seconds = (performance.now() - s0) / 1000
         sum.iterationsPerSecond = sum.iterations / Math.max(sum.seconds, 1e-3)
         sum.statesPerSecond = (sum.crashStates + sum.kills) / Math.max(sum.seconds, 1e-3)
-        progress.update({ scenario: s.name, done: sum.iterations, total, startedMs, states: sum.crashStates, kills: sum.kills, failures: sum.failures.length })
+        progress.update({
+          scenario: s.name,
+          done: sum.iterations,
+          total,
+          startedMs,
+          states: sum.crashStates,
+          kills: sum.kills,
+          failures: sum.failures.length,
+        })
         if (Date.now() - lastWrite > 30_000) {
           lastWrite = Date.now()
           write()
         }
         if (hung) break
       }
-      progress.update({ scenario: s.name, done: sum.iterations, total, startedMs, states: sum.crashStates, kills: sum.kills, failures: sum.failures.length }, true)
+      progress.update(
+        {
+          scenario: s.name,
+          done: sum.iterations,
+          total,
+          startedMs,
+          states: sum.crashStates,
+          kills: sum.kills,
+          failures: sum.failures.length,
+        },
+        true,
+      )
       progress.end()
       await s.teardown?.()
       if (summary.hung) {
-        log(`${s.name}: stopped by a hang at iteration ${summary.hung.iteration} (seed ${summary.hung.seed}); the campaign ends here`)
+        log(
+          `${s.name}: stopped by a hang at iteration ${summary.hung.iteration} (seed ${summary.hung.seed}); the campaign ends here`,
+        )
         break
       }
-      log(`${s.name}: ${sum.iterations} iterations, ${sum.kills} SIGKILLs, ${sum.crashStates} states checked, ${sum.acked} acked, ${sum.failures.length} failures, ${sum.seconds.toFixed(1)} s (${sum.iterationsPerSecond.toFixed(2)} it/s, ${sum.statesPerSecond.toFixed(1)} states/s)${sum.skipped.length ? `; skipped: ${[...new Set(sum.skipped)].join('; ')}` : ''}`)
+      log(
+        `${s.name}: ${sum.iterations} iterations, ${sum.kills} SIGKILLs, ${sum.crashStates} states checked, ${sum.acked} acked, ${sum.failures.length} failures, ${sum.seconds.toFixed(1)} s (${sum.iterationsPerSecond.toFixed(2)} it/s, ${sum.statesPerSecond.toFixed(1)} states/s)${sum.skipped.length ? `; skipped: ${[...new Set(sum.skipped)].join('; ')}` : ''}`,
+      )
     }
   } finally {
     // The summary is written even when a teardown fails (a child pool that will not die).
-    for (const s of scenarios) await s.teardown?.().catch((err: Error) => log(`${s.name}: teardown failed: ${err.message}`))
+    for (const s of scenarios)
+      await s.teardown?.().catch((err: Error) => log(`${s.name}: teardown failed: ${err.message}`))
     write()
   }
-  log(`torture: seed ${o.seed}: ${summary.totals.iterations} iterations, ${summary.totals.kills} real SIGKILLs, ${summary.totals.crashStates} states checked, ${summary.totals.failures} failures in ${summary.seconds.toFixed(1)} s`)
+  log(
+    `torture: seed ${o.seed}: ${summary.totals.iterations} iterations, ${summary.totals.kills} real SIGKILLs, ${summary.totals.crashStates} states checked, ${summary.totals.failures} failures in ${summary.seconds.toFixed(1)} s`,
+  )
   return summary
 }

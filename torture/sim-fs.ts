@@ -33,7 +33,8 @@ export type Op =
   | { k: 'syncDir'; dir: string }
 
 type DataOp = { k: 'write'; pos: number; data: Buffer } | { k: 'trunc'; len: number }
-type DirOp = { k: 'link'; name: string; ino: number } | { k: 'unlink'; name: string } | { k: 'rename'; from: string; to: string }
+type DirOp =
+  { k: 'link'; name: string; ino: number } | { k: 'unlink'; name: string } | { k: 'rename'; from: string; to: string }
 
 interface Inode {
   data: Buffer
@@ -94,7 +95,12 @@ export class SimFs {
       fs.dirs.set(dir, d)
       for (const [name, content] of names) {
         const ino = fs.nextIno++
-        fs.inodes.set(ino, { data: Buffer.from(content), size: content.length, durable: Buffer.from(content), pending: [] })
+        fs.inodes.set(ino, {
+          data: Buffer.from(content),
+          size: content.length,
+          durable: Buffer.from(content),
+          pending: [],
+        })
         d.entries.set(name, ino)
         d.durable.set(name, ino)
       }
@@ -217,14 +223,23 @@ export class SimFs {
   /** Replay one journaled op (same effect as the call that produced it). */
   apply(op: Op): void {
     switch (op.k) {
-      case 'mkdir': return this.mkdir(op.dir)
-      case 'create': this.create(op.path, op.ino); return
-      case 'write': return this.write(op.ino, op.pos, op.data)
-      case 'trunc': return this.truncate(op.ino, op.len)
-      case 'sync': return this.sync(op.ino)
-      case 'rename': return this.rename(op.from, op.to)
-      case 'unlink': return this.unlink(op.path)
-      case 'syncDir': return this.syncDir(op.dir)
+      case 'mkdir':
+        return this.mkdir(op.dir)
+      case 'create':
+        this.create(op.path, op.ino)
+        return
+      case 'write':
+        return this.write(op.ino, op.pos, op.data)
+      case 'trunc':
+        return this.truncate(op.ino, op.len)
+      case 'sync':
+        return this.sync(op.ino)
+      case 'rename':
+        return this.rename(op.from, op.to)
+      case 'unlink':
+        return this.unlink(op.path)
+      case 'syncDir':
+        return this.syncDir(op.dir)
     }
   }
 
@@ -262,7 +277,12 @@ export class SimFs {
     const contents = new Map<number, Buffer>()
     for (const [dir, d] of this.dirs) {
       const entries = new Map(d.durable)
-      const n = policy.dirOps === 'all' ? d.pending.length : policy.dirOps === 'none' ? 0 : Math.floor(rng() * (d.pending.length + 1))
+      const n =
+        policy.dirOps === 'all'
+          ? d.pending.length
+          : policy.dirOps === 'none'
+            ? 0
+            : Math.floor(rng() * (d.pending.length + 1))
       for (let k = 0; k < n; k++) {
         const op = d.pending[k]!
         if (op.k === 'link') entries.set(op.name, op.ino)
@@ -303,7 +323,11 @@ export class SimFs {
       buf = b
     }
     let lastWrite = -1
-    for (let k = kept.length - 1; k >= 0; k--) if (kept[k]!.k === 'write') { lastWrite = k; break }
+    for (let k = kept.length - 1; k >= 0; k--)
+      if (kept[k]!.k === 'write') {
+        lastWrite = k
+        break
+      }
     for (let k = 0; k < kept.length; k++) {
       const op = kept[k]!
       if (op.k === 'trunc') {
@@ -355,7 +379,8 @@ export function filesToWire(f: Files): Record<string, Record<string, Uint8Array>
 export function filesFromWire(o: Record<string, Record<string, Uint8Array>> | undefined): Files {
   const f: Files = new Map()
   if (o === undefined) return f
-  for (const d of Object.keys(o)) f.set(d, new Map(Object.entries(o[d]!).map(([n, b]) => [n, Buffer.from(b.buffer, b.byteOffset, b.byteLength)])))
+  for (const d of Object.keys(o))
+    f.set(d, new Map(Object.entries(o[d]!).map(([n, b]) => [n, Buffer.from(b.buffer, b.byteOffset, b.byteLength)])))
   return f
 }
 

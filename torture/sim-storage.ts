@@ -60,7 +60,11 @@ export interface SimCounters {
 }
 
 /** Wrap a SimFs as a Storage. */
-export function simStorage(fs: SimFs, cfg: Omit<SimConfig, 'journal' | 'initial'> = {}, counters: SimCounters = { calls: new Map(), fired: [] }): Storage {
+export function simStorage(
+  fs: SimFs,
+  cfg: Omit<SimConfig, 'journal' | 'initial'> = {},
+  counters: SimCounters = { calls: new Map(), fired: [] },
+): Storage {
   const fds = new Map<number, { ino: number; path: string }>()
   let nextFd = 100
   const faults = cfg.faults ?? []
@@ -110,42 +114,46 @@ export function simStorage(fs: SimFs, cfg: Omit<SimConfig, 'journal' | 'initial'
   let writes = 0
   return {
     readdir: (dir) => guard('readdir', dir, () => fs.readdir(dir)),
-    mkdirp: (dir) => guard('mkdirp', dir, () => {
-      // Parents are implied: the simulated disk only models the WAL directories.
-      fs.mkdir(dir)
-    }),
-    open: (path, flags) => guard('open', path, () => {
-      let ino = fs.lookup(path)
-      if (flags === 'wx') {
-        if (ino !== undefined) throw errno('EEXIST', `file exists '${path}'`)
-        if (!fs.hasDir(splitPath(path)[0])) throw errno('ENOENT', `no such directory for '${path}'`)
-        ino = fs.create(path)
-      } else if (ino === undefined) throw errno('ENOENT', `no such file '${path}'`)
-      const fd = nextFd++
-      fds.set(fd, { ino, path })
-      return fd
-    }),
+    mkdirp: (dir) =>
+      guard('mkdirp', dir, () => {
+        // Parents are implied: the simulated disk only models the WAL directories.
+        fs.mkdir(dir)
+      }),
+    open: (path, flags) =>
+      guard('open', path, () => {
+        let ino = fs.lookup(path)
+        if (flags === 'wx') {
+          if (ino !== undefined) throw errno('EEXIST', `file exists '${path}'`)
+          if (!fs.hasDir(splitPath(path)[0])) throw errno('ENOENT', `no such directory for '${path}'`)
+          ino = fs.create(path)
+        } else if (ino === undefined) throw errno('ENOENT', `no such file '${path}'`)
+        const fd = nextFd++
+        fds.set(fd, { ino, path })
+        return fd
+      }),
     close: (fd) => {
       fdOf(fd)
       fds.delete(fd)
     },
     size: (fd) => guard('size', pathOf(fd), () => fs.size(fdOf(fd).ino)),
-    pread: (fd, buf, off, len, pos) => guard('pread', pathOf(fd), () => {
-      const n = fs.read(fdOf(fd).ino, buf, off, len, pos)
-      reads++
-      if (byz.misreadNth === reads && n > 0) {
-        const at = off + Math.floor(rng() * n)
-        buf[at] = buf[at]! ^ (1 << Math.floor(rng() * 8))
-        counters.fired.push(`pread #${reads} returned a wrong byte at file offset ${pos + at - off} (${pathOf(fd)})`)
-      }
-      return n
-    }),
+    pread: (fd, buf, off, len, pos) =>
+      guard('pread', pathOf(fd), () => {
+        const n = fs.read(fdOf(fd).ino, buf, off, len, pos)
+        reads++
+        if (byz.misreadNth === reads && n > 0) {
+          const at = off + Math.floor(rng() * n)
+          buf[at] = buf[at]! ^ (1 << Math.floor(rng() * 8))
+          counters.fired.push(`pread #${reads} returned a wrong byte at file offset ${pos + at - off} (${pathOf(fd)})`)
+        }
+        return n
+      }),
     pwrite: (fd, buf, off, len, pos) => {
       const e = fdOf(fd)
       const f = check('pwrite', e.path)
       const data = Buffer.from(buf.buffer, buf.byteOffset + off, len)
       if (f !== undefined) {
-        if (f.tearAt !== undefined && f.tearAt > 0) fs.write(e.ino, pos, Buffer.from(data.subarray(0, Math.min(f.tearAt, len))))
+        if (f.tearAt !== undefined && f.tearAt > 0)
+          fs.write(e.ino, pos, Buffer.from(data.subarray(0, Math.min(f.tearAt, len))))
         throw errno(f.code, `injected fault, pwrite '${e.path}'`)
       }
       let n = len
@@ -171,26 +179,30 @@ export function simStorage(fs: SimFs, cfg: Omit<SimConfig, 'journal' | 'initial'
     },
     fdatasync: (fd) => sync('fdatasync', fd),
     // The optional async form: the data persists when the promise settles (on a later turn), as with libuv's pool.
-    fdatasyncAsync: (fd) => new Promise<void>((resolve, reject) => setImmediate(() => {
-      try {
-        sync('fdatasync', fd)
-        resolve()
-      } catch (err) {
-        reject(err)
-      }
-    })),
+    fdatasyncAsync: (fd) =>
+      new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          try {
+            sync('fdatasync', fd)
+            resolve()
+          } catch (err) {
+            reject(err)
+          }
+        }),
+      ),
     fsync: (fd) => sync('fsync', fd),
     fsyncDir: (dir) => guard('fsyncDir', dir, () => fs.syncDir(dir)),
     truncate: (fd, len) => guard('truncate', pathOf(fd), () => fs.truncate(fdOf(fd).ino, len)),
     rename: (from, to) => guard('rename', from, () => fs.rename(from, to)),
     unlink: (path) => guard('unlink', path, () => fs.unlink(path)),
-    readSmall: (path) => guard('readSmall', path, () => {
-      const ino = fs.lookup(path)
-      if (ino === undefined) return undefined
-      const b = Buffer.alloc(fs.size(ino))
-      fs.read(ino, b, 0, b.length, 0)
-      return b
-    }),
+    readSmall: (path) =>
+      guard('readSmall', path, () => {
+        const ino = fs.lookup(path)
+        if (ino === undefined) return undefined
+        const b = Buffer.alloc(fs.size(ino))
+        fs.read(ino, b, 0, b.length, 0)
+        return b
+      }),
   }
 }
 
@@ -200,9 +212,13 @@ export function installJumpyClock(seed: number, startMs: number): void {
   let t = startMs
   Date.now = () => {
     const r = rng()
-    if (r < 0.2) t -= Math.floor(rng() * 3_600_000) // back up to an hour
-    else if (r < 0.3) t += Math.floor(rng() * 86_400_000) // forward up to a day
-    else if (r < 0.5) { /* stuck */ } else t += Math.floor(rng() * 5)
+    if (r < 0.2)
+      t -= Math.floor(rng() * 3_600_000) // back up to an hour
+    else if (r < 0.3)
+      t += Math.floor(rng() * 86_400_000) // forward up to a day
+    else if (r < 0.5) {
+      /* stuck */
+    } else t += Math.floor(rng() * 5)
     return t
   }
 }
@@ -215,6 +231,10 @@ export function createStorage(config: SimConfig = {}): Storage {
     fs.onOp = (op) => j.append(op)
   }
   if (config.clock !== undefined) installJumpyClock(config.clock.seed, config.clock.startMs)
-  const counters: SimCounters = { calls: new Map(), fired: [], ioShared: config.journal ? new Int32Array(config.journal, 12, 1) : undefined }
+  const counters: SimCounters = {
+    calls: new Map(),
+    fired: [],
+    ioShared: config.journal ? new Int32Array(config.journal, 12, 1) : undefined,
+  }
   return simStorage(fs, config, counters)
 }

@@ -41,22 +41,42 @@ export function indicesOf(s: Range): number[] {
 }
 
 /** Merge pieces per scenario; throws when two pieces share an iteration. */
-export function mergePieces(pieces: Piece[]): Map<string, { total: Omit<ScenarioSummary, 'description'>; pieces: Piece[] }> {
+export function mergePieces(
+  pieces: Piece[],
+): Map<string, { total: Omit<ScenarioSummary, 'description'>; pieces: Piece[] }> {
   const seen = new Map<string, string>()
   const out = new Map<string, { total: Omit<ScenarioSummary, 'description'>; pieces: Piece[] }>()
   for (const p of pieces) {
     const idx = indicesOf(p)
-    if (idx.length !== p.iterations) throw new Error(`${p.file}: ${p.name} says ${p.iterations} iterations but its index range holds ${idx.length}`)
+    if (idx.length !== p.iterations)
+      throw new Error(`${p.file}: ${p.name} says ${p.iterations} iterations but its index range holds ${idx.length}`)
     for (const i of idx) {
       const key = `${p.seed}/${p.name}/${i}`
       const other = seen.get(key)
-      if (other !== undefined) throw new Error(`iteration ${i} of ${p.name} (seed ${p.seed}) is in both ${other} and ${p.file}`)
+      if (other !== undefined)
+        throw new Error(`iteration ${i} of ${p.name} (seed ${p.seed}) is in both ${other} and ${p.file}`)
       seen.set(key, p.file)
     }
     let m = out.get(p.name)
     if (m === undefined) {
       m = {
-        total: { name: p.name, iterations: 0, crashStates: 0, kills: 0, acked: 0, recovered: 0, failures: [], notes: {}, skipped: [], seconds: 0, iterationsPerSecond: 0, statesPerSecond: 0, firstIndex: 0, nextIndex: 0, step: 1 },
+        total: {
+          name: p.name,
+          iterations: 0,
+          crashStates: 0,
+          kills: 0,
+          acked: 0,
+          recovered: 0,
+          failures: [],
+          notes: {},
+          skipped: [],
+          seconds: 0,
+          iterationsPerSecond: 0,
+          statesPerSecond: 0,
+          firstIndex: 0,
+          nextIndex: 0,
+          step: 1,
+        },
         pieces: [],
       }
       out.set(p.name, m)
@@ -83,25 +103,38 @@ function main(files: string[]): void {
   })
   const merged = mergePieces(pieces)
   const n = (x: number): string => x.toLocaleString('en-US', { maximumFractionDigits: 1 })
-  console.log('| scenario | iterations | real SIGKILLs | states checked | events acked | records recovered | failures | lane-seconds |')
+  console.log(
+    '| scenario | iterations | real SIGKILLs | states checked | events acked | records recovered | failures | lane-seconds |',
+  )
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
   const rows = [...merged.values()].map((m) => m.total)
-  for (const s of rows) console.log(`| ${s.name} | ${n(s.iterations)} | ${n(s.kills)} | ${n(s.crashStates)} | ${n(s.acked)} | ${n(s.recovered)} | ${s.failures.length} | ${n(s.seconds)} |`)
-  const t = (k: 'iterations' | 'kills' | 'crashStates' | 'acked' | 'recovered' | 'seconds'): number => rows.reduce((a, s) => a + s[k], 0)
-  console.log(`| **total** | ${n(t('iterations'))} | ${n(t('kills'))} | ${n(t('crashStates'))} | ${n(t('acked'))} | ${n(t('recovered'))} | ${rows.reduce((a, s) => a + s.failures.length, 0)} | ${n(t('seconds'))} |`)
+  for (const s of rows)
+    console.log(
+      `| ${s.name} | ${n(s.iterations)} | ${n(s.kills)} | ${n(s.crashStates)} | ${n(s.acked)} | ${n(s.recovered)} | ${s.failures.length} | ${n(s.seconds)} |`,
+    )
+  const t = (k: 'iterations' | 'kills' | 'crashStates' | 'acked' | 'recovered' | 'seconds'): number =>
+    rows.reduce((a, s) => a + s[k], 0)
+  console.log(
+    `| **total** | ${n(t('iterations'))} | ${n(t('kills'))} | ${n(t('crashStates'))} | ${n(t('acked'))} | ${n(t('recovered'))} | ${rows.reduce((a, s) => a + s.failures.length, 0)} | ${n(t('seconds'))} |`,
+  )
   console.log('')
   console.log('| piece | scenario | commit | seed | indices | iterations | seconds | it/s | states/s |')
   console.log('|---|---|---|---:|---|---:|---:|---:|---:|')
   for (const m of merged.values()) {
     for (const p of m.pieces) {
       const range = `${p.firstIndex ?? 0} ≤ i < ${p.nextIndex ?? p.iterations}${(p.step ?? 1) > 1 ? `, step ${p.step}` : ''}`
-      console.log(`| ${p.file} | ${p.name} | ${p.commit.slice(0, 10) || '?'} | ${p.seed} | ${range} | ${n(p.iterations)} | ${n(p.seconds)} | ${n(p.iterationsPerSecond)} | ${n(p.statesPerSecond)} |`)
+      console.log(
+        `| ${p.file} | ${p.name} | ${p.commit.slice(0, 10) || '?'} | ${p.seed} | ${range} | ${n(p.iterations)} | ${n(p.seconds)} | ${n(p.iterationsPerSecond)} | ${n(p.statesPerSecond)} |`,
+      )
     }
   }
   console.log('')
   // The code under test changes between pieces: what each library (core id) has behind it.
   const ids = new Map<string, string>()
-  const byCore = new Map<string, { commits: Set<string>; kills: number; states: number; failures: number; seconds: number }>()
+  const byCore = new Map<
+    string,
+    { commits: Set<string>; kills: number; states: number; failures: number; seconds: number }
+  >()
   for (const p of pieces) {
     if (!ids.has(p.commit)) ids.set(p.commit, coreId(p.commit).id)
     const id = ids.get(p.commit)!
@@ -113,9 +146,14 @@ function main(files: string[]): void {
     c.seconds += p.seconds
     byCore.set(id, c)
   }
-  console.log('| library under test (core id) | commits of its pieces | real SIGKILLs | simulated and damage states (SIGKILL lives not counted twice) | failures | lane-seconds |')
+  console.log(
+    '| library under test (core id) | commits of its pieces | real SIGKILLs | simulated and damage states (SIGKILL lives not counted twice) | failures | lane-seconds |',
+  )
   console.log('|---|---|---:|---:|---:|---:|')
-  for (const [id, v] of byCore) console.log(`| ${id} | ${[...v.commits].join(', ')} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`)
+  for (const [id, v] of byCore)
+    console.log(
+      `| ${id} | ${[...v.commits].join(', ')} | ${n(v.kills)} | ${n(v.states)} | ${v.failures} | ${n(v.seconds)} |`,
+    )
   console.log('')
   // Where each lane continues: one past the highest index any piece ran (per seed).
   const next = new Map<string, number>()
@@ -125,7 +163,12 @@ function main(files: string[]): void {
   }
   console.log(`Continue from: ${[...next].map(([k, i]) => `${k} ${i}`).join('; ')}`)
   console.log('')
-  for (const s of rows) console.log(`- **${s.name}**: ${Object.entries(s.notes).map(([k, v]) => `${k} ${n(v)}`).join('; ')}${s.skipped.length ? `; skipped: ${[...new Set(s.skipped)].join('; ')}` : ''}`)
+  for (const s of rows)
+    console.log(
+      `- **${s.name}**: ${Object.entries(s.notes)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join('; ')}${s.skipped.length ? `; skipped: ${[...new Set(s.skipped)].join('; ')}` : ''}`,
+    )
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -22,7 +22,12 @@ import { type Files, filesToWire, type Op } from './sim-fs.js'
 export const SIM_MODULE = new URL('./sim-storage.js', import.meta.url).pathname
 
 /** Small limits so short workloads rotate segments and build many batches. */
-export const SMALL: Omit<AuditSinkOptions, 'dir'> = { eventBytesMax: 1024, batchBytesMax: 4096, segmentBytesMax: 64 * 1024, ringBytes: 64 * 1024 }
+export const SMALL: Omit<AuditSinkOptions, 'dir'> = {
+  eventBytesMax: 1024,
+  batchBytesMax: 4096,
+  segmentBytesMax: 64 * 1024,
+  ringBytes: 64 * 1024,
+}
 
 export interface TimedAck extends Ack {
   at: number
@@ -60,11 +65,24 @@ export async function runSim(o: RunOptions): Promise<SimRun> {
   mkdirSync(o.dir, { recursive: true }) // the lock file lives on the real file system
   if (o.mirror !== undefined) mkdirSync(o.mirror, { recursive: true })
   resetJournal(o.journal)
-  const out: SimRun = { ops: [], acks: [], rejected: [], openError: undefined, closeError: undefined, ackedAfterFailure: [], emitted: 0 }
+  const out: SimRun = {
+    ops: [],
+    acks: [],
+    rejected: [],
+    openError: undefined,
+    closeError: undefined,
+    ackedAfterFailure: [],
+    emitted: 0,
+  }
   const config: SimConfig = { ...o.sim, journal: o.journal, initial: o.initial ? filesToWire(o.initial) : undefined }
   let sink: AuditSink
   try {
-    sink = await AuditSink.open({ dir: o.dir, mirror: o.mirror, ...(o.sinkOpts ?? SMALL), storage: { module: SIM_MODULE, config } })
+    sink = await AuditSink.open({
+      dir: o.dir,
+      mirror: o.mirror,
+      ...(o.sinkOpts ?? SMALL),
+      storage: { module: SIM_MODULE, config },
+    })
   } catch (err) {
     out.openError = { code: code(err), message: (err as Error).message }
     out.ops = readJournal(o.journal)
@@ -81,16 +99,21 @@ export async function runSim(o: RunOptions): Promise<SimRun> {
       const my = n
       const issuedAfterFailure = failedSeen
       out.emitted++
-      ps.push(sink.emit(o.oracle.event(o.producer, my)).then(
-        (r) => {
-          out.acks.push({ seq: r.seq, p: o.producer, n: my, at: journalCount(o.journal) })
-          if (issuedAfterFailure) out.ackedAfterFailure.push(`emit ${o.producer}/${my} was issued after a failure was reported and still resolved with seq ${r.seq}`)
-        },
-        (e) => {
-          out.rejected.push({ p: o.producer, n: my, code: code(e), at: journalCount(o.journal) })
-          failedSeen = true
-        },
-      ))
+      ps.push(
+        sink.emit(o.oracle.event(o.producer, my)).then(
+          (r) => {
+            out.acks.push({ seq: r.seq, p: o.producer, n: my, at: journalCount(o.journal) })
+            if (issuedAfterFailure)
+              out.ackedAfterFailure.push(
+                `emit ${o.producer}/${my} was issued after a failure was reported and still resolved with seq ${r.seq}`,
+              )
+          },
+          (e) => {
+            out.rejected.push({ p: o.producer, n: my, code: code(e), at: journalCount(o.journal) })
+            failedSeen = true
+          },
+        ),
+      )
     }
     await Promise.all(ps)
     if (failedSeen) extra++ // a few more waves after the failure: each must reject

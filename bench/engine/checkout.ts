@@ -29,7 +29,12 @@ export interface PeerLoad {
 export async function loadPeersFromCheckout(root = packageRoot()): Promise<PeerLoad> {
   const wrapper = path.join(root, 'dist', 'bench', 'peers.js')
   if (!fsSync.existsSync(wrapper)) {
-    return { systems: [], notes: [`peers not run: ${wrapper} does not exist (the peers live in the repository's bench/: in a checkout, npm install --prefix bench && npx tsc -p .)`] }
+    return {
+      systems: [],
+      notes: [
+        `peers not run: ${wrapper} does not exist (the peers live in the repository's bench/: in a checkout, npm install --prefix bench && npx tsc -p .)`,
+      ],
+    }
   }
   const mod = (await import(pathToFileURL(wrapper).href)) as { loadPeers(modulesDir: string): Promise<PeerLoad> }
   return mod.loadPeers(process.env.BENCH_MODULES_DIR ?? path.join(root, 'bench', 'node_modules'))

@@ -78,7 +78,10 @@ export interface EngineConfig {
 
 let dirCounter = 0
 async function freshDir(cfg: EngineConfig, label: string): Promise<string> {
-  const dir = path.join(cfg.baseDir, `mtlog-audit-bench-${process.pid}-${++dirCounter}-${label.replace(/[^\w.-]+/g, '_')}`)
+  const dir = path.join(
+    cfg.baseDir,
+    `mtlog-audit-bench-${process.pid}-${++dirCounter}-${label.replace(/[^\w.-]+/g, '_')}`,
+  )
   await fs.rm(dir, { recursive: true, force: true })
   await fs.mkdir(dir, { recursive: true })
   return dir
@@ -105,8 +108,13 @@ interface BodyResult extends LoopResult {
  * fresh dir ─► open ─► body (warms up, calls mark(), measures) ─► close ─►
  * verify ─► bytes on disk ─► remove. CPU, counters, noise and seconds count from mark().
  */
-export async function measured(cfg: EngineConfig, sys: System, label: string, payloadBytes: number,
-  body: (s: Session, mark: () => void) => Promise<BodyResult>): Promise<Run> {
+export async function measured(
+  cfg: EngineConfig,
+  sys: System,
+  label: string,
+  payloadBytes: number,
+  body: (s: Session, mark: () => void) => Promise<BodyResult>,
+): Promise<Run> {
   const dir = await freshDir(cfg, `${sys.id}-${label}`)
   try {
     const s = await sys.open(dir)
@@ -135,13 +143,25 @@ export async function measured(cfg: EngineConfig, sys: System, label: string, pa
     const v = await s.verify(r.emitted - refused)
     const events = c1.events - c0.events
     const syncs = c1.syncs - c0.syncs
-    const framed = c1.framedBytes !== undefined && c0.framedBytes !== undefined && events > 0 ? (c1.framedBytes - c0.framedBytes) / events - RECORD_HEADER_BYTES : payloadBytes
+    const framed =
+      c1.framedBytes !== undefined && c0.framedBytes !== undefined && events > 0
+        ? (c1.framedBytes - c0.framedBytes) / events - RECORD_HEADER_BYTES
+        : payloadBytes
     return {
-      events: r.acked, seconds, eventsPerSec: r.acked / seconds, latencyMs: r.latency,
-      fsyncsPerSec: syncs / seconds, eventsPerFsync: syncs > 0 ? events / syncs : NaN,
+      events: r.acked,
+      seconds,
+      eventsPerSec: r.acked / seconds,
+      latencyMs: r.latency,
+      fsyncsPerSec: syncs / seconds,
+      eventsPerFsync: syncs > 0 ? events / syncs : NaN,
       cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (r.acked / 1e6),
       diskBytesPerEvent: r.emitted - refused > 0 ? (await dirBytes(dir)) / (r.emitted - refused) : NaN,
-      payloadBytes: framed, verified: v.ok, verifyNote: v.note, noise, ...r.extra, ...(r.refused !== undefined ? { refused } : {}),
+      payloadBytes: framed,
+      verified: v.ok,
+      verifyNote: v.note,
+      noise,
+      ...r.extra,
+      ...(r.refused !== undefined ? { refused } : {}),
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
@@ -163,14 +183,29 @@ export async function runClosed(cfg: EngineConfig, sys: System, payloadBytes: nu
   })
 }
 
-export function openExtra(cfg: EngineConfig, rate: number, r: OpenResult, latency: Latency, service: Latency | undefined): Partial<Run> {
+export function openExtra(
+  cfg: EngineConfig,
+  rate: number,
+  r: OpenResult,
+  latency: Latency,
+  service: Latency | undefined,
+): Partial<Run> {
   return {
-    targetRate: rate, cut: r.cut, sustained: !r.cut && r.refused === 0 && latency.p99 <= cfg.sustainP99Ms, sendLagMaxMs: r.lagMaxMs,
+    targetRate: rate,
+    cut: r.cut,
+    sustained: !r.cut && r.refused === 0 && latency.p99 <= cfg.sustainP99Ms,
+    sendLagMaxMs: r.lagMaxMs,
     ...(service ? { serviceLatencyMs: service } : {}),
   }
 }
 
-export async function runOpen(cfg: EngineConfig, sys: System, payloadBytes: number, rate: number, seconds = cfg.openSeconds): Promise<Run> {
+export async function runOpen(
+  cfg: EngineConfig,
+  sys: System,
+  payloadBytes: number,
+  rate: number,
+  seconds = cfg.openSeconds,
+): Promise<Run> {
   const mk = eventMaker(payloadBytes)
   return measured(cfg, sys, `open-${payloadBytes}-r${Math.round(rate)}`, payloadBytes, async (s, mark) => {
     const warm = await closedLoop(s.emit, mk, 0, 16, cfg.warmupSeconds * 1000, undefined)
@@ -179,15 +214,34 @@ export async function runOpen(cfg: EngineConfig, sys: System, payloadBytes: numb
     mark()
     const r = await openLoop(s.emit, mk, 0, rate, seconds, cfg.openGraceSeconds * 1000, log, service, cfg.openPoll)
     const latency = summarize([log.values()])
-    return { acked: r.acked, emitted: warm.emitted + r.emitted, latency, extra: openExtra(cfg, rate, r, latency, summarize([service.values()])), refused: () => r.refused }
+    return {
+      acked: r.acked,
+      emitted: warm.emitted + r.emitted,
+      latency,
+      extra: openExtra(cfg, rate, r, latency, summarize([service.values()])),
+      refused: () => r.refused,
+    }
   })
 }
 
 export function engineConfig(quick: boolean, over: Partial<EngineConfig> = {}): EngineConfig {
   return {
-    quick, repeat: quick ? 1 : 3, warmupSeconds: quick ? 0.05 : 0.3, closedSeconds: quick ? 0.2 : 1.5,
-    openSeconds: quick ? 0.3 : 2, openGraceSeconds: quick ? 0.5 : 1, probeSeconds: quick ? 0.2 : 1.5, searchProbes: quick ? 2 : 5,
-    sustainP99Ms: 100, searchFloorRate: 100, openPoll: false, skipAboveClosedFactor: 3, floorSeconds: quick ? 0.1 : 1, noisyOtherCores: 0.25, baseDir: os.tmpdir(), ...over,
+    quick,
+    repeat: quick ? 1 : 3,
+    warmupSeconds: quick ? 0.05 : 0.3,
+    closedSeconds: quick ? 0.2 : 1.5,
+    openSeconds: quick ? 0.3 : 2,
+    openGraceSeconds: quick ? 0.5 : 1,
+    probeSeconds: quick ? 0.2 : 1.5,
+    searchProbes: quick ? 2 : 5,
+    sustainP99Ms: 100,
+    searchFloorRate: 100,
+    openPoll: false,
+    skipAboveClosedFactor: 3,
+    floorSeconds: quick ? 0.1 : 1,
+    noisyOtherCores: 0.25,
+    baseDir: os.tmpdir(),
+    ...over,
   }
 }
 
@@ -203,7 +257,12 @@ const IN_PLACE_FILE_BYTES = 64 * 1024 * 1024
  * zero-filled and synced beforehand (the size never changes: what the sink's
  * zero-ahead gives small batches, workers/writer/appender.ts).
  */
-export async function runFloorWrite(cfg: EngineConfig, bytes: number, eventBytes: number, inPlace = false): Promise<Run> {
+export async function runFloorWrite(
+  cfg: EngineConfig,
+  bytes: number,
+  eventBytes: number,
+  inPlace = false,
+): Promise<Run> {
   const dir = await freshDir(cfg, `floor-write-${bytes}${inPlace ? '-in-place' : ''}`)
   const fd = fsSync.openSync(path.join(dir, 'floor.dat'), 'wx')
   try {
@@ -239,10 +298,18 @@ export async function runFloorWrite(cfg: EngineConfig, bytes: number, eventBytes
     const cpu = process.cpuUsage(cpu0)
     const events = (ops * bytes) / eventBytes
     return {
-      events, seconds, eventsPerSec: events / seconds, latencyMs: summarize([log.values()]),
-      fsyncsPerSec: ops / seconds, eventsPerFsync: bytes / eventBytes,
-      cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (events / 1e6), diskBytesPerEvent: eventBytes,
-      payloadBytes: eventBytes - RECORD_HEADER_BYTES, verified: true, verifyNote: 'n/a (no store)', noise: noiseSince(n0),
+      events,
+      seconds,
+      eventsPerSec: events / seconds,
+      latencyMs: summarize([log.values()]),
+      fsyncsPerSec: ops / seconds,
+      eventsPerFsync: bytes / eventBytes,
+      cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (events / 1e6),
+      diskBytesPerEvent: eventBytes,
+      payloadBytes: eventBytes - RECORD_HEADER_BYTES,
+      verified: true,
+      verifyNote: 'n/a (no store)',
+      noise: noiseSince(n0),
     }
   } finally {
     fsSync.closeSync(fd)
@@ -260,7 +327,10 @@ export async function runFloorSerialize(cfg: EngineConfig, payloadBytes: number)
     let bytes = 0
     for (let k = 0; k < 1024; k++) {
       const ev = mk(0, i++)
-      bytes += encoder.encodeInto(JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }), scratch).written
+      bytes += encoder.encodeInto(
+        JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }),
+        scratch,
+      ).written
     }
     return bytes
   }
@@ -280,9 +350,18 @@ export async function runFloorSerialize(cfg: EngineConfig, payloadBytes: number)
   const cpu = process.cpuUsage(cpu0)
   const nan = summarize([])
   return {
-    events, seconds, eventsPerSec: events / seconds, latencyMs: nan, fsyncsPerSec: 0, eventsPerFsync: NaN,
-    cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (events / 1e6), diskBytesPerEvent: 0, payloadBytes: bytes / events,
-    verified: true, verifyNote: 'n/a (no I/O)', noise: noiseSince(n0),
+    events,
+    seconds,
+    eventsPerSec: events / seconds,
+    latencyMs: nan,
+    fsyncsPerSec: 0,
+    eventsPerFsync: NaN,
+    cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (events / 1e6),
+    diskBytesPerEvent: 0,
+    payloadBytes: bytes / events,
+    verified: true,
+    verifyNote: 'n/a (no I/O)',
+    noise: noiseSince(n0),
   }
 }
 
@@ -327,8 +406,17 @@ export async function runFloorEmit(cfg: EngineConfig, payloadBytes: number, wind
   const seconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
   return {
-    events: r.acked, seconds, eventsPerSec: r.acked / seconds, latencyMs: summarize([log.values()]), fsyncsPerSec: 0, eventsPerFsync: NaN,
-    cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (r.acked / 1e6), diskBytesPerEvent: 0, payloadBytes,
-    verified: true, verifyNote: 'n/a (no store)', noise: noiseSince(n0),
+    events: r.acked,
+    seconds,
+    eventsPerSec: r.acked / seconds,
+    latencyMs: summarize([log.values()]),
+    fsyncsPerSec: 0,
+    eventsPerFsync: NaN,
+    cpuSecPerMillion: (cpu.user + cpu.system) / 1e6 / (r.acked / 1e6),
+    diskBytesPerEvent: 0,
+    payloadBytes,
+    verified: true,
+    verifyNote: 'n/a (no store)',
+    noise: noiseSince(n0),
   }
 }

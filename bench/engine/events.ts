@@ -39,7 +39,9 @@ function tinyEvent(_thread: number, i: number, filler: string): AuditEvent {
 
 /** The bytes encodeEvent stores for ev (level, messageTemplate, properties). */
 export function jsonBytes(ev: AuditEvent): number {
-  return Buffer.byteLength(JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }))
+  return Buffer.byteLength(
+    JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }),
+  )
 }
 
 const makers = new Map<number, MakeEvent>()
@@ -53,11 +55,17 @@ export function eventMaker(payloadBytes: number): MakeEvent {
     if (base > payloadBytes) continue
     const filler = 'x'.repeat(payloadBytes - base)
     const mk: MakeEvent = (thread, i) => form(thread % 10, i, filler)
-    for (const [t, i] of [[0, 0], [9, 987_654_321]] as const) {
-      if (jsonBytes(mk(t, i)) !== payloadBytes) throw new Error(`bench: event of thread ${t}, index ${i} is not ${payloadBytes} B`)
+    for (const [t, i] of [
+      [0, 0],
+      [9, 987_654_321],
+    ] as const) {
+      if (jsonBytes(mk(t, i)) !== payloadBytes)
+        throw new Error(`bench: event of thread ${t}, index ${i} is not ${payloadBytes} B`)
     }
     makers.set(payloadBytes, mk)
     return mk
   }
-  throw new Error(`bench: the smallest event is ${jsonBytes(tinyEvent(0, 0, ''))} B of JSON (asked for ${payloadBytes})`)
+  throw new Error(
+    `bench: the smallest event is ${jsonBytes(tinyEvent(0, 0, ''))} B of JSON (asked for ${payloadBytes})`,
+  )
 }

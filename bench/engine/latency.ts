@@ -59,8 +59,12 @@ export function summarize(parts: Float64Array[]): Latency {
   }
   all.sort()
   return {
-    p50: quantile(all, 0.5), p99: quantile(all, 0.99), p999: quantile(all, 0.999), max: n > 0 ? all[n - 1]! : NaN,
-    mean: n > 0 ? sum / n : NaN, cdf: CDF_QUANTILES.map((q) => (q === 0 ? (n > 0 ? all[0]! : NaN) : quantile(all, q))),
+    p50: quantile(all, 0.5),
+    p99: quantile(all, 0.99),
+    p999: quantile(all, 0.999),
+    max: n > 0 ? all[n - 1]! : NaN,
+    mean: n > 0 ? sum / n : NaN,
+    cdf: CDF_QUANTILES.map((q) => (q === 0 ? (n > 0 ? all[0]! : NaN) : quantile(all, q))),
   }
 }
 

@@ -34,7 +34,14 @@ export interface LoopResult {
  * Closed loop: keep `window` emits in flight until durationMs has passed, then
  * let the last ones land. With a blocking emit (sync peers) the window only queues.
  */
-export function closedLoop(emit: Emit, mk: MakeEvent, thread: number, window: number, durationMs: number, log: LatencyLog | undefined): Promise<LoopResult> {
+export function closedLoop(
+  emit: Emit,
+  mk: MakeEvent,
+  thread: number,
+  window: number,
+  durationMs: number,
+  log: LatencyLog | undefined,
+): Promise<LoopResult> {
   return new Promise((resolve, reject) => {
     const deadline = performance.now() + durationMs
     let inflight = 0
@@ -91,8 +98,17 @@ export function isRefusal(err: unknown): boolean {
  * at that instant (a lower bound) and the run is marked cut; so is every
  * refused event, when the loop ends.
  */
-export function openLoop(emit: Emit, mk: MakeEvent, thread: number, rate: number, seconds: number, graceMs: number,
-  log: LatencyLog, service: LatencyLog | undefined, poll = false): Promise<OpenResult> {
+export function openLoop(
+  emit: Emit,
+  mk: MakeEvent,
+  thread: number,
+  rate: number,
+  seconds: number,
+  graceMs: number,
+  log: LatencyLog,
+  service: LatencyLog | undefined,
+  poll = false,
+): Promise<OpenResult> {
   return new Promise((resolve, reject) => {
     const total = Math.max(1, Math.round(rate * seconds))
     const intervalMs = 1000 / rate
@@ -132,24 +148,27 @@ export function openLoop(emit: Emit, mk: MakeEvent, thread: number, rate: number
         const k = sent++
         const intended = t0 + k * intervalMs
         lagMax = Math.max(lagMax, called - intended)
-        call(emit, mk(thread, k)).then(() => {
-          if (done) return
-          const t = performance.now()
-          ackedFlags[k] = 1
-          log.push(t - intended)
-          service?.push(t - called)
-          if (++acked + res.refused === total) finish(false)
-        }, (err: unknown) => {
-          if (isRefusal(err)) {
-            res.refused++
-            if (!done && acked + res.refused === total) finish(false)
-            return
-          }
-          if (done) return
-          done = true
-          stopTimers()
-          reject(err)
-        })
+        call(emit, mk(thread, k)).then(
+          () => {
+            if (done) return
+            const t = performance.now()
+            ackedFlags[k] = 1
+            log.push(t - intended)
+            service?.push(t - called)
+            if (++acked + res.refused === total) finish(false)
+          },
+          (err: unknown) => {
+            if (isRefusal(err)) {
+              res.refused++
+              if (!done && acked + res.refused === total) finish(false)
+              return
+            }
+            if (done) return
+            done = true
+            stopTimers()
+            reject(err)
+          },
+        )
       }
       if (done) return
       const now = performance.now()

@@ -48,7 +48,13 @@ function busyMs(): number {
 
 export function noiseMark(): NoiseMark {
   const u = process.cpuUsage()
-  return { wallMs: performance.now(), busyMs: busyMs(), ownUs: u.user + u.system, cpuSomeUs: psiTotal('cpu'), ioSomeUs: psiTotal('io') }
+  return {
+    wallMs: performance.now(),
+    busyMs: busyMs(),
+    ownUs: u.user + u.system,
+    cpuSomeUs: psiTotal('cpu'),
+    ioSomeUs: psiTotal('io'),
+  }
 }
 
 export function noiseSince(m: NoiseMark): Noise {
@@ -83,7 +89,8 @@ function readTrim(file: string): string | undefined {
 function diskOf(dir: string): { fileSystem: string; disk: string } {
   const out = sh('df', ['-PT', dir])?.split('\n')
   const f = out?.[out.length - 1]?.split(/\s+/)
-  if (f === undefined || f.length < 7) return { fileSystem: sh('stat', ['-f', '-c', '%T', dir]) ?? 'unknown', disk: 'unknown' }
+  if (f === undefined || f.length < 7)
+    return { fileSystem: sh('stat', ['-f', '-c', '%T', dir]) ?? 'unknown', disk: 'unknown' }
   const dev = f[0]!
   let disk = dev
   try {
@@ -94,7 +101,7 @@ function diskOf(dir: string): { fileSystem: string; disk: string } {
     }
     const model = readTrim(`/sys/block/${name}/device/model`)
     const rot = readTrim(`/sys/block/${name}/queue/rotational`)
-    const sizeGiB = Number(readTrim(`/sys/block/${name}/size`) ?? NaN) * 512 / 2 ** 30
+    const sizeGiB = (Number(readTrim(`/sys/block/${name}/size`) ?? NaN) * 512) / 2 ** 30
     disk = `${name}${model ? ` ${model}` : ''}${rot === '0' ? ', non-rotational' : rot === '1' ? ', rotational' : ''}${Number.isFinite(sizeGiB) ? `, ${sizeGiB.toFixed(0)} GiB` : ''}`
   } catch {
     // keep the device name
@@ -109,7 +116,10 @@ function psiAvg(kind: 'cpu' | 'io'): string {
 
 /** Load average and CPU / I/O pressure right now (printed at the start and end of every run). */
 export function loadLine(): string {
-  return `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, CPU pressure ${psiAvg('cpu')}, I/O pressure ${psiAvg('io')}`
+  return `load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}, CPU pressure ${psiAvg('cpu')}, I/O pressure ${psiAvg('io')}`
 }
 
 export interface Machine {
@@ -128,9 +138,15 @@ export interface Machine {
 export function machineInfo(baseDir: string): Machine {
   const cpus = os.cpus()
   return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version, benchDir: baseDir, ...diskOf(baseDir),
-    loadAtStart: loadLine(), date: new Date().toISOString(),
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    benchDir: baseDir,
+    ...diskOf(baseDir),
+    loadAtStart: loadLine(),
+    date: new Date().toISOString(),
   }
 }
 
@@ -162,16 +178,32 @@ export interface NoiseReport {
 }
 
 /** Noisy: more than a tenth of the runs had other processes above the threshold, or the load at either end exceeded half the cores. */
-export function noiseReport(runs: Run[], thresholdCores: number, loadAtStart: string, loadAtEnd: string, load1Start: number, load1End: number): NoiseReport {
+export function noiseReport(
+  runs: Run[],
+  thresholdCores: number,
+  loadAtStart: string,
+  loadAtEnd: string,
+  load1Start: number,
+  load1End: number,
+): NoiseReport {
   const noisyRuns = runs.filter((r) => r.noise.otherCores > thresholdCores).length
   const cores = os.cpus().length
   const busyLoad = Math.max(load1Start, load1End) > cores / 2
   const noisy = noisyRuns * 10 > runs.length || busyLoad
   const other = spread(runs.map((r) => r.noise.otherCores))
-  const verdict = `${noisy ? 'NOISY' : 'quiet'}: ${noisyRuns} of ${runs.length} runs had other processes above ${thresholdCores} cores ` +
+  const verdict =
+    `${noisy ? 'NOISY' : 'quiet'}: ${noisyRuns} of ${runs.length} runs had other processes above ${thresholdCores} cores ` +
     `(other processes: median ${fmt(other.median, 2)}, max ${fmt(other.max, 2)} cores); 1-min load ${load1Start.toFixed(2)} at start, ${load1End.toFixed(2)} at end on ${cores} cores`
   return {
-    runs: runs.length, noisyRuns, thresholdCores, otherCores: other, cpuPressurePct: spread(runs.map((r) => r.noise.cpuPressurePct)),
-    ioPressurePct: spread(runs.map((r) => r.noise.ioPressurePct)), loadAtStart, loadAtEnd, noisy, verdict,
+    runs: runs.length,
+    noisyRuns,
+    thresholdCores,
+    otherCores: other,
+    cpuPressurePct: spread(runs.map((r) => r.noise.cpuPressurePct)),
+    ioPressurePct: spread(runs.map((r) => r.noise.ioPressurePct)),
+    loadAtStart,
+    loadAtEnd,
+    noisy,
+    verdict,
   }
 }

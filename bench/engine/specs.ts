@@ -12,7 +12,15 @@
  * e2ePlan with defaultPlan is what `mtlog-audit bench` runs; bench/ adds its own specs.
  */
 
-import { type EngineConfig, type Run, runClosed, runFloorEmit, runFloorSerialize, runFloorWrite, runOpen } from './engine.js'
+import {
+  type EngineConfig,
+  type Run,
+  runClosed,
+  runFloorEmit,
+  runFloorSerialize,
+  runFloorWrite,
+  runOpen,
+} from './engine.js'
 import { RECORD_HEADER_BYTES } from './events.js'
 import { spread } from './latency.js'
 import { mtlogAudit, type System } from './system.js'
@@ -45,10 +53,19 @@ export interface Spec extends Omit<Scenario, 'runs' | 'skipped'> {
 }
 
 /** Run every spec cfg.repeat times (those whose id matches `only`, if given). */
-export async function runSpecs(cfg: EngineConfig, specs: Spec[], only: string[], progress: (s: string) => void): Promise<Scenario[]> {
+export async function runSpecs(
+  cfg: EngineConfig,
+  specs: Spec[],
+  only: string[],
+  progress: (s: string) => void,
+): Promise<Scenario[]> {
   const done: Scenario[] = []
   for (const spec of specs) {
-    if (only.length > 0 && !only.some((o) => spec.id === o || spec.id.startsWith(`${o}-`) || spec.group === o || spec.system === o)) continue
+    if (
+      only.length > 0 &&
+      !only.some((o) => spec.id === o || spec.id.startsWith(`${o}-`) || spec.group === o || spec.system === o)
+    )
+      continue
     const { prepare: _p, run: _r, repeat: _n, ...meta } = spec
     const sc: Scenario = { ...meta, runs: [] }
     const repeat = spec.repeat ?? cfg.repeat
@@ -61,8 +78,10 @@ export async function runSpecs(cfg: EngineConfig, specs: Spec[], only: string[],
     } else {
       for (let i = 0; i < repeat; i++) {
         const r = await spec.run()
-        progress(`  ${sc.title} run ${i + 1}/${repeat}: ${fmt(r.eventsPerSec, 0)} events/s, p50 ${fmt(r.latencyMs.p50, 3)} ms, p99 ${fmt(r.latencyMs.p99, 3)} ms` +
-          `${r.sustained === false ? ' NOT SUSTAINED' : ''}${r.refused ? ` (${r.refused} refused)` : ''}${r.cut ? ' (cut)' : ''}, other processes ${fmt(r.noise.otherCores, 2)} cores, ${r.verifyNote}`)
+        progress(
+          `  ${sc.title} run ${i + 1}/${repeat}: ${fmt(r.eventsPerSec, 0)} events/s, p50 ${fmt(r.latencyMs.p50, 3)} ms, p99 ${fmt(r.latencyMs.p99, 3)} ms` +
+            `${r.sustained === false ? ' NOT SUSTAINED' : ''}${r.refused ? ` (${r.refused} refused)` : ''}${r.cut ? ' (cut)' : ''}, other processes ${fmt(r.noise.otherCores, 2)} cores, ${r.verifyNote}`,
+        )
         sc.runs.push(r)
       }
       if (spec.meta !== undefined) sc.meta = spec.meta // a run may leave its details (the soak's samples)
@@ -75,15 +94,33 @@ export async function runSpecs(cfg: EngineConfig, specs: Spec[], only: string[],
 // ── spec builders ───────────────────────────────────────────────────────────
 
 function bestClosed(done: Scenario[], system: string, payloadBytes: number, producers: number): number {
-  const xs = done.filter((s) => s.group === 'closed' && s.system === system && s.payloadBytes === payloadBytes && s.producers === producers && s.runs.length > 0)
+  const xs = done.filter(
+    (s) =>
+      s.group === 'closed' &&
+      s.system === system &&
+      s.payloadBytes === payloadBytes &&
+      s.producers === producers &&
+      s.runs.length > 0,
+  )
   return Math.max(0, ...xs.map((s) => spread(s.runs.map((r) => r.eventsPerSec)).median))
 }
 
-export function floorWriteSpec(cfg: EngineConfig, bytes: number, eventBytes: number, id?: string, title?: string): Spec {
+export function floorWriteSpec(
+  cfg: EngineConfig,
+  bytes: number,
+  eventBytes: number,
+  id?: string,
+  title?: string,
+): Spec {
   return {
     id: id ?? `floor-write-${bytes >= 1 << 20 ? `${bytes / (1 << 20)}MiB` : `${bytes / 1024}KiB`}`,
-    title: title ?? `floor: write ${bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`} + fdatasync (node:fs; events of ${eventBytes} B on disk)`,
-    group: 'floor', system: 'node:fs', producers: 1, payloadBytes: eventBytes - RECORD_HEADER_BYTES,
+    title:
+      title ??
+      `floor: write ${bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`} + fdatasync (node:fs; events of ${eventBytes} B on disk)`,
+    group: 'floor',
+    system: 'node:fs',
+    producers: 1,
+    payloadBytes: eventBytes - RECORD_HEADER_BYTES,
     run: () => runFloorWrite(cfg, bytes, eventBytes),
   }
 }
@@ -93,15 +130,23 @@ export function floorWriteInPlaceSpec(cfg: EngineConfig, bytes: number, eventByt
   return {
     id: `floor-write-${bytes / 1024}KiB-in-place`,
     title: `floor: write ${bytes / 1024} KiB + fdatasync into zero-filled space (node:fs; file size unchanged; events of ${eventBytes} B on disk)`,
-    group: 'floor', system: 'node:fs', producers: 1, payloadBytes: eventBytes - RECORD_HEADER_BYTES,
+    group: 'floor',
+    system: 'node:fs',
+    producers: 1,
+    payloadBytes: eventBytes - RECORD_HEADER_BYTES,
     run: () => runFloorWrite(cfg, bytes, eventBytes, true),
   }
 }
 
 export function floorSerializeSpec(cfg: EngineConfig, payloadBytes: number): Spec {
   return {
-    id: `floor-serialize-${payloadBytes}B`, title: `floor: JSON.stringify + encodeInto, ${payloadBytes} B, no I/O`,
-    group: 'floor', system: 'none', producers: 1, payloadBytes, run: () => runFloorSerialize(cfg, payloadBytes),
+    id: `floor-serialize-${payloadBytes}B`,
+    title: `floor: JSON.stringify + encodeInto, ${payloadBytes} B, no I/O`,
+    group: 'floor',
+    system: 'none',
+    producers: 1,
+    payloadBytes,
+    run: () => runFloorSerialize(cfg, payloadBytes),
   }
 }
 
@@ -110,7 +155,12 @@ export function floorEmitSpec(cfg: EngineConfig, payloadBytes: number, window = 
   return {
     id: `floor-emit-${payloadBytes}B`,
     title: `floor: encodeEvent + one promise per event, ${payloadBytes} B, closed loop, window ${window}, no ring, no I/O (the ceiling of a main-thread emit())`,
-    group: 'floor', system: 'none', producers: 1, payloadBytes, window, run: () => runFloorEmit(cfg, payloadBytes, window),
+    group: 'floor',
+    system: 'none',
+    producers: 1,
+    payloadBytes,
+    window,
+    run: () => runFloorEmit(cfg, payloadBytes, window),
   }
 }
 
@@ -118,29 +168,52 @@ function who(sys: System, producers: number): string {
   return producers > 1 ? `${sys.id}, main + ${producers - 1} worker_threads` : sys.id
 }
 
-export function closedSpec(cfg: EngineConfig, sys: System, o: { payloadBytes: number; window: number; producers?: number; id?: string; title?: string }): Spec {
+export function closedSpec(
+  cfg: EngineConfig,
+  sys: System,
+  o: { payloadBytes: number; window: number; producers?: number; id?: string; title?: string },
+): Spec {
   const producers = o.producers ?? 1
   return {
     id: o.id ?? `closed-${sys.id}-${producers > 1 ? `${producers}threads-` : ''}${o.payloadBytes}B-w${o.window}`,
     title: o.title ?? `closed, ${who(sys, producers)}, ${o.payloadBytes} B, window ${o.window}`,
-    group: 'closed', system: sys.id, producers, payloadBytes: o.payloadBytes, window: o.window,
-    run: () => (producers > 1 ? runThreads(cfg, sys, o.payloadBytes, producers, { window: o.window }) : runClosed(cfg, sys, o.payloadBytes, o.window)),
+    group: 'closed',
+    system: sys.id,
+    producers,
+    payloadBytes: o.payloadBytes,
+    window: o.window,
+    run: () =>
+      producers > 1
+        ? runThreads(cfg, sys, o.payloadBytes, producers, { window: o.window })
+        : runClosed(cfg, sys, o.payloadBytes, o.window),
   }
 }
 
-export function openSpec(cfg: EngineConfig, sys: System, o: { payloadBytes: number; rate: number; producers?: number; id?: string; title?: string; always?: boolean }): Spec {
+export function openSpec(
+  cfg: EngineConfig,
+  sys: System,
+  o: { payloadBytes: number; rate: number; producers?: number; id?: string; title?: string; always?: boolean },
+): Spec {
   const producers = o.producers ?? 1
   return {
     id: o.id ?? `open-${sys.id}-${producers > 1 ? `${producers}threads-` : ''}${o.payloadBytes}B-r${o.rate}`,
     title: o.title ?? `open ${fmt(o.rate, 0)}/s, ${who(sys, producers)}, ${o.payloadBytes} B`,
-    group: 'open', system: sys.id, producers, payloadBytes: o.payloadBytes, rate: o.rate,
+    group: 'open',
+    system: sys.id,
+    producers,
+    payloadBytes: o.payloadBytes,
+    rate: o.rate,
     prepare(done) {
       if (o.always === true) return undefined
       const best = bestClosed(done, sys.id, o.payloadBytes, producers)
-      if (best > 0 && o.rate > cfg.skipAboveClosedFactor * best) return `above ${cfg.skipAboveClosedFactor}× its best closed loop (${fmt(best, 0)}/s)`
+      if (best > 0 && o.rate > cfg.skipAboveClosedFactor * best)
+        return `above ${cfg.skipAboveClosedFactor}× its best closed loop (${fmt(best, 0)}/s)`
       return undefined
     },
-    run: () => (producers > 1 ? runThreads(cfg, sys, o.payloadBytes, producers, { rate: o.rate }) : runOpen(cfg, sys, o.payloadBytes, o.rate)),
+    run: () =>
+      producers > 1
+        ? runThreads(cfg, sys, o.payloadBytes, producers, { rate: o.rate })
+        : runOpen(cfg, sys, o.payloadBytes, o.rate),
   }
 }
 
@@ -151,13 +224,28 @@ export function openSpec(cfg: EngineConfig, sys: System, o: { payloadBytes: numb
  */
 export function maxSpec(cfg: EngineConfig, sys: System, o: { payloadBytes: number }): Spec {
   const spec: Spec = {
-    id: `open-${sys.id}-${o.payloadBytes}B-max`, title: `open at highest sustained, ${sys.id}, ${o.payloadBytes} B`,
-    group: 'open', system: sys.id, producers: 1, payloadBytes: o.payloadBytes,
+    id: `open-${sys.id}-${o.payloadBytes}B-max`,
+    title: `open at highest sustained, ${sys.id}, ${o.payloadBytes} B`,
+    group: 'open',
+    system: sys.id,
+    producers: 1,
+    payloadBytes: o.payloadBytes,
     async prepare(done) {
-      const fixed = done.filter((s) => s.group === 'open' && s.system === sys.id && s.payloadBytes === o.payloadBytes && s.producers === 1 && s.rate !== undefined && s.runs.length > 0)
+      const fixed = done.filter(
+        (s) =>
+          s.group === 'open' &&
+          s.system === sys.id &&
+          s.payloadBytes === o.payloadBytes &&
+          s.producers === 1 &&
+          s.rate !== undefined &&
+          s.runs.length > 0,
+      )
       const ok = (s: Scenario): boolean => s.runs.filter((r) => r.sustained).length * 2 > s.runs.length
       let lo = Math.max(0, ...fixed.filter(ok).map((s) => s.rate!))
-      const failed = fixed.filter((s) => !ok(s)).map((s) => s.rate!).filter((r) => r > lo)
+      const failed = fixed
+        .filter((s) => !ok(s))
+        .map((s) => s.rate!)
+        .filter((r) => r > lo)
       const best = bestClosed(done, sys.id, o.payloadBytes, 1)
       let hi = failed.length > 0 ? Math.min(...failed) : Math.max(1.5 * best, 2 * lo, 1000)
       const probes: { rate: number; sustained: boolean; p99Ms: number; eventsPerSec: number }[] = []
@@ -200,25 +288,43 @@ export function e2ePlan(cfg: EngineConfig, systems: System[], p: PlanOptions): S
   const specs: Spec[] = []
   if (p.floors) {
     const framed = p.payloadBytes + RECORD_HEADER_BYTES
-    specs.push(floorWriteSpec(cfg, 4 * 1024, framed), floorWriteInPlaceSpec(cfg, 4 * 1024, framed),
-      floorWriteSpec(cfg, 64 * 1024, framed), floorWriteSpec(cfg, 1 << 20, framed), floorSerializeSpec(cfg, p.payloadBytes),
-      floorEmitSpec(cfg, p.payloadBytes))
+    specs.push(
+      floorWriteSpec(cfg, 4 * 1024, framed),
+      floorWriteInPlaceSpec(cfg, 4 * 1024, framed),
+      floorWriteSpec(cfg, 64 * 1024, framed),
+      floorWriteSpec(cfg, 1 << 20, framed),
+      floorSerializeSpec(cfg, p.payloadBytes),
+      floorEmitSpec(cfg, p.payloadBytes),
+    )
   }
-  for (const sys of systems) for (const w of p.windows) specs.push(closedSpec(cfg, sys, { payloadBytes: p.payloadBytes, window: w }))
-  for (const size of p.sizes) for (const sys of systems) specs.push(closedSpec(cfg, sys, { payloadBytes: size, window: p.sizeWindow }))
+  for (const sys of systems)
+    for (const w of p.windows) specs.push(closedSpec(cfg, sys, { payloadBytes: p.payloadBytes, window: w }))
+  for (const size of p.sizes)
+    for (const sys of systems) specs.push(closedSpec(cfg, sys, { payloadBytes: size, window: p.sizeWindow }))
   const mt = systems.find((s) => s.id === mtlogAudit.id)
-  if (mt !== undefined) for (const w of p.threadWindows) specs.push(closedSpec(cfg, mt, { payloadBytes: p.payloadBytes, window: w, producers: 4 }))
+  if (mt !== undefined)
+    for (const w of p.threadWindows)
+      specs.push(closedSpec(cfg, mt, { payloadBytes: p.payloadBytes, window: w, producers: 4 }))
   for (const sys of systems) {
     for (const rate of p.rates) specs.push(openSpec(cfg, sys, { payloadBytes: p.payloadBytes, rate }))
     if (p.max) specs.push(maxSpec(cfg, sys, { payloadBytes: p.payloadBytes }))
   }
-  if (mt !== undefined) for (const rate of p.threadRates) specs.push(openSpec(cfg, mt, { payloadBytes: p.payloadBytes, rate, producers: 4 }))
+  if (mt !== undefined)
+    for (const rate of p.threadRates)
+      specs.push(openSpec(cfg, mt, { payloadBytes: p.payloadBytes, rate, producers: 4 }))
   return specs
 }
 
 export function defaultPlan(quick: boolean): PlanOptions {
   return {
-    payloadBytes: 256, windows: [1, 16, 256, 4096], sizes: [64, 1024], sizeWindow: 256, threadWindows: [4, 16, 256, 4096],
-    rates: quick ? [1000, 10_000] : [1000, 10_000, 100_000], threadRates: [10_000], max: true, floors: true,
+    payloadBytes: 256,
+    windows: [1, 16, 256, 4096],
+    sizes: [64, 1024],
+    sizeWindow: 256,
+    threadWindows: [4, 16, 256, 4096],
+    rates: quick ? [1000, 10_000] : [1000, 10_000, 100_000],
+    threadRates: [10_000],
+    max: true,
+    floors: true,
   }
 }

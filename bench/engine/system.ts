@@ -40,7 +40,9 @@ export interface System {
   open(dir: string): Promise<Session>
 }
 
-const pkg = JSON.parse(fsSync.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+const pkg = JSON.parse(fsSync.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
 
 export const mtlogAudit: System = {
   id: 'mtlog-audit',
@@ -61,7 +63,12 @@ export const mtlogAudit: System = {
       async verify(expected) {
         const v = await verifyLog(dir)
         const ok = v.ok && v.records === expected && v.lastSeq === expected
-        return { ok, note: ok ? `verifyLog: ${v.records} records` : `verifyLog: ok=${v.ok}, records ${v.records}, expected ${expected}${v.firstBad ? `, first bad seq ${v.firstBad.seq}: ${v.firstBad.message}` : ''}` }
+        return {
+          ok,
+          note: ok
+            ? `verifyLog: ${v.records} records`
+            : `verifyLog: ok=${v.ok}, records ${v.records}, expected ${expected}${v.firstBad ? `, first bad seq ${v.firstBad.seq}: ${v.firstBad.message}` : ''}`,
+        }
       },
     }
   },

@@ -31,7 +31,11 @@ const fmtN = new Map<number, Intl.NumberFormat>()
 export function fmt(v: number, digits: number): string {
   if (!Number.isFinite(v)) return '-'
   let f = fmtN.get(digits)
-  if (f === undefined) fmtN.set(digits, (f = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })))
+  if (f === undefined)
+    fmtN.set(
+      digits,
+      (f = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })),
+    )
   return f.format(v)
 }
 
@@ -57,7 +61,18 @@ function mdHead(head: string[]): string[] {
 
 /** Floors and closed loops: one row per scenario. */
 export function closedTable(scenarios: Scenario[]): string {
-  const lines = mdHead(['scenario', 'durable events/s', 'p50 ms', 'p99 ms', 'p999 ms', 'CPU s / M events', 'disk B / event', 'fdatasyncs/s', 'events/fdatasync', 'verified'])
+  const lines = mdHead([
+    'scenario',
+    'durable events/s',
+    'p50 ms',
+    'p99 ms',
+    'p999 ms',
+    'CPU s / M events',
+    'disk B / event',
+    'fdatasyncs/s',
+    'events/fdatasync',
+    'verified',
+  ])
   for (const sc of scenarios.filter((s) => s.group === 'floor' || s.group === 'closed')) {
     const n = sc.runs.length
     if (sc.skipped !== undefined) {
@@ -65,28 +80,78 @@ export function closedTable(scenarios: Scenario[]): string {
       continue
     }
     const s = summary(sc)
-    lines.push(mdRow([sc.title, cell(s.eventsPerSec, 0, n), cell(s.p50, 3, n), cell(s.p99, 3, n), cell(s.p999, 3, n), cell(s.cpuSecPerMillion, 2, n),
-      cell(s.diskBytesPerEvent, 1, n), cell(s.fsyncsPerSec, 0, n), cell(s.eventsPerFsync, 1, n), verifiedCell(sc)]))
+    lines.push(
+      mdRow([
+        sc.title,
+        cell(s.eventsPerSec, 0, n),
+        cell(s.p50, 3, n),
+        cell(s.p99, 3, n),
+        cell(s.p999, 3, n),
+        cell(s.cpuSecPerMillion, 2, n),
+        cell(s.diskBytesPerEvent, 1, n),
+        cell(s.fsyncsPerSec, 0, n),
+        cell(s.eventsPerFsync, 1, n),
+        verifiedCell(sc),
+      ]),
+    )
   }
   return lines.join('\n')
 }
 
 /** Open loops and the soak: latency from the intended send time. */
 export function openTable(scenarios: Scenario[]): string {
-  const lines = mdHead(['scenario', 'target events/s', 'durable events/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms', 'sustained', 'sender lag max ms', 'verified'])
+  const lines = mdHead([
+    'scenario',
+    'target events/s',
+    'durable events/s',
+    'p50 ms',
+    'p99 ms',
+    'p999 ms',
+    'max ms',
+    'sustained',
+    'sender lag max ms',
+    'verified',
+  ])
   for (const sc of scenarios.filter((s) => s.group === 'open' || s.group === 'soak')) {
     const n = sc.runs.length
     if (sc.skipped !== undefined) {
-      lines.push(mdRow([sc.title, sc.rate !== undefined ? fmt(sc.rate, 0) : '-', `not run: ${sc.skipped}`, '', '', '', '', '', '', '']))
+      lines.push(
+        mdRow([
+          sc.title,
+          sc.rate !== undefined ? fmt(sc.rate, 0) : '-',
+          `not run: ${sc.skipped}`,
+          '',
+          '',
+          '',
+          '',
+          '',
+          '',
+          '',
+        ]),
+      )
       continue
     }
     const s = summary(sc)
     const sustained = sc.runs.filter((r) => r.sustained).length
     const cut = sc.runs.filter((r) => r.cut).length
     const refused = spread(sc.runs.map((r) => r.refused ?? 0))
-    const why = [cut > 0 ? `${cut} cut` : '', refused.max > 0 ? `${cell(refused, 0, n)} refused` : ''].filter((x) => x !== '').join(', ')
-    lines.push(mdRow([sc.title, fmt(sc.rate ?? NaN, 0), cell(s.eventsPerSec, 0, n), cell(s.p50, 3, n), cell(s.p99, 3, n), cell(s.p999, 3, n), cell(s.max, 2, n),
-      `${sustained}/${n}${why !== '' ? ` (${why})` : ''}`, cell(s.sendLagMaxMs, 2, n), verifiedCell(sc)]))
+    const why = [cut > 0 ? `${cut} cut` : '', refused.max > 0 ? `${cell(refused, 0, n)} refused` : '']
+      .filter((x) => x !== '')
+      .join(', ')
+    lines.push(
+      mdRow([
+        sc.title,
+        fmt(sc.rate ?? NaN, 0),
+        cell(s.eventsPerSec, 0, n),
+        cell(s.p50, 3, n),
+        cell(s.p99, 3, n),
+        cell(s.p999, 3, n),
+        cell(s.max, 2, n),
+        `${sustained}/${n}${why !== '' ? ` (${why})` : ''}`,
+        cell(s.sendLagMaxMs, 2, n),
+        verifiedCell(sc),
+      ]),
+    )
   }
   return lines.join('\n')
 }

@@ -60,8 +60,13 @@ function deferred<T>(): Deferred<T> {
  * producers − 1 workers + the main thread. Closed: the window is the total in
  * flight, split evenly. Open: the rate is the total, split evenly.
  */
-export async function runThreads(cfg: EngineConfig, sys: System, payloadBytes: number, producers: number,
-  o: { window: number } | { rate: number }): Promise<Run> {
+export async function runThreads(
+  cfg: EngineConfig,
+  sys: System,
+  payloadBytes: number,
+  producers: number,
+  o: { window: number } | { rate: number },
+): Promise<Run> {
   const mode = 'window' in o ? 'closed' : 'open'
   const perWindow = 'window' in o ? Math.max(1, Math.round(o.window / producers)) : 0
   const perRate = 'rate' in o ? o.rate / producers : 0
@@ -71,9 +76,17 @@ export async function runThreads(cfg: EngineConfig, sys: System, payloadBytes: n
     if (s.handle === undefined) throw new Error(`bench: ${sys.id} cannot take emits from other threads`)
     const workers = Array.from({ length: producers - 1 }, (_, k) => {
       const init: ProducerInit = {
-        kind: WORKER_KIND, handle: s.handle!(), thread: k + 1, payloadBytes, mode, window: perWindow, rate: perRate,
-        warmupMs: cfg.warmupSeconds * 1000, durationMs: (mode === 'closed' ? cfg.closedSeconds : cfg.openSeconds) * 1000,
-        graceMs: cfg.openGraceSeconds * 1000, poll: cfg.openPoll,
+        kind: WORKER_KIND,
+        handle: s.handle!(),
+        thread: k + 1,
+        payloadBytes,
+        mode,
+        window: perWindow,
+        rate: perRate,
+        warmupMs: cfg.warmupSeconds * 1000,
+        durationMs: (mode === 'closed' ? cfg.closedSeconds : cfg.openSeconds) * 1000,
+        graceMs: cfg.openGraceSeconds * 1000,
+        poll: cfg.openPoll,
       }
       const w = new Worker(new URL(import.meta.url), { workerData: init, name: `bench producer ${k + 1}` })
       const ready = deferred<number>()
@@ -94,23 +107,37 @@ export async function runThreads(cfg: EngineConfig, sys: System, payloadBytes: n
     })
     try {
       const [mainWarm, ...workerWarm] = await Promise.all([
-        closedLoop(s.emit, mk, 0, warmWindow(Math.max(perWindow, 16)), cfg.warmupSeconds * 1000, undefined), ...workers.map((x) => x.ready)])
+        closedLoop(s.emit, mk, 0, warmWindow(Math.max(perWindow, 16)), cfg.warmupSeconds * 1000, undefined),
+        ...workers.map((x) => x.ready),
+      ])
       const log = new LatencyLog()
       mark()
       for (const x of workers) x.w.postMessage({ type: 'go' } satisfies ToProducer)
-      const main = mode === 'closed'
-        ? closedLoop(s.emit, mk, 0, perWindow, cfg.closedSeconds * 1000, log).then((r): OpenResult => ({ ...r, refused: 0, cut: false, lagMaxMs: 0 }))
-        : openLoop(s.emit, mk, 0, perRate, cfg.openSeconds, cfg.openGraceSeconds * 1000, log, undefined, cfg.openPoll)
+      const main =
+        mode === 'closed'
+          ? closedLoop(s.emit, mk, 0, perWindow, cfg.closedSeconds * 1000, log).then((r): OpenResult => ({
+              ...r,
+              refused: 0,
+              cut: false,
+              lagMaxMs: 0,
+            }))
+          : openLoop(s.emit, mk, 0, perRate, cfg.openSeconds, cfg.openGraceSeconds * 1000, log, undefined, cfg.openPoll)
       const [m, ...rest] = await Promise.all([main, ...workers.map((x) => x.done)])
       const latency = summarize([log.values(), ...rest.map((r) => r.lat)])
       const all = [m, ...rest]
       const refused = (): number => all.reduce((a, x) => a + x.refused, 0) // the main thread's count is live until close
       const r: OpenResult = {
-        acked: all.reduce((a, x) => a + x.acked, 0), emitted: all.reduce((a, x) => a + x.emitted, 0), refused: refused(),
-        cut: all.some((x) => x.cut), lagMaxMs: Math.max(...all.map((x) => x.lagMaxMs)),
+        acked: all.reduce((a, x) => a + x.acked, 0),
+        emitted: all.reduce((a, x) => a + x.emitted, 0),
+        refused: refused(),
+        cut: all.some((x) => x.cut),
+        lagMaxMs: Math.max(...all.map((x) => x.lagMaxMs)),
       }
       return {
-        acked: r.acked, emitted: mainWarm.emitted + workerWarm.reduce((a, n) => a + n, 0) + r.emitted, latency, refused,
+        acked: r.acked,
+        emitted: mainWarm.emitted + workerWarm.reduce((a, n) => a + n, 0) + r.emitted,
+        latency,
+        refused,
         ...(mode === 'open' ? { extra: openExtra(cfg, perRate * producers, r, latency, undefined) } : {}),
       }
     } finally {
@@ -126,17 +153,47 @@ async function producerWorker(init: ProducerInit): Promise<void> {
     const producer = AuditSink.attach(init.handle)
     const emit: Emit = (ev) => producer.emit(ev)
     const mk = eventMaker(init.payloadBytes)
-    const warm = await closedLoop(emit, mk, init.thread, warmWindow(Math.max(init.window, 16)), init.warmupMs, undefined)
-    const go = new Promise<void>((resolve, reject) => port.once('message', (m: ToProducer) => (m?.type === 'go' ? resolve() : reject(new Error(`unknown message ${JSON.stringify(m)}`)))))
+    const warm = await closedLoop(
+      emit,
+      mk,
+      init.thread,
+      warmWindow(Math.max(init.window, 16)),
+      init.warmupMs,
+      undefined,
+    )
+    const go = new Promise<void>((resolve, reject) =>
+      port.once('message', (m: ToProducer) =>
+        m?.type === 'go' ? resolve() : reject(new Error(`unknown message ${JSON.stringify(m)}`)),
+      ),
+    )
     send({ type: 'ready', warmEmitted: warm.emitted })
     await go
     const log = new LatencyLog()
-    const r: OpenResult = init.mode === 'closed'
-      ? { ...(await closedLoop(emit, mk, init.thread, init.window, init.durationMs, log)), refused: 0, cut: false, lagMaxMs: 0 }
-      : await openLoop(emit, mk, init.thread, init.rate, init.durationMs / 1000, init.graceMs, log, undefined, init.poll)
+    const r: OpenResult =
+      init.mode === 'closed'
+        ? {
+            ...(await closedLoop(emit, mk, init.thread, init.window, init.durationMs, log)),
+            refused: 0,
+            cut: false,
+            lagMaxMs: 0,
+          }
+        : await openLoop(
+            emit,
+            mk,
+            init.thread,
+            init.rate,
+            init.durationMs / 1000,
+            init.graceMs,
+            log,
+            undefined,
+            init.poll,
+          )
     await producer.close() // every emit of this thread settled: r.refused is final
     const lat = log.values().slice()
-    send({ type: 'done', acked: r.acked, emitted: r.emitted, refused: r.refused, cut: r.cut, lagMaxMs: r.lagMaxMs, lat }, [lat.buffer as ArrayBuffer])
+    send(
+      { type: 'done', acked: r.acked, emitted: r.emitted, refused: r.refused, cut: r.cut, lagMaxMs: r.lagMaxMs, lat },
+      [lat.buffer as ArrayBuffer],
+    )
   } catch (err) {
     send({ type: 'error', message: (err as Error)?.message ?? String(err) })
   }

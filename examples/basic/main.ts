@@ -43,7 +43,8 @@ function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const v = Number(raw.replaceAll('_', ''))
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
+  if (!Number.isInteger(v) || v < min)
+    throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
   return v
 }
 
@@ -57,7 +58,9 @@ async function freshDir(dir: string): Promise<void> {
   }
   const foreign = names.filter((n) => !WAL_FILE.test(n))
   if (foreign.length > 0) {
-    throw new Error(`${dir} holds files that are not a WAL (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); pick another DEMO_DIR`)
+    throw new Error(
+      `${dir} holds files that are not a WAL (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); pick another DEMO_DIR`,
+    )
   }
   await fs.rm(dir, { recursive: true, force: true })
   await fs.mkdir(dir, { recursive: true })
@@ -87,7 +90,9 @@ function startWorker(init: ProducerInit): Promise<{ worker: Worker; result: Prom
       else fail(new Error(`producer thread ${m.thread}: ${m.code ?? 'error'}: ${m.message}`))
     })
     worker.once('error', fail)
-    worker.once('exit', (code) => fail(new Error(`producer thread ${init.thread} exited (code ${code}) before it finished`)))
+    worker.once('exit', (code) =>
+      fail(new Error(`producer thread ${init.thread} exited (code ${code}) before it finished`)),
+    )
   })
 }
 
@@ -106,12 +111,20 @@ async function main(): Promise<number> {
   let seconds: number
   let stats: ReturnType<AuditSink['stats']>
   try {
-    const workers = await Promise.all(counts.slice(1).map((count, k) =>
-      startWorker({ kind: 'mtlog-audit-demo-producer', handle: sink.handle(), thread: k + 1, count, window })))
+    const workers = await Promise.all(
+      counts
+        .slice(1)
+        .map((count, k) =>
+          startWorker({ kind: 'mtlog-audit-demo-producer', handle: sink.handle(), thread: k + 1, count, window }),
+        ),
+    )
     const t0 = performance.now()
     for (const w of workers) w.worker.postMessage('go')
     try {
-      produced = await Promise.all([produce((ev) => sink.emit(ev), 0, counts[0]!, window), ...workers.map((w) => w.result)])
+      produced = await Promise.all([
+        produce((ev) => sink.emit(ev), 0, counts[0]!, window),
+        ...workers.map((w) => w.result),
+      ])
     } finally {
       for (const w of workers) void w.worker.terminate()
     }
@@ -150,28 +163,44 @@ async function main(): Promise<number> {
   }
 
   const ok = verify.ok && verify.records === total && verify.firstSeq === 1 && verify.lastSeq === total && receiptsOk
-  const n = (v: number, digits = 0): string => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+  const n = (v: number, digits = 0): string =>
+    v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
   const ms = (v: number): string => v.toFixed(2)
   const row = (label: string, value: string): string => `  ${label.padEnd(22)} ${value}`
-  const payload = stats.records > 0 ? (stats.bytes / stats.records - 64) : NaN
-  console.log([
-    'mtlog-audit basic demo: three threads, one durable hash-chained audit log',
-    row('directory', verify.dir),
-    row('events', `${total} (${PAYLOAD_BYTES}-byte JSON payloads; writer saw ${n(payload, 1)} B average)`),
-    row('threads', `${threads} (main + ${WORKERS} worker_threads), ${window} emits in flight per thread`),
-    row('seconds', seconds.toFixed(3)),
-    row('durable events/s', n(total / seconds)),
-    row('ack latency ms', `p50 ${ms(percentile(lat, 0.5))}  p99 ${ms(percentile(lat, 0.99))}  max ${ms(lat[lat.length - 1]!)}`),
-    row('batches', `${stats.batches} (fdatasyncs ${stats.fsyncs})`),
-    row('events per fdatasync', stats.fsyncs > 0 ? n(stats.records / stats.fsyncs, 1) : '-'),
-    row('segments', String(verify.segments)),
-    row('bytes on disk/event', `${n(walBytes / total, 1)} (${n(walBytes)} bytes of segments)`),
-    row('receipts', receiptsOk ? `ok: seqs 1..${total} once each, in emit order per thread` : 'FAILED: missing, repeated or out-of-order seqs'),
-    row('verify', `${verify.ok ? 'ok' : 'FAILED'}: records ${verify.records}, seq ${verify.firstSeq ?? '-'}..${verify.lastSeq ?? '-'}, ${n(verify.bytesPerSecond / 1e6, 1)} MB/s` +
-      (verify.firstBad ? `; first bad seq ${verify.firstBad.seq} in ${verify.firstBad.segment} at ${verify.firstBad.offset}: ${verify.firstBad.message}` : '') +
-      (verify.tornTail ? `; torn tail of ${verify.tornTail.bytes} bytes` : '')),
-    `result: ${ok ? 'ok' : 'FAILED'}`,
-  ].join('\n'))
+  const payload = stats.records > 0 ? stats.bytes / stats.records - 64 : NaN
+  console.log(
+    [
+      'mtlog-audit basic demo: three threads, one durable hash-chained audit log',
+      row('directory', verify.dir),
+      row('events', `${total} (${PAYLOAD_BYTES}-byte JSON payloads; writer saw ${n(payload, 1)} B average)`),
+      row('threads', `${threads} (main + ${WORKERS} worker_threads), ${window} emits in flight per thread`),
+      row('seconds', seconds.toFixed(3)),
+      row('durable events/s', n(total / seconds)),
+      row(
+        'ack latency ms',
+        `p50 ${ms(percentile(lat, 0.5))}  p99 ${ms(percentile(lat, 0.99))}  max ${ms(lat[lat.length - 1]!)}`,
+      ),
+      row('batches', `${stats.batches} (fdatasyncs ${stats.fsyncs})`),
+      row('events per fdatasync', stats.fsyncs > 0 ? n(stats.records / stats.fsyncs, 1) : '-'),
+      row('segments', String(verify.segments)),
+      row('bytes on disk/event', `${n(walBytes / total, 1)} (${n(walBytes)} bytes of segments)`),
+      row(
+        'receipts',
+        receiptsOk
+          ? `ok: seqs 1..${total} once each, in emit order per thread`
+          : 'FAILED: missing, repeated or out-of-order seqs',
+      ),
+      row(
+        'verify',
+        `${verify.ok ? 'ok' : 'FAILED'}: records ${verify.records}, seq ${verify.firstSeq ?? '-'}..${verify.lastSeq ?? '-'}, ${n(verify.bytesPerSecond / 1e6, 1)} MB/s` +
+          (verify.firstBad
+            ? `; first bad seq ${verify.firstBad.seq} in ${verify.firstBad.segment} at ${verify.firstBad.offset}: ${verify.firstBad.message}`
+            : '') +
+          (verify.tornTail ? `; torn tail of ${verify.tornTail.bytes} bytes` : ''),
+      ),
+      `result: ${ok ? 'ok' : 'FAILED'}`,
+    ].join('\n'),
+  )
   return ok ? 0 : 1
 }
 

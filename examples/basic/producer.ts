@@ -66,7 +66,9 @@ function baseEvent(thread: number, i: number, filler: string): AuditEvent {
 
 /** The bytes encodeEvent stores: JSON of { level, messageTemplate, properties }. */
 function payloadBytes(ev: AuditEvent): number {
-  return Buffer.byteLength(JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }))
+  return Buffer.byteLength(
+    JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties }),
+  )
 }
 
 const FILLER = 'x'.repeat(PAYLOAD_BYTES - payloadBytes(baseEvent(0, 0, '')))
@@ -78,7 +80,12 @@ export function makeEvent(thread: number, i: number): AuditEvent {
 }
 
 /** Emit `count` events keeping `window` in flight; rejects on the first failed emit. */
-export function produce(emit: (ev: AuditEvent) => Promise<Receipt>, thread: number, count: number, window: number): Promise<Produced> {
+export function produce(
+  emit: (ev: AuditEvent) => Promise<Receipt>,
+  thread: number,
+  count: number,
+  window: number,
+): Promise<Produced> {
   const latMs = new Float64Array(count)
   const seqs = new Float64Array(count)
   if (count === 0) return Promise.resolve({ latMs, seqs, elapsedMs: 0 })
@@ -124,7 +131,10 @@ if (!isMainThread && (workerData as Partial<ProducerInit> | null)?.kind === 'mtl
     produce((ev) => producer.emit(ev), init.thread, init.count, init.window).then(
       async (r) => {
         await producer.close()
-        post({ type: 'done', thread: init.thread, latMs: r.latMs, seqs: r.seqs, elapsedMs: r.elapsedMs }, [r.latMs.buffer as ArrayBuffer, r.seqs.buffer as ArrayBuffer])
+        post({ type: 'done', thread: init.thread, latMs: r.latMs, seqs: r.seqs, elapsedMs: r.elapsedMs }, [
+          r.latMs.buffer as ArrayBuffer,
+          r.seqs.buffer as ArrayBuffer,
+        ])
       },
       (err: unknown) => {
         const e = err as { code?: string; message?: string }

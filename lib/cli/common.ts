@@ -35,7 +35,10 @@ export function exitCodeOf(err: unknown): number {
 }
 
 /** Run a command body; a thrown error becomes its message on stderr and the documented exit code. */
-export async function run(body: () => Promise<number | void>, hint?: (err: AuditError) => string | undefined): Promise<void> {
+export async function run(
+  body: () => Promise<number | void>,
+  hint?: (err: AuditError) => string | undefined,
+): Promise<void> {
   try {
     const code = await body()
     process.exitCode = code ?? EXIT.OK
@@ -57,7 +60,8 @@ export function walBytes(...dirs: (string | undefined)[]): number {
   for (const dir of dirs) {
     if (dir === undefined) continue
     try {
-      for (const n of readdirSync(dir)) if (parseSegmentFileName(n) !== undefined) total += statSync(path.join(dir, n)).size
+      for (const n of readdirSync(dir))
+        if (parseSegmentFileName(n) !== undefined) total += statSync(path.join(dir, n)).size
     } catch {
       // reported by the command
     }
@@ -76,10 +80,16 @@ export interface Progress {
  */
 export function progress(label: string, totalBytes: number, opts: { quiet?: boolean; stdoutBusy?: boolean }): Progress {
   if (opts.quiet || !process.stderr.isTTY || (opts.stdoutBusy && process.stdout.isTTY)) return { add() {}, stop() {} }
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr, hideCursor: true, clearOnComplete: false, fps: 10,
-    format: `${label} [{bar}] {percentage}% | {done}/{size} MB | {eta_formatted}`,
-  }, cliProgress.Presets.shades_classic)
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      fps: 10,
+      format: `${label} [{bar}] {percentage}% | {done}/{size} MB | {eta_formatted}`,
+    },
+    cliProgress.Presets.shades_classic,
+  )
   let done = 0
   const total = Math.max(totalBytes, 1)
   bar.start(total, 0, { done: mb(0), size: mb(totalBytes) })
@@ -97,7 +107,8 @@ export function progress(label: string, totalBytes: number, opts: { quiet?: bool
 
 // Option parsers: a bad value is a usage error (exit 2) before anything is read.
 export function seqArg(v: string): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < 1) throw new InvalidArgumentError('must be an integer ≥ 1')
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < 1)
+    throw new InvalidArgumentError('must be an integer ≥ 1')
   return Number(v)
 }
 export function collect(v: string, prev: string[] = []): string[] {
@@ -122,7 +133,8 @@ Filters (all AND together):
 
 /** Add the filter flags to a command. */
 export function withFilters(cmd: Command): Command {
-  return cmd.option('--from <time>', 'events at or after this time (ISO 8601)')
+  return cmd
+    .option('--from <time>', 'events at or after this time (ISO 8601)')
     .option('--to <time>', 'events before this time (ISO 8601)')
     .option('--from-seq <seq>', 'first seq (inclusive)', seqArg)
     .option('--to-seq <seq>', 'last seq (inclusive)', seqArg)

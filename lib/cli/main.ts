@@ -22,7 +22,10 @@ const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor
 
 export function buildProgram(): Command {
   const program = new Command()
-  program.name('mtlog-audit').description('The audit sink that cannot lose data: tools for its write-ahead log.').exitOverride()
+  program
+    .name('mtlog-audit')
+    .description('The audit sink that cannot lose data: tools for its write-ahead log.')
+    .exitOverride()
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) })
   for (const register of COMMANDS) register(program)
   return program

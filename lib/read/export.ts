@@ -135,13 +135,23 @@ async function parquetSink(file: string, rowGroupRows: number, source: string): 
 }
 
 function checkOptions(o: ExportOptions): void {
-  if (typeof o !== 'object' || o === null) throw new AuditError(ERROR_CODES.OPTION_INVALID, 'export options are required', { details: { option: 'options' } })
+  if (typeof o !== 'object' || o === null)
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'export options are required', { details: { option: 'options' } })
   if (!EXPORT_FORMATS.includes(o.format)) {
-    throw new AuditError(ERROR_CODES.OPTION_INVALID, `format: ${JSON.stringify(o.format)} is not one of ${EXPORT_FORMATS.join(', ')}`, { details: { option: 'format' } })
+    throw new AuditError(
+      ERROR_CODES.OPTION_INVALID,
+      `format: ${JSON.stringify(o.format)} is not one of ${EXPORT_FORMATS.join(', ')}`,
+      { details: { option: 'format' } },
+    )
   }
-  if (typeof o.output !== 'string' || o.output === '') throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a file name is required', { details: { option: 'output' } })
+  if (typeof o.output !== 'string' || o.output === '')
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a file name is required', {
+      details: { option: 'output' },
+    })
   if (o.rowGroupRows !== undefined && (!Number.isSafeInteger(o.rowGroupRows) || o.rowGroupRows < 1)) {
-    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'rowGroupRows: must be an integer ≥ 1', { details: { option: 'rowGroupRows' } })
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'rowGroupRows: must be an integer ≥ 1', {
+      details: { option: 'rowGroupRows' },
+    })
   }
 }
 
@@ -153,8 +163,12 @@ async function checkOutput(out: string, force: boolean): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     throw ioError('stat', out, err)
   }
-  if (st.isDirectory()) throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} is a directory`, { details: { path: out } })
-  if (!force) throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} exists (use --force to replace it)`, { details: { path: out } })
+  if (st.isDirectory())
+    throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} is a directory`, { details: { path: out } })
+  if (!force)
+    throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} exists (use --force to replace it)`, {
+      details: { path: out },
+    })
 }
 
 /** Export the events of dir that pass the filters into options.output. */
@@ -163,7 +177,10 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
   await listWal(path.resolve(dir)) // a missing or foreign directory is reported before the output is touched
   const out = path.resolve(options.output)
   await checkOutput(out, options.force === true)
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.export-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+  const tmp = path.join(
+    path.dirname(out),
+    `.${path.basename(out)}.export-${process.pid}-${randomBytes(4).toString('hex')}.tmp`,
+  )
   let fh: fs.FileHandle | undefined
   try {
     fh = await fs.open(tmp, 'wx')
@@ -174,9 +191,15 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
   try {
     let sink: Sink
     switch (options.format) {
-      case 'jsonl': sink = textSink(fh, tmp, (r) => JSON.stringify(toJsonRecord(r)) + '\n'); break
-      case 'clef': sink = textSink(fh, tmp, (r) => JSON.stringify(toClef(r)) + '\n'); break
-      case 'csv': sink = textSink(fh, tmp, toCsvRow, CSV_HEADER); break
+      case 'jsonl':
+        sink = textSink(fh, tmp, (r) => JSON.stringify(toJsonRecord(r)) + '\n')
+        break
+      case 'clef':
+        sink = textSink(fh, tmp, (r) => JSON.stringify(toClef(r)) + '\n')
+        break
+      case 'csv':
+        sink = textSink(fh, tmp, toCsvRow, CSV_HEADER)
+        break
       case 'parquet':
         await fh.close()
         fh = undefined
@@ -184,7 +207,10 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
         break
     }
     const records = replay(dir, options.filters ?? {}, {
-      salvage: options.salvage, verifyAll: true, onBytes: options.onBytes, onLost: (r) => report.lost.push(r),
+      salvage: options.salvage,
+      verifyAll: true,
+      onBytes: options.onBytes,
+      onLost: (r) => report.lost.push(r),
     })
     for await (const rec of records) {
       await sink.add(rec)
@@ -208,9 +234,14 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
 
 function notWritable(out: string, err: unknown): AuditError {
   const errno = (err as NodeJS.ErrnoException).code
-  return new AuditError(ERROR_CODES.IO, `cannot write ${out}: ${errno ?? (err as Error).message} (the output is written to a temp file in ${path.dirname(out)}, then renamed)`, {
-    cause: err, details: { op: 'create', path: out, errno: errno ?? null },
-  })
+  return new AuditError(
+    ERROR_CODES.IO,
+    `cannot write ${out}: ${errno ?? (err as Error).message} (the output is written to a temp file in ${path.dirname(out)}, then renamed)`,
+    {
+      cause: err,
+      details: { op: 'create', path: out, errno: errno ?? null },
+    },
+  )
 }
 
 /** Make the finished temp file the output: atomically, never over a file that appeared meanwhile unless forced. */
@@ -230,7 +261,11 @@ async function publish(tmp: string, out: string, force: boolean): Promise<void> 
     }
   } catch (err) {
     if (err instanceof AuditError) throw err
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} exists (use --force to replace it)`, { cause: err, details: { path: out } })
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${out} exists (use --force to replace it)`, {
+        cause: err,
+        details: { path: out },
+      })
     throw ioError('rename', out, err)
   }
   const d = await fs.open(path.dirname(out), 'r')

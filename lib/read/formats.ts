@@ -16,7 +16,9 @@ export const CLEF_SEQ_PROPERTY = 'AuditSeq'
  * rewrite a line or change colours there. JSON, CLEF and CSV stay exact.
  */
 export function visible(s: string): string {
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) =>
+    c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  )
 }
 
 /** `17 2024-01-31T13:45:00.000Z [INF] User u-17 signed in`, the exception on the lines after. */
@@ -41,8 +43,12 @@ export interface JsonRecord {
 export function toJsonRecord(rec: LogRecord): JsonRecord {
   const ev = rec.event
   const o: JsonRecord = {
-    seq: rec.seq, timestamp: rec.timestamp.toISOString(), level: ev.level, messageTemplate: ev.messageTemplate,
-    message: renderTemplate(ev.messageTemplate, ev.properties), properties: ev.properties,
+    seq: rec.seq,
+    timestamp: rec.timestamp.toISOString(),
+    level: ev.level,
+    messageTemplate: ev.messageTemplate,
+    message: renderTemplate(ev.messageTemplate, ev.properties),
+    properties: ev.properties,
   }
   if (ev.exception !== undefined) o.exception = ev.exception
   return o
@@ -68,7 +74,15 @@ export function toClef(rec: LogRecord): Record<string, unknown> {
 }
 
 /** The CSV columns, in order (stable: add new ones only at the end). */
-export const CSV_COLUMNS = ['seq', 'timestamp', 'level', 'messageTemplate', 'message', 'exception', 'properties'] as const
+export const CSV_COLUMNS = [
+  'seq',
+  'timestamp',
+  'level',
+  'messageTemplate',
+  'message',
+  'exception',
+  'properties',
+] as const
 
 /** RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled. */
 export function csvField(s: string): string {
@@ -78,10 +92,19 @@ export function csvField(s: string): string {
 /** One CSV row, CRLF-terminated (RFC 4180). */
 export function toCsvRow(rec: LogRecord): string {
   const ev = rec.event
-  return [
-    String(rec.seq), rec.timestamp.toISOString(), ev.level, ev.messageTemplate, renderTemplate(ev.messageTemplate, ev.properties),
-    ev.exception ?? '', JSON.stringify(ev.properties),
-  ].map(csvField).join(',') + '\r\n'
+  return (
+    [
+      String(rec.seq),
+      rec.timestamp.toISOString(),
+      ev.level,
+      ev.messageTemplate,
+      renderTemplate(ev.messageTemplate, ev.properties),
+      ev.exception ?? '',
+      JSON.stringify(ev.properties),
+    ]
+      .map(csvField)
+      .join(',') + '\r\n'
+  )
 }
 
 export const CSV_HEADER = CSV_COLUMNS.join(',') + '\r\n'

@@ -24,7 +24,13 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
-import { checkRecord, decodeSegmentHeader, parseSegmentFileName, RecordFlag, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
+import {
+  checkRecord,
+  decodeSegmentHeader,
+  parseSegmentFileName,
+  RecordFlag,
+  SEGMENT_HEADER_BYTES,
+} from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
 import { listWal } from './salvage.js'
 
@@ -78,7 +84,10 @@ export class LogWatcher {
   private errorCount = 0
   private samples: { t: number; seq: number }[] = []
 
-  constructor(dir: string, private readonly options: { windowMs?: number } = {}) {
+  constructor(
+    dir: string,
+    private readonly options: { windowMs?: number } = {},
+  ) {
     this.dir = path.resolve(dir)
   }
 
@@ -101,7 +110,9 @@ export class LogWatcher {
       // The writer rotated: what it left in this segment is final.
       await this.readNew()
       if (this.cur.validEnd !== this.cur.size || this.cur.commitEnd !== this.cur.size) {
-        this.error(`${this.cur.name} was sealed at ${this.cur.size} bytes but its records end at ${this.cur.commitEnd} (damage or an uncommitted batch in a sealed segment)`)
+        this.error(
+          `${this.cur.name} was sealed at ${this.cur.size} bytes but its records end at ${this.cur.commitEnd} (damage or an uncommitted batch in a sealed segment)`,
+        )
       }
       await this.enter(next, false)
     }
@@ -121,7 +132,11 @@ export class LogWatcher {
     const head = await this.read(name, 0, SEGMENT_HEADER_BYTES)
     const h = head === undefined ? undefined : decodeSegmentHeader(head)
     if (h !== undefined && 'problem' in h && h.problem === 'version') {
-      throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: h.version ?? null } })
+      throw new AuditError(
+        ERROR_CODES.VERSION_UNSUPPORTED,
+        `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`,
+        { details: { segment: name, version: h.version ?? null } },
+      )
     }
     if (h === undefined || 'problem' in h) {
       this.error(`${name}: segment header is bad (${h === undefined ? 'unreadable' : h.problem})`)
@@ -134,14 +149,23 @@ export class LogWatcher {
       h.chainStart.copy(this.prevHash)
       h.chainStart.copy(this.commitHash)
     } else {
-      if (firstSeq !== this.commitSeq + 1) this.error(`${name} should start at seq ${this.commitSeq + 1} (a segment is missing)`)
-      if (!h.chainStart.equals(this.commitHash)) this.error(`${name}: header chainStart does not continue the hash chain`)
+      if (firstSeq !== this.commitSeq + 1)
+        this.error(`${name} should start at seq ${this.commitSeq + 1} (a segment is missing)`)
+      if (!h.chainStart.equals(this.commitHash))
+        this.error(`${name}: header chainStart does not continue the hash chain`)
       this.seq = firstSeq
       this.commitSeq = firstSeq - 1
       h.chainStart.copy(this.prevHash)
       h.chainStart.copy(this.commitHash)
     }
-    this.cur = { name, saltSeed: h.saltSeed, validEnd: SEGMENT_HEADER_BYTES, commitEnd: SEGMENT_HEADER_BYTES, size: SEGMENT_HEADER_BYTES, batchIndex: 0 }
+    this.cur = {
+      name,
+      saltSeed: h.saltSeed,
+      validEnd: SEGMENT_HEADER_BYTES,
+      commitEnd: SEGMENT_HEADER_BYTES,
+      size: SEGMENT_HEADER_BYTES,
+      batchIndex: 0,
+    }
     this.suspect = undefined
   }
 
@@ -235,10 +259,19 @@ export class LogWatcher {
     const first = this.samples[0]!
     const rate = now > first.t ? ((this.commitSeq - first.seq) * 1000) / (now - first.t) : 0
     return {
-      dir: this.dir, at: new Date(now).toISOString(), segments: this.segments, segment: this.cur?.name, segmentBytes: this.cur?.size ?? 0,
-      committedSeq: this.commitSeq, lastCommitTime: this.lastCommitMs === undefined ? undefined : new Date(this.lastCommitMs).toISOString(),
-      durableLagMs: this.lastCommitMs === undefined ? undefined : now - this.lastCommitMs, tailBytes: this.cur === undefined ? 0 : this.cur.size - this.cur.commitEnd,
-      eventsPerSecond: Math.round(rate * 10) / 10, writer, errorCount: this.errorCount, errors: [...this.errors],
+      dir: this.dir,
+      at: new Date(now).toISOString(),
+      segments: this.segments,
+      segment: this.cur?.name,
+      segmentBytes: this.cur?.size ?? 0,
+      committedSeq: this.commitSeq,
+      lastCommitTime: this.lastCommitMs === undefined ? undefined : new Date(this.lastCommitMs).toISOString(),
+      durableLagMs: this.lastCommitMs === undefined ? undefined : now - this.lastCommitMs,
+      tailBytes: this.cur === undefined ? 0 : this.cur.size - this.cur.commitEnd,
+      eventsPerSecond: Math.round(rate * 10) / 10,
+      writer,
+      errorCount: this.errorCount,
+      errors: [...this.errors],
     }
   }
 }

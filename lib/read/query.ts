@@ -49,7 +49,12 @@ export interface CompiledFilters {
 
 /** Serilog's three-letter level names, accepted in filters and used in text output. */
 export const LEVEL_SHORT: Record<Level, string> = {
-  Verbose: 'VRB', Debug: 'DBG', Information: 'INF', Warning: 'WRN', Error: 'ERR', Fatal: 'FTL',
+  Verbose: 'VRB',
+  Debug: 'DBG',
+  Information: 'INF',
+  Warning: 'WRN',
+  Error: 'ERR',
+  Fatal: 'FTL',
 }
 
 function invalid(option: string, message: string): AuditError {
@@ -66,14 +71,20 @@ export function parseLevel(name: string, option = 'level'): number {
 /** '>=Warning' → { min: 3, max: 5 }. */
 export function parseLevelFilter(spec: string): { min: number; max: number } {
   const m = /^\s*(>=|<=|>|<|==|=)?\s*(.+)$/.exec(spec)
-  if (m === null) throw invalid('level', `cannot read ${JSON.stringify(spec)}; use e.g. '>=Warning', 'Error' or '<=Debug'`)
+  if (m === null)
+    throw invalid('level', `cannot read ${JSON.stringify(spec)}; use e.g. '>=Warning', 'Error' or '<=Debug'`)
   const i = parseLevel(m[2]!)
   switch (m[1]) {
-    case '>=': return { min: i, max: LEVELS.length - 1 }
-    case '>': return { min: i + 1, max: LEVELS.length - 1 }
-    case '<=': return { min: 0, max: i }
-    case '<': return { min: 0, max: i - 1 }
-    default: return { min: i, max: i }
+    case '>=':
+      return { min: i, max: LEVELS.length - 1 }
+    case '>':
+      return { min: i + 1, max: LEVELS.length - 1 }
+    case '<=':
+      return { min: 0, max: i }
+    case '<':
+      return { min: 0, max: i - 1 }
+    default:
+      return { min: i, max: i }
   }
 }
 
@@ -90,10 +101,18 @@ export function parseTime(value: Date | number | string, option: string): number
     return value
   }
   const m = ISO.exec(value.trim())
-  if (m === null) throw invalid(option, `${JSON.stringify(value)} is not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T13:45:00Z)`)
+  if (m === null)
+    throw invalid(option, `${JSON.stringify(value)} is not an ISO 8601 time (e.g. 2024-01-31 or 2024-01-31T13:45:00Z)`)
   const [, y, mo, d, h = '00', mi = '00', s = '00', zone] = m
-  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate()
-    || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+  if (
+    Number(mo) < 1 ||
+    Number(mo) > 12 ||
+    Number(d) < 1 ||
+    Number(d) > new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate() ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s) > 59
+  ) {
     throw invalid(option, `${JSON.stringify(value)} is not a valid date and time`)
   }
   let text = value.trim().replace(' ', 'T')
@@ -105,7 +124,8 @@ export function parseTime(value: Date | number | string, option: string): number
 }
 
 function parseSeq(v: unknown, option: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw invalid(option, `must be an integer ≥ 1 (got ${JSON.stringify(v)})`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw invalid(option, `must be an integer ≥ 1 (got ${JSON.stringify(v)})`)
   return v
 }
 
@@ -127,7 +147,9 @@ export function compileFilters(f: EventFilters = {}): CompiledFilters {
     toSeq: f.toSeq === undefined ? Number.MAX_SAFE_INTEGER : parseSeq(f.toSeq, 'toSeq'),
     fromMs: f.from === undefined ? -Infinity : parseTime(f.from, 'from'),
     toMs: f.to === undefined ? Infinity : parseTime(f.to, 'to'),
-    levelMin: 0, levelMax: LEVELS.length - 1, where: [],
+    levelMin: 0,
+    levelMax: LEVELS.length - 1,
+    where: [],
   }
   if (f.level !== undefined) {
     const { min, max } = parseLevelFilter(f.level)
@@ -146,7 +168,8 @@ export function propertyAt(props: Record<string, unknown>, path: string): { foun
   if (Object.prototype.hasOwnProperty.call(props, path)) return { found: true, value: props[path] }
   let v: unknown = props
   for (const part of path.split('.')) {
-    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, part)) return { found: false, value: undefined }
+    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, part))
+      return { found: false, value: undefined }
     v = (v as Record<string, unknown>)[part]
   }
   return { found: true, value: v }
@@ -155,7 +178,10 @@ export function propertyAt(props: Record<string, unknown>, path: string): { foun
 const LEVEL_INDEX = new Map<string, number>(LEVELS.map((l, i) => [l, i]))
 
 /** Does an event pass? (A missing property never equals anything; with != it passes.) */
-export function matchesFilters(c: CompiledFilters, rec: { seq: number; timestamp: Date; event: { level: string; properties: Record<string, unknown> } }): boolean {
+export function matchesFilters(
+  c: CompiledFilters,
+  rec: { seq: number; timestamp: Date; event: { level: string; properties: Record<string, unknown> } },
+): boolean {
   if (rec.seq < c.fromSeq || rec.seq > c.toSeq) return false
   const t = rec.timestamp.getTime()
   if (t < c.fromMs || t >= c.toMs) return false

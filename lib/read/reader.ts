@@ -87,12 +87,18 @@ export async function listSegments(dir: string): Promise<{ segments: string[]; s
     names = await fs.readdir(dir)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new AuditError(ERROR_CODES.NO_WAL, `${dir} does not exist`, { cause: err, details: { dir } })
-    if (code === 'ENOTDIR') throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not a directory`, { cause: err, details: { dir } })
-    throw new AuditError(ERROR_CODES.IO, `cannot list ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
+    if (code === 'ENOENT')
+      throw new AuditError(ERROR_CODES.NO_WAL, `${dir} does not exist`, { cause: err, details: { dir } })
+    if (code === 'ENOTDIR')
+      throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not a directory`, { cause: err, details: { dir } })
+    throw new AuditError(ERROR_CODES.IO, `cannot list ${dir}: ${(err as Error).message}`, {
+      cause: err,
+      details: { dir },
+    })
   }
   const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
-  if (segments.length === 0) throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
+  if (segments.length === 0)
+    throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
   return { segments, sideFiles: names.filter((n) => /\.torn-[\d-]+$/.test(n)).sort() }
 }
 
@@ -100,7 +106,10 @@ async function readSegment(dir: string, name: string): Promise<Buffer> {
   try {
     return await fs.readFile(path.join(dir, name))
   } catch (err) {
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, { cause: err, details: { segment: name } })
+    throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
+      cause: err,
+      details: { segment: name },
+    })
   }
 }
 
@@ -111,37 +120,101 @@ type Step =
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
 
 /** Check one segment against what the previous one ended with. */
-function checkSegment(name: string, buf: Buffer, expected: { seq: number; hash: Buffer }, isLast: boolean,
-  onRecord?: Parameters<typeof scanSegment>[3]): Step {
+function checkSegment(
+  name: string,
+  buf: Buffer,
+  expected: { seq: number; hash: Buffer },
+  isLast: boolean,
+  onRecord?: Parameters<typeof scanSegment>[3],
+): Step {
   if (parseSegmentFileName(name) !== expected.seq + 1) {
     const problem = parseSegmentFileName(name)! > expected.seq + 1 ? 'missing-segment' : 'first-seq'
-    return { kind: 'bad', bad: { seq: expected.seq + 1, segment: name, offset: 0, problem, message: `segment ${name} should start at seq ${expected.seq + 1}` } }
+    return {
+      kind: 'bad',
+      bad: {
+        seq: expected.seq + 1,
+        segment: name,
+        offset: 0,
+        problem,
+        message: `segment ${name} should start at seq ${expected.seq + 1}`,
+      },
+    }
   }
   const scan = scanSegment(buf, expected, PAYLOAD_MAX, onRecord)
   if ('problem' in scan) {
     if (scan.problem === 'version') {
-      throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: scan.version ?? null } })
+      throw new AuditError(
+        ERROR_CODES.VERSION_UNSUPPORTED,
+        `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`,
+        { details: { segment: name, version: scan.version ?? null } },
+      )
     }
     const problem = scan.problem === 'first-seq' || scan.problem === 'chain-start' ? scan.problem : 'header'
-    return { kind: 'bad', bad: { seq: expected.seq + 1, segment: name, offset: 0, problem, message: `segment header is bad: ${scan.problem}` } }
+    return {
+      kind: 'bad',
+      bad: {
+        seq: expected.seq + 1,
+        segment: name,
+        offset: 0,
+        problem,
+        message: `segment header is bad: ${scan.problem}`,
+      },
+    }
   }
   if (!isLast) {
-    if (scan.stop !== undefined) return { kind: 'bad', bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` }, before: scan }
-    if (scan.commitEnd !== buf.length) return { kind: 'bad', bad: { seq: scan.commitSeq + 1, segment: name, offset: scan.commitEnd, problem: 'uncommitted', message: 'sealed segment ends inside a batch' }, before: scan }
+    if (scan.stop !== undefined)
+      return {
+        kind: 'bad',
+        bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` },
+        before: scan,
+      }
+    if (scan.commitEnd !== buf.length)
+      return {
+        kind: 'bad',
+        bad: {
+          seq: scan.commitSeq + 1,
+          segment: name,
+          offset: scan.commitEnd,
+          problem: 'uncommitted',
+          message: 'sealed segment ends inside a batch',
+        },
+        before: scan,
+      }
     return { kind: 'ok', scan, buf, end: buf.length, torn: undefined, zeros: undefined }
   }
   const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
   if (verdict.kind === 'corrupt') {
-    return { kind: 'bad', bad: { seq: verdict.seq, segment: name, offset: verdict.offset, problem: verdict.problem, message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail` }, before: scan }
+    return {
+      kind: 'bad',
+      bad: {
+        seq: verdict.seq,
+        segment: name,
+        offset: verdict.offset,
+        problem: verdict.problem,
+        message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`,
+      },
+      before: scan,
+    }
   }
   const tail = verdict.kind === 'clean' ? undefined : { offset: verdict.cutAt, bytes: verdict.bytes }
-  return { kind: 'ok', scan, buf, end: scan.commitEnd, torn: verdict.kind === 'torn' ? tail : undefined, zeros: verdict.kind === 'zeros' ? tail : undefined }
+  return {
+    kind: 'ok',
+    scan,
+    buf,
+    end: scan.commitEnd,
+    torn: verdict.kind === 'torn' ? tail : undefined,
+    zeros: verdict.kind === 'zeros' ? tail : undefined,
+  }
 }
 
 function corruptError(dir: string, bad: BadSpot): AuditError {
-  return new AuditError(ERROR_CODES.CORRUPT, `${dir}: ${bad.message} (segment ${bad.segment}, offset ${bad.offset}, seq ${bad.seq})`, {
-    details: { segment: bad.segment, offset: bad.offset, seq: bad.seq, problem: bad.problem },
-  })
+  return new AuditError(
+    ERROR_CODES.CORRUPT,
+    `${dir}: ${bad.message} (segment ${bad.segment}, offset ${bad.offset}, seq ${bad.seq})`,
+    {
+      details: { segment: bad.segment, offset: bad.offset, seq: bad.seq, problem: bad.problem },
+    },
+  )
 }
 
 /** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
@@ -159,7 +232,8 @@ export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGen
     if (parseSegmentFileName(name)! > toSeq) return
     const buf = await readSegment(abs, name)
     options.onSegment?.(name, buf.length)
-    if (expected === undefined) expected = { seq: parseSegmentFileName(name)! - 1, hash: headerChainStart(buf) ?? GENESIS_HASH }
+    if (expected === undefined)
+      expected = { seq: parseSegmentFileName(name)! - 1, hash: headerChainStart(buf) ?? GENESIS_HASH }
     const offs: number[] = []
     const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
       if (r.seq >= fromSeq && r.seq <= toSeq) offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end)
@@ -194,8 +268,20 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const abs = path.resolve(dir)
   const { segments, sideFiles } = await listSegments(abs)
   const report: VerifyReport = {
-    ok: true, dir: abs, segments: segments.length, records: 0, bytes: 0, firstSeq: undefined, lastSeq: undefined,
-    firstTime: undefined, lastTime: undefined, firstBad: undefined, tornTail: undefined, zeroTail: undefined, sideFiles, bytesPerSecond: 0,
+    ok: true,
+    dir: abs,
+    segments: segments.length,
+    records: 0,
+    bytes: 0,
+    firstSeq: undefined,
+    lastSeq: undefined,
+    firstTime: undefined,
+    lastTime: undefined,
+    firstBad: undefined,
+    tornTail: undefined,
+    zeroTail: undefined,
+    sideFiles,
+    bytesPerSecond: 0,
   }
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   for (let i = 0; i < segments.length; i++) {
@@ -208,7 +294,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
       report.ok = false
       report.firstBad = step.bad
       // Records that checked out before the damage still count.
-      if (step.before !== undefined && step.before.records > 0) count(report, step.before, step.before.records, step.before.header.firstSeq + step.before.records - 1)
+      if (step.before !== undefined && step.before.records > 0)
+        count(report, step.before, step.before.records, step.before.header.firstSeq + step.before.records - 1)
       break
     }
     const { scan } = step

@@ -22,7 +22,14 @@
 
 export type TemplateToken =
   | { kind: 'text'; text: string }
-  | { kind: 'hole'; raw: string; name: string; operator: '' | '@' | '$'; alignment: number | undefined; format: string | undefined }
+  | {
+      kind: 'hole'
+      raw: string
+      name: string
+      operator: '' | '@' | '$'
+      alignment: number | undefined
+      format: string | undefined
+    }
 
 const HOLE = /^([@$]?)([A-Za-z0-9_]+)(?:,(-?\d+))?(?::([^{}]*))?$/
 
@@ -55,8 +62,12 @@ export function parseTemplate(template: string): TemplateToken[] {
       if (text !== '') tokens.push({ kind: 'text', text })
       text = ''
       tokens.push({
-        kind: 'hole', raw: template.slice(i, close + 1), name: m[2]!, operator: (m[1] ?? '') as '' | '@' | '$',
-        alignment: m[3] === undefined ? undefined : Number(m[3]), format: m[4],
+        kind: 'hole',
+        raw: template.slice(i, close + 1),
+        name: m[2]!,
+        operator: (m[1] ?? '') as '' | '@' | '$',
+        alignment: m[3] === undefined ? undefined : Number(m[3]),
+        format: m[4],
       })
       i = close + 1
       continue
@@ -95,7 +106,8 @@ export function renderTemplate(template: string, properties: Record<string, unkn
   let out = ''
   for (const t of tokens) {
     if (t.kind === 'text') out += t.text
-    else if (Object.prototype.hasOwnProperty.call(properties, t.name)) out += align(renderValue(properties[t.name]), t.alignment)
+    else if (Object.prototype.hasOwnProperty.call(properties, t.name))
+      out += align(renderValue(properties[t.name]), t.alignment)
     else out += t.raw
   }
   return out

@@ -26,7 +26,11 @@ export interface ReplayOptions {
 }
 
 /** Events of dir that pass the filters, in seq order. */
-export async function* replay(dir: string, filters: EventFilters = {}, options: ReplayOptions = {}): AsyncGenerator<LogRecord> {
+export async function* replay(
+  dir: string,
+  filters: EventFilters = {},
+  options: ReplayOptions = {},
+): AsyncGenerator<LogRecord> {
   const f = compileFilters(filters)
   if (options.salvage) {
     for await (const seg of salvageSegments(dir)) {

@@ -26,8 +26,20 @@ import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { crc32c } from '../../shared/crc32c.js'
 import {
-  checkRecord, decodeSegmentHeader, HASH_BYTES, looksLikeRecord, parseSegmentFileName, RECORD_HEADER_BYTES, RECORD_MAGIC,
-  readI64, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, type SegmentHeader, segmentFileName, sha256,
+  checkRecord,
+  decodeSegmentHeader,
+  HASH_BYTES,
+  looksLikeRecord,
+  parseSegmentFileName,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  readI64,
+  RecordFlag,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+  type SegmentHeader,
+  segmentFileName,
+  sha256,
 } from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
 
@@ -145,11 +157,18 @@ async function readIfPresent(file: string): Promise<Buffer | undefined> {
     return await fs.readFile(file)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { segment: path.basename(file) } })
+    throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, {
+      cause: err,
+      details: { segment: path.basename(file) },
+    })
   }
 }
 
-function intactAt(buf: Buffer, off: number, saltSeed: number): { seq: number; flags: number; batchIndex: number; end: number } | undefined {
+function intactAt(
+  buf: Buffer,
+  off: number,
+  saltSeed: number,
+): { seq: number; flags: number; batchIndex: number; end: number } | undefined {
   const r = looksLikeRecord(buf, off, buf.length, saltSeed, PAYLOAD_MAX)
   if (r === undefined) return undefined
   if (buf[off + 12] !== RecordType.EVENT || (r.flags & ~RecordFlag.COMMIT) !== 0) return undefined
@@ -163,10 +182,24 @@ function problemAt(buf: Buffer, off: number, saltSeed: number): string {
 }
 
 /** Walk one copy of a segment; at damage, resync on the next record that checks out. */
-export function scanCopy(buf: Buffer | undefined, copy: 0 | 1, nameSeq: number, twin: SegmentHeader | undefined, name: string): CopyScan {
+export function scanCopy(
+  buf: Buffer | undefined,
+  copy: 0 | 1,
+  nameSeq: number,
+  twin: SegmentHeader | undefined,
+  name: string,
+): CopyScan {
   const scan: CopyScan = {
-    copy, present: buf !== undefined, size: buf?.length ?? 0, buf, header: undefined, headerBytes: undefined,
-    headerProblem: undefined, saltKnown: false, cands: [], spots: [],
+    copy,
+    present: buf !== undefined,
+    size: buf?.length ?? 0,
+    buf,
+    header: undefined,
+    headerBytes: undefined,
+    headerProblem: undefined,
+    saltKnown: false,
+    cands: [],
+    spots: [],
   }
   if (buf === undefined) {
     scan.headerProblem = 'missing'
@@ -176,7 +209,11 @@ export function scanCopy(buf: Buffer | undefined, copy: 0 | 1, nameSeq: number, 
   let saltSeed: number | undefined
   if ('problem' in h) {
     if (h.problem === 'version') {
-      throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: h.version ?? null } })
+      throw new AuditError(
+        ERROR_CODES.VERSION_UNSUPPORTED,
+        `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`,
+        { details: { segment: name, version: h.version ?? null } },
+      )
     }
     scan.headerProblem = h.problem
     // The copies are byte-identical: the twin's salt is this file's salt. Without a
@@ -197,7 +234,16 @@ export function scanCopy(buf: Buffer | undefined, copy: 0 | 1, nameSeq: number, 
   while (off < buf.length) {
     const r = intactAt(buf, off, saltSeed)
     if (r !== undefined) {
-      cands.push({ seq: r.seq, timeMs: readI64(buf, off + 24), flags: r.flags, batchIndex: r.batchIndex, offset: off, end: r.end, copy, buf })
+      cands.push({
+        seq: r.seq,
+        timeMs: readI64(buf, off + 24),
+        flags: r.flags,
+        batchIndex: r.batchIndex,
+        offset: off,
+        end: r.end,
+        copy,
+        buf,
+      })
       off = r.end
       continue
     }
@@ -243,7 +289,11 @@ export function initialState(): SalvageState {
 
 /** Merge the scans of one segment (one or two copies) into records and lost ranges, in seq order. */
 export function mergeSegment(
-  name: string, nameSeq: number, nextNameSeq: number | undefined, copies: CopyScan[], state: SalvageState,
+  name: string,
+  nameSeq: number,
+  nextNameSeq: number | undefined,
+  copies: CopyScan[],
+  state: SalvageState,
 ): Omit<SegmentResult, 'bytesRead'> {
   const last = nextNameSeq === undefined
   const items: SalvageItem[] = []
@@ -261,17 +311,31 @@ export function mergeSegment(
 
   // Seqs before this segment that no segment holds: a missing segment.
   if (state.nextSeq < nameSeq) {
-    items.push({ kind: 'lost', range: {
-      fromSeq: state.nextSeq, toSeq: nameSeq - 1, segment: segmentFileName(state.nextSeq), offset: 0, bytes: 0, reason: 'missing-segment',
-      message: `no segment holds seqs ${state.nextSeq}..${nameSeq - 1}: the segment file(s) before ${name} are missing`,
-    } })
+    items.push({
+      kind: 'lost',
+      range: {
+        fromSeq: state.nextSeq,
+        toSeq: nameSeq - 1,
+        segment: segmentFileName(state.nextSeq),
+        offset: 0,
+        bytes: 0,
+        reason: 'missing-segment',
+        message: `no segment holds seqs ${state.nextSeq}..${nameSeq - 1}: the segment file(s) before ${name} are missing`,
+      },
+    })
     state.nextSeq = nameSeq
     state.prevHash = undefined
     clean = false
   }
   let chainStartBroken = false
-  if (state.nextSeq === nameSeq && good !== undefined && state.prevHash === undefined) state.prevHash = Buffer.from(good.header!.chainStart)
-  else if (state.nextSeq === nameSeq && good !== undefined && state.prevHash !== undefined && !state.prevHash.equals(good.header!.chainStart)) {
+  if (state.nextSeq === nameSeq && good !== undefined && state.prevHash === undefined)
+    state.prevHash = Buffer.from(good.header!.chainStart)
+  else if (
+    state.nextSeq === nameSeq &&
+    good !== undefined &&
+    state.prevHash !== undefined &&
+    !state.prevHash.equals(good.header!.chainStart)
+  ) {
     // The header does not continue the chain of the segment before (its records are still checked against that segment's last hash).
     chainStartBroken = true
     clean = false
@@ -301,13 +365,22 @@ export function mergeSegment(
     const seqs = fromSeq === toSeq ? `seq ${fromSeq} is` : `seqs ${fromSeq}..${toSeq} are`
     if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
       // The segment ends cleanly at a record boundary, before the next segment's first seq.
-      items.push({ kind: 'lost', range: {
-        fromSeq, toSeq, segment: segmentFileName(fromSeq), offset: 0, bytes: 0, reason: 'missing-segment',
-        message: `${seqs} in no segment: ${name} ends cleanly at offset ${startOff} and the next segment starts at seq ${toSeq + 1} (a segment file is missing, or ${name} was cut at a record boundary)`,
-      } })
+      items.push({
+        kind: 'lost',
+        range: {
+          fromSeq,
+          toSeq,
+          segment: segmentFileName(fromSeq),
+          offset: 0,
+          bytes: 0,
+          reason: 'missing-segment',
+          message: `${seqs} in no segment: ${name} ends cleanly at offset ${startOff} and the next segment starts at seq ${toSeq + 1} (a segment file is missing, or ${name} was cut at a record boundary)`,
+        },
+      })
       return
     }
-    const spotIn = (c: CopyScan): Spot | undefined => c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
+    const spotIn = (c: CopyScan): Spot | undefined =>
+      c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
     let reason = reasonHint ?? spotIn(pref)?.problem
     if (!pref.saltKnown && headerReason !== undefined) reason = `header-${headerReason}`
     if (!pref.present) reason = 'missing-segment'
@@ -315,10 +388,17 @@ export function mergeSegment(
     let message = `${seqs} not intact in the ${COPY_NAMES[pref.copy]} copy of ${name} from offset ${startOff} (${reason})`
     for (const other of copies) {
       if (other === pref) continue
-      const why = !other.present ? 'missing-segment' : !other.saltKnown ? `header-${other.headerProblem}` : spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain')
+      const why = !other.present
+        ? 'missing-segment'
+        : !other.saltKnown
+          ? `header-${other.headerProblem}`
+          : (spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain'))
       message += `, nor in the ${COPY_NAMES[other.copy]} copy (${why})`
     }
-    items.push({ kind: 'lost', range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message } })
+    items.push({
+      kind: 'lost',
+      range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message },
+    })
   }
 
   for (const s of seqs) {
@@ -340,7 +420,12 @@ export function mergeSegment(
       }
     }
     if (chosen === undefined) {
-      for (const c of list) skip(c, 'chain', `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`)
+      for (const c of list)
+        skip(
+          c,
+          'chain',
+          `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`,
+        )
       lostHere(s, s, list[0]!.end, 'chain')
       state.nextSeq = s + 1
       state.prevHash = undefined
@@ -353,20 +438,47 @@ export function mergeSegment(
     for (const c of copies) {
       if (c.copy === chosen.copy || !c.present) continue // a whole missing file is one repair, below
       const twin = list.find((x) => x.copy === c.copy)
-      if (twin !== undefined && (twin === chosen || twin.buf.subarray(twin.offset, twin.end).equals(chosen.buf.subarray(chosen.offset, chosen.end)))) continue
+      if (
+        twin !== undefined &&
+        (twin === chosen ||
+          twin.buf.subarray(twin.offset, twin.end).equals(chosen.buf.subarray(chosen.offset, chosen.end)))
+      )
+        continue
       const spot = c.spots.find((x) => x.offset <= chosen.offset && x.offset + x.bytes > chosen.offset)
-      const problem = !c.present ? 'missing-segment' : !c.saltKnown ? `header-${c.headerProblem}` : twin !== undefined ? 'chain' : spot?.problem ?? 'absent'
+      const problem = !c.present
+        ? 'missing-segment'
+        : !c.saltKnown
+          ? `header-${c.headerProblem}`
+          : twin !== undefined
+            ? 'chain'
+            : (spot?.problem ?? 'absent')
       const prev = repairs[repairs.length - 1]
-      if (prev !== undefined && prev.damagedIn === COPY_NAMES[c.copy] && prev.problem === problem && prev.offset + prev.bytes === chosen.offset && prev.toSeq === s - 1) {
+      if (
+        prev !== undefined &&
+        prev.damagedIn === COPY_NAMES[c.copy] &&
+        prev.problem === problem &&
+        prev.offset + prev.bytes === chosen.offset &&
+        prev.toSeq === s - 1
+      ) {
         prev.bytes += chosen.end - chosen.offset
         prev.toSeq = s
       } else {
-        repairs.push({ segment: name, offset: chosen.offset, bytes: chosen.end - chosen.offset, fromSeq: s, toSeq: s, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[chosen.copy]!, problem })
+        repairs.push({
+          segment: name,
+          offset: chosen.offset,
+          bytes: chosen.end - chosen.offset,
+          fromSeq: s,
+          toSeq: s,
+          damagedIn: COPY_NAMES[c.copy]!,
+          takenFrom: COPY_NAMES[chosen.copy]!,
+          problem,
+        })
       }
     }
-    for (const c of list) if (c !== chosen && !c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))) {
-      skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
-    }
+    for (const c of list)
+      if (c !== chosen && !c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))) {
+        skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
+      }
     items.push({ kind: 'record', rec })
     prevChosen = rec
     prevEndInSeg = chosen.end
@@ -379,13 +491,31 @@ export function mergeSegment(
   if (good !== undefined) {
     for (const c of copies) {
       if (c.header !== undefined || !c.present) continue
-      repairs.unshift({ segment: name, offset: 0, bytes: SEGMENT_HEADER_BYTES, fromSeq: undefined, toSeq: undefined, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[good.copy]!, problem: `header-${c.headerProblem}` })
+      repairs.unshift({
+        segment: name,
+        offset: 0,
+        bytes: SEGMENT_HEADER_BYTES,
+        fromSeq: undefined,
+        toSeq: undefined,
+        damagedIn: COPY_NAMES[c.copy]!,
+        takenFrom: COPY_NAMES[good.copy]!,
+        problem: `header-${c.headerProblem}`,
+      })
     }
   }
   for (const c of copies) {
     if (c.present || good === undefined) continue
     const size = Math.max(...copies.map((x) => x.size))
-    repairs.unshift({ segment: name, offset: 0, bytes: size, fromSeq: nameSeq, toSeq: prevChosen?.seq, damagedIn: COPY_NAMES[c.copy]!, takenFrom: COPY_NAMES[good.copy]!, problem: 'missing-segment' })
+    repairs.unshift({
+      segment: name,
+      offset: 0,
+      bytes: size,
+      fromSeq: nameSeq,
+      toSeq: prevChosen?.seq,
+      damagedIn: COPY_NAMES[c.copy]!,
+      takenFrom: COPY_NAMES[good.copy]!,
+      problem: 'missing-segment',
+    })
   }
 
   let tail: SegmentResult['tail']
@@ -406,7 +536,7 @@ export function mergeSegment(
   if (!endGap && present.length > 0 && present.every((c) => c.size > prevEndInSeg)) {
     const c = present.includes(pref) ? pref : present[0]!
     const spot = c.spots.find((s) => s.offset + s.bytes > prevEndInSeg)
-    const problem = !c.saltKnown ? `header-${c.headerProblem ?? 'unknown'}` : spot?.problem ?? 'unknown'
+    const problem = !c.saltKnown ? `header-${c.headerProblem ?? 'unknown'}` : (spot?.problem ?? 'unknown')
     tail = { segment: name, offset: prevEndInSeg, bytes: c.size - prevEndInSeg, problem }
     clean = false
   }
@@ -416,10 +546,23 @@ export function mergeSegment(
       clean = false
     }
   }
-  const badHeaders = copies.filter((c) => c.headerProblem !== undefined)
+  const badHeaders = copies
+    .filter((c) => c.headerProblem !== undefined)
     .map((c) => ({ copy: COPY_NAMES[c.copy]!, problem: c.headerProblem!, repaired: good !== undefined }))
   if (chainStartBroken) badHeaders.push({ copy: COPY_NAMES[good!.copy]!, problem: 'chain-start', repaired: false })
-  return { name, nameSeq, last, items, skipped, repairs, header: good?.headerBytes, tail, uncommitted, clean, badHeaders }
+  return {
+    name,
+    nameSeq,
+    last,
+    items,
+    skipped,
+    repairs,
+    header: good?.headerBytes,
+    tail,
+    uncommitted,
+    clean,
+    badHeaders,
+  }
 }
 
 /**
@@ -440,13 +583,21 @@ export async function* salvageSegments(dir: string, mirror?: string): AsyncGener
     const first = bufs.map((b, k) => scanCopy(b, k as 0 | 1, nameSeq, undefined, name))
     // A copy whose header is damaged is scanned again with its twin's salt.
     const good = first.find((c) => c.header !== undefined)?.header
-    const scans = first.map((c, k) => (c.present && c.header === undefined && good !== undefined ? scanCopy(bufs[k], k as 0 | 1, nameSeq, good, name) : c))
+    const scans = first.map((c, k) =>
+      c.present && c.header === undefined && good !== undefined
+        ? scanCopy(bufs[k], k as 0 | 1, nameSeq, good, name)
+        : c,
+    )
     if (good !== undefined) {
       for (const c of scans) {
         if (c.header !== undefined && !c.header.salt.equals(good.salt)) {
-          throw new AuditError(ERROR_CODES.CORRUPT, `the WAL and its mirror hold different histories: segment headers differ (segment ${name}, offset 0, seq ${nameSeq})`, {
-            details: { segment: name, offset: 0, seq: nameSeq, problem: 'mirror-diverged' },
-          })
+          throw new AuditError(
+            ERROR_CODES.CORRUPT,
+            `the WAL and its mirror hold different histories: segment headers differ (segment ${name}, offset 0, seq ${nameSeq})`,
+            {
+              details: { segment: name, offset: 0, seq: nameSeq, problem: 'mirror-diverged' },
+            },
+          )
         }
       }
     }

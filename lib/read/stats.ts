@@ -77,21 +77,41 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
         await fh.close()
       }
     } catch (err) {
-      throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, { cause: err, details: { segment: name } })
+      throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
+        cause: err,
+        details: { segment: name },
+      })
     }
     const h = decodeSegmentHeader(head)
     const s: SegmentStats = {
-      name, firstSeq: parseSegmentFileName(name)!, bytes: st.size, records: 0,
-      createdAt: 'problem' in h ? undefined : new Date(h.createdMs).toISOString(), modifiedAt: st.mtime.toISOString(),
-      recordsPerSecond: undefined, bytesPerSecond: undefined,
+      name,
+      firstSeq: parseSegmentFileName(name)!,
+      bytes: st.size,
+      records: 0,
+      createdAt: 'problem' in h ? undefined : new Date(h.createdMs).toISOString(),
+      modifiedAt: st.mtime.toISOString(),
+      recordsPerSecond: undefined,
+      bytesPerSecond: undefined,
     }
     writeRate.push(s)
     index.set(name, s)
   }
   const stats: LogStats = {
-    ok: true, dir: abs, segments: segments.length, records: 0, bytes: writeRate.reduce((a, s) => a + s.bytes, 0),
-    firstSeq: undefined, lastSeq: undefined, firstTime: undefined, lastTime: undefined, eventsPerSecond: undefined,
-    byLevel: Object.fromEntries(LEVELS.map((l) => [l, 0])) as Record<Level, number>, byHour: [], writeRate, sideFiles, firstBad: undefined,
+    ok: true,
+    dir: abs,
+    segments: segments.length,
+    records: 0,
+    bytes: writeRate.reduce((a, s) => a + s.bytes, 0),
+    firstSeq: undefined,
+    lastSeq: undefined,
+    firstTime: undefined,
+    lastTime: undefined,
+    eventsPerSecond: undefined,
+    byLevel: Object.fromEntries(LEVELS.map((l) => [l, 0])) as Record<Level, number>,
+    byHour: [],
+    writeRate,
+    sideFiles,
+    firstBad: undefined,
   }
   const hours = new Map<string, number>()
   let minMs = Infinity
@@ -113,7 +133,13 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
     if (!(err instanceof AuditError) || err.code !== ERROR_CODES.CORRUPT) throw err
     const d = err.details ?? {}
     stats.ok = false
-    stats.firstBad = { segment: String(d.segment), offset: Number(d.offset), seq: Number(d.seq), problem: String(d.problem), message: err.message }
+    stats.firstBad = {
+      segment: String(d.segment),
+      offset: Number(d.offset),
+      seq: Number(d.seq),
+      problem: String(d.problem),
+      message: err.message,
+    }
   }
   if (stats.records > 0) {
     stats.firstTime = new Date(minMs).toISOString()

@@ -4,5 +4,12 @@
  * file, never a file inside.
  */
 
-export { checkOutputDir, recoverLog, RECOVERY_REPORT_FILE, SEQ_POLICY, type RecoverOptions, type RecoverReport } from './recover.js'
+export {
+  checkOutputDir,
+  recoverLog,
+  RECOVERY_REPORT_FILE,
+  SEQ_POLICY,
+  type RecoverOptions,
+  type RecoverReport,
+} from './recover.js'
 export { WalRewriter, type RewriteOptions } from './rewrite.js'

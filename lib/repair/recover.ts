@@ -28,7 +28,13 @@ import { AuditError, ERROR_CODES, invariant, ioError } from '../../shared/errors
 import { verifyLog } from '../read/index.js'
 import { WalRewriter } from './rewrite.js'
 import {
-  type LostRange, listWal, payloadOf, type RepairRange, salvageSegments, type SegmentResult, type SkippedRecord,
+  type LostRange,
+  listWal,
+  payloadOf,
+  type RepairRange,
+  salvageSegments,
+  type SegmentResult,
+  type SkippedRecord,
 } from '../read/index.js'
 
 export interface RecoverOptions {
@@ -87,14 +93,24 @@ export const RECOVERY_REPORT_FILE = 'recovery-report.json'
 /** More lost seqs than this in one log means the segment names themselves are wrong: refuse rather than write millions of markers. */
 const MARKERS_MAX = 50_000_000
 
-export const SEQ_POLICY = 'original seqs are kept; each lost seq holds a marker event (level Error, AuditRecoveryMarker: true, AuditLostSeq, AuditLossReason, AuditLossSegment, AuditLossOffset) with the timestamp of the intact record before it'
+export const SEQ_POLICY =
+  'original seqs are kept; each lost seq holds a marker event (level Error, AuditRecoveryMarker: true, AuditLostSeq, AuditLossReason, AuditLossSegment, AuditLossOffset) with the timestamp of the intact record before it'
 
 function markerPayload(seq: number, r: LostRange): Buffer {
-  return Buffer.from(JSON.stringify({
-    level: 'Error',
-    messageTemplate: 'Audit record {AuditLostSeq} was lost ({AuditLossReason} in {AuditLossSegment} at offset {AuditLossOffset}); mtlog-audit recover wrote this marker in its place',
-    properties: { AuditLostSeq: seq, AuditLossReason: r.reason, AuditLossSegment: r.segment, AuditLossOffset: r.offset, AuditRecoveryMarker: true },
-  }))
+  return Buffer.from(
+    JSON.stringify({
+      level: 'Error',
+      messageTemplate:
+        'Audit record {AuditLostSeq} was lost ({AuditLossReason} in {AuditLossSegment} at offset {AuditLossOffset}); mtlog-audit recover wrote this marker in its place',
+      properties: {
+        AuditLostSeq: seq,
+        AuditLossReason: r.reason,
+        AuditLossSegment: r.segment,
+        AuditLossOffset: r.offset,
+        AuditRecoveryMarker: true,
+      },
+    }),
+  )
 }
 
 function inside(child: string, parent: string): boolean {
@@ -106,13 +122,21 @@ function inside(child: string, parent: string): boolean {
 export async function checkOutputDir(output: string, inputs: string[]): Promise<void> {
   for (const i of inputs) {
     if (inside(output, i) || inside(i, output)) {
-      throw new AuditError(ERROR_CODES.OPTION_INVALID, `output ${output} must be outside the log ${i} (the input is never modified)`, { details: { option: 'output' } })
+      throw new AuditError(
+        ERROR_CODES.OPTION_INVALID,
+        `output ${output} must be outside the log ${i} (the input is never modified)`,
+        { details: { option: 'output' } },
+      )
     }
   }
   try {
     const st = await fs.stat(output)
     if (!st.isDirectory() || (await fs.readdir(output)).length > 0) {
-      throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${output} exists and is not an empty directory; recover writes a new WAL and never overwrites`, { details: { path: output } })
+      throw new AuditError(
+        ERROR_CODES.OUTPUT_EXISTS,
+        `${output} exists and is not an empty directory; recover writes a new WAL and never overwrites`,
+        { details: { path: output } },
+      )
     }
   } catch (err) {
     if (err instanceof AuditError) throw err
@@ -122,9 +146,14 @@ export async function checkOutputDir(output: string, inputs: string[]): Promise<
 
 function cannotCreate(output: string, err: unknown): AuditError {
   const errno = (err as NodeJS.ErrnoException).code
-  return new AuditError(ERROR_CODES.IO, `cannot create ${output}: ${errno ?? (err as Error).message} (the new WAL is built in a temp directory beside it, then renamed)`, {
-    cause: err, details: { op: 'create', path: output, errno: errno ?? null },
-  })
+  return new AuditError(
+    ERROR_CODES.IO,
+    `cannot create ${output}: ${errno ?? (err as Error).message} (the new WAL is built in a temp directory beside it, then renamed)`,
+    {
+      cause: err,
+      details: { op: 'create', path: output, errno: errno ?? null },
+    },
+  )
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -139,10 +168,17 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Salvage (or, with options.mirror, repair) dir into options.output. */
 export async function recoverLog(dir: string, options: RecoverOptions): Promise<RecoverReport> {
   if (typeof options?.output !== 'string' || options.output === '') {
-    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a directory for the recovered WAL is required', { details: { option: 'output' } })
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a directory for the recovered WAL is required', {
+      details: { option: 'output' },
+    })
   }
-  if (options.segmentBytesMax !== undefined && (!Number.isSafeInteger(options.segmentBytesMax) || options.segmentBytesMax < 4096)) {
-    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'segmentBytesMax: must be an integer ≥ 4096', { details: { option: 'segmentBytesMax' } })
+  if (
+    options.segmentBytesMax !== undefined &&
+    (!Number.isSafeInteger(options.segmentBytesMax) || options.segmentBytesMax < 4096)
+  ) {
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'segmentBytesMax: must be an integer ≥ 4096', {
+      details: { option: 'segmentBytesMax' },
+    })
   }
   const input = path.resolve(dir)
   const mirror = options.mirror === undefined ? undefined : path.resolve(options.mirror)
@@ -159,11 +195,34 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
   }
   const startedAt = new Date().toISOString()
   const report: RecoverReport = {
-    ok: true, mode: mirror === undefined ? 'salvage' : 'repair', input, mirror, output, reportFile: path.join(output, RECOVERY_REPORT_FILE),
-    seqPolicy: SEQ_POLICY, records: { intact: 0, lost: 0, output: 0, fromMirror: 0 }, lastSeq: 0,
-    segments: { input: lists[0]!.segments.length, mirror: lists[1]?.segments.length, output: 0, copiedExactly: 0, resealed: 0 },
-    originalHashesThroughSeq: 0, unverifiedLinks: [], lost: [], skipped: [], tails: [], badHeaders: [], uncommitted: undefined,
-    repairs: [], sideFiles: lists[0]!.sideFiles, verify: { ok: false, segments: 0, records: 0, lastSeq: undefined }, startedAt, finishedAt: '',
+    ok: true,
+    mode: mirror === undefined ? 'salvage' : 'repair',
+    input,
+    mirror,
+    output,
+    reportFile: path.join(output, RECOVERY_REPORT_FILE),
+    seqPolicy: SEQ_POLICY,
+    records: { intact: 0, lost: 0, output: 0, fromMirror: 0 },
+    lastSeq: 0,
+    segments: {
+      input: lists[0]!.segments.length,
+      mirror: lists[1]?.segments.length,
+      output: 0,
+      copiedExactly: 0,
+      resealed: 0,
+    },
+    originalHashesThroughSeq: 0,
+    unverifiedLinks: [],
+    lost: [],
+    skipped: [],
+    tails: [],
+    badHeaders: [],
+    uncommitted: undefined,
+    repairs: [],
+    sideFiles: lists[0]!.sideFiles,
+    verify: { ok: false, segments: 0, records: 0, lastSeq: undefined },
+    startedAt,
+    finishedAt: '',
   }
   const writer = new WalRewriter(tmp, { segmentBytesMax: options.segmentBytesMax })
   try {
@@ -190,9 +249,13 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
         }
         const r = it.range
         if (report.records.lost > MARKERS_MAX) {
-          throw new AuditError(ERROR_CODES.CORRUPT, `more than ${MARKERS_MAX} seqs lost (at ${r.segment}): the segment file names themselves look wrong`, {
-            details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' },
-          })
+          throw new AuditError(
+            ERROR_CODES.CORRUPT,
+            `more than ${MARKERS_MAX} seqs lost (at ${r.segment}): the segment file names themselves look wrong`,
+            {
+              details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' },
+            },
+          )
         }
         const next = seg.items.slice(k + 1).find((x) => x.kind === 'record')
         const timeMs = lastTimeMs ?? (next?.kind === 'record' ? next.rec.timeMs : Date.now())
@@ -208,10 +271,15 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
     report.segments.output = writer.segments.length
     const v = await verifyLog(tmp)
     report.verify = { ok: v.ok, segments: v.segments, records: v.records, lastSeq: v.lastSeq }
-    invariant(v.ok && v.records === report.lastSeq && v.tornTail === undefined && v.zeroTail === undefined,
-      `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: report.lastSeq })}`)
-    report.ok = report.lost.length === 0 && report.skipped.length === 0 && report.badHeaders.every((h) => h.repaired)
-      && report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))
+    invariant(
+      v.ok && v.records === report.lastSeq && v.tornTail === undefined && v.zeroTail === undefined,
+      `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: report.lastSeq })}`,
+    )
+    report.ok =
+      report.lost.length === 0 &&
+      report.skipped.length === 0 &&
+      report.badHeaders.every((h) => h.repaired) &&
+      report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))
     report.finishedAt = new Date().toISOString()
     const file = path.join(tmp, RECOVERY_REPORT_FILE)
     try {
@@ -227,7 +295,10 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
       await fsyncDir(parent)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${output} was created by someone else while recovering`, { cause: err, details: { path: output } })
+        throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${output} was created by someone else while recovering`, {
+          cause: err,
+          details: { path: output },
+        })
       }
       throw ioError('write', output, err)
     }
@@ -242,8 +313,15 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
 async function copyExactly(writer: WalRewriter, seg: SegmentResult, report: RecoverReport): Promise<void> {
   const recs = seg.items.flatMap((it) => (it.kind === 'record' ? [it.rec] : []))
   const last = recs[recs.length - 1]
-  const lastHash = last === undefined ? seg.header!.subarray(32, 64) : last.buf.subarray(last.offset + 32, last.offset + 64)
-  await writer.rawSegment(seg.name, seg.header!, recs.map((r) => r.buf.subarray(r.offset, r.end)), last?.seq ?? seg.nameSeq - 1, lastHash)
+  const lastHash =
+    last === undefined ? seg.header!.subarray(32, 64) : last.buf.subarray(last.offset + 32, last.offset + 64)
+  await writer.rawSegment(
+    seg.name,
+    seg.header!,
+    recs.map((r) => r.buf.subarray(r.offset, r.end)),
+    last?.seq ?? seg.nameSeq - 1,
+    lastHash,
+  )
   report.segments.copiedExactly++
   report.originalHashesThroughSeq = last?.seq ?? report.originalHashesThroughSeq
 }

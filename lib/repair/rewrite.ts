@@ -22,8 +22,16 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { ioError, invariant } from '../../shared/errors.js'
 import {
-  encodeSegmentHeader, GENESIS_HASH, HASH_BYTES, RECORD_HEADER_BYTES, RecordFlag, RecordType, SALT_BYTES, SEGMENT_HEADER_BYTES,
-  sealRecord, segmentFileName,
+  encodeSegmentHeader,
+  GENESIS_HASH,
+  HASH_BYTES,
+  RECORD_HEADER_BYTES,
+  RecordFlag,
+  RecordType,
+  SALT_BYTES,
+  SEGMENT_HEADER_BYTES,
+  sealRecord,
+  segmentFileName,
 } from '../../shared/format.js'
 import { crc32c } from '../../shared/crc32c.js'
 
@@ -70,7 +78,10 @@ export class WalRewriter {
   private readonly segmentBytesMax: number
   private readonly batchRecordsMax: number
 
-  constructor(private readonly dir: string, options: RewriteOptions = {}) {
+  constructor(
+    private readonly dir: string,
+    options: RewriteOptions = {},
+  ) {
     this.segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024
     this.batchRecordsMax = options.batchRecordsMax ?? 4096
   }
@@ -164,7 +175,18 @@ export class WalRewriter {
     this.pending = undefined
     const seq = this.nextSeq - 1
     const len = p.buf.length - RECORD_HEADER_BYTES
-    const hash = sealRecord(p.buf, 0, len, RecordType.EVENT, commit ? RecordFlag.COMMIT : 0, this.batchIndex, seq, p.timeMs, this.prevHash, this.saltSeed)
+    const hash = sealRecord(
+      p.buf,
+      0,
+      len,
+      RecordType.EVENT,
+      commit ? RecordFlag.COMMIT : 0,
+      this.batchIndex,
+      seq,
+      p.timeMs,
+      this.prevHash,
+      this.saltSeed,
+    )
     hash.copy(this.prevHash)
     this.batchIndex = commit ? 0 : this.batchIndex + 1
     this.segBytes += p.buf.length

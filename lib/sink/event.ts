@@ -21,7 +21,8 @@ function invalid(message: string, path: string): AuditError {
 function timestampMs(t: AuditEvent['timestamp']): number {
   if (t === undefined) return Date.now()
   const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN
-  if (!Number.isFinite(ms) || !Number.isInteger(ms)) throw invalid('timestamp must be a valid Date, integer ms or ISO 8601 string', 'timestamp')
+  if (!Number.isFinite(ms) || !Number.isInteger(ms))
+    throw invalid('timestamp must be a valid Date, integer ms or ISO 8601 string', 'timestamp')
   return ms
 }
 
@@ -58,7 +59,13 @@ function checkValue(v: unknown, keys: Keys, stack: object[]): void {
       if (v === null || v instanceof Date) return
       if (stack.length >= FIXED.eventDepthMax) throw invalid(`nesting deeper than ${FIXED.eventDepthMax}`, pathOf(keys))
       if (stack.includes(v)) throw invalid('circular reference', pathOf(keys))
-      if (v instanceof Map || v instanceof Set || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
+      if (
+        v instanceof Map ||
+        v instanceof Set ||
+        v instanceof WeakMap ||
+        v instanceof WeakSet ||
+        v instanceof Promise
+      ) {
         throw invalid(`a ${v.constructor.name} would be stored as {} (convert it to an object or array)`, pathOf(keys))
       }
       if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return
@@ -91,7 +98,15 @@ function checkValue(v: unknown, keys: Keys, stack: object[]): void {
  * names the path of what it refuses.
  */
 function checkProperties(p: Record<string, unknown>): void {
-  if (p instanceof Date || p instanceof Map || p instanceof Set || p instanceof WeakMap || p instanceof WeakSet || p instanceof Promise || typeof p.toJSON === 'function') {
+  if (
+    p instanceof Date ||
+    p instanceof Map ||
+    p instanceof Set ||
+    p instanceof WeakMap ||
+    p instanceof WeakSet ||
+    p instanceof Promise ||
+    typeof p.toJSON === 'function'
+  ) {
     return checkValue(p, [], [])
   }
   for (const k of Object.keys(p)) {
@@ -163,9 +178,13 @@ export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
       props = JSON.stringify(ev.properties)
     } catch (err) {
       // A toJSON() that throws or returns something unserializable.
-      throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, { cause: err, details: { path: 'event' } })
+      throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, {
+        cause: err,
+        details: { path: 'event' },
+      })
     }
-    if (props === undefined) throw invalid('properties serialize to nothing (a toJSON returning undefined)', 'properties')
+    if (props === undefined)
+      throw invalid('properties serialize to nothing (a toJSON returning undefined)', 'properties')
     json += `,"properties":${props}`
   }
   if (ev.exception !== undefined) {
@@ -185,5 +204,7 @@ export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
 
 function tooLarge(json: string, max: number): never {
   const bytes = Buffer.byteLength(json)
-  throw new AuditError(ERROR_CODES.EVENT_TOO_LARGE, `event is ${bytes} bytes serialized; eventBytesMax is ${max}`, { details: { bytes, eventBytesMax: max } })
+  throw new AuditError(ERROR_CODES.EVENT_TOO_LARGE, `event is ${bytes} bytes serialized; eventBytesMax is ${max}`, {
+    details: { bytes, eventBytesMax: max },
+  })
 }

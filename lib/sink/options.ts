@@ -48,7 +48,16 @@ export interface ResolvedOptions {
   storage: StorageSpec | undefined
 }
 
-const KNOWN = new Set(['dir', 'ringBytes', 'eventBytesMax', 'batchBytesMax', 'segmentBytesMax', 'pendingEmitsMax', 'mirror', 'storage'])
+const KNOWN = new Set([
+  'dir',
+  'ringBytes',
+  'eventBytesMax',
+  'batchBytesMax',
+  'segmentBytesMax',
+  'pendingEmitsMax',
+  'mirror',
+  'storage',
+])
 
 function bad(option: string, message: string): AuditError {
   return new AuditError(ERROR_CODES.OPTION_INVALID, `option ${option}: ${message}`, { details: { option } })
@@ -58,7 +67,8 @@ function bounded(opts: Record<string, unknown>, name: keyof typeof LIMITS): numb
   const bound: Bound = LIMITS[name]
   const v = opts[name]
   if (v === undefined) return bound.default
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(name, `must be an integer (got ${typeof v === 'number' ? v : typeof v})`)
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw bad(name, `must be an integer (got ${typeof v === 'number' ? v : typeof v})`)
   if (v < bound.min || v > bound.max) throw bad(name, `must be between ${bound.min} and ${bound.max} (got ${v})`)
   return v
 }
@@ -74,20 +84,37 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const batchBytesMax = bounded(opts, 'batchBytesMax')
   const segmentBytesMax = bounded(opts, 'segmentBytesMax')
   const pendingEmitsMax = bounded(opts, 'pendingEmitsMax')
-  if (eventBytesMax + 64 > ringBytes / 2) throw bad('eventBytesMax', `an event must fit in half the ring: at most ${ringBytes / 2 - 64} with ringBytes ${ringBytes}`)
-  if (eventBytesMax + 64 > batchBytesMax) throw bad('batchBytesMax', `must hold the largest event plus its 64-byte header: at least ${eventBytesMax + 64}`)
-  if (batchBytesMax + 80 > segmentBytesMax) throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
+  if (eventBytesMax + 64 > ringBytes / 2)
+    throw bad(
+      'eventBytesMax',
+      `an event must fit in half the ring: at most ${ringBytes / 2 - 64} with ringBytes ${ringBytes}`,
+    )
+  if (eventBytesMax + 64 > batchBytesMax)
+    throw bad('batchBytesMax', `must hold the largest event plus its 64-byte header: at least ${eventBytesMax + 64}`)
+  if (batchBytesMax + 80 > segmentBytesMax)
+    throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
   let mirror: string | undefined
   if (opts.mirror !== undefined) {
-    if (typeof opts.mirror !== 'string' || opts.mirror.length === 0) throw bad('mirror', 'must be a non-empty path string')
+    if (typeof opts.mirror !== 'string' || opts.mirror.length === 0)
+      throw bad('mirror', 'must be a non-empty path string')
     mirror = path.resolve(opts.mirror)
     if (mirror === path.resolve(opts.dir)) throw bad('mirror', 'must be another directory than dir')
   }
   let storage: StorageSpec | undefined
   if (opts.storage !== undefined) {
     const s = opts.storage as { module?: unknown }
-    if (typeof s !== 'object' || s === null || typeof s.module !== 'string') throw bad('storage', 'must be { module: string, config?: unknown }')
+    if (typeof s !== 'object' || s === null || typeof s.module !== 'string')
+      throw bad('storage', 'must be { module: string, config?: unknown }')
     storage = opts.storage as StorageSpec
   }
-  return { dir: path.resolve(opts.dir), ringBytes, eventBytesMax, batchBytesMax, segmentBytesMax, pendingEmitsMax, mirror, storage }
+  return {
+    dir: path.resolve(opts.dir),
+    ringBytes,
+    eventBytesMax,
+    batchBytesMax,
+    segmentBytesMax,
+    pendingEmitsMax,
+    mirror,
+    storage,
+  }
 }

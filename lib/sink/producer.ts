@@ -84,8 +84,7 @@ export class Producer {
     private readonly ring: Ring,
     private readonly eventBytesMax: number,
     private readonly pendingEmitsMax: number,
-  ) {
-  }
+  ) {}
 
   emit(ev: AuditEvent): Promise<Receipt> {
     if (this.closing || this.abortError !== undefined) return Promise.reject(this.abortError ?? closedError())
@@ -107,9 +106,15 @@ export class Producer {
       if (seqLo === CLOSED) return Promise.reject(this.stateError() ?? closedError())
     }
     if (this.waiting.length >= this.pendingEmitsMax) {
-      return Promise.reject(new AuditError(ERROR_CODES.QUEUE_FULL, `${this.waiting.length} emits already wait for ring space (pendingEmitsMax ${this.pendingEmitsMax}); await emits or raise ringBytes`, {
-        details: { pendingEmitsMax: this.pendingEmitsMax },
-      }))
+      return Promise.reject(
+        new AuditError(
+          ERROR_CODES.QUEUE_FULL,
+          `${this.waiting.length} emits already wait for ring space (pendingEmitsMax ${this.pendingEmitsMax}); await emits or raise ringBytes`,
+          {
+            details: { pendingEmitsMax: this.pendingEmitsMax },
+          },
+        ),
+      )
     }
     return new Promise<Receipt>((resolve, reject) => {
       this.waiting.push({ json: enc.json, len: enc.len, timeMs: enc.timeMs, resolve, reject })
@@ -126,11 +131,12 @@ export class Producer {
   /** Stop taking emits; resolves when every emit already made has settled. */
   drain(): Promise<void> {
     this.closing = true
-    this.drainPromise ??= this.pending() === 0 && !this.durableLoop && !this.spaceLoop
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-        this.drained = resolve
-      })
+    this.drainPromise ??=
+      this.pending() === 0 && !this.durableLoop && !this.spaceLoop
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            this.drained = resolve
+          })
     return this.drainPromise
   }
 
@@ -232,7 +238,11 @@ export class Producer {
     if (st === STATE_FAILED) {
       const wire = this.ring.failure()
       const cause = wire === undefined ? undefined : fromWire(wire)
-      return new AuditError(ERROR_CODES.FAILED, `the audit sink failed and acknowledges nothing more: ${cause?.message ?? 'unknown cause'}`, { cause })
+      return new AuditError(
+        ERROR_CODES.FAILED,
+        `the audit sink failed and acknowledges nothing more: ${cause?.message ?? 'unknown cause'}`,
+        { cause },
+      )
     }
     if (st === STATE_CLOSED) return closedError()
     return undefined // failing: the writer is recording the cause; waiters are woken when it is done

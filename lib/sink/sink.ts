@@ -86,14 +86,29 @@ export class AuditSink {
     const opts = resolveOptions(options)
     const ring = Ring.allocate(opts.ringBytes)
     const init: WriterInit = {
-      sab: ring.sab, dir: opts.dir, eventBytesMax: opts.eventBytesMax, batchBytesMax: opts.batchBytesMax,
-      segmentBytesMax: opts.segmentBytesMax, mirror: opts.mirror, storage: opts.storage, clockMs: undefined,
+      sab: ring.sab,
+      dir: opts.dir,
+      eventBytesMax: opts.eventBytesMax,
+      batchBytesMax: opts.batchBytesMax,
+      segmentBytesMax: opts.segmentBytesMax,
+      mirror: opts.mirror,
+      storage: opts.storage,
+      clockMs: undefined,
     }
     // The writer is a module file: flags meant for the app's own entry (--input-type,
     // --eval) must not reach it.
     const worker = startWriter(init, opts.dir)
     const first = await new Promise<WriterMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer did not open ${opts.dir} within ${FIXED.openTimeoutMs} ms`)), FIXED.openTimeoutMs)
+      const timer = setTimeout(
+        () =>
+          reject(
+            new AuditError(
+              ERROR_CODES.WRITER_CRASHED,
+              `writer did not open ${opts.dir} within ${FIXED.openTimeoutMs} ms`,
+            ),
+          ),
+        FIXED.openTimeoutMs,
+      )
       const done = (fn: () => void): void => {
         clearTimeout(timer)
         worker.off('message', onMessage)
@@ -102,8 +117,18 @@ export class AuditSink {
         fn()
       }
       const onMessage = (m: unknown): void => done(() => (isWriterMessage(m) ? resolve(m) : reject(unknownMessage(m))))
-      const onError = (err: Error): void => done(() => reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer crashed while opening ${opts.dir}: ${err.message}`, { cause: err })))
-      const onExit = (code: number): void => done(() => reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer exited (code ${code}) while opening ${opts.dir}`)))
+      const onError = (err: Error): void =>
+        done(() =>
+          reject(
+            new AuditError(ERROR_CODES.WRITER_CRASHED, `writer crashed while opening ${opts.dir}: ${err.message}`, {
+              cause: err,
+            }),
+          ),
+        )
+      const onExit = (code: number): void =>
+        done(() =>
+          reject(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer exited (code ${code}) while opening ${opts.dir}`)),
+        )
       worker.on('message', onMessage)
       worker.once('error', onError)
       worker.once('exit', onExit)
@@ -126,7 +151,9 @@ export class AuditSink {
   /** Attach to a sink opened in another thread; the producer's emit() has the same contract. */
   static attach(handle: SinkHandle): AttachedProducer {
     if (handle?.kind !== 'mtlog-audit/handle@1' || !(handle.sab instanceof SharedArrayBuffer)) {
-      throw new AuditError(ERROR_CODES.OPTION_INVALID, 'attach() needs the object returned by sink.handle()', { details: { option: 'handle' } })
+      throw new AuditError(ERROR_CODES.OPTION_INVALID, 'attach() needs the object returned by sink.handle()', {
+        details: { option: 'handle' },
+      })
     }
     return new AttachedProducer(new Producer(new Ring(handle.sab), handle.eventBytesMax, handle.pendingEmitsMax))
   }
@@ -138,14 +165,24 @@ export class AuditSink {
   }
 
   handle(): SinkHandle {
-    return { kind: 'mtlog-audit/handle@1', sab: this.ring.sab, eventBytesMax: this.options.eventBytesMax, pendingEmitsMax: this.options.pendingEmitsMax }
+    return {
+      kind: 'mtlog-audit/handle@1',
+      sab: this.ring.sab,
+      eventBytesMax: this.options.eventBytesMax,
+      pendingEmitsMax: this.options.pendingEmitsMax,
+    }
   }
 
   stats(): SinkStats {
     const r = this.ring
     return {
-      durableSeq: r.durableSeq(), batches: r.stat(Stat.BATCHES), records: r.stat(Stat.RECORDS), bytes: r.stat(Stat.BYTES),
-      fsyncs: r.stat(Stat.FSYNCS), segmentsCreated: r.stat(Stat.SEGMENTS), lastBatchRecords: r.stat(Stat.LAST_BATCH_RECORDS),
+      durableSeq: r.durableSeq(),
+      batches: r.stat(Stat.BATCHES),
+      records: r.stat(Stat.RECORDS),
+      bytes: r.stat(Stat.BYTES),
+      fsyncs: r.stat(Stat.FSYNCS),
+      segmentsCreated: r.stat(Stat.SEGMENTS),
+      lastBatchRecords: r.stat(Stat.LAST_BATCH_RECORDS),
       pending: this.producer.pending(),
     }
   }
@@ -167,7 +204,10 @@ export class AuditSink {
       this.ring.requestClose()
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, FIXED.closeTimeoutMs, 'timeout').unref())
       const outcome = await Promise.race([closed, this.exited, timeout])
-      if (outcome === 'timeout') this.fail(new AuditError(ERROR_CODES.WRITER_CRASHED, `writer did not finish closing within ${FIXED.closeTimeoutMs} ms`))
+      if (outcome === 'timeout')
+        this.fail(
+          new AuditError(ERROR_CODES.WRITER_CRASHED, `writer did not finish closing within ${FIXED.closeTimeoutMs} ms`),
+        )
     }
     await this.worker.terminate()
     await this.exited
@@ -178,7 +218,11 @@ export class AuditSink {
   /** Stop now: reject every pending emit, terminate the writer. Unacknowledged events may be lost; acknowledged ones never are. */
   destroy(err?: Error): Promise<void> {
     this.destroyPromise ??= (async () => {
-      const reason = new AuditError(ERROR_CODES.DESTROYED, `the audit sink was destroyed${err ? `: ${err.message}` : ''}`, { cause: err })
+      const reason = new AuditError(
+        ERROR_CODES.DESTROYED,
+        `the audit sink was destroyed${err ? `: ${err.message}` : ''}`,
+        { cause: err },
+      )
       if (this.state === 'open' || this.state === 'closing') this.state = 'destroyed'
       this.ring.fail(toWire(reason))
       this.producer.abort(reason)
@@ -217,7 +261,12 @@ export class AuditSink {
     if (this.state === 'failed' || this.ring.state() !== STATE_OPEN) {
       const wire = this.ring.failure()
       const cause = wire ? fromWire(wire) : this.failure
-      if (cause !== undefined) return new AuditError(ERROR_CODES.FAILED, `the audit sink failed and acknowledges nothing more: ${cause.message}`, { cause })
+      if (cause !== undefined)
+        return new AuditError(
+          ERROR_CODES.FAILED,
+          `the audit sink failed and acknowledges nothing more: ${cause.message}`,
+          { cause },
+        )
     }
     return new AuditError(ERROR_CODES.CLOSED, 'the audit sink is closed (or closing) and takes no more events')
   }
@@ -251,7 +300,8 @@ export class AttachedProducer {
 function startWriter(init: WriterInit, dir: string): Worker {
   const name = `mtlog-audit writer ${dir}`
   const filtered = writerExecArgv(process.execArgv)
-  const attempts: (string[] | undefined)[] = filtered.length === process.execArgv.length ? [undefined, []] : [filtered, []]
+  const attempts: (string[] | undefined)[] =
+    filtered.length === process.execArgv.length ? [undefined, []] : [filtered, []]
   let last: unknown
   for (const execArgv of attempts) {
     try {
@@ -260,7 +310,9 @@ function startWriter(init: WriterInit, dir: string): Worker {
       last = err
     }
   }
-  throw new AuditError(ERROR_CODES.WRITER_CRASHED, `cannot start the writer worker: ${(last as Error).message}`, { cause: last })
+  throw new AuditError(ERROR_CODES.WRITER_CRASHED, `cannot start the writer worker: ${(last as Error).message}`, {
+    cause: last,
+  })
 }
 
 /** process.execArgv without what only the app's entry may take: --input-type, and -e/-p/--eval/--print with their code. */

@@ -65,5 +65,6 @@ export function align8(n: number): number {
 // Size relations, checked once at load.
 if (STATS_F64 * 8 + STATS_COUNT * 8 > 6 * CACHE_LINE_BYTES) throw new Error('ring-layout: stats overflow their line')
 if (FAILURE_LEN * 4 >= FAILURE_OFFSET) throw new Error('ring-layout: failure length overlaps the message')
-if (DURABLE_SEQ_U64 * 8 < DURABLE_LO * 4 + 4 || DURABLE_SEQ_U64 * 8 + 8 > 3 * CACHE_LINE_BYTES) throw new Error('ring-layout: durable words')
+if (DURABLE_SEQ_U64 * 8 < DURABLE_LO * 4 + 4 || DURABLE_SEQ_U64 * 8 + 8 > 3 * CACHE_LINE_BYTES)
+  throw new Error('ring-layout: durable words')
 if (DATA_OFFSET % 8 !== 0) throw new Error('ring-layout: data must be 8-aligned')

@@ -17,9 +17,26 @@
  */
 
 import {
-  align8, CLOSE_REQUESTED, CLOSED_BIT, CONSUMED, DATA_OFFSET, DURABLE_LO, DURABLE_SEQ_U64, FAILURE_BYTES,
-  FAILURE_LEN, FAILURE_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES, STATE, STATE_FAILED, STATE_FAILING, STATE_OPEN,
-  STATS_F64, WRITER_SLEEPING,
+  align8,
+  CLOSE_REQUESTED,
+  CLOSED_BIT,
+  CONSUMED,
+  DATA_OFFSET,
+  DURABLE_LO,
+  DURABLE_SEQ_U64,
+  FAILURE_BYTES,
+  FAILURE_LEN,
+  FAILURE_OFFSET,
+  PAD,
+  POS_MASK,
+  RESERVE_U64,
+  RING_RECORD_HEADER_BYTES,
+  STATE,
+  STATE_FAILED,
+  STATE_FAILING,
+  STATE_OPEN,
+  STATS_F64,
+  WRITER_SLEEPING,
 } from './layout.js'
 import { type WireError } from '../errors.js'
 
@@ -63,7 +80,7 @@ export class Ring {
   initCursors(lastSeq: number): void {
     Atomics.store(this.u64, RESERVE_U64, BigInt(lastSeq % U32) << 32n)
     Atomics.store(this.u64, DURABLE_SEQ_U64, BigInt(lastSeq))
-    Atomics.store(this.i32, DURABLE_LO, lastSeq % U32 | 0)
+    Atomics.store(this.i32, DURABLE_LO, (lastSeq % U32) | 0)
     Atomics.store(this.i32, STATE, STATE_OPEN)
   }
 
@@ -193,7 +210,7 @@ export class Ring {
 
   publishDurable(seq: number): void {
     Atomics.store(this.u64, DURABLE_SEQ_U64, BigInt(seq))
-    Atomics.store(this.i32, DURABLE_LO, seq % U32 | 0)
+    Atomics.store(this.i32, DURABLE_LO, (seq % U32) | 0)
     Atomics.notify(this.i32, DURABLE_LO)
   }
 
@@ -251,7 +268,8 @@ export class Ring {
   fail(err: WireError): void {
     if (Atomics.compareExchange(this.i32, STATE, STATE_OPEN, STATE_FAILING) !== STATE_OPEN) return
     let bytes = Buffer.from(JSON.stringify(err))
-    if (bytes.length > FAILURE_BYTES) bytes = Buffer.from(JSON.stringify({ code: err.code, message: err.message.slice(0, 1024) }))
+    if (bytes.length > FAILURE_BYTES)
+      bytes = Buffer.from(JSON.stringify({ code: err.code, message: err.message.slice(0, 1024) }))
     this.u8.set(bytes, FAILURE_OFFSET)
     Atomics.store(this.i32, FAILURE_LEN, bytes.length)
     this.setState(STATE_FAILED)

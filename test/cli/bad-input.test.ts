@@ -35,11 +35,18 @@ async function everyCommand(dir: string): Promise<[string, CliResult][]> {
 }
 
 function noOutputsLeft(): void {
-  assert.equal(fs.readdirSync(base).filter((n) => n.startsWith('never-') || n.startsWith('.never-')), [], 'no output or temp file left behind')
+  assert.equal(
+    fs.readdirSync(base).filter((n) => n.startsWith('never-') || n.startsWith('.never-')),
+    [],
+    'no output or temp file left behind',
+  )
 }
 
 test.before(async () => {
-  await writeLog(GOOD, Array.from({ length: 30 }, (_, i) => ev(i)))
+  await writeLog(
+    GOOD,
+    Array.from({ length: 30 }, (_, i) => ev(i)),
+  )
 })
 
 test('a missing directory: exit 3, ERR_AUDIT_NO_WAL, for every command', async () => {
@@ -88,10 +95,17 @@ test('a segment file of random bytes: reported as damage (exit 1), never a crash
   const v = cli('verify', dir, '--json')
   assert.is(v.code, 1, v.err)
   assert.equal([JSON.parse(v.out).records, JSON.parse(v.out).firstBad.problem], [0, 'header'])
-  for (const args of [['replay', dir], ['export', dir, '--format', 'csv', '-o', path.join(base, 'never-noise.csv')]]) {
+  for (const args of [
+    ['replay', dir],
+    ['export', dir, '--format', 'csv', '-o', path.join(base, 'never-noise.csv')],
+  ]) {
     const r = cli(...args)
     assert.is(r.code, 1, `${args[0]}: ${r.err}`)
-    assert.match(r.err, /ERR_AUDIT_CORRUPT: .*segment header is bad: magic \(segment 00000000000000000001\.wal, offset 0, seq 1\)/, args[0])
+    assert.match(
+      r.err,
+      /ERR_AUDIT_CORRUPT: .*segment header is bad: magic \(segment 00000000000000000001\.wal, offset 0, seq 1\)/,
+      args[0],
+    )
     assert.not.match(r.err, /at .*\.js:\d+/, 'no stack trace')
   }
   const s = cli('stats', dir)
@@ -101,7 +115,9 @@ test('a segment file of random bytes: reported as damage (exit 1), never a crash
   const r = cli('recover', dir, '-o', out, '--json')
   assert.is(r.code, 1, r.err)
   const rep = JSON.parse(r.out)
-  assert.equal(rep.badHeaders, [{ segment: '00000000000000000001.wal', copy: 'primary', problem: 'magic', repaired: false }])
+  assert.equal(rep.badHeaders, [
+    { segment: '00000000000000000001.wal', copy: 'primary', problem: 'magic', repaired: false },
+  ])
   assert.is(rep.records.intact, 0)
   assert.is((await verifyLog(out)).records, 0)
   assert.equal(snapshot(dir), before)
@@ -162,7 +178,10 @@ async function smallLog(dir: string): Promise<void> {
   const w = new WalRewriter(dir, { segmentBytesMax: 700, batchRecordsMax: 2 })
   for (let i = 0; i < 9; i++) {
     if (i === 3 || i === 6) w.breakSegment()
-    await w.append(Date.UTC(2024, 0, 1) + i, Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'E {N}', properties: { N: i } })))
+    await w.append(
+      Date.UTC(2024, 0, 1) + i,
+      Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'E {N}', properties: { N: i } })),
+    )
   }
   await w.finish()
 }
@@ -176,7 +195,8 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
   const total = spots.length
   const original = new Map(segs.map((s) => [s, fs.readFileSync(path.join(dir, s))]))
   const commitAt = new Set<number>() // ends of COMMIT records
-  for (const s of spots) if (original.get(s.segment)![s.offset + 13]! & 1) commitAt.add(s.end * 1000 + segs.indexOf(s.segment))
+  for (const s of spots)
+    if (original.get(s.segment)![s.offset + 13]! & 1) commitAt.add(s.end * 1000 + segs.indexOf(s.segment))
   let checked = 0
   for (let k = 0; k < segs.length; k++) {
     const name = segs[k]!
@@ -226,7 +246,13 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
   // The CLI on a few of them: the same verdicts as exit codes.
   const last = segs[2]!
   const lastFull = original.get(last)!
-  for (const [name, t, code] of [[segs[0]!, 40, 1], [segs[0]!, original.get(segs[0]!)!.length - 5, 1], [last, 10, 1], [last, 100, 0], [last, lastFull.length - 1, 0]] as const) {
+  for (const [name, t, code] of [
+    [segs[0]!, 40, 1],
+    [segs[0]!, original.get(segs[0]!)!.length - 5, 1],
+    [last, 10, 1],
+    [last, 100, 0],
+    [last, lastFull.length - 1, 0],
+  ] as const) {
     fs.writeFileSync(path.join(dir, name), original.get(name)!.subarray(0, t))
     const r = cli('verify', dir, '--json')
     assert.is(r.code, code, `${name} cut at ${t}: ${r.err}`)

@@ -8,7 +8,9 @@ import { SEGMENT_HEADER_BYTES, segmentFileName } from '../../shared/format.js'
 import { cli, cliAsync } from '../helpers/cli-run.js'
 import { ev, snapshot, tempDir } from '../helpers/dirs.js'
 
-const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
 
 async function makeLog(dir: string, n: number): Promise<void> {
   const sink = await AuditSink.open({ dir })
@@ -52,7 +54,15 @@ test('verify on a damaged log exits 1 and names segment, offset and seq; the log
   assert.is(r.code, 1)
   const rep = JSON.parse(r.out)
   assert.is(rep.ok, false)
-  assert.equal({ seq: rep.firstBad.seq, segment: rep.firstBad.segment, offset: rep.firstBad.offset, problem: rep.firstBad.problem }, { seq: 1, segment: segmentFileName(1), offset: SEGMENT_HEADER_BYTES, problem: 'checksum' })
+  assert.equal(
+    {
+      seq: rep.firstBad.seq,
+      segment: rep.firstBad.segment,
+      offset: rep.firstBad.offset,
+      problem: rep.firstBad.problem,
+    },
+    { seq: 1, segment: segmentFileName(1), offset: SEGMENT_HEADER_BYTES, problem: 'checksum' },
+  )
   assert.match(cli('verify', dir).out, /FIRST BAD seq 1 in 00000000000000000001\.wal at offset 80: checksum/)
   assert.equal(snapshot(dir), before)
 })

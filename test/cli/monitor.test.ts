@@ -70,12 +70,17 @@ test.after(() => {
   tmux('kill-server')
 })
 
-for (const [key, label] of [['C-c', 'Ctrl-C'], ['q', 'q']] as const) {
+for (const [key, label] of [
+  ['C-c', 'Ctrl-C'],
+  ['q', 'q'],
+] as const) {
   test(`monitor in a terminal follows a live writer in place and exits 0 on ${label}`, async () => {
     const dir = path.join(base, `live-${key}`)
     const writer = startWriter(dir)
     writers.add(writer)
-    await until('the writer to create the log', () => (fs.existsSync(dir) && segmentsOf(dir).length > 0 ? true : undefined))
+    await until('the writer to create the log', () =>
+      fs.existsSync(dir) && segmentsOf(dir).length > 0 ? true : undefined,
+    )
     const exitFile = path.join(base, `monitor-${key}.exit`)
     const session = `mon-${key === 'q' ? 'q' : 'c'}`
     inTerminal(session, ['monitor', dir, '--interval', '200'], exitFile)
@@ -83,7 +88,9 @@ for (const [key, label] of [['C-c', 'Ctrl-C'], ['q', 'q']] as const) {
       const m = /committed\s+seq (\d+)/.exec(s)
       return m !== null && Number(m[1]) > 0 && /writer\s+pid \d+ on .*, alive/.test(s) ? Number(m[1]) : undefined
     }
-    const first = await until('the monitor to show committed events and the live writer', () => seqOn(screenOf(session)))
+    const first = await until('the monitor to show committed events and the live writer', () =>
+      seqOn(screenOf(session)),
+    )
     const later = await until('the count to move on', () => {
       const s = screenOf(session)
       const n = seqOn(s)
@@ -97,7 +104,11 @@ for (const [key, label] of [['C-c', 'Ctrl-C'], ['q', 'q']] as const) {
     assert.match(later, /segment\s+00000000000000000001\.wal/)
     assert.match(later, /problems\s+none/)
     tmux('send-keys', '-t', session, key)
-    const code = await until('the monitor to exit', () => (fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim() !== '' ? fs.readFileSync(exitFile, 'utf8').trim() : undefined))
+    const code = await until('the monitor to exit', () =>
+      fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8').trim() !== ''
+        ? fs.readFileSync(exitFile, 'utf8').trim()
+        : undefined,
+    )
     assert.is(code, '0', screenOf(session))
     tmux('kill-session', '-t', session)
     const lastSeq = await stopWriter(writer)
@@ -112,13 +123,18 @@ for (const [key, label] of [['C-c', 'Ctrl-C'], ['q', 'q']] as const) {
 
 test('monitor reports damage it sees: problems on screen and in JSON, exit 1', async () => {
   const dir = path.join(base, 'damaged')
-  await writeLog(dir, Array.from({ length: 40 }, (_, i) => ev(i)))
+  await writeLog(
+    dir,
+    Array.from({ length: 40 }, (_, i) => ev(i)),
+  )
   const spots = recordSpots(dir)
   const spot = spots.find((s) => s.seq === 20)!
   const file = path.join(dir, spot.segment)
   // What was committed before the damaged record: the last COMMIT flag before seq 20.
   const bytes = fs.readFileSync(file)
-  const committed = spots.filter((s) => s.segment === spot.segment && s.seq < 20 && (bytes[s.offset + 13]! & 1) === 1).at(-1)?.seq
+  const committed = spots
+    .filter((s) => s.segment === spot.segment && s.seq < 20 && (bytes[s.offset + 13]! & 1) === 1)
+    .at(-1)?.seq
   flipBit(file, spot.offset + 80)
   const r = cli('monitor', dir, '--once', '--json')
   assert.is(r.code, 1, r.err)
@@ -133,19 +149,31 @@ test('monitor reports damage it sees: problems on screen and in JSON, exit 1', a
 
 test('progress bar: drawn on a terminal, not with --quiet, never when stderr is not a terminal', async () => {
   const dir = path.join(base, 'progress')
-  await writeLog(dir, Array.from({ length: 200 }, (_, i) => ev(i, { pad: 'p'.repeat(2000) })))
+  await writeLog(
+    dir,
+    Array.from({ length: 200 }, (_, i) => ev(i, { pad: 'p'.repeat(2000) })),
+  )
   const withBar = path.join(base, 'bar.exit')
   inTerminal('bar', ['verify', dir], withBar)
-  const screen = await until('verify to finish', () => (fs.existsSync(withBar) && fs.readFileSync(withBar, 'utf8').trim() === '0' ? screenOf('bar') : undefined))
+  const screen = await until('verify to finish', () =>
+    fs.existsSync(withBar) && fs.readFileSync(withBar, 'utf8').trim() === '0' ? screenOf('bar') : undefined,
+  )
   assert.match(screen, /verify \[[█░]+\] 100% \| 0\.\d\/0\.\d MB/)
   assert.match(screen, /^OK /m)
   const quiet = path.join(base, 'quiet.exit')
   inTerminal('quiet', ['verify', dir, '--quiet'], quiet)
-  const q = await until('verify --quiet to finish', () => (fs.existsSync(quiet) && fs.readFileSync(quiet, 'utf8').trim() === '0' ? screenOf('quiet') : undefined))
+  const q = await until('verify --quiet to finish', () =>
+    fs.existsSync(quiet) && fs.readFileSync(quiet, 'utf8').trim() === '0' ? screenOf('quiet') : undefined,
+  )
   assert.match(q, /^OK /m)
   assert.not.match(q, /100%/)
   // Not a terminal (a pipe): nothing on stderr, whatever the command.
-  for (const args of [['verify', dir], ['stats', dir], ['export', dir, '--format', 'csv', '-o', path.join(base, 'p.csv')], ['recover', dir, '-o', path.join(base, 'p-out')]]) {
+  for (const args of [
+    ['verify', dir],
+    ['stats', dir],
+    ['export', dir, '--format', 'csv', '-o', path.join(base, 'p.csv')],
+    ['recover', dir, '-o', path.join(base, 'p-out')],
+  ]) {
     const r = cli(...args)
     assert.is(r.code, 0, `${args[0]}: ${r.err}`)
     assert.is(r.err, '', args[0])

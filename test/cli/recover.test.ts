@@ -8,7 +8,17 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink, type AuditEvent, readLog, verifyLog } from '../../lib/index.js'
 import {
-  cli, copyDir, flipBit, lostSeqs, recordSpots, type RecordSpot, SMALL, segmentsOf, seqsHit, writeLog, zeroRange,
+  cli,
+  copyDir,
+  flipBit,
+  lostSeqs,
+  recordSpots,
+  type RecordSpot,
+  SMALL,
+  segmentsOf,
+  seqsHit,
+  writeLog,
+  zeroRange,
 } from '../helpers/cli-run.js'
 import { snapshot, tempDir } from '../helpers/dirs.js'
 import { crc32c } from '../../shared/crc32c.js'
@@ -20,8 +30,10 @@ const rnd = mulberry32(seed)
 const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!
 
 const ev = (i: number): AuditEvent => ({
-  timestamp: Date.UTC(2024, 5, 1) + i * 1000, level: i % 4 === 0 ? 'Warning' : 'Information',
-  messageTemplate: 'Access {N} by {User}', properties: { N: i, User: `u-${i % 7}`, pad: 'z'.repeat(900 + (i % 5) * 100) },
+  timestamp: Date.UTC(2024, 5, 1) + i * 1000,
+  level: i % 4 === 0 ? 'Warning' : 'Information',
+  messageTemplate: 'Access {N} by {User}',
+  properties: { N: i, User: `u-${i % 7}`, pad: 'z'.repeat(900 + (i % 5) * 100) },
 })
 
 async function events(dir: string): Promise<Map<number, string>> {
@@ -46,7 +58,10 @@ test('salvage: a zeroed sector, flipped bits and a deleted segment lose exactly 
   const base = tempDir('cli-rec')
   const dir = path.join(base, 'log')
   const N = 260
-  await writeLog(dir, Array.from({ length: N }, (_, i) => ev(i)))
+  await writeLog(
+    dir,
+    Array.from({ length: N }, (_, i) => ev(i)),
+  )
   const segs = segmentsOf(dir)
   assert.ok(segs.length >= 5, `${segs.length} segments`)
   const pristine = path.join(base, 'pristine')
@@ -76,13 +91,22 @@ test('salvage: a zeroed sector, flipped bits and a deleted segment lose exactly 
   assert.is(r.code, 1, r.err)
   const rep = JSON.parse(r.out)
   assert.equal(snapshot(dir), before, 'input unchanged')
-  assert.equal(lostSeqs(rep.lost), [...lost].sort((a, b) => a - b), `lost (seed ${seed})`)
+  assert.equal(
+    lostSeqs(rep.lost),
+    [...lost].sort((a, b) => a - b),
+    `lost (seed ${seed})`,
+  )
   assert.is(rep.records.lost, lost.size)
   assert.is(rep.records.intact, N - lost.size)
   assert.is(rep.ok, false)
   const missing = rep.lost.find((l: { reason: string }) => l.reason === 'missing-segment')
   assert.equal([missing.fromSeq, missing.toSeq, missing.segment], [inSeg(2)[0]!.seq, inSeg(2).at(-1)!.seq, segs[2]])
-  for (const l of rep.lost) if (l.reason !== 'missing-segment') assert.ok(spots.some((s) => s.segment === l.segment && s.seq === l.fromSeq && s.offset === l.offset), `range ${l.fromSeq} located at its first record`)
+  for (const l of rep.lost)
+    if (l.reason !== 'missing-segment')
+      assert.ok(
+        spots.some((s) => s.segment === l.segment && s.seq === l.fromSeq && s.offset === l.offset),
+        `range ${l.fromSeq} located at its first record`,
+      )
   // The report is in the output too, and the output is a valid WAL with every original seq.
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'recovery-report.json'), 'utf8')), rep)
   const v = await verifyLog(out)
@@ -94,7 +118,11 @@ test('salvage: a zeroed sector, flipped bits and a deleted segment lose exactly 
       assert.is(rec.event.properties.AuditLostSeq, rec.seq)
       assert.is(rec.event.level, 'Error')
     } else {
-      assert.is(JSON.stringify([rec.timestamp.getTime(), rec.event]), original.get(rec.seq), `seq ${rec.seq} as emitted`)
+      assert.is(
+        JSON.stringify([rec.timestamp.getTime(), rec.event]),
+        original.get(rec.seq),
+        `seq ${rec.seq} as emitted`,
+      )
     }
   }
   // Human output names every lost range.
@@ -102,13 +130,21 @@ test('salvage: a zeroed sector, flipped bits and a deleted segment lose exactly 
   const h = cli('recover', dir, '-o', out2)
   assert.is(h.code, 1)
   assert.match(h.out, /RECOVERED WITH LOSSES/)
-  assert.ok(h.out.includes(`LOST seqs ${missing.fromSeq}..${missing.toSeq} in ${segs[2]} at offset 0 (0 bytes): missing-segment`), h.out)
+  assert.ok(
+    h.out.includes(
+      `LOST seqs ${missing.fromSeq}..${missing.toSeq} in ${segs[2]} at offset 0 (0 bytes): missing-segment`,
+    ),
+    h.out,
+  )
 })
 
 test('damage at the end of a segment followed by a missing segment: one lost range, located at the damage', async () => {
   const base = tempDir('cli-rec-end')
   const dir = path.join(base, 'log')
-  await writeLog(dir, Array.from({ length: 150 }, (_, i) => ev(i)))
+  await writeLog(
+    dir,
+    Array.from({ length: 150 }, (_, i) => ev(i)),
+  )
   const segs = segmentsOf(dir)
   const spots = recordSpots(dir)
   const lastOf0 = spots.filter((s) => s.segment === segs[0]).at(-1)!
@@ -119,13 +155,24 @@ test('damage at the end of a segment followed by a missing segment: one lost ran
   const rep = JSON.parse(r.out)
   const seg1 = spots.filter((s) => s.segment === segs[1])
   // How many of those seqs were in the damaged bytes and how many in the missing file cannot be known.
-  assert.equal(rep.lost.map((l: { fromSeq: number; toSeq: number; segment: string; offset: number }) => [l.fromSeq, l.toSeq, l.segment, l.offset]), [[lastOf0.seq, seg1.at(-1)!.seq, segs[0], lastOf0.offset]])
+  assert.equal(
+    rep.lost.map((l: { fromSeq: number; toSeq: number; segment: string; offset: number }) => [
+      l.fromSeq,
+      l.toSeq,
+      l.segment,
+      l.offset,
+    ]),
+    [[lastOf0.seq, seg1.at(-1)!.seq, segs[0], lastOf0.offset]],
+  )
 })
 
 test('recover of an intact log copies it byte for byte and exits 0; an existing output or one inside the input is refused', async () => {
   const base = tempDir('cli-rec-ok')
   const dir = path.join(base, 'log')
-  await writeLog(dir, Array.from({ length: 120 }, (_, i) => ev(i)))
+  await writeLog(
+    dir,
+    Array.from({ length: 120 }, (_, i) => ev(i)),
+  )
   const before = snapshot(dir)
   const out = path.join(base, 'out')
   fs.mkdirSync(out) // an empty directory is fine
@@ -203,15 +250,42 @@ test('mirror repair: bit flips, zeroed 4 KiB sectors (a header too), a deleted s
   assert.is(rep.records.intact, N)
   assert.equal(walFiles(out), pristine, 'the repaired log is the log as written, byte for byte')
   assert.ok((await verifyLog(out)).ok)
-  const repairs = rep.repairs as { segment: string; damagedIn: string; takenFrom: string; problem: string; fromSeq?: number; toSeq?: number; offset: number }[]
+  const repairs = rep.repairs as {
+    segment: string
+    damagedIn: string
+    takenFrom: string
+    problem: string
+    fromSeq?: number
+    toSeq?: number
+    offset: number
+  }[]
   assert.ok(repairs.some((x) => x.segment === segs[1] && x.damagedIn === 'primary' && x.problem === 'missing-segment'))
-  assert.ok(repairs.some((x) => x.segment === segs[0] && x.damagedIn === 'mirror' && x.offset === 0 && x.problem.startsWith('header-')))
-  for (const s of flippedA) assert.ok(repairs.some((x) => x.damagedIn === 'primary' && x.takenFrom === 'mirror' && x.fromSeq! <= s.seq && s.seq <= x.toSeq!), `seq ${s.seq} repaired from the mirror`)
-  for (const q of hitB) assert.ok(repairs.some((x) => x.damagedIn === 'mirror' && x.takenFrom === 'primary' && x.fromSeq! <= q && q <= x.toSeq!), `seq ${q} repaired from the primary`)
+  assert.ok(
+    repairs.some(
+      (x) => x.segment === segs[0] && x.damagedIn === 'mirror' && x.offset === 0 && x.problem.startsWith('header-'),
+    ),
+  )
+  for (const s of flippedA)
+    assert.ok(
+      repairs.some(
+        (x) => x.damagedIn === 'primary' && x.takenFrom === 'mirror' && x.fromSeq! <= s.seq && s.seq <= x.toSeq!,
+      ),
+      `seq ${s.seq} repaired from the mirror`,
+    )
+  for (const q of hitB)
+    assert.ok(
+      repairs.some((x) => x.damagedIn === 'mirror' && x.takenFrom === 'primary' && x.fromSeq! <= q && q <= x.toSeq!),
+      `seq ${q} repaired from the primary`,
+    )
   const human = cli('recover', a, '--mirror', b, '--output', path.join(base, 'out2'))
   assert.is(human.code, 0)
   assert.match(human.out, /^REPAIRED {2}every record recovered/)
-  assert.match(human.out, new RegExp(`REPAIRED ${segs[1]} offset 0 \\(\\d+ bytes, seqs ${inSeg(1)[0]!.seq}\\.\\.${inSeg(1).at(-1)!.seq}\\): missing-segment in primary, taken from mirror`))
+  assert.match(
+    human.out,
+    new RegExp(
+      `REPAIRED ${segs[1]} offset 0 \\(\\d+ bytes, seqs ${inSeg(1)[0]!.seq}\\.\\.${inSeg(1).at(-1)!.seq}\\): missing-segment in primary, taken from mirror`,
+    ),
+  )
 })
 
 test('mirror repair with a record damaged in both copies: exactly that seq is lost, everything else is back', async () => {
@@ -246,7 +320,10 @@ type Skipped = { seq: number; reason: string }
 async function recoverTampered(name: string, choose: (inSeg0: RecordSpot[]) => RecordSpot) {
   const base = tempDir(name)
   const dir = path.join(base, 'log')
-  await writeLog(dir, Array.from({ length: 200 }, (_, i) => ev(i)))
+  await writeLog(
+    dir,
+    Array.from({ length: 200 }, (_, i) => ev(i)),
+  )
   const segs = segmentsOf(dir)
   const spots = recordSpots(dir)
   const victim = choose(spots.filter((s) => s.segment === segs[0]))
@@ -270,8 +347,14 @@ async function recoverTampered(name: string, choose: (inSeg0: RecordSpot[]) => R
 test('tampering that keeps CRCs valid: a re-checksummed record is not used (chain), a header that breaks the chain is reported', async () => {
   // Not the last record of segment 1: the header of segment 2 is then checked against the record before it (the case below is the other one).
   const { rep, victim, segs } = await recoverTampered('cli-rec-tamper', (inSeg0) => pick(inSeg0.slice(1, -1)))
-  assert.equal(rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]), [[victim.seq, victim.seq, 'chain']])
-  assert.equal(rep.skipped.map((x: Skipped) => [x.seq, x.reason]), [[victim.seq, 'chain']])
+  assert.equal(
+    rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]),
+    [[victim.seq, victim.seq, 'chain']],
+  )
+  assert.equal(
+    rep.skipped.map((x: Skipped) => [x.seq, x.reason]),
+    [[victim.seq, 'chain']],
+  )
   assert.equal(rep.badHeaders, [{ segment: segs[1], copy: 'primary', problem: 'chain-start', repaired: false }])
   assert.ok(rep.unverifiedLinks.includes(victim.seq + 1))
   assert.is(rep.records.intact, 199)
@@ -284,8 +367,20 @@ test('tampering that keeps CRCs valid, the last record of a segment and the next
   const { rep, victim, segs, spots } = await recoverTampered('cli-rec-tamper-last', (inSeg0) => inSeg0.at(-1)!)
   const first1 = spots.find((s) => s.segment === segs[1])!
   assert.is(first1.seq, victim.seq + 1)
-  assert.equal(rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]), [[victim.seq, victim.seq, 'chain'], [first1.seq, first1.seq, 'chain']])
-  assert.equal(rep.skipped.map((x: Skipped) => [x.seq, x.reason]), [[victim.seq, 'chain'], [first1.seq, 'chain']])
+  assert.equal(
+    rep.lost.map((l: Lost) => [l.fromSeq, l.toSeq, l.reason]),
+    [
+      [victim.seq, victim.seq, 'chain'],
+      [first1.seq, first1.seq, 'chain'],
+    ],
+  )
+  assert.equal(
+    rep.skipped.map((x: Skipped) => [x.seq, x.reason]),
+    [
+      [victim.seq, 'chain'],
+      [first1.seq, 'chain'],
+    ],
+  )
   assert.ok(rep.unverifiedLinks.includes(first1.seq + 1))
   assert.is(rep.records.intact, 198)
   assert.is(rep.records.output, 200)

@@ -15,13 +15,22 @@ const NASTY = 'comma, "quotes"\r\nand a new line; Zoë ✓'
 
 function event(i: number): AuditEvent & { properties: Record<string, unknown> } {
   const base = {
-    timestamp: T0 + i * 90_000, level: LEVELS[i % 6]!,
+    timestamp: T0 + i * 90_000,
+    level: LEVELS[i % 6]!,
     ...(i % 9 === 0 ? { exception: `Error: failure ${i}\n    at step (${i}.js:1:1)` } : {}),
   }
   if (i % 2 === 0) {
-    return { ...base, messageTemplate: 'User {UserId} paid {Amount} for {@Cart}', properties: { UserId: `u-${i % 5}`, Amount: i * 1.5, Cart: { items: ['a', i], n: i }, pad: 'p'.repeat(1500) } }
+    return {
+      ...base,
+      messageTemplate: 'User {UserId} paid {Amount} for {@Cart}',
+      properties: { UserId: `u-${i % 5}`, Amount: i * 1.5, Cart: { items: ['a', i], n: i }, pad: 'p'.repeat(1500) },
+    }
   }
-  return { ...base, messageTemplate: 'Note {Text} {Missing}', properties: { UserId: `u-${i % 5}`, Text: i % 3 === 0 ? NASTY : `plain ${i}`, pad: 'q'.repeat(1500) } }
+  return {
+    ...base,
+    messageTemplate: 'Note {Text} {Missing}',
+    properties: { UserId: `u-${i % 5}`, Text: i % 3 === 0 ? NASTY : `plain ${i}`, pad: 'q'.repeat(1500) },
+  }
 }
 
 const EVENTS = Array.from({ length: N }, (_, i) => event(i))
@@ -34,7 +43,12 @@ function message(i: number): string {
 function expectedJson(i: number): Record<string, unknown> {
   const e = EVENTS[i]!
   const o: Record<string, unknown> = {
-    seq: i + 1, timestamp: new Date(e.timestamp as number).toISOString(), level: e.level, messageTemplate: e.messageTemplate, message: message(i), properties: e.properties,
+    seq: i + 1,
+    timestamp: new Date(e.timestamp as number).toISOString(),
+    level: e.level,
+    messageTemplate: e.messageTemplate,
+    message: message(i),
+    properties: e.properties,
   }
   if (e.exception !== undefined) o.exception = e.exception
   return o
@@ -50,9 +64,16 @@ function expectedClef(i: number): Record<string, unknown> {
 
 const base = tempDir('cli-rx')
 const LOG = path.join(base, 'log')
-const jsonLines = (s: string): Record<string, unknown>[] => s.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+const jsonLines = (s: string): Record<string, unknown>[] =>
+  s
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 const seqsOf = (s: string): number[] => jsonLines(s).map((o) => (o.seq ?? o.AuditSeq) as number)
-const range = (pred: (i: number) => boolean): number[] => EVENTS.map((_, i) => i).filter(pred).map((i) => i + 1)
+const range = (pred: (i: number) => boolean): number[] =>
+  EVENTS.map((_, i) => i)
+    .filter(pred)
+    .map((i) => i + 1)
 
 test.before(async () => {
   await writeLog(LOG, EVENTS)
@@ -74,23 +95,35 @@ test('replay prints every event in seq order as rendered text, exceptions indent
 test('replay --format json and clef: every field as stored, CLEF mapping with AuditSeq', () => {
   const j = cli('replay', LOG, '--format', 'json')
   assert.is(j.code, 0, j.err)
-  assert.equal(jsonLines(j.out), EVENTS.map((_, i) => expectedJson(i)))
+  assert.equal(
+    jsonLines(j.out),
+    EVENTS.map((_, i) => expectedJson(i)),
+  )
   const c = cli('replay', LOG, '--format', 'clef')
   assert.is(c.code, 0, c.err)
-  assert.equal(jsonLines(c.out), EVENTS.map((_, i) => expectedClef(i)))
+  assert.equal(
+    jsonLines(c.out),
+    EVENTS.map((_, i) => expectedClef(i)),
+  )
 })
 
 test('replay filters: seq range, time range, level, where (AND)', () => {
   const cases: [string[], number[]][] = [
     [['--from-seq', '10', '--to-seq', '20'], range((i) => i + 1 >= 10 && i + 1 <= 20)],
-    [['--from', '2024-01-01T10:30', '--to', '2024-01-01T11:00:00Z'], range((i) => T0 + i * 90_000 >= T0 + 1_800_000 && T0 + i * 90_000 < T0 + 3_600_000)],
+    [
+      ['--from', '2024-01-01T10:30', '--to', '2024-01-01T11:00:00Z'],
+      range((i) => T0 + i * 90_000 >= T0 + 1_800_000 && T0 + i * 90_000 < T0 + 3_600_000),
+    ],
     [['--level', '>=Warning'], range((i) => i % 6 >= 3)],
     [['--level', 'Warning'], range((i) => i % 6 === 3)],
     [['--level', '<=Debug'], range((i) => i % 6 <= 1)],
     [['--where', 'UserId=u-3'], range((i) => i % 5 === 3)],
     [['--where', 'UserId=u-3', '--where', 'Cart.n=8'], range((i) => i === 8)],
     [['--where', `Text=${NASTY}`], range((i) => i % 2 === 1 && i % 3 === 0)],
-    [['--level', '>Information', '--where', 'UserId!=u-0', '--from-seq', '40'], range((i) => i % 6 >= 3 && i % 5 !== 0 && i + 1 >= 40)],
+    [
+      ['--level', '>Information', '--where', 'UserId!=u-0', '--from-seq', '40'],
+      range((i) => i % 6 >= 3 && i % 5 !== 0 && i + 1 >= 40),
+    ],
     [['--from', '2030-01-01'], []],
   ]
   for (const [flags, expected] of cases) {
@@ -101,18 +134,27 @@ test('replay filters: seq range, time range, level, where (AND)', () => {
 })
 
 test('export jsonl and clef hold exactly what replay prints', () => {
-  for (const [format, replayFormat, expected] of [['jsonl', 'json', expectedJson], ['clef', 'clef', expectedClef]] as const) {
+  for (const [format, replayFormat, expected] of [
+    ['jsonl', 'json', expectedJson],
+    ['clef', 'clef', expectedClef],
+  ] as const) {
     const out = path.join(base, `all.${format}`)
     const r = cli('export', LOG, '--format', format, '--output', out)
     assert.is(r.code, 0, r.err)
     assert.match(r.out, new RegExp(`exported ${N} events`))
     const text = fs.readFileSync(out, 'utf8')
-    assert.equal(jsonLines(text), EVENTS.map((_, i) => expected(i)))
+    assert.equal(
+      jsonLines(text),
+      EVENTS.map((_, i) => expected(i)),
+    )
     assert.is(text, cli('replay', LOG, '--format', replayFormat).out)
   }
   const filtered = path.join(base, 'warn.clef')
   assert.is(cli('export', LOG, '--format', 'clef', '-o', filtered, '--level', '>=Warning', '--to-seq', '30').code, 0)
-  assert.equal(seqsOf(fs.readFileSync(filtered, 'utf8')), range((i) => i % 6 >= 3 && i < 30))
+  assert.equal(
+    seqsOf(fs.readFileSync(filtered, 'utf8')),
+    range((i) => i % 6 >= 3 && i < 30),
+  )
 })
 
 test('export csv: documented header, RFC 4180 quoting, CRLF, every row', () => {
@@ -126,7 +168,19 @@ test('export csv: documented header, RFC 4180 quoting, CRLF, every row', () => {
   assert.is(rows.length, N + 1)
   for (let i = 0; i < N; i++) {
     const e = expectedJson(i)
-    assert.equal(rows[i + 1], [String(i + 1), e.timestamp, e.level, e.messageTemplate, e.message, (e.exception as string | undefined) ?? '', JSON.stringify(e.properties)], `row ${i + 1}`)
+    assert.equal(
+      rows[i + 1],
+      [
+        String(i + 1),
+        e.timestamp,
+        e.level,
+        e.messageTemplate,
+        e.message,
+        (e.exception as string | undefined) ?? '',
+        JSON.stringify(e.properties),
+      ],
+      `row ${i + 1}`,
+    )
   }
 })
 
@@ -137,19 +191,44 @@ test('export parquet: read back with hyparquet, same rows and typed columns', as
   assert.is(JSON.parse(r.out).records, N)
   const file = await asyncBufferFromFile(out)
   const meta = await parquetMetadataAsync(file)
-  assert.equal(meta.schema.slice(1).map((s) => [s.name, s.type, s.converted_type]), [
-    ['seq', 'INT64', undefined], ['timestamp', 'INT64', 'TIMESTAMP_MILLIS'], ['level', 'BYTE_ARRAY', 'UTF8'], ['messageTemplate', 'BYTE_ARRAY', 'UTF8'],
-    ['message', 'BYTE_ARRAY', 'UTF8'], ['exception', 'BYTE_ARRAY', 'UTF8'], ['properties', 'BYTE_ARRAY', 'JSON'],
-  ])
+  assert.equal(
+    meta.schema.slice(1).map((s) => [s.name, s.type, s.converted_type]),
+    [
+      ['seq', 'INT64', undefined],
+      ['timestamp', 'INT64', 'TIMESTAMP_MILLIS'],
+      ['level', 'BYTE_ARRAY', 'UTF8'],
+      ['messageTemplate', 'BYTE_ARRAY', 'UTF8'],
+      ['message', 'BYTE_ARRAY', 'UTF8'],
+      ['exception', 'BYTE_ARRAY', 'UTF8'],
+      ['properties', 'BYTE_ARRAY', 'JSON'],
+    ],
+  )
   const rows = await parquetReadObjects({ file })
   assert.is(rows.length, N)
   for (let i = 0; i < N; i++) {
     const e = expectedJson(i)
     const row = rows[i]!
-    assert.equal({
-      seq: Number(row.seq), timestamp: (row.timestamp as Date).toISOString(), level: row.level, messageTemplate: row.messageTemplate,
-      message: row.message, exception: row.exception, properties: row.properties,
-    }, { seq: e.seq, timestamp: e.timestamp, level: e.level, messageTemplate: e.messageTemplate, message: e.message, exception: e.exception ?? null, properties: e.properties }, `row ${i}`)
+    assert.equal(
+      {
+        seq: Number(row.seq),
+        timestamp: (row.timestamp as Date).toISOString(),
+        level: row.level,
+        messageTemplate: row.messageTemplate,
+        message: row.message,
+        exception: row.exception,
+        properties: row.properties,
+      },
+      {
+        seq: e.seq,
+        timestamp: e.timestamp,
+        level: e.level,
+        messageTemplate: e.messageTemplate,
+        message: e.message,
+        exception: e.exception ?? null,
+        properties: e.properties,
+      },
+      `row ${i}`,
+    )
   }
 })
 
@@ -163,7 +242,10 @@ test('export refuses an existing output (exit 2, file untouched) unless --force;
   const f = cli('export', LOG, '--format', 'jsonl', '-o', out, '--force', '--to-seq', '2')
   assert.is(f.code, 0, f.err)
   assert.equal(seqsOf(fs.readFileSync(out, 'utf8')), [1, 2])
-  assert.equal(fs.readdirSync(base).filter((n) => n.includes('.tmp')), [])
+  assert.equal(
+    fs.readdirSync(base).filter((n) => n.includes('.tmp')),
+    [],
+  )
 })
 
 test('a damaged log: export stops with the verify error and writes nothing; --salvage exports every intact record', () => {
@@ -178,21 +260,33 @@ test('a damaged log: export stops with the verify error and writes nothing; --sa
     const r = cli('export', dir, '--format', 'jsonl', '-o', out, ...extra)
     assert.is(r.code, 1, `${extra.join(' ')}: ${r.err}`)
     assert.match(r.err, /ERR_AUDIT_CORRUPT/)
-    assert.ok(r.err.includes(`segment ${v.firstBad.segment}, offset ${v.firstBad.offset}, seq ${v.firstBad.seq}`), r.err)
+    assert.ok(
+      r.err.includes(`segment ${v.firstBad.segment}, offset ${v.firstBad.offset}, seq ${v.firstBad.seq}`),
+      r.err,
+    )
     assert.not.ok(fs.existsSync(out), 'no partial file')
   }
   const s = cli('export', dir, '--format', 'jsonl', '-o', out, '--salvage')
   assert.is(s.code, 1)
   assert.match(s.err, /LOST seq 30 in \d+\.wal at offset \d+ \(\d+ bytes\): checksum/)
-  assert.equal(seqsOf(fs.readFileSync(out, 'utf8')), range((i) => i !== 29))
-  assert.equal(fs.readdirSync(base).filter((n) => n.includes('.tmp')), [])
+  assert.equal(
+    seqsOf(fs.readFileSync(out, 'utf8')),
+    range((i) => i !== 29),
+  )
+  assert.equal(
+    fs.readdirSync(base).filter((n) => n.includes('.tmp')),
+    [],
+  )
   // replay: the events before the damage, then the error; --salvage: all intact ones.
   const r = cli('replay', dir, '--format', 'json')
   assert.is(r.code, 1)
   assert.ok(seqsOf(r.out).length < 30 && seqsOf(r.out).every((q, k) => q === k + 1))
   const rs = cli('replay', dir, '--format', 'json', '--salvage')
   assert.is(rs.code, 1)
-  assert.equal(seqsOf(rs.out), range((i) => i !== 29))
+  assert.equal(
+    seqsOf(rs.out),
+    range((i) => i !== 29),
+  )
   assert.equal(snapshot(dir), before)
 })
 
@@ -203,12 +297,24 @@ test('stats: segments, records, bytes, by level, by hour, write rate per segment
   const segs = segmentsOf(LOG)
   assert.is(s.segments, segs.length)
   assert.is(s.records, N)
-  assert.is(s.bytes, segs.reduce((a, n) => a + fs.statSync(path.join(LOG, n)).size, 0))
+  assert.is(
+    s.bytes,
+    segs.reduce((a, n) => a + fs.statSync(path.join(LOG, n)).size, 0),
+  )
   assert.equal([s.firstSeq, s.lastSeq], [1, N])
   assert.equal(s.byLevel, Object.fromEntries(LEVELS.map((l, k) => [l, range((i) => i % 6 === k).length])))
-  assert.equal(s.byHour, [{ hour: '2024-01-01T10', events: 40 }, { hour: '2024-01-01T11', events: 40 }])
-  assert.equal(s.writeRate.map((w: { name: string }) => w.name), segs)
-  assert.is(s.writeRate.reduce((a: number, w: { records: number }) => a + w.records, 0), N)
+  assert.equal(s.byHour, [
+    { hour: '2024-01-01T10', events: 40 },
+    { hour: '2024-01-01T11', events: 40 },
+  ])
+  assert.equal(
+    s.writeRate.map((w: { name: string }) => w.name),
+    segs,
+  )
+  assert.is(
+    s.writeRate.reduce((a: number, w: { records: number }) => a + w.records, 0),
+    N,
+  )
   assert.ok(s.writeRate.every((w: { createdAt?: string }) => typeof w.createdAt === 'string'))
   const human = cli('stats', LOG)
   assert.is(human.code, 0)

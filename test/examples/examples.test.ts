@@ -90,10 +90,22 @@ test('the benchmark (BENCH_QUICK) prints a table and writes valid JSON with ever
     const rows = r.out.split('\n').filter((l) => l.startsWith('|'))
     assert.ok(rows[0]?.startsWith('| scenario | durable events/s |'), r.out)
     assert.ok(/^\|[-:|]+\|$/.test(rows[1] ?? ''), r.out)
-    for (const name of ['window 1 ', 'window 16 ', 'window 256 ', 'window 4096 ', 'open loop', 'worker_threads', 'baseline']) {
-      assert.ok(rows.some((l) => l.includes(name)), `no table row for "${name}":\n${r.out}`)
+    for (const name of [
+      'window 1 ',
+      'window 16 ',
+      'window 256 ',
+      'window 4096 ',
+      'open loop',
+      'worker_threads',
+      'baseline',
+    ]) {
+      assert.ok(
+        rows.some((l) => l.includes(name)),
+        `no table row for "${name}":\n${r.out}`,
+      )
     }
-    for (const row of rows.slice(2)) assert.is(row.split('|').length, 12, `row has ${row.split('|').length - 2} cells: ${row}`)
+    for (const row of rows.slice(2))
+      assert.is(row.split('|').length, 12, `row has ${row.split('|').length - 2} cells: ${row}`)
     assert.ok(/^- machine: .+, \d+ cores, /m.test(r.out), r.out)
     assert.ok(r.out.includes(`- node ${process.version}`), r.out)
     assert.ok(/^- event payload: 256\.0 B of JSON/m.test(r.out), r.out)
@@ -104,12 +116,18 @@ test('the benchmark (BENCH_QUICK) prints a table and writes valid JSON with ever
     const json = JSON.parse(fs.readFileSync(wrote![1]!, 'utf8')) as {
       machine: { node: string; cores: number; fileSystem: string }
       verified: boolean
-      scenarios: { id: string; runs: { events: number; verified: boolean; eventsPerSec: number; latencyMs: { p50: number } }[] }[]
+      scenarios: {
+        id: string
+        runs: { events: number; verified: boolean; eventsPerSec: number; latencyMs: { p50: number } }[]
+      }[]
     }
     assert.is(json.machine.node, process.version)
     assert.ok(json.machine.cores >= 1)
     assert.is(json.verified, true)
-    assert.equal(json.scenarios.map((s) => s.id), ['baseline-1', 'baseline-4096', 'closed-w1', 'closed-w16', 'closed-w256', 'closed-w4096', 'open', 'threads'])
+    assert.equal(
+      json.scenarios.map((s) => s.id),
+      ['baseline-1', 'baseline-4096', 'closed-w1', 'closed-w16', 'closed-w256', 'closed-w4096', 'open', 'threads'],
+    )
     for (const s of json.scenarios) {
       assert.is(s.runs.length, 1)
       for (const run of s.runs) {

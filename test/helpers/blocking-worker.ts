@@ -16,8 +16,7 @@ export interface BlockingWorkerData {
 }
 
 export type BlockingWorkerMessage =
-  | { type: 'emitted'; pending: number }
-  | { type: 'settled'; outcomes: ({ seq: number } | { code: string })[] }
+  { type: 'emitted'; pending: number } | { type: 'settled'; outcomes: ({ seq: number } | { code: string })[] }
 
 const data = workerData as BlockingWorkerData
 const port = parentPort!
@@ -27,10 +26,12 @@ const producer = AuditSink.attach(data.handle)
 const outcomes: ({ seq: number } | { code: string })[] = new Array(data.count)
 const settled: Promise<void>[] = []
 for (let n = 0; n < data.count; n++) {
-  settled.push(producer.emit(loadEvent(data.thread, n, data.pad)).then(
-    (r) => void (outcomes[n] = { seq: r.seq }),
-    (e: { code?: string }) => void (outcomes[n] = { code: e.code ?? String(e) }),
-  ))
+  settled.push(
+    producer.emit(loadEvent(data.thread, n, data.pad)).then(
+      (r) => void (outcomes[n] = { seq: r.seq }),
+      (e: { code?: string }) => void (outcomes[n] = { code: e.code ?? String(e) }),
+    ),
+  )
 }
 port.postMessage({ type: 'emitted', pending: producer.pending() } satisfies BlockingWorkerMessage)
 while (Atomics.load(control, 0) === 0) Atomics.wait(control, 0, 0, 1000)

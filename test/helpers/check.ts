@@ -18,20 +18,33 @@ export async function checkRun(dir: string, results: ThreadResult[], pad: PadSpe
   let total = 0
   const owner = new Map<number, { thread: number; n: number }>()
   for (const r of results) {
-    assert.ok(r.errors.length === 0, `thread ${r.thread}: ${r.errors.length} emits rejected, first: ${r.errors.slice(0, 3).join(' | ')}`)
+    assert.ok(
+      r.errors.length === 0,
+      `thread ${r.thread}: ${r.errors.length} emits rejected, first: ${r.errors.slice(0, 3).join(' | ')}`,
+    )
     let prev = 0
     for (let n = 0; n < r.seqs.length; n++) {
       const seq = r.seqs[n]
-      assert.ok(typeof seq === 'number' && Number.isInteger(seq) && seq >= 1, `thread ${r.thread} emit ${n}: no receipt (${seq})`)
-      assert.ok(seq > prev, `thread ${r.thread}: emit ${n} got seq ${seq}, not after emit ${n - 1}'s seq ${prev} (per-thread order broken)`)
+      assert.ok(
+        typeof seq === 'number' && Number.isInteger(seq) && seq >= 1,
+        `thread ${r.thread} emit ${n}: no receipt (${seq})`,
+      )
+      assert.ok(
+        seq > prev,
+        `thread ${r.thread}: emit ${n} got seq ${seq}, not after emit ${n - 1}'s seq ${prev} (per-thread order broken)`,
+      )
       prev = seq
       const other = owner.get(seq)
-      assert.ok(other === undefined, `seq ${seq} was handed to thread ${r.thread} emit ${n} and to thread ${other?.thread} emit ${other?.n}`)
+      assert.ok(
+        other === undefined,
+        `seq ${seq} was handed to thread ${r.thread} emit ${n} and to thread ${other?.thread} emit ${other?.n}`,
+      )
       owner.set(seq, { thread: r.thread, n })
     }
     total += r.seqs.length
   }
-  for (let s = 1; s <= total; s++) assert.ok(owner.has(s), `seqs are not contiguous: no receipt carries seq ${s} (total ${total})`)
+  for (let s = 1; s <= total; s++)
+    assert.ok(owner.has(s), `seqs are not contiguous: no receipt carries seq ${s} (total ${total})`)
 
   let expect = 1
   for await (const rec of readLog(dir)) {
@@ -41,7 +54,10 @@ export async function checkRun(dir: string, results: ThreadResult[], pad: PadSpe
     const p = rec.event.properties as { thread?: unknown; n?: unknown; pad?: unknown }
     assert.is(p.thread, o.thread, `seq ${rec.seq}: thread in the log is ${String(p.thread)}, receipt says ${o.thread}`)
     assert.is(p.n, o.n, `seq ${rec.seq}: n in the log is ${String(p.n)}, receipt says ${o.n}`)
-    assert.ok(p.pad === padFor(pad, o.thread, o.n), `seq ${rec.seq}: payload differs from what thread ${o.thread} emitted as n ${o.n}`)
+    assert.ok(
+      p.pad === padFor(pad, o.thread, o.n),
+      `seq ${rec.seq}: payload differs from what thread ${o.thread} emitted as n ${o.n}`,
+    )
     assert.is(rec.event.messageTemplate, 'load {thread} {n}')
     expect++
   }

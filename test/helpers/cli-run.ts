@@ -30,9 +30,16 @@ export function cliAsync(...args: string[]): Promise<CliResult> {
 }
 
 /** Any built script as a child process (`node ...args`), env added to this process's, stdin closed. */
-export function nodeAsync(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function nodeAsync(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn(process.execPath, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     c.stdout.on('data', (d) => (out += d))
@@ -44,7 +51,12 @@ export function nodeAsync(args: string[], opts: { env?: Record<string, string>; 
 export const SMALL = { segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 4096 }
 
 /** Write events in batches of `per` (each batch: one group commit at most), then close. */
-export async function writeLog(dir: string, events: AuditEvent[], options: Record<string, unknown> = SMALL, per = 10): Promise<void> {
+export async function writeLog(
+  dir: string,
+  events: AuditEvent[],
+  options: Record<string, unknown> = SMALL,
+  per = 10,
+): Promise<void> {
   const sink = await AuditSink.open({ dir, ...options })
   for (let i = 0; i < events.length; i += per) await Promise.all(events.slice(i, i + per).map((e) => sink.emit(e)))
   await sink.close()
@@ -60,7 +72,10 @@ export interface RecordSpot {
 
 export function recordSpots(dir: string): RecordSpot[] {
   const spots: RecordSpot[] = []
-  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.wal')).sort()) {
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()) {
     const b = fs.readFileSync(path.join(dir, name))
     let off = SEGMENT_HEADER_BYTES
     while (off + RECORD_HEADER_BYTES <= b.length) {
@@ -74,7 +89,10 @@ export function recordSpots(dir: string): RecordSpot[] {
 }
 
 export function segmentsOf(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => n.endsWith('.wal')).sort()
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
 }
 
 export function copyDir(from: string, to: string): void {
@@ -116,15 +134,39 @@ export function parseCsv(text: string): string[][] {
   while (i < text.length) {
     const c = text[i]!
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue }
-      if (c === '"') { quoted = false; i++; continue }
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"'
+        i += 2
+        continue
+      }
+      if (c === '"') {
+        quoted = false
+        i++
+        continue
+      }
       field += c
       i++
       continue
     }
-    if (c === '"' && field === '') { quoted = true; i++; continue }
-    if (c === ',') { row.push(field); field = ''; i++; continue }
-    if (c === '\r' && text[i + 1] === '\n') { row.push(field); rows.push(row); row = []; field = ''; i += 2; continue }
+    if (c === '"' && field === '') {
+      quoted = true
+      i++
+      continue
+    }
+    if (c === ',') {
+      row.push(field)
+      field = ''
+      i++
+      continue
+    }
+    if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field)
+      rows.push(row)
+      row = []
+      field = ''
+      i += 2
+      continue
+    }
     if (c === '"' || c === '\r' || c === '\n') throw new Error(`CSV: bare ${JSON.stringify(c)} at ${i} (not RFC 4180)`)
     field += c
     i++

@@ -21,9 +21,15 @@ const levels = ['Information', 'Warning', 'Error'] as const
 let last = 0
 for (let i = 0; i < events && !stop;) {
   const n = Math.min(per, events - i)
-  const rs = await Promise.all(Array.from({ length: n }, (_, k) => sink.emit({
-    level: levels[(i + k) % 3]!, messageTemplate: 'Order {OrderId} by {UserId}', properties: { OrderId: i + k, UserId: `u-${(i + k) % 17}`, pad },
-  })))
+  const rs = await Promise.all(
+    Array.from({ length: n }, (_, k) =>
+      sink.emit({
+        level: levels[(i + k) % 3]!,
+        messageTemplate: 'Order {OrderId} by {UserId}',
+        properties: { OrderId: i + k, UserId: `u-${(i + k) % 17}`, pad },
+      }),
+    ),
+  )
   last = rs[rs.length - 1]!.seq
   i += n
   if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))

@@ -49,13 +49,20 @@ if (isMainThread) {
   const out = lines((chunk) => process.stdout.write(chunk))
   process.stdout.write('O\n')
   const sink = await AuditSink.open({ dir: cfg.dir, ...cfg.opts })
-  process.stdout.write(`R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length}\n`)
+  process.stdout.write(
+    `R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length}\n`,
+  )
   const worker = new Worker(new URL(import.meta.url), { workerData: { handle: sink.handle(), cfg } })
   const workerDone = new Promise<void>((resolve, reject) => {
     worker.on('message', (m: string) => (m === 'DONE' ? resolve() : process.stdout.write(m)))
     worker.once('error', reject)
   })
-  const r = await pump((n) => sink.emit(loadEvent(0, n, cfg.pad, { life: cfg.life })), cfg.perThread, cfg.inflight, (n, seq) => out(`A ${seq} 0 ${n}`))
+  const r = await pump(
+    (n) => sink.emit(loadEvent(0, n, cfg.pad, { life: cfg.life })),
+    cfg.perThread,
+    cfg.inflight,
+    (n, seq) => out(`A ${seq} 0 ${n}`),
+  )
   for (const e of r.errors) out(`E 0 ${e}`)
   await workerDone
   await sink.close()
@@ -66,7 +73,12 @@ if (isMainThread) {
   const producer = AuditSink.attach(handle)
   const port = parentPort!
   const out = lines((chunk) => port.postMessage(chunk))
-  const r = await pump((n) => producer.emit(loadEvent(1, n, cfg.pad, { life: cfg.life })), cfg.perThread, cfg.inflight, (n, seq) => out(`A ${seq} 1 ${n}`))
+  const r = await pump(
+    (n) => producer.emit(loadEvent(1, n, cfg.pad, { life: cfg.life })),
+    cfg.perThread,
+    cfg.inflight,
+    (n, seq) => out(`A ${seq} 1 ${n}`),
+  )
   for (const e of r.errors) out(`E 1 ${e}`)
   await new Promise((resolve) => setImmediate(resolve))
   await new Promise((resolve) => setImmediate(resolve))

@@ -55,7 +55,11 @@ export interface LoadProps {
 }
 
 export function loadEvent(thread: number, n: number, pad: PadSpec, extra?: Record<string, unknown>): AuditEvent {
-  return { level: 'Information', messageTemplate: 'load {thread} {n}', properties: { ...extra, thread, n, pad: padFor(pad, thread, n) } }
+  return {
+    level: 'Information',
+    messageTemplate: 'load {thread} {n}',
+    properties: { ...extra, thread, n, pad: padFor(pad, thread, n) },
+  }
 }
 
 export interface PumpResult {
@@ -71,7 +75,12 @@ export interface PumpResult {
  * Call emit(0..count-1) in order, keeping at most `inflight` unsettled, and
  * resolve when every one has settled. onReceipt sees each receipt as it lands.
  */
-export function pump(emit: (n: number) => Promise<Receipt>, count: number, inflight: number, onReceipt?: (n: number, seq: number) => void): Promise<PumpResult> {
+export function pump(
+  emit: (n: number) => Promise<Receipt>,
+  count: number,
+  inflight: number,
+  onReceipt?: (n: number, seq: number) => void,
+): Promise<PumpResult> {
   const seqs: (number | undefined)[] = new Array(count).fill(undefined)
   const errors: string[] = []
   const resolveOrder: number[] = []
@@ -84,22 +93,24 @@ export function pump(emit: (n: number) => Promise<Receipt>, count: number, infli
       while (inFlight < inflight && next < count) {
         const n = next++
         inFlight++
-        emit(n).then(
-          (r) => {
-            seqs[n] = r.seq
-            resolveOrder.push(n)
-            onReceipt?.(n, r.seq)
-          },
-          (e: unknown) => {
-            const err = e as { code?: string; message?: string }
-            errors.push(`${n}: ${err?.code ?? 'no code'} ${err?.message ?? String(e)}`)
-          },
-        ).finally(() => {
-          inFlight--
-          settled++
-          if (settled === count) resolve({ seqs, errors, resolveOrder })
-          else launch()
-        })
+        emit(n)
+          .then(
+            (r) => {
+              seqs[n] = r.seq
+              resolveOrder.push(n)
+              onReceipt?.(n, r.seq)
+            },
+            (e: unknown) => {
+              const err = e as { code?: string; message?: string }
+              errors.push(`${n}: ${err?.code ?? 'no code'} ${err?.message ?? String(e)}`)
+            },
+          )
+          .finally(() => {
+            inFlight--
+            settled++
+            if (settled === count) resolve({ seqs, errors, resolveOrder })
+            else launch()
+          })
       }
     }
     launch()

@@ -31,8 +31,20 @@ port.once('message', (go: unknown) => {
     port.once('message', (m: unknown) => {
       if (m !== 'emit-after-close') throw new Error(`expected 'emit-after-close', got ${JSON.stringify(m)}`)
       producer.emit(loadEvent(data.thread, data.count, data.pad)).then(
-        (r) => port.postMessage({ type: 'after-close', thread: data.thread, outcome: `resolved seq ${r.seq}`, pending: producer.pending() } satisfies MpWorkerMessage),
-        (e: { code?: string }) => port.postMessage({ type: 'after-close', thread: data.thread, outcome: e.code ?? `no code: ${String(e)}`, pending: producer.pending() } satisfies MpWorkerMessage),
+        (r) =>
+          port.postMessage({
+            type: 'after-close',
+            thread: data.thread,
+            outcome: `resolved seq ${r.seq}`,
+            pending: producer.pending(),
+          } satisfies MpWorkerMessage),
+        (e: { code?: string }) =>
+          port.postMessage({
+            type: 'after-close',
+            thread: data.thread,
+            outcome: e.code ?? `no code: ${String(e)}`,
+            pending: producer.pending(),
+          } satisfies MpWorkerMessage),
       )
     })
   })

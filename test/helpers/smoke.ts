@@ -12,13 +12,21 @@ if (isMainThread) {
     worker.once('message', () => resolve())
     worker.once('error', reject)
   })
-  await Promise.all(Array.from({ length: N }, (_, i) => sink.emit({ level: 'Information', messageTemplate: 'main {N}', properties: { N: i } })))
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      sink.emit({ level: 'Information', messageTemplate: 'main {N}', properties: { N: i } }),
+    ),
+  )
   await done
   await sink.close()
   const r = await verifyLog(dir)
   console.log(JSON.stringify({ node: process.version, ok: r.ok, records: r.records, emitted: 2 * N }))
 } else {
   const p = AuditSink.attach(workerData as SinkHandle)
-  await Promise.all(Array.from({ length: N }, (_, i) => p.emit({ level: 'Debug', messageTemplate: 'worker {N}', properties: { N: i } })))
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      p.emit({ level: 'Debug', messageTemplate: 'worker {N}', properties: { N: i } }),
+    ),
+  )
   parentPort!.postMessage('done')
 }

@@ -38,7 +38,10 @@ export interface Load {
 }
 
 /** Start `workers` attached producers (threads 1..n) and the main thread (0), all emitting `count` events at once. */
-export async function runThreads(sink: AuditSink, o: Load): Promise<{ results: ThreadResult[]; workers: ThreadHandle[] }> {
+export async function runThreads(
+  sink: AuditSink,
+  o: Load,
+): Promise<{ results: ThreadResult[]; workers: ThreadHandle[] }> {
   const ws: ThreadHandle[] = Array.from({ length: o.workers }, (_, i) => {
     const thread = i + 1
     const wd: MpWorkerData = { handle: sink.handle(), thread, count: o.count, inflight: o.inflight, pad: o.pad }

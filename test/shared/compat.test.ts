@@ -16,16 +16,39 @@ import { ls, snapshot, tempDir } from '../helpers/dirs.js'
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/v1/', import.meta.url))
 
-interface Spot { segment: string; offset: number; seq: number; problem: string }
-interface Verify { ok: boolean; records: number; firstSeq: number; lastSeq: number; firstBad: Spot | null; tornTail: { segment: string; offset: number; bytes: number } | null }
-interface Files { [name: string]: { bytes: number; sha256: string } }
+interface Spot {
+  segment: string
+  offset: number
+  seq: number
+  problem: string
+}
+interface Verify {
+  ok: boolean
+  records: number
+  firstSeq: number
+  lastSeq: number
+  firstBad: Spot | null
+  tornTail: { segment: string; offset: number; bytes: number } | null
+}
+interface Files {
+  [name: string]: { bytes: number; sha256: string }
+}
 interface Expected {
   format: number
   options: { segmentBytesMax: number; batchBytesMax: number; eventBytesMax: number; ringBytes: number }
   events: { seq: number; timestamp: string; level: string; messageTemplate: string; segment: string; digest: string }[]
-  clean: { files: Files; segments: { name: string; firstSeq: number; lastSeq: number; records: number; batches: [number, number][] }[]; verify: Verify }
+  clean: {
+    files: Files
+    segments: { name: string; firstSeq: number; lastSeq: number; records: number; batches: [number, number][] }[]
+    verify: Verify
+  }
   'torn-tail': { files: Files; tornRecord: { seq: number; len: number; keptBytes: number }; verify: Verify }
-  'bit-flip': { files: Files; verify: Verify; readLog: { yieldsThroughSeq: number; code: string }; open: { code: string; details: Spot } }
+  'bit-flip': {
+    files: Files
+    verify: Verify
+    readLog: { yieldsThroughSeq: number; code: string }
+    open: { code: string; details: Spot }
+  }
   'future-version': { files: Files; open: { code: string; details: { segment: string; version: number } } }
 }
 const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8')) as Expected
@@ -44,13 +67,20 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical)
   if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    )
   }
   return v
 }
 function digest(r: LogRecord): string {
   const body: Record<string, unknown> = {
-    timestamp: r.timestamp.toISOString(), level: r.event.level, messageTemplate: r.event.messageTemplate, properties: r.event.properties,
+    timestamp: r.timestamp.toISOString(),
+    level: r.event.level,
+    messageTemplate: r.event.messageTemplate,
+    properties: r.event.properties,
   }
   if (r.event.exception !== undefined) body.exception = r.event.exception
   return sha256(Buffer.from(JSON.stringify(canonical(body))))
@@ -64,7 +94,11 @@ async function readAll(dir: string, opts: { fromSeq?: number; toSeq?: number } =
 
 /** Records read back must be the generator's events, in order, with the same content. */
 function assertEvents(got: LogRecord[], want: Expected['events']): void {
-  assert.equal(got.map((r) => r.seq), want.map((e) => e.seq), 'seqs')
+  assert.equal(
+    got.map((r) => r.seq),
+    want.map((e) => e.seq),
+    'seqs',
+  )
   got.forEach((r, k) => {
     const e = want[k]!
     assert.is(r.segment, e.segment, `segment of seq ${e.seq}`)
@@ -75,7 +109,9 @@ function assertEvents(got: LogRecord[], want: Expected['events']): void {
   })
 }
 
-async function rejection(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown>; message: string }> {
+async function rejection(
+  p: Promise<unknown>,
+): Promise<{ code: string; details: Record<string, unknown>; message: string }> {
   try {
     await p
   } catch (err) {
@@ -91,8 +127,14 @@ async function openAndClose(dir: string): Promise<void> {
 
 function verifyShape(v: Awaited<ReturnType<typeof verifyLog>>): Verify {
   return {
-    ok: v.ok, records: v.records, firstSeq: v.firstSeq as number, lastSeq: v.lastSeq as number,
-    firstBad: v.firstBad === undefined ? null : { segment: v.firstBad.segment, offset: v.firstBad.offset, seq: v.firstBad.seq, problem: v.firstBad.problem },
+    ok: v.ok,
+    records: v.records,
+    firstSeq: v.firstSeq as number,
+    lastSeq: v.lastSeq as number,
+    firstBad:
+      v.firstBad === undefined
+        ? null
+        : { segment: v.firstBad.segment, offset: v.firstBad.offset, seq: v.firstBad.seq, problem: v.firstBad.problem },
     tornTail: v.tornTail ?? null,
   }
 }
@@ -135,7 +177,10 @@ test('clean: readLog from the middle of one segment to the middle of a later one
   const [s1, s2] = expected.clean.segments
   const fromSeq = s1!.lastSeq - 2
   const toSeq = s2!.lastSeq + 2
-  assertEvents(await readAll(copy('clean'), { fromSeq, toSeq }), expected.events.filter((e) => e.seq >= fromSeq && e.seq <= toSeq))
+  assertEvents(
+    await readAll(copy('clean'), { fromSeq, toSeq }),
+    expected.events.filter((e) => e.seq >= fromSeq && e.seq <= toSeq),
+  )
 })
 
 test('clean: segment boundaries, hash links between segments and batch COMMITs are where the writer put them', () => {
@@ -152,11 +197,18 @@ test('clean: segment boundaries, hash links between segments and batch COMMITs a
     assert.is(sc.header.firstSeq, seg.firstSeq)
     assert.is(sc.records, seg.records)
     assert.is(sc.commitEnd, buf.length)
-    assert.equal(commits, seg.batches.map((b) => b[1]), `${seg.name} batch ends`)
+    assert.equal(
+      commits,
+      seg.batches.map((b) => b[1]),
+      `${seg.name} batch ends`,
+    )
     prev = { seq: sc.commitSeq, hash: sc.commitHash }
   }
   assert.is(prev.seq, 50)
-  assert.ok(expected.clean.segments.some((s) => s.batches.some(([a, b]) => b > a)), 'some batch holds several records')
+  assert.ok(
+    expected.clean.segments.some((s) => s.batches.some(([a, b]) => b > a)),
+    'some batch holds several records',
+  )
 })
 
 test('clean: AuditSink.open continues the log at seq 51 and leaves every old byte as it was', async () => {
@@ -164,8 +216,20 @@ test('clean: AuditSink.open continues the log at seq 51 and leaves every old byt
   const before = snapshot(dir)
   const sink = await AuditSink.open({ dir, ...expected.options })
   try {
-    assert.equal(sink.openReport, { lastSeq: 50, segments: expected.clean.segments.length, tornTail: undefined, zeroTail: undefined, removedTmp: [], mirror: undefined })
-    const r = await sink.emit({ timestamp: 1_800_000_000_000, level: 'Information', messageTemplate: 'after {N}', properties: { N: 51 } })
+    assert.equal(sink.openReport, {
+      lastSeq: 50,
+      segments: expected.clean.segments.length,
+      tornTail: undefined,
+      zeroTail: undefined,
+      removedTmp: [],
+      mirror: undefined,
+    })
+    const r = await sink.emit({
+      timestamp: 1_800_000_000_000,
+      level: 'Information',
+      messageTemplate: 'after {N}',
+      properties: { N: 51 },
+    })
     assert.is(r.seq, 51)
   } finally {
     await sink.close()
@@ -206,9 +270,16 @@ test('torn-tail: AuditSink.open cuts the torn record into a side file, reports i
     assert.is(torn.bytes, want.bytes)
     assert.match(torn.sideFile, new RegExp(`^${want.segment.replace('.', '\\.')}\\.torn-\\d+(-\\d+)?$`))
     assert.is(sink.openReport.lastSeq, 50)
-    assert.ok(fs.readFileSync(path.join(dir, torn.sideFile)).equals(original.subarray(want.offset)), 'side file holds exactly the cut bytes')
+    assert.ok(
+      fs.readFileSync(path.join(dir, torn.sideFile)).equals(original.subarray(want.offset)),
+      'side file holds exactly the cut bytes',
+    )
     assert.is(fs.statSync(segFile).size, want.offset, 'segment truncated at the last COMMIT')
-    assert.is((await sink.emit({ timestamp: 1_800_000_000_000, level: 'Warning', messageTemplate: 'replaces the torn one' })).seq, 51)
+    assert.is(
+      (await sink.emit({ timestamp: 1_800_000_000_000, level: 'Warning', messageTemplate: 'replaces the torn one' }))
+        .seq,
+      51,
+    )
   } finally {
     await sink.close()
   }
@@ -242,12 +313,17 @@ test('bit-flip: readLog yields the intact earlier segments, then throws ERR_AUDI
   const dir = copy('bit-flip')
   const want = expected['bit-flip']
   const got: LogRecord[] = []
-  const err = await rejection((async () => {
-    for await (const r of readLog(dir)) got.push(r)
-  })())
+  const err = await rejection(
+    (async () => {
+      for await (const r of readLog(dir)) got.push(r)
+    })(),
+  )
   assert.is(err.code, want.readLog.code)
   assert.equal(err.details, want.open.details)
-  assertEvents(got, expected.events.filter((e) => e.seq <= want.readLog.yieldsThroughSeq))
+  assertEvents(
+    got,
+    expected.events.filter((e) => e.seq <= want.readLog.yieldsThroughSeq),
+  )
 })
 
 test('bit-flip: AuditSink.open refuses with ERR_AUDIT_CORRUPT {segment, offset, seq} and changes nothing', async () => {
@@ -260,7 +336,12 @@ test('bit-flip: AuditSink.open refuses with ERR_AUDIT_CORRUPT {segment, offset, 
   assert.is(err.details.offset, want.details.offset)
   assert.is(err.details.seq, want.details.seq)
   assert.is(err.details.problem, want.details.problem)
-  assert.ok(err.message.includes(want.details.segment) && err.message.includes(`offset ${want.details.offset}`) && err.message.includes(`seq ${want.details.seq}`), err.message)
+  assert.ok(
+    err.message.includes(want.details.segment) &&
+      err.message.includes(`offset ${want.details.offset}`) &&
+      err.message.includes(`seq ${want.details.seq}`),
+    err.message,
+  )
   assert.equal(snapshot(dir), before, 'a refused open changed the directory')
 })
 
@@ -281,7 +362,10 @@ test('a flipped bit in a sealed (earlier) segment of the clean log: verifyLog an
   const before = snapshot(dir)
   const err = await rejection(openAndClose(dir))
   assert.is(err.code, 'ERR_AUDIT_CORRUPT')
-  assert.equal({ segment: err.details.segment, offset: err.details.offset, seq: err.details.seq, problem: err.details.problem }, bad)
+  assert.equal(
+    { segment: err.details.segment, offset: err.details.offset, seq: err.details.seq, problem: err.details.problem },
+    bad,
+  )
   assert.equal(snapshot(dir), before, 'a refused open changed the directory')
 })
 
@@ -291,7 +375,11 @@ test('future-version: verifyLog, readLog and AuditSink.open refuse ERR_AUDIT_VER
   const dir = copy('future-version')
   const before = snapshot(dir)
   const want = expected['future-version'].open
-  const calls: [string, () => Promise<unknown>][] = [['verifyLog', () => verifyLog(dir)], ['readLog', () => readAll(dir)], ['AuditSink.open', () => openAndClose(dir)]]
+  const calls: [string, () => Promise<unknown>][] = [
+    ['verifyLog', () => verifyLog(dir)],
+    ['readLog', () => readAll(dir)],
+    ['AuditSink.open', () => openAndClose(dir)],
+  ]
   for (const [who, call] of calls) {
     const err = await rejection(call())
     assert.is(err.code, want.code, who)
@@ -314,7 +402,11 @@ test('reopening with a smaller eventBytesMax keeps every acknowledged record (no
   let big: { seq: number }
   try {
     await first.emit({ level: 'Information', messageTemplate: 'small' })
-    big = await first.emit({ level: 'Information', messageTemplate: 'big {Blob}', properties: { Blob: 'x'.repeat(2000) } })
+    big = await first.emit({
+      level: 'Information',
+      messageTemplate: 'big {Blob}',
+      properties: { Blob: 'x'.repeat(2000) },
+    })
   } finally {
     await first.close()
   }
@@ -326,7 +418,10 @@ test('reopening with a smaller eventBytesMax keeps every acknowledged record (no
   assert.is(report.lastSeq, 2)
 
   const clean = copy('clean') // written with eventBytesMax 8192, events of ~3 KiB
-  const err = await AuditSink.open({ dir: clean, eventBytesMax: 1024 }).then((s) => s.close(), (e: unknown) => e as { code: string; message: string })
+  const err = await AuditSink.open({ dir: clean, eventBytesMax: 1024 }).then(
+    (s) => s.close(),
+    (e: unknown) => e as { code: string; message: string },
+  )
   assert.is(err, undefined, `a healthy log was refused: ${(err as { message?: string } | undefined)?.message}`)
 })
 

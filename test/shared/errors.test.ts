@@ -16,7 +16,10 @@ test('every error code is documented in docs/errors.md', () => {
 test('docs/errors.md documents no code that does not exist', () => {
   const known = new Set<string>(Object.values(ERROR_CODES))
   const documented = [...doc.matchAll(/`(ERR_AUDIT_[A-Z_]+)`/g)].map((m) => m[1]!)
-  assert.equal(documented.filter((c) => !known.has(c)), [])
+  assert.equal(
+    documented.filter((c) => !known.has(c)),
+    [],
+  )
 })
 
 test('codes are unique and all start with ERR_AUDIT_', () => {
@@ -27,7 +30,10 @@ test('codes are unique and all start with ERR_AUDIT_', () => {
 
 test('an error crosses postMessage with code, details and cause chain intact', () => {
   const fsErr = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
-  const io = new AuditError(ERROR_CODES.IO, 'fdatasync failed on x.wal', { cause: fsErr, details: { op: 'fdatasync', path: 'x.wal', errno: 'EIO' } })
+  const io = new AuditError(ERROR_CODES.IO, 'fdatasync failed on x.wal', {
+    cause: fsErr,
+    details: { op: 'fdatasync', path: 'x.wal', errno: 'EIO' },
+  })
   const { port1, port2 } = new MessageChannel()
   port1.postMessage(toWire(io))
   const got = fromWire(receiveMessageOnPort(port2)!.message)

@@ -9,9 +9,25 @@ import fs from 'node:fs'
 import { createHash } from 'node:crypto'
 import { crc32c } from '../../shared/crc32c.js'
 import {
-  checkRecord, decodeSegmentHeader, encodeSegmentHeader, FORMAT_VERSION, GENESIS_HASH, readI64, readU64, RECORD_HEADER_BYTES,
-  RECORD_MAGIC, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, sealRecord, segmentFileName, parseSegmentFileName,
-  type RecordBad, type RecordOk, type SegmentHeader,
+  checkRecord,
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  FORMAT_VERSION,
+  GENESIS_HASH,
+  readI64,
+  readU64,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  RecordFlag,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
+  sealRecord,
+  segmentFileName,
+  parseSegmentFileName,
+  type RecordBad,
+  type RecordOk,
+  type SegmentHeader,
 } from '../../shared/format.js'
 import { classifyTail, scanSegment, START, type SegmentScan, zeroFrom } from '../../shared/scan.js'
 
@@ -60,17 +76,34 @@ interface Rec {
 }
 
 /** Frame records back to back (offsets relative to the returned bytes). */
-function frame(specs: { seq: number; flags: number; payload?: string }[], prevHash: Buffer, seed: number): { bytes: Buffer; recs: Rec[]; hash: Buffer } {
+function frame(
+  specs: { seq: number; flags: number; payload?: string }[],
+  prevHash: Buffer,
+  seed: number,
+): { bytes: Buffer; recs: Rec[]; hash: Buffer } {
   const parts: Buffer[] = []
   const recs: Rec[] = []
   const prev = Buffer.from(prevHash)
   let off = 0
   let batchIndex = 0
   for (const s of specs) {
-    const payload = Buffer.from(s.payload ?? JSON.stringify({ level: 'Information', messageTemplate: 'e {N}', properties: { N: s.seq } }))
+    const payload = Buffer.from(
+      s.payload ?? JSON.stringify({ level: 'Information', messageTemplate: 'e {N}', properties: { N: s.seq } }),
+    )
     const b = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
     payload.copy(b, RECORD_HEADER_BYTES)
-    sealRecord(b, 0, payload.length, RecordType.EVENT, s.flags, batchIndex, s.seq, 1_700_000_000_000 + s.seq, prev, seed).copy(prev)
+    sealRecord(
+      b,
+      0,
+      payload.length,
+      RecordType.EVENT,
+      s.flags,
+      batchIndex,
+      s.seq,
+      1_700_000_000_000 + s.seq,
+      prev,
+      seed,
+    ).copy(prev)
     batchIndex = s.flags & RecordFlag.COMMIT ? 0 : batchIndex + 1
     parts.push(b)
     recs.push({ off, end: off + b.length, seq: s.seq, flags: s.flags })
@@ -83,7 +116,8 @@ function frame(specs: { seq: number; flags: number; payload?: string }[], prevHa
 function batches(sizes: number[], firstSeq = 1): { seq: number; flags: number }[] {
   const out: { seq: number; flags: number }[] = []
   let seq = firstSeq
-  for (const n of sizes) for (let k = 0; k < n; k++) out.push({ seq: seq++, flags: k === n - 1 ? RecordFlag.COMMIT : 0 })
+  for (const n of sizes)
+    for (let k = 0; k < n; k++) out.push({ seq: seq++, flags: k === n - 1 ? RecordFlag.COMMIT : 0 })
   return out
 }
 
@@ -100,7 +134,11 @@ function segment(sizes: number[], opts: { firstSeq?: number; chainStart?: Buffer
   const chainStart = opts.chainStart ?? GENESIS_HASH
   const header = encodeSegmentHeader({ firstSeq, createdMs: 1_700_000_000_000, chainStart, salt })
   const f = frame(batches(sizes, firstSeq), chainStart, crc32c(salt))
-  return { buf: Buffer.concat([header, f.bytes]), recs: f.recs.map((r) => ({ ...r, off: r.off + SEGMENT_HEADER_BYTES, end: r.end + SEGMENT_HEADER_BYTES })), hash: f.hash }
+  return {
+    buf: Buffer.concat([header, f.bytes]),
+    recs: f.recs.map((r) => ({ ...r, off: r.off + SEGMENT_HEADER_BYTES, end: r.end + SEGMENT_HEADER_BYTES })),
+    hash: f.hash,
+  }
 }
 
 function scan(buf: Buffer, expected: { seq: number; hash: Buffer } = START): SegmentScan {
@@ -153,12 +191,32 @@ test('crc32c slicing-by-8 agrees with the bit-by-bit definition for every length
 // ── test vectors ────────────────────────────────────────────────────────────
 
 interface VectorRecord {
-  offset: number; seq: number; timeMs: number; type: number; flags: number; batchIndex: number; len: number; payloadUtf8: string; payloadHex: string
-  prevHashHex: string; hashInputHex: string; hashHex: string; crc: string; recordHex: string
+  offset: number
+  seq: number
+  timeMs: number
+  type: number
+  flags: number
+  batchIndex: number
+  len: number
+  payloadUtf8: string
+  payloadHex: string
+  prevHashHex: string
+  hashInputHex: string
+  hashHex: string
+  crc: string
+  recordHex: string
 }
 interface VectorSegment {
-  name: string; firstSeq: number; createdMs: number; chainStartHex: string; saltHex: string; saltSeed: string; headerCrc: string
-  headerHex: string; records: VectorRecord[]; fileHex: string
+  name: string
+  firstSeq: number
+  createdMs: number
+  chainStartHex: string
+  saltHex: string
+  saltSeed: string
+  headerCrc: string
+  headerHex: string
+  records: VectorRecord[]
+  fileHex: string
 }
 const vectors = JSON.parse(fs.readFileSync(VECTORS_URL, 'utf8')) as { format: number; segments: VectorSegment[] }
 
@@ -166,12 +224,20 @@ test('vectors.json is format 1 with two segments and several records (the fixtur
   assert.is(vectors.format, FORMAT_VERSION)
   assert.is(vectors.segments.length, 2)
   assert.ok(vectors.segments[0]!.records.length >= 2)
-  assert.ok(vectors.segments[0]!.records.some((r) => r.flags === 0), 'a record without COMMIT (a batch of two) is part of the vectors')
+  assert.ok(
+    vectors.segments[0]!.records.some((r) => r.flags === 0),
+    'a record without COMMIT (a batch of two) is part of the vectors',
+  )
 })
 
 test('encodeSegmentHeader reproduces the vector headers byte for byte', () => {
   for (const s of vectors.segments) {
-    const h = encodeSegmentHeader({ firstSeq: s.firstSeq, createdMs: s.createdMs, chainStart: Buffer.from(s.chainStartHex, 'hex'), salt: Buffer.from(s.saltHex, 'hex') })
+    const h = encodeSegmentHeader({
+      firstSeq: s.firstSeq,
+      createdMs: s.createdMs,
+      chainStart: Buffer.from(s.chainStartHex, 'hex'),
+      salt: Buffer.from(s.saltHex, 'hex'),
+    })
     assert.is(h.toString('hex'), s.headerHex, s.name)
     assert.is(s.name, segmentFileName(s.firstSeq))
   }
@@ -182,7 +248,14 @@ test('sealRecord reproduces the vector records and whole files byte for byte', (
     const seed = crc32c(Buffer.from(s.saltHex, 'hex'))
     assert.is(`0x${seed.toString(16).padStart(8, '0')}`, s.saltSeed)
     const prev = Buffer.from(s.chainStartHex, 'hex')
-    const parts = [encodeSegmentHeader({ firstSeq: s.firstSeq, createdMs: s.createdMs, chainStart: prev, salt: Buffer.from(s.saltHex, 'hex') })]
+    const parts = [
+      encodeSegmentHeader({
+        firstSeq: s.firstSeq,
+        createdMs: s.createdMs,
+        chainStart: prev,
+        salt: Buffer.from(s.saltHex, 'hex'),
+      }),
+    ]
     for (const r of s.records) {
       const payload = Buffer.from(r.payloadUtf8, 'utf8')
       assert.is(payload.toString('hex'), r.payloadHex)
@@ -290,7 +363,13 @@ test('segment file names are the first seq in 20 digits, and nothing else parses
   assert.is(segmentFileName(1), '00000000000000000001.wal')
   assert.is(segmentFileName(9_007_199_254_740_991), '00009007199254740991.wal')
   assert.is(parseSegmentFileName('00000000000000000042.wal'), 42)
-  for (const n of ['00000000000000000042.wal.tmp', '0000000000000000042.wal', '00000000000000000042.wal.torn-1', 'LOCK', '0000000000000000004a.wal']) {
+  for (const n of [
+    '00000000000000000042.wal.tmp',
+    '0000000000000000042.wal',
+    '00000000000000000042.wal.torn-1',
+    'LOCK',
+    '0000000000000000004a.wal',
+  ]) {
     assert.is(parseSegmentFileName(n), undefined, n)
   }
 })
@@ -298,7 +377,12 @@ test('segment file names are the first seq in 20 digits, and nothing else parses
 test('decodeSegmentHeader reads back every field encodeSegmentHeader wrote (64-bit fields split wrong)', () => {
   const chainStart = bytes(32, 5)
   const salt = bytes(8, 6)
-  for (const [firstSeq, createdMs] of [[1, 0], [2 ** 53 - 1, -1], [0x1_0000_0001, 1_700_000_000_123], [12345, -86_400_000_123]] as const) {
+  for (const [firstSeq, createdMs] of [
+    [1, 0],
+    [2 ** 53 - 1, -1],
+    [0x1_0000_0001, 1_700_000_000_123],
+    [12345, -86_400_000_123],
+  ] as const) {
     const h = decodeSegmentHeader(encodeSegmentHeader({ firstSeq, createdMs, chainStart, salt })) as SegmentHeader
     assert.not.ok('problem' in h, JSON.stringify(h))
     assert.is(h.version, 1)
@@ -387,7 +471,13 @@ function tiny(): { buf: Buffer; r7: Rec; r8: Rec; hash7: Buffer; hash8: Buffer }
 }
 
 /** checkRecord on a copy-checked buffer: asserts buf and (on failure) prevHash come back unmodified. */
-function check(buf: Buffer, off: number, expectedSeq: number, prevHash: Buffer, opts: { seed?: number; max?: number; end?: number } = {}): RecordOk | RecordBad {
+function check(
+  buf: Buffer,
+  off: number,
+  expectedSeq: number,
+  prevHash: Buffer,
+  opts: { seed?: number; max?: number; end?: number } = {},
+): RecordOk | RecordBad {
   const before = Buffer.from(buf)
   const prevBefore = Buffer.from(prevHash)
   const r = checkRecord(buf, off, opts.end ?? buf.length, opts.seed ?? SEED, expectedSeq, prevHash, opts.max ?? MAX)
@@ -400,7 +490,17 @@ test('checkRecord accepts good records, returns their fields and advances prevHa
   const { buf, r7, r8, hash7, hash8 } = tiny()
   const prev = Buffer.from(PREV)
   const a = check(buf, r7.off, 7, prev) as RecordOk
-  assert.equal(a, { ok: true, len: 7, type: RecordType.EVENT, flags: 0, batchIndex: 0, seq: 7, timeMs: 1_700_000_000_007, payloadOff: r7.off + 64, end: r7.end })
+  assert.equal(a, {
+    ok: true,
+    len: 7,
+    type: RecordType.EVENT,
+    flags: 0,
+    batchIndex: 0,
+    seq: 7,
+    timeMs: 1_700_000_000_007,
+    payloadOff: r7.off + 64,
+    end: r7.end,
+  })
   assert.equal(prev, hash7)
   const b = check(buf, r8.off, 8, prev) as RecordOk
   assert.is(b.ok, true)
@@ -443,16 +543,38 @@ test('checksum: a flipped bit in any covered byte, or the CRC of another segment
     if (i >= r7.off + 8 && i < r7.off + 12) continue // the length field: truncated/length take precedence
     const b = Buffer.from(buf)
     b[i]! ^= 0x04
-    assert.equal(check(b, r7.off, 7, Buffer.from(PREV)), { ok: false, problem: 'checksum' }, `byte ${i - r7.off} of the record`)
+    assert.equal(
+      check(b, r7.off, 7, Buffer.from(PREV)),
+      { ok: false, problem: 'checksum' },
+      `byte ${i - r7.off} of the record`,
+    )
   }
-  assert.equal(check(buf, r7.off, 7, Buffer.from(PREV), { seed: crc32c(Buffer.from('0000000000000000', 'hex')) }), { ok: false, problem: 'checksum' })
+  assert.equal(check(buf, r7.off, 7, Buffer.from(PREV), { seed: crc32c(Buffer.from('0000000000000000', 'hex')) }), {
+    ok: false,
+    problem: 'checksum',
+  })
 })
 
 test('reserved: an unknown type, an unknown flag bit or a non-zero reserved field, even with a valid CRC', () => {
   const cases: [string, (b: Buffer, off: number) => void][] = [
-    ['type 2 (checkpoint, not in v1 streams)', (b, off) => { b[off + 12] = RecordType.CHECKPOINT }],
-    ['type 0', (b, off) => { b[off + 12] = 0 }],
-    ['flag bit 1', (b, off) => { b[off + 13] = RecordFlag.COMMIT | 0x02 }],
+    [
+      'type 2 (checkpoint, not in v1 streams)',
+      (b, off) => {
+        b[off + 12] = RecordType.CHECKPOINT
+      },
+    ],
+    [
+      'type 0',
+      (b, off) => {
+        b[off + 12] = 0
+      },
+    ],
+    [
+      'flag bit 1',
+      (b, off) => {
+        b[off + 13] = RecordFlag.COMMIT | 0x02
+      },
+    ],
   ]
   for (const [name, mutate] of cases) {
     const { buf, r7 } = tiny()
@@ -544,7 +666,11 @@ test('torn: zeros with one non-zero byte anywhere after the last commit are a to
     const buf = Buffer.concat([s.buf, Buffer.alloc(200_000)])
     buf[s.buf.length + at] = 1
     const sc = scan(buf)
-    assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 200_000 }, `non-zero byte at +${at}`)
+    assert.equal(
+      classifyTail(buf, sc, MAX),
+      { kind: 'torn', cutAt: s.buf.length, bytes: 200_000 },
+      `non-zero byte at +${at}`,
+    )
   }
 })
 
@@ -563,7 +689,14 @@ test('zeroFrom finds where the trailing run of zeros starts, never below from', 
 
 test('torn: valid records without a COMMIT after the last commit (a batch that never finished) are cut whole', () => {
   const s = segment([2, 1])
-  const open = frame([{ seq: 4, flags: 0 }, { seq: 5, flags: 0 }], s.hash, SEED)
+  const open = frame(
+    [
+      { seq: 4, flags: 0 },
+      { seq: 5, flags: 0 },
+    ],
+    s.hash,
+    SEED,
+  )
   const buf = Buffer.concat([s.buf, open.bytes])
   const sc = scan(buf)
   assert.is(sc.stop, undefined, 'the uncommitted records are themselves valid')
@@ -593,7 +726,11 @@ test('corrupt: damage followed by a later committed batch is acknowledged data, 
   assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 3 })
   assert.is(sc.commitSeq, 2)
   assert.equal(classifyTail(buf, sc, MAX), {
-    kind: 'corrupt', offset: victim.off, seq: 3, problem: 'checksum', laterValidAt: s.recs[5]!.off, // first record after batch 2's COMMIT
+    kind: 'corrupt',
+    offset: victim.off,
+    seq: 3,
+    problem: 'checksum',
+    laterValidAt: s.recs[5]!.off, // first record after batch 2's COMMIT
   })
 })
 
@@ -605,7 +742,13 @@ test('corrupt: a damaged COMMIT record followed by two more batches', () => {
   const sc = scan(buf)
   assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 2 })
   // seq 3 begins its own batch (seq − batchIndex = 3), not the unfinished batch 2.
-  assert.equal(classifyTail(buf, sc, MAX), { kind: 'corrupt', offset: victim.off, seq: 2, problem: 'checksum', laterValidAt: s.recs[2]!.off })
+  assert.equal(classifyTail(buf, sc, MAX), {
+    kind: 'corrupt',
+    offset: victim.off,
+    seq: 2,
+    problem: 'checksum',
+    laterValidAt: s.recs[2]!.off,
+  })
 })
 
 test('corrupt: a zeroed record (lost write) in the middle of acknowledged data', () => {
@@ -639,11 +782,21 @@ test('a damaged COMMIT record of the next-to-last batch is corrupt: batchIndex s
   const buf = Buffer.from(s.buf)
   buf[s.recs[1]!.off + 64]! ^= 0x01
   const sc = scan(buf)
-  assert.equal(classifyTail(buf, sc, MAX), { kind: 'corrupt', offset: s.recs[1]!.off, seq: 2, problem: 'checksum', laterValidAt: s.recs[2]!.off })
+  assert.equal(classifyTail(buf, sc, MAX), {
+    kind: 'corrupt',
+    offset: s.recs[1]!.off,
+    seq: 2,
+    problem: 'checksum',
+    laterValidAt: s.recs[2]!.off,
+  })
 })
 
 test('batch: a record whose batchIndex does not continue its batch is refused, even with a valid CRC', () => {
-  for (const [name, victimIdx, value] of [['restart inside a batch', 2, 0], ['skip an index', 1, 2], ['non-zero after a COMMIT', 3, 1]] as const) {
+  for (const [name, victimIdx, value] of [
+    ['restart inside a batch', 2, 0],
+    ['skip an index', 1, 2],
+    ['non-zero after a COMMIT', 3, 1],
+  ] as const) {
     const s = segment([3, 2]) // indexes 0 1 2 | 0 1
     const buf = Buffer.from(s.buf)
     const victim = s.recs[victimIdx]!

@@ -8,7 +8,15 @@ import * as assert from 'uvu/assert'
 import { tracked } from '../helpers/tracked.js'
 import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../../lib/index.js'
 import { CLOSED, NO_SPACE, Ring } from '../../shared/ring/ring.js'
-import { align8, CONSUMED, DATA_OFFSET, PAD, POS_MASK, RESERVE_U64, RING_RECORD_HEADER_BYTES } from '../../shared/ring/layout.js'
+import {
+  align8,
+  CONSUMED,
+  DATA_OFFSET,
+  PAD,
+  POS_MASK,
+  RESERVE_U64,
+  RING_RECORD_HEADER_BYTES,
+} from '../../shared/ring/layout.js'
 import { checkRun } from '../helpers/check.js'
 import { Gate } from '../helpers/gated-storage.js'
 import { loadEvent, mulberry32, padFor, type PadSpec, seedFrom, within } from '../helpers/load.js'
@@ -48,7 +56,12 @@ function payload(buf: Buffer, len: number, seqLo: number, fill: number): Buffer 
  * checking every answer against a model of the free space. startPos: the ring
  * position (and consumed position) to start from; lastSeq: where seqs start.
  */
-function exercise(rnd: () => number, steps: number, startPos: number, lastSeq: number): { laps: number; pads: number; noSpace: number; records: number; exactFull: number } {
+function exercise(
+  rnd: () => number,
+  steps: number,
+  startPos: number,
+  lastSeq: number,
+): { laps: number; pads: number; noSpace: number; records: number; exactFull: number } {
   const ring = Ring.allocate(RING)
   ring.initCursors(lastSeq)
   if (startPos !== 0) {
@@ -72,7 +85,12 @@ function exercise(rnd: () => number, steps: number, startPos: number, lastSeq: n
     const produce = rnd() < 0.55
     if (produce) {
       const r = rnd()
-      let len = r < 0.7 ? 1 + Math.floor(rnd() * 200) : r < 0.95 ? 200 + Math.floor(rnd() * 4000) : maxLen - Math.floor(rnd() * 2000)
+      let len =
+        r < 0.7
+          ? 1 + Math.floor(rnd() * 200)
+          : r < 0.95
+            ? 200 + Math.floor(rnd() * 4000)
+            : maxLen - Math.floor(rnd() * 2000)
       if (rnd() < 0.1) {
         // Aim at the boundary: a record that fills the free space to the last byte.
         const o = resPos % RING
@@ -97,18 +115,30 @@ function exercise(rnd: () => number, steps: number, startPos: number, lastSeq: n
         continue
       }
       if (!fits && !exact) {
-        assert.is(got, NO_SPACE, `step ${step}: reserve(${len}) with ${free} bytes free (pad ${pad}, record ${recBytes}) must be NO_SPACE, got ${got}`)
+        assert.is(
+          got,
+          NO_SPACE,
+          `step ${step}: reserve(${len}) with ${free} bytes free (pad ${pad}, record ${recBytes}) must be NO_SPACE, got ${got}`,
+        )
         noSpace++
         continue
       }
       seq++
-      assert.is(got, seq % 2 ** 32, `step ${step}: reserve(${len}) with ${free} bytes free (pad ${pad}, record ${recBytes}) must give seq low bits ${seq % 2 ** 32}, got ${got}`)
+      assert.is(
+        got,
+        seq % 2 ** 32,
+        `step ${step}: reserve(${len}) with ${free} bytes free (pad ${pad}, record ${recBytes}) must give seq low bits ${seq % 2 ** 32}, got ${got}`,
+      )
       const fill = 1 + (seq % 251)
       const timeMs = 1_700_000_000_000 + seq
       ring.publish(payload(scratch, len, got, fill), len, timeMs)
       if (pad !== 0) {
         pads++
-        assert.is(ring.i32[(DATA_OFFSET + off) >> 2], PAD, `step ${step}: a record that does not fit before the ring end leaves PAD at offset ${off}`)
+        assert.is(
+          ring.i32[(DATA_OFFSET + off) >> 2],
+          PAD,
+          `step ${step}: a record that does not fit before the ring end leaves PAD at offset ${off}`,
+        )
       }
       const start = resPos + pad
       fifo.push({ seqLo: got, len, timeMs, fill, start, end: start + recBytes })
@@ -122,26 +152,47 @@ function exercise(rnd: () => number, steps: number, startPos: number, lastSeq: n
       const newPos = ring.take(readPos, (at, len, seqLo, timeMs) => {
         if (k === want) return false
         const rec = fifo[head + k]!
-        assert.is(at, DATA_OFFSET + (rec.start % RING) + RING_RECORD_HEADER_BYTES, `take: record seq ${rec.seqLo} at the wrong place`)
+        assert.is(
+          at,
+          DATA_OFFSET + (rec.start % RING) + RING_RECORD_HEADER_BYTES,
+          `take: record seq ${rec.seqLo} at the wrong place`,
+        )
         assert.is(len, rec.len)
         assert.is(seqLo, rec.seqLo)
         assert.is(timeMs, rec.timeMs)
         const expected = payload(scratch, rec.len, rec.seqLo, rec.fill)
-        assert.ok(Buffer.from(ring.u8.buffer, at, len).equals(expected), `take: payload of seq ${rec.seqLo} was overwritten`)
+        assert.ok(
+          Buffer.from(ring.u8.buffer, at, len).equals(expected),
+          `take: payload of seq ${rec.seqLo} was overwritten`,
+        )
         k++
         return true
       })
       assert.is(k, want, `take visited ${k} records, ${want} were asked and ${available} published`)
       // Where take stops: after the last record it took when it took them all,
       // else at the next record's start (past any PAD in front of it).
-      const endAbs = want === 0 ? (available > 0 ? fifo[head]!.start : consumed) : want === available ? fifo[head + want - 1]!.end : fifo[head + want]!.start
-      assert.is(newPos, endAbs & POS_MASK, `take returned position ${newPos}, expected ${endAbs & POS_MASK}${resPos - consumed === RING ? ' (the ring was exactly full: take walked past its own start onto records it had already visited)' : ''}`)
+      const endAbs =
+        want === 0
+          ? available > 0
+            ? fifo[head]!.start
+            : consumed
+          : want === available
+            ? fifo[head + want - 1]!.end
+            : fifo[head + want]!.start
+      assert.is(
+        newPos,
+        endAbs & POS_MASK,
+        `take returned position ${newPos}, expected ${endAbs & POS_MASK}${resPos - consumed === RING ? ' (the ring was exactly full: take walked past its own start onto records it had already visited)' : ''}`,
+      )
       ring.release(readPos, newPos)
       // Released space is zeroed (no stale length word can be read on a later lap).
-      for (let a = consumed; a < endAbs; ) {
+      for (let a = consumed; a < endAbs;) {
         const o = a % RING
         const n = Math.min(endAbs - a, RING - o)
-        assert.ok(Buffer.from(ring.u8.buffer, DATA_OFFSET + o, n).equals(zeros.subarray(0, n)), `released bytes [${a}, ${a + n}) are not zeroed`)
+        assert.ok(
+          Buffer.from(ring.u8.buffer, DATA_OFFSET + o, n).equals(zeros.subarray(0, n)),
+          `released bytes [${a}, ${a + n}) are not zeroed`,
+        )
         a += n
       }
       assert.is(ring.consumedWord(), endAbs & POS_MASK)
@@ -159,7 +210,10 @@ function exercise(rnd: () => number, steps: number, startPos: number, lastSeq: n
 test('ring: random sizes over many laps — payloads intact, PAD at the end, NO_SPACE exactly when full, seqs in order', () => {
   const r = exercise(mulberry32(seed), 150_000, 0, 0)
   assert.ok(r.laps >= 100, `the test must wrap the ring many times (laps ${r.laps})`)
-  assert.ok(r.pads >= 50 && r.noSpace >= 50 && r.exactFull >= 10, `the test must hit the ring end, a full ring and an exactly full ring often (pads ${r.pads}, NO_SPACE ${r.noSpace}, exactly full ${r.exactFull})`)
+  assert.ok(
+    r.pads >= 50 && r.noSpace >= 50 && r.exactFull >= 10,
+    `the test must hit the ring end, a full ring and an exactly full ring often (pads ${r.pads}, NO_SPACE ${r.noSpace}, exactly full ${r.exactFull})`,
+  )
 })
 
 test('ring: positions wrap past 2^31 and seq low bits wrap past 2^32', () => {
@@ -189,8 +243,15 @@ test('ring: exactly full (equal records that tile the ring): take visits each re
     seen.push(s)
     return seen.length <= 2 * n // bound the walk: a take that wraps onto its own records never stops otherwise
   })
-  assert.is(seen.length, reserved, `take visited ${seen.length} records, ${reserved} were published (seqs ${seen.slice(reserved - 2, reserved + 3).join(', ')} around the lap end)`)
-  assert.equal(seen, Array.from({ length: reserved }, (_, i) => i + 1))
+  assert.is(
+    seen.length,
+    reserved,
+    `take visited ${seen.length} records, ${reserved} were published (seqs ${seen.slice(reserved - 2, reserved + 3).join(', ')} around the lap end)`,
+  )
+  assert.equal(
+    seen,
+    Array.from({ length: reserved }, (_, i) => i + 1),
+  )
   assert.is(end, reserved * 128)
 })
 
@@ -204,7 +265,11 @@ test('ring: exactly full through a PAD at the ring end: take visits each record 
   Atomics.store(ring.u64, RESERVE_U64, BigInt(start))
   Atomics.store(ring.i32, CONSUMED, start)
   const lens = [32626, 136, 20, 197]
-  assert.is(lens.reduce((a, l) => a + align8(16 + l), RING - start), RING, 'the pad and the four records fill the ring exactly')
+  assert.is(
+    lens.reduce((a, l) => a + align8(16 + l), RING - start),
+    RING,
+    'the pad and the four records fill the ring exactly',
+  )
   let endAbs = start
   let reserved = 0
   for (const [i, len] of lens.entries()) {
@@ -220,7 +285,11 @@ test('ring: exactly full through a PAD at the ring end: take visits each record 
     seen.push(s)
     return seen.length <= 8
   })
-  assert.equal(seen, Array.from({ length: reserved }, (_, i) => i + 1), `take visited seqs ${seen.join(', ')}`)
+  assert.equal(
+    seen,
+    Array.from({ length: reserved }, (_, i) => i + 1),
+    `take visited seqs ${seen.join(', ')}`,
+  )
   assert.is(end, endAbs)
 })
 
@@ -233,7 +302,10 @@ test('ring: a reserved but unpublished record holds back every later one', () =>
   assert.is(b.reserve(3), 2)
   b.publish(p, 3, 2)
   const seen: number[] = []
-  assert.is(a.take(0, (_at, _len, s) => (seen.push(s), true)), 0)
+  assert.is(
+    a.take(0, (_at, _len, s) => (seen.push(s), true)),
+    0,
+  )
   assert.equal(seen, [])
   assert.ok(!a.hasPublished(0))
   a.publish(p, 3, 1)
@@ -282,7 +354,12 @@ const BIG: PadSpec = { salt: seed ^ 0x52, min: EVENT_MAX - 3000, max: EVENT_MAX 
 /** One event in ten is near the largest allowed. */
 const mixedPad = (n: number): PadSpec => (n % 10 === 0 ? BIG : SMALL)
 
-async function checkSingleThread(dir: string, seqs: number[], ns: number[], padOf: (n: number) => PadSpec): Promise<void> {
+async function checkSingleThread(
+  dir: string,
+  seqs: number[],
+  ns: number[],
+  padOf: (n: number) => PadSpec,
+): Promise<void> {
   let i = 0
   for await (const rec of readLog(dir)) {
     assert.ok(i < seqs.length, `the log holds more than the ${seqs.length} acknowledged events (seq ${rec.seq})`)
@@ -310,7 +387,12 @@ test('sink, 64 KiB ring: 30,000 emits fired without awaiting (1 in 10 near event
   assert.is(sink.stats().pending, 0)
   assert.is(sink.stats().durableSeq, N)
   await sink.close()
-  await checkSingleThread(dir, receipts.map((r) => r.seq), receipts.map((_, n) => n), mixedPad)
+  await checkSingleThread(
+    dir,
+    receipts.map((r) => r.seq),
+    receipts.map((_, n) => n),
+    mixedPad,
+  )
 })
 
 test('sink, 64 KiB ring, equal-size events that tile the ring: a full ring does not fail the sink', async () => {
@@ -320,7 +402,11 @@ test('sink, 64 KiB ring, equal-size events that tile the ring: a full ring does 
   const gate = new Gate()
   const dir = freshDir()
   const sink = await openSink({ dir, ringBytes: RING, eventBytesMax: 4096, storage: gate.spec })
-  const ev = (n: number) => ({ level: 'Information' as const, messageTemplate: 'tile', properties: { n: String(n).padStart(6, '0'), pad: 'p'.repeat(27) } })
+  const ev = (n: number) => ({
+    level: 'Information' as const,
+    messageTemplate: 'tile',
+    properties: { n: String(n).padStart(6, '0'), pad: 'p'.repeat(27) },
+  })
   assert.is(Buffer.byteLength(JSON.stringify(ev(0))), 112)
   gate.close()
   const N = 2000
@@ -329,24 +415,40 @@ test('sink, 64 KiB ring, equal-size events that tile the ring: a full ring does 
   gate.open()
   const out = await within(Promise.allSettled(promises), 60_000, 'emits')
   const failed = out.filter((o) => o.status === 'rejected')
-  assert.ok(failed.length === 0, `${failed.length} of ${N} emits rejected; first: ${(failed[0] as PromiseRejectedResult | undefined)?.reason?.message}`)
+  assert.ok(
+    failed.length === 0,
+    `${failed.length} of ${N} emits rejected; first: ${(failed[0] as PromiseRejectedResult | undefined)?.reason?.message}`,
+  )
   out.forEach((o, n) => assert.is((o as PromiseFulfilledResult<Receipt>).value.seq, n + 1))
   await sink.close()
   let k = 0
-  for await (const rec of readLog(dir)) assert.is((rec.event.properties as { n: string }).n, String(k++).padStart(6, '0'))
+  for await (const rec of readLog(dir))
+    assert.is((rec.event.properties as { n: string }).n, String(k++).padStart(6, '0'))
   assert.is(k, N)
 })
 
 test('sink, 64 KiB ring: an event of exactly eventBytesMax goes through; one byte more is refused and never written', async () => {
   const dir = freshDir()
   const sink = await openSink({ dir, ringBytes: RING, eventBytesMax: EVENT_MAX })
-  const base = (pad: string) => ({ level: 'Information' as const, messageTemplate: 'load {thread} {n}', properties: { thread: 0, n: 0, pad } })
+  const base = (pad: string) => ({
+    level: 'Information' as const,
+    messageTemplate: 'load {thread} {n}',
+    properties: { thread: 0, n: 0, pad },
+  })
   const overhead = Buffer.byteLength(JSON.stringify(base('')))
   const exact = base('x'.repeat(EVENT_MAX - overhead))
   assert.is(Buffer.byteLength(JSON.stringify(exact)), EVENT_MAX)
-  const ps = [sink.emit(exact), sink.emit(base('y'.repeat(EVENT_MAX - overhead + 1))), sink.emit(exact), sink.emit(exact)]
+  const ps = [
+    sink.emit(exact),
+    sink.emit(base('y'.repeat(EVENT_MAX - overhead + 1))),
+    sink.emit(exact),
+    sink.emit(exact),
+  ]
   const out = await Promise.allSettled(ps)
-  assert.equal(out.map((o) => (o.status === 'fulfilled' ? o.value.seq : (o.reason as AuditError).code)), [1, ERROR_CODES.EVENT_TOO_LARGE, 2, 3])
+  assert.equal(
+    out.map((o) => (o.status === 'fulfilled' ? o.value.seq : (o.reason as AuditError).code)),
+    [1, ERROR_CODES.EVENT_TOO_LARGE, 2, 3],
+  )
   await sink.close()
   let k = 0
   for await (const rec of readLog(dir)) {
@@ -366,7 +468,10 @@ test('sink, 64 KiB ring, writer held in fdatasync: nothing resolves while it is 
   const promises: Promise<Receipt>[] = []
   for (let n = 0; n < N; n++) {
     const p = sink.emit(loadEvent(0, n, mixedPad(n)))
-    p.then(() => resolved.push(n), () => {})
+    p.then(
+      () => resolved.push(n),
+      () => {},
+    )
     promises.push(p)
   }
   await within(gate.waitHeld(0), 30_000, 'the writer reaching fdatasync')
@@ -379,7 +484,12 @@ test('sink, 64 KiB ring, writer held in fdatasync: nothing resolves while it is 
   for (let n = 0; n < N; n++) assert.is(receipts[n]!.seq, n + 1)
   assert.is(new Set(resolved).size, N)
   await sink.close()
-  await checkSingleThread(dir, receipts.map((r) => r.seq), receipts.map((_, n) => n), mixedPad)
+  await checkSingleThread(
+    dir,
+    receipts.map((r) => r.seq),
+    receipts.map((_, n) => n),
+    mixedPad,
+  )
 })
 
 test('sink, 64 KiB ring, pendingEmitsMax 4: the emits past the limit reject with ERR_AUDIT_QUEUE_FULL, the others resolve', async () => {
@@ -397,11 +507,15 @@ test('sink, 64 KiB ring, pendingEmitsMax 4: the emits past the limit reject with
     sink.emit(loadEvent(0, n, BIG)).then(
       (r) => void (settled[n] = r.seq),
       (e: AuditError) => void (settled[n] = e.code),
-    ))
+    ),
+  )
   await within(gate.waitHeld(0), 30_000, 'the writer reaching fdatasync')
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
   const accepted = settled.findIndex((s) => s !== undefined)
-  assert.ok(accepted > pendingEmitsMax && accepted <= pendingEmitsMax + 4, `accepted ${accepted} (settled so far: ${JSON.stringify(settled)})`)
+  assert.ok(
+    accepted > pendingEmitsMax && accepted <= pendingEmitsMax + 4,
+    `accepted ${accepted} (settled so far: ${JSON.stringify(settled)})`,
+  )
   for (let n = 0; n < N; n++) {
     if (n < accepted) assert.is(settled[n], undefined, `emit ${n} settled while the writer was held: ${settled[n]}`)
     else assert.is(settled[n], ERROR_CODES.QUEUE_FULL, `emit ${n}`)
@@ -414,10 +528,15 @@ test('sink, 64 KiB ring, pendingEmitsMax 4: the emits past the limit reject with
   assert.is(more.seq, accepted + 1)
   await sink.close()
   const ns = [...Array.from({ length: accepted }, (_, n) => n), N]
-  await checkSingleThread(dir, ns.map((_, i) => i + 1), ns, () => BIG)
+  await checkSingleThread(
+    dir,
+    ns.map((_, i) => i + 1),
+    ns,
+    () => BIG,
+  )
 })
 
-test('sink: one thread\'s receipts resolve in emit order, also when an emit waited for ring space and the next did not', async () => {
+test("sink: one thread's receipts resolve in emit order, also when an emit waited for ring space and the next did not", async () => {
   // Deterministic: the writer is held in fdatasync (helpers/gated-storage.ts)
   // and let through one call at a time.
   //   emit 0 (small)     → batch 1, held in fdatasync #1
@@ -442,7 +561,10 @@ test('sink: one thread\'s receipts resolve in emit order, also when an emit wait
   const ps: Promise<Receipt>[] = []
   const emit = (n: number, bytes: number): void => {
     const p = sink.emit(ev(n, bytes))
-    p.then(() => order.push(n), () => {})
+    p.then(
+      () => order.push(n),
+      () => {},
+    )
     ps.push(p)
   }
   gate.close()
@@ -461,7 +583,10 @@ test('sink: one thread\'s receipts resolve in emit order, also when an emit wait
   assert.is(lastReserved(), 5, 'emit 4 went straight into the ring')
   gate.open()
   const receipts = await within(Promise.all(ps), 30_000, 'emits')
-  assert.equal(receipts.map((r) => r.seq), [1, 2, 3, 4, 5])
+  assert.equal(
+    receipts.map((r) => r.seq),
+    [1, 2, 3, 4, 5],
+  )
   assert.equal(order, [0, 1, 2, 3, 4], `receipts resolved in the order ${order.join(', ')}`)
 })
 

@@ -52,7 +52,19 @@ interface Life {
 
 function runChild(cfg: CrashConfig, mode: KillMode, delayMs: number, small: boolean): Promise<Life> {
   const child = spawn(process.execPath, [CHILD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const life: Life = { life: cfg.life, mode, delayMs, small, receipts: [], opened: undefined, finished: false, signal: null, code: null, errors: [], stderr: '' }
+  const life: Life = {
+    life: cfg.life,
+    mode,
+    delayMs,
+    small,
+    receipts: [],
+    opened: undefined,
+    finished: false,
+    signal: null,
+    code: null,
+    errors: [],
+    stderr: '',
+  }
   let timer: NodeJS.Timeout | undefined
   const killIn = (ms: number): void => {
     timer ??= setTimeout(() => child.kill('SIGKILL'), ms)
@@ -110,7 +122,17 @@ let committed = 0
 /** Per `${life}/${thread}`: the next n expected in the log (for incremental reads). */
 let nextN = new Map<string, number>()
 let lastLifeSeen = 0
-const stats = { killedBeforeOpen: 0, killedInOpen: 0, killedRunning: 0, finished: 0, tornCut: 0, tmpRemoved: 0, smallLives: 0, acked: 0, resolvedOutOfOrder: 0 }
+const stats = {
+  killedBeforeOpen: 0,
+  killedInOpen: 0,
+  killedRunning: 0,
+  finished: 0,
+  tornCut: 0,
+  tmpRemoved: 0,
+  smallLives: 0,
+  acked: 0,
+  resolvedOutOfOrder: 0,
+}
 
 /** Read the log from fromSeq and check every record; returns how many receipts were matched. */
 async function checkRecords(fromSeq: number, upTo: number, currentLife: number, where: string): Promise<number> {
@@ -125,19 +147,36 @@ async function checkRecords(fromSeq: number, upTo: number, currentLife: number, 
     expect++
     const p = rec.event.properties as { life?: unknown; thread?: unknown; n?: unknown; pad?: unknown }
     const { life, thread, n } = p
-    assert.ok(typeof life === 'number' && Number.isInteger(life) && life >= 1 && life <= currentLife, `${where}: seq ${rec.seq} has life ${String(life)}, not one of 1..${currentLife}: never emitted`)
+    assert.ok(
+      typeof life === 'number' && Number.isInteger(life) && life >= 1 && life <= currentLife,
+      `${where}: seq ${rec.seq} has life ${String(life)}, not one of 1..${currentLife}: never emitted`,
+    )
     assert.ok(thread === 0 || thread === 1, `${where}: seq ${rec.seq} has thread ${String(thread)}: never emitted`)
-    assert.ok(life >= lastLifeSeen, `${where}: seq ${rec.seq} belongs to life ${life} but follows events of life ${lastLifeSeen}`)
+    assert.ok(
+      life >= lastLifeSeen,
+      `${where}: seq ${rec.seq} belongs to life ${life} but follows events of life ${lastLifeSeen}`,
+    )
     lastLifeSeen = life
     const key = `${life}/${thread}`
     const want = nextN.get(key) ?? 0
-    assert.is(n, want, `${where}: seq ${rec.seq} is emit ${String(n)} of life ${life} thread ${thread}; expected emit ${want} (an emit lost before it, duplicated, or out of order)`)
+    assert.is(
+      n,
+      want,
+      `${where}: seq ${rec.seq} is emit ${String(n)} of life ${life} thread ${thread}; expected emit ${want} (an emit lost before it, duplicated, or out of order)`,
+    )
     nextN.set(key, want + 1)
-    assert.ok(p.pad === padFor(padOf(life), thread, want), `${where}: seq ${rec.seq}: payload differs from what life ${life} thread ${thread} emitted as n ${want}`)
+    assert.ok(
+      p.pad === padFor(padOf(life), thread, want),
+      `${where}: seq ${rec.seq}: payload differs from what life ${life} thread ${thread} emitted as n ${want}`,
+    )
     assert.is(rec.event.messageTemplate, 'load {thread} {n}')
     const a = acked.get(rec.seq)
     if (a !== undefined) {
-      assert.equal({ life, thread, n }, a, `${where}: seq ${rec.seq} was acknowledged for life ${a.life} thread ${a.thread} emit ${a.n} but holds life ${life} thread ${thread} emit ${String(n)}`)
+      assert.equal(
+        { life, thread, n },
+        a,
+        `${where}: seq ${rec.seq} was acknowledged for life ${a.life} thread ${a.thread} emit ${a.n} but holds life ${life} thread ${thread} emit ${String(n)}`,
+      )
       matched++
     }
   }
@@ -155,21 +194,40 @@ test(`${ITER} lives on one directory, each killed with SIGKILL at a random insta
     const perThread = rnd() < 0.1 ? 300 : 20_000 // some lives finish and close cleanly before the kill
     const inflight = 1000 + Math.floor(rnd() * 3000)
     const cfg: CrashConfig = {
-      dir, life, perThread, inflight, pad: padOf(life),
+      dir,
+      life,
+      perThread,
+      inflight,
+      pad: padOf(life),
       opts: small
-        ? { eventBytesMax: 4096, batchBytesMax: 16 * 1024, segmentBytesMax: 64 * 1024, ringBytes: rnd() < 0.5 ? 64 * 1024 : 1024 * 1024 }
+        ? {
+            eventBytesMax: 4096,
+            batchBytesMax: 16 * 1024,
+            segmentBytesMax: 64 * 1024,
+            ringBytes: rnd() < 0.5 ? 64 * 1024 : 1024 * 1024,
+          }
         : { eventBytesMax: 4096 },
     }
     const where = `life ${life} (seed ${seed}, ${mode} +${delayMs} ms, ${small ? 'small segments' : 'default sizes'}, ${perThread}/thread)`
     const L = await within(runChild(cfg, mode, delayMs, small), 60_000, where)
 
-    assert.ok(L.errors.length === 0, `${where}: the child reported ${L.errors.length} errors, first: ${L.errors.slice(0, 2).join(' | ')}`)
+    assert.ok(
+      L.errors.length === 0,
+      `${where}: the child reported ${L.errors.length} errors, first: ${L.errors.slice(0, 2).join(' | ')}`,
+    )
     if (L.finished) {
       // It closed the sink; the kill may still have landed before it exited.
-      assert.ok(L.code === 0 || L.signal === 'SIGKILL', `${where}: finished but exited with code ${L.code}, signal ${L.signal}; stderr: ${L.stderr}`)
+      assert.ok(
+        L.code === 0 || L.signal === 'SIGKILL',
+        `${where}: finished but exited with code ${L.code}, signal ${L.signal}; stderr: ${L.stderr}`,
+      )
       stats.finished++
     } else {
-      assert.is(L.signal, 'SIGKILL', `${where}: died on its own (code ${L.code}, signal ${L.signal}); stderr: ${L.stderr}`)
+      assert.is(
+        L.signal,
+        'SIGKILL',
+        `${where}: died on its own (code ${L.code}, signal ${L.signal}); stderr: ${L.stderr}`,
+      )
       if (L.opened === undefined) {
         if (L.mode === 'spawn') stats.killedBeforeOpen++
         else stats.killedInOpen++
@@ -179,15 +237,25 @@ test(`${ITER} lives on one directory, each killed with SIGKILL at a random insta
     if (L.opened !== undefined) {
       // Recovery kept exactly what was committed on disk after the last life: no
       // committed event lost, no cut event brought back.
-      assert.is(L.opened.lastSeq, committed, `${where}: open recovered up to seq ${L.opened.lastSeq}; the log was committed up to ${committed}`)
+      assert.is(
+        L.opened.lastSeq,
+        committed,
+        `${where}: open recovered up to seq ${L.opened.lastSeq}; the log was committed up to ${committed}`,
+      )
       if (L.opened.tornBytes > 0) stats.tornCut++
       if (L.opened.tmpRemoved > 0) stats.tmpRemoved++
     } else assert.is(L.receipts.length, 0)
 
     for (const rc of L.receipts) {
       const before = acked.get(rc.seq)
-      assert.ok(before === undefined, `${where}: seq ${rc.seq} acknowledged twice: to life ${before?.life} thread ${before?.thread} emit ${before?.n} and now to thread ${rc.thread} emit ${rc.n}`)
-      assert.ok(rc.seq > committed, `${where}: seq ${rc.seq} acknowledged in this life, but the log before this life already ended at ${committed}`)
+      assert.ok(
+        before === undefined,
+        `${where}: seq ${rc.seq} acknowledged twice: to life ${before?.life} thread ${before?.thread} emit ${before?.n} and now to thread ${rc.thread} emit ${rc.n}`,
+      )
+      assert.ok(
+        rc.seq > committed,
+        `${where}: seq ${rc.seq} acknowledged in this life, but the log before this life already ended at ${committed}`,
+      )
       acked.set(rc.seq, { life, thread: rc.thread, n: rc.n })
     }
     stats.acked += L.receipts.length
@@ -197,7 +265,11 @@ test(`${ITER} lives on one directory, each killed with SIGKILL at a random insta
       // The order in which the promises resolve is not promised; count inversions for the summary.
       for (let i = 1; i < ns.length; i++) if (ns[i]!.n < ns[i - 1]!.n) stats.resolvedOutOfOrder++
       const byN = [...ns].sort((a, b) => a.n - b.n)
-      for (let i = 1; i < byN.length; i++) assert.ok(byN[i]!.seq > byN[i - 1]!.seq, `${where}: thread ${t}: emit ${byN[i]!.n} has seq ${byN[i]!.seq}, not after emit ${byN[i - 1]!.n} (seq ${byN[i - 1]!.seq})`)
+      for (let i = 1; i < byN.length; i++)
+        assert.ok(
+          byN[i]!.seq > byN[i - 1]!.seq,
+          `${where}: thread ${t}: emit ${byN[i]!.n} has seq ${byN[i]!.seq}, not after emit ${byN[i - 1]!.n} (seq ${byN[i - 1]!.seq})`,
+        )
     }
 
     if (segmentCount() === 0) {
@@ -218,14 +290,20 @@ test(`${ITER} lives on one directory, each killed with SIGKILL at a random insta
     assert.is(matched, expectMatched, `${where}: ${expectMatched - matched} acknowledged events are not in the log`)
     committed = last
   }
-  console.log(`crash: ${ITER} lives, ${stats.killedBeforeOpen} killed (timed from spawn) before open returned, ${stats.killedInOpen} killed after announcing open (inside open/recovery), ${stats.killedRunning} killed while emitting, ${stats.finished} finished cleanly; ${stats.smallLives} with 16 KiB batches / 64 KiB segments; ${stats.tornCut} torn tails cut and ${stats.tmpRemoved} half-made segments (.wal.tmp, a kill during rotation) removed on open; ${stats.acked} receipts checked (${stats.resolvedOutOfOrder} resolved before an earlier emit of the same thread); log ends at seq ${committed}, ${segmentCount()} segments`)
+  console.log(
+    `crash: ${ITER} lives, ${stats.killedBeforeOpen} killed (timed from spawn) before open returned, ${stats.killedInOpen} killed after announcing open (inside open/recovery), ${stats.killedRunning} killed while emitting, ${stats.finished} finished cleanly; ${stats.smallLives} with 16 KiB batches / 64 KiB segments; ${stats.tornCut} torn tails cut and ${stats.tmpRemoved} half-made segments (.wal.tmp, a kill during rotation) removed on open; ${stats.acked} receipts checked (${stats.resolvedOutOfOrder} resolved before an earlier emit of the same thread); log ends at seq ${committed}, ${segmentCount()} segments`,
+  )
 })
 
 test('after the last kill, a clean open in this process continues right after the committed log', async () => {
   const sink = await AuditSink.open({ dir, eventBytesMax: 4096 })
   try {
     assert.is(sink.openReport.lastSeq, committed)
-    const r = await sink.emit({ level: 'Information', messageTemplate: 'after the crashes', properties: { life: ITER + 1 } })
+    const r = await sink.emit({
+      level: 'Information',
+      messageTemplate: 'after the crashes',
+      properties: { life: ITER + 1 },
+    })
     assert.is(r.seq, committed + 1)
   } finally {
     await sink.close()

@@ -12,7 +12,25 @@ import { mulberry32 } from '../../torture/prng.js'
 const seed = Number(process.env.EVENT_SEED ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`event.test seed=${seed} (replay with EVENT_SEED=${seed})`)
 
-const ALPHABET = ['a', 'Z', ' ', '{', '}', '"', '\\', '\n', '\t', '\u0000', '\u001f', 'é', '€', '😀', '\ud800', '/', '<']
+const ALPHABET = [
+  'a',
+  'Z',
+  ' ',
+  '{',
+  '}',
+  '"',
+  '\\',
+  '\n',
+  '\t',
+  '\u0000',
+  '\u001f',
+  'é',
+  '€',
+  '😀',
+  '\ud800',
+  '/',
+  '<',
+]
 
 function randomTemplate(rng: () => number, maxLen: number): string {
   const len = Math.floor(rng() * maxLen)
@@ -24,7 +42,9 @@ function randomTemplate(rng: () => number, maxLen: number): string {
 test('the template cache never changes a byte: many templates, evictions, long ones, repeats', () => {
   const rng = mulberry32(seed)
   const distinct = FIXED.templateCacheEntries * 3
-  const templates = Array.from({ length: distinct }, (_, i) => randomTemplate(rng, i % 10 === 0 ? FIXED.templateCacheCharsMax * 2 : 60))
+  const templates = Array.from({ length: distinct }, (_, i) =>
+    randomTemplate(rng, i % 10 === 0 ? FIXED.templateCacheCharsMax * 2 : 60),
+  )
   for (let i = 0; i < distinct * 4; i++) {
     // Mostly a few hot templates, sometimes any: hits, misses and clears interleave.
     const t = rng() < 0.7 ? templates[i % 5]! : templates[Math.floor(rng() * distinct)]!
@@ -37,7 +57,11 @@ test('the template cache never changes a byte: many templates, evictions, long o
 })
 
 test('a refused value deep in arrays and objects names its whole path', () => {
-  const ev = { level: 'Information', messageTemplate: 'x', properties: { a: [{ b: [1, 2, { c: () => 1 }] }] } } as unknown as AuditEvent
+  const ev = {
+    level: 'Information',
+    messageTemplate: 'x',
+    properties: { a: [{ b: [1, 2, { c: () => 1 }] }] },
+  } as unknown as AuditEvent
   try {
     encodeEvent(ev, 4096)
     assert.unreachable('a function was accepted')

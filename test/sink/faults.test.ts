@@ -16,15 +16,25 @@ interface Outcome {
 }
 
 /** Emit `total` events in waves of `wave` through a faulty storage and record every outcome. */
-async function runWith(dir: string, config: FaultConfig, total = 400, wave = 20, extra: Record<string, number> = {}): Promise<Outcome> {
+async function runWith(
+  dir: string,
+  config: FaultConfig,
+  total = 400,
+  wave = 20,
+  extra: Record<string, number> = {},
+): Promise<Outcome> {
   const sink = await AuditSink.open({ dir, storage: { module: FAULTY, config }, ...extra })
   const out: Outcome = { acked: [], rejected: [], lastDurable: 0 }
   for (let i = 0; i < total; i += wave) {
-    await Promise.all(Array.from({ length: wave }, (_, k) => sink.emit(ev(i + k, { pad: 'f'.repeat(200) })).then(
-      (r) => void out.acked.push(r.seq),
-      (e: { code: string; cause?: { code?: string; details?: { errno?: unknown } } }) =>
-        void out.rejected.push({ code: e.code, causeCode: e.cause?.code, errno: e.cause?.details?.errno }),
-    )))
+    await Promise.all(
+      Array.from({ length: wave }, (_, k) =>
+        sink.emit(ev(i + k, { pad: 'f'.repeat(200) })).then(
+          (r) => void out.acked.push(r.seq),
+          (e: { code: string; cause?: { code?: string; details?: { errno?: unknown } } }) =>
+            void out.rejected.push({ code: e.code, causeCode: e.cause?.code, errno: e.cause?.details?.errno }),
+        ),
+      ),
+    )
   }
   out.lastDurable = sink.stats().durableSeq
   await sink.close().catch(() => undefined)
@@ -48,7 +58,10 @@ function assertNoAckLost(o: Outcome, onDisk: Map<number, string>): void {
   }
   // Seqs on disk are contiguous from 1.
   const seqs = [...onDisk.keys()]
-  assert.equal(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1))
+  assert.equal(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i + 1),
+  )
 }
 
 for (const nth of [1, 2, 7]) {
@@ -58,7 +71,10 @@ for (const nth of [1, 2, 7]) {
     if (nth === 1) {
       let code = ''
       try {
-        await AuditSink.open({ dir, storage: { module: FAULTY, config: { faults: [{ op: 'fdatasync', nth, code: 'EIO' }] } } })
+        await AuditSink.open({
+          dir,
+          storage: { module: FAULTY, config: { faults: [{ op: 'fdatasync', nth, code: 'EIO' }] } },
+        })
       } catch (err) {
         code = (err as { code: string }).code
       }
@@ -115,7 +131,11 @@ test('short writes are completed by the write loop: everything acknowledged and 
 test('a failed directory fsync during rotation fails closed; the next open recovers', async () => {
   const dir = tempDir('rotfail')
   // fsyncDir #1 is the first segment's creation; #2 is the first rotation.
-  const o = await runWith(dir, { faults: [{ op: 'fsyncDir', nth: 2, code: 'EIO' }] }, 300, 10, { segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 2048 })
+  const o = await runWith(dir, { faults: [{ op: 'fsyncDir', nth: 2, code: 'EIO' }] }, 300, 10, {
+    segmentBytesMax: 64 * 1024,
+    batchBytesMax: 8 * 1024,
+    eventBytesMax: 2048,
+  })
   assert.ok(o.rejected.length > 0)
   for (const r of o.rejected) assert.is(r.code, 'ERR_AUDIT_FAILED')
   assertNoAckLost(o, await reopenAndRead(dir))
@@ -126,7 +146,10 @@ test('an I/O error while recovering (reading a segment) fails open with ERR_AUDI
   await runWith(dir, {}, 40, 10)
   let code = ''
   try {
-    await AuditSink.open({ dir, storage: { module: FAULTY, config: { faults: [{ op: 'pread', nth: 1, code: 'EIO' }] } } })
+    await AuditSink.open({
+      dir,
+      storage: { module: FAULTY, config: { faults: [{ op: 'pread', nth: 1, code: 'EIO' }] } },
+    })
   } catch (err) {
     code = (err as { code: string }).code
   }
@@ -139,8 +162,16 @@ test('every emit in flight when the sink fails is settled: none hangs', async ()
   const dir = tempDir('settle')
   // fdatasync #1 makes the first segment durable during open; #2 is the first batch's,
   // whatever its size (under load one batch may take all 5000 emits).
-  const sink = await AuditSink.open({ dir, storage: { module: FAULTY, config: { faults: [{ op: 'fdatasync', nth: 2, code: 'EIO' }] } } })
-  const all = Array.from({ length: 5000 }, (_, i) => sink.emit(ev(i)).then(() => 'ok', (e: { code: string }) => e.code))
+  const sink = await AuditSink.open({
+    dir,
+    storage: { module: FAULTY, config: { faults: [{ op: 'fdatasync', nth: 2, code: 'EIO' }] } },
+  })
+  const all = Array.from({ length: 5000 }, (_, i) =>
+    sink.emit(ev(i)).then(
+      () => 'ok',
+      (e: { code: string }) => e.code,
+    ),
+  )
   const outcomes = await Promise.all(all)
   const counts = outcomes.reduce<Record<string, number>>((m, o) => ((m[o] = (m[o] ?? 0) + 1), m), {})
   assert.ok(counts.ERR_AUDIT_FAILED! > 0, JSON.stringify(counts))
@@ -155,10 +186,14 @@ test('a writer thread that dies fails the sink loudly: every emit rejects with t
   // written ahead of it (workers/writer/appender.ts), #4 the second batch.
   const sink = await AuditSink.open({ dir, storage: { module: CRASHING, config: { exitOnPwrite: 4 } } })
   const first = await sink.emit(ev(0))
-  const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => sink.emit(ev(i + 1)).then(
-    (r) => `ok ${r.seq}`,
-    (e: { code: string; cause?: { code?: string } }) => `${e.code} <- ${e.cause?.code}`,
-  )))
+  const outcomes = await Promise.all(
+    Array.from({ length: 100 }, (_, i) =>
+      sink.emit(ev(i + 1)).then(
+        (r) => `ok ${r.seq}`,
+        (e: { code: string; cause?: { code?: string } }) => `${e.code} <- ${e.cause?.code}`,
+      ),
+    ),
+  )
   assert.ok(outcomes.includes('ERR_AUDIT_FAILED <- ERR_AUDIT_WRITER_CRASHED'), outcomes.slice(0, 3).join(', '))
   for (const o of outcomes) assert.ok(o.startsWith('ok ') || o === 'ERR_AUDIT_FAILED <- ERR_AUDIT_WRITER_CRASHED', o)
   let later = ''
@@ -175,7 +210,7 @@ test('a writer thread that dies fails the sink loudly: every emit rejects with t
     closeCode = (e as { code: string }).code
   }
   assert.is(closeCode, 'ERR_AUDIT_FAILED')
-  assert.not.ok(ls(dir).includes('LOCK'), 'the dead writer\'s lock was left behind')
+  assert.not.ok(ls(dir).includes('LOCK'), "the dead writer's lock was left behind")
   const onDisk = await reopenAndRead(dir)
   assert.ok(onDisk.has(first.seq))
   for (const o of outcomes) if (o.startsWith('ok ')) assert.ok(onDisk.has(Number(o.slice(3))))

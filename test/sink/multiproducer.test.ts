@@ -97,13 +97,17 @@ test('close() while an attached thread is mid-burst: an emit resolves iff its ev
       assert.is(rec.seq, expect++)
       inLog.set((rec.event.properties as { n: number }).n, rec.seq)
     }
-    for (const e of m.errors) assert.match(e, /ERR_AUDIT_CLOSED/, `an emit rejected with something else than CLOSED: ${e}`)
+    for (const e of m.errors)
+      assert.match(e, /ERR_AUDIT_CLOSED/, `an emit rejected with something else than CLOSED: ${e}`)
     const resolved = m.seqs.filter((s) => s !== undefined).length
     assert.is(resolved + m.errors.length, count)
     for (let n = 0; n < count; n++) {
       const s = m.seqs[n]
       const logged = inLog.get(n)
-      assert.ok(s === logged, `close after ${delayMs} ms: emit ${n} ${s === undefined ? 'was rejected' : `resolved with seq ${s}`} but the log ${logged === undefined ? 'does not hold it' : `holds it at seq ${logged}`} (${resolved} resolved, ${m.errors.length} rejected, ${inLog.size} in the log)`)
+      assert.ok(
+        s === logged,
+        `close after ${delayMs} ms: emit ${n} ${s === undefined ? 'was rejected' : `resolved with seq ${s}`} but the log ${logged === undefined ? 'does not hold it' : `holds it at seq ${logged}`} (${resolved} resolved, ${m.errors.length} rejected, ${inLog.size} in the log)`,
+      )
     }
     worker.postMessage('emit-after-close')
     await within(new Promise((resolve) => worker.once('message', resolve)), 30_000, 'emit after close')
@@ -128,7 +132,13 @@ test('an attached producer whose thread was busy while the sink closed: its dura
   const pad: PadSpec = { salt: seed ^ 0xabcdef, min: 12000, max: 20000 }
   const sink = await openSink({ dir, ringBytes: 64 * 1024, eventBytesMax: 32 * 1024 - 64 })
   const ring = new Ring(sink.handle().sab)
-  const first = Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'load {thread} {n}', properties: { thread: 0, n: 0, pad: '' } }))
+  const first = Buffer.from(
+    JSON.stringify({
+      level: 'Information',
+      messageTemplate: 'load {thread} {n}',
+      properties: { thread: 0, n: 0, pad: '' },
+    }),
+  )
   assert.is(ring.reserve(first.length), 1)
 
   const control = new SharedArrayBuffer(4)
@@ -161,19 +171,31 @@ test('an attached producer whose thread was busy while the sink closed: its dura
     const p = rec.event.properties as { thread: number; n: number }
     if (p.thread === 1) inLog.set(p.n, rec.seq)
   }
-  assert.ok(inLog.size > 0 && inLog.size < count, `the ring holds only a few of these events: ${inLog.size} of ${count} reached the log`)
+  assert.ok(
+    inLog.size > 0 && inLog.size < count,
+    `the ring holds only a few of these events: ${inLog.size} of ${count} reached the log`,
+  )
 
   Atomics.store(new Int32Array(control), 0, 1)
   Atomics.notify(new Int32Array(control), 0)
   const settled = await within(next(), 30_000, 'worker settling')
   assert.is(settled.type, 'settled')
   if (settled.type !== 'settled') return
-  const summary = settled.outcomes.slice(0, inLog.size + 2).map((o, n) => `${n}:${'seq' in o ? o.seq : o.code}${inLog.has(n) ? '(in log)' : ''}`).join(' ')
+  const summary = settled.outcomes
+    .slice(0, inLog.size + 2)
+    .map((o, n) => `${n}:${'seq' in o ? o.seq : o.code}${inLog.has(n) ? '(in log)' : ''}`)
+    .join(' ')
   for (let n = 0; n < count; n++) {
     const o = settled.outcomes[n]!
     const logged = inLog.get(n)
-    if (logged !== undefined) assert.equal(o, { seq: logged }, `emit ${n} is durable in the log at seq ${logged}, but its promise settled as ${JSON.stringify(o)}; first outcomes: ${summary}`)
-    else assert.equal(o, { code: ERROR_CODES.CLOSED }, `emit ${n} is not in the log, but settled as ${JSON.stringify(o)}`)
+    if (logged !== undefined)
+      assert.equal(
+        o,
+        { seq: logged },
+        `emit ${n} is durable in the log at seq ${logged}, but its promise settled as ${JSON.stringify(o)}; first outcomes: ${summary}`,
+      )
+    else
+      assert.equal(o, { code: ERROR_CODES.CLOSED }, `emit ${n} is not in the log, but settled as ${JSON.stringify(o)}`)
   }
   assert.is(await within(exited, 30_000, 'worker exit'), 0)
 })

@@ -16,7 +16,12 @@ test('the library works on Node 24: emit from two threads, close, verify', () =>
   const dir = tempDir('node24')
   const r = spawnSync('npx', ['-y', 'node@24', SMOKE, dir], { encoding: 'utf8', timeout: 300_000 })
   assert.is(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`)
-  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { node: string; ok: boolean; records: number; emitted: number }
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    node: string
+    ok: boolean
+    records: number
+    emitted: number
+  }
   assert.match(res.node, /^v24\./)
   assert.is(res.ok, true)
   assert.is(res.records, res.emitted)

@@ -9,7 +9,9 @@ import { AuditSink, readLog, verifyLog, type AuditEvent } from '../../lib/index.
 import { encodeSegmentHeader, segmentFileName, GENESIS_HASH } from '../../shared/format.js'
 import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> | undefined; message: string }> {
+async function codeOf(
+  p: Promise<unknown>,
+): Promise<{ code: string; details: Record<string, unknown> | undefined; message: string }> {
   try {
     await p
   } catch (err) {
@@ -30,13 +32,21 @@ test('emit resolves with contiguous seqs and readLog returns exactly what was em
   const sink = await AuditSink.open({ dir })
   const t0 = Date.UTC(2026, 10, 23, 12, 0, 0, 123)
   const events: AuditEvent[] = [
-    { timestamp: new Date(t0), level: 'Information', messageTemplate: 'User {UserId} logged in', properties: { UserId: 'u-1', n: 1.5, ok: true, tags: ['a', 'b'], nested: { x: null } } },
+    {
+      timestamp: new Date(t0),
+      level: 'Information',
+      messageTemplate: 'User {UserId} logged in',
+      properties: { UserId: 'u-1', n: 1.5, ok: true, tags: ['a', 'b'], nested: { x: null } },
+    },
     { timestamp: t0 + 1, level: 'Warning', messageTemplate: 'Disk {Pct}% full', properties: { Pct: 91 } },
     { timestamp: '2026-11-23T12:00:00.125Z', level: 'Error', messageTemplate: 'Failed', exception: 'Boom: it broke' },
     { level: 'Fatal', messageTemplate: 'ünïcödé ✓ 🚀 {Who}', properties: { Who: '日本' } },
   ]
   const receipts = await Promise.all(events.map((e) => sink.emit(e)))
-  assert.equal(receipts.map((r) => r.seq), [1, 2, 3, 4])
+  assert.equal(
+    receipts.map((r) => r.seq),
+    [1, 2, 3, 4],
+  )
   await sink.close()
   const got = await readAll(dir)
   assert.is(got.length, 4)
@@ -47,7 +57,10 @@ test('emit resolves with contiguous seqs and readLog returns exactly what was em
   assert.is(got[2]!.event.exception, 'Boom: it broke')
   assert.is(got[3]!.event.messageTemplate, 'ünïcödé ✓ 🚀 {Who}')
   assert.equal(got[3]!.event.properties, { Who: '日本' })
-  assert.equal(got.map((r) => r.event.level), ['Information', 'Warning', 'Error', 'Fatal'])
+  assert.equal(
+    got.map((r) => r.event.level),
+    ['Information', 'Warning', 'Error', 'Fatal'],
+  )
   const report = await verifyLog(dir)
   assert.ok(report.ok)
   assert.is(report.records, 4)
@@ -65,21 +78,107 @@ test('an Error as exception stores its stack', async () => {
 })
 
 const BAD_EVENTS: [string, unknown, string, string][] = [
-  ['a cycle', (() => { const o: Record<string, unknown> = { a: 1 }; o.self = o; return { level: 'Information', messageTemplate: 'x', properties: o } })(), 'ERR_AUDIT_EVENT_INVALID', 'properties.self'],
-  ['a BigInt', { level: 'Information', messageTemplate: 'x', properties: { n: 10n } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.n'],
-  ['a function value', { level: 'Information', messageTemplate: 'x', properties: { f: () => 1 } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.f'],
-  ['a symbol value', { level: 'Information', messageTemplate: 'x', properties: { s: Symbol('s') } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.s'],
-  ['undefined in an array', { level: 'Information', messageTemplate: 'x', properties: { a: [1, undefined] } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.a[1]'],
-  ['NaN', { level: 'Information', messageTemplate: 'x', properties: { deep: { v: NaN } } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.deep.v'],
-  ['Infinity', { level: 'Information', messageTemplate: 'x', properties: { v: Infinity } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.v'],
-  ['a Map', { level: 'Information', messageTemplate: 'x', properties: { m: new Map([[1, 2]]) } }, 'ERR_AUDIT_EVENT_INVALID', 'properties.m'],
+  [
+    'a cycle',
+    (() => {
+      const o: Record<string, unknown> = { a: 1 }
+      o.self = o
+      return { level: 'Information', messageTemplate: 'x', properties: o }
+    })(),
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.self',
+  ],
+  [
+    'a BigInt',
+    { level: 'Information', messageTemplate: 'x', properties: { n: 10n } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.n',
+  ],
+  [
+    'a function value',
+    { level: 'Information', messageTemplate: 'x', properties: { f: () => 1 } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.f',
+  ],
+  [
+    'a symbol value',
+    { level: 'Information', messageTemplate: 'x', properties: { s: Symbol('s') } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.s',
+  ],
+  [
+    'undefined in an array',
+    { level: 'Information', messageTemplate: 'x', properties: { a: [1, undefined] } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.a[1]',
+  ],
+  [
+    'NaN',
+    { level: 'Information', messageTemplate: 'x', properties: { deep: { v: NaN } } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.deep.v',
+  ],
+  [
+    'Infinity',
+    { level: 'Information', messageTemplate: 'x', properties: { v: Infinity } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.v',
+  ],
+  [
+    'a Map',
+    { level: 'Information', messageTemplate: 'x', properties: { m: new Map([[1, 2]]) } },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties.m',
+  ],
   ['a bad level', { level: 'Info', messageTemplate: 'x' }, 'ERR_AUDIT_EVENT_INVALID', 'level'],
   ['a missing level', { messageTemplate: 'x' }, 'ERR_AUDIT_EVENT_INVALID', 'level'],
   ['a missing template', { level: 'Debug' }, 'ERR_AUDIT_EVENT_INVALID', 'messageTemplate'],
-  ['an invalid timestamp', { level: 'Debug', messageTemplate: 'x', timestamp: 'yesterday-ish' }, 'ERR_AUDIT_EVENT_INVALID', 'timestamp'],
-  ['properties that are an array', { level: 'Debug', messageTemplate: 'x', properties: [1] }, 'ERR_AUDIT_EVENT_INVALID', 'properties'],
-  ['too deep nesting', { level: 'Debug', messageTemplate: 'x', properties: (() => { let o: Record<string, unknown> = {}; const root = o; for (let i = 0; i < 70; i++) { o.c = {}; o = o.c as Record<string, unknown> } return root })() }, 'ERR_AUDIT_EVENT_INVALID', ''],
-  ['a toJSON that throws', { level: 'Debug', messageTemplate: 'x', properties: { t: { toJSON() { throw new Error('nope') } } } }, 'ERR_AUDIT_EVENT_INVALID', 'event'],
+  [
+    'an invalid timestamp',
+    { level: 'Debug', messageTemplate: 'x', timestamp: 'yesterday-ish' },
+    'ERR_AUDIT_EVENT_INVALID',
+    'timestamp',
+  ],
+  [
+    'properties that are an array',
+    { level: 'Debug', messageTemplate: 'x', properties: [1] },
+    'ERR_AUDIT_EVENT_INVALID',
+    'properties',
+  ],
+  [
+    'too deep nesting',
+    {
+      level: 'Debug',
+      messageTemplate: 'x',
+      properties: (() => {
+        let o: Record<string, unknown> = {}
+        const root = o
+        for (let i = 0; i < 70; i++) {
+          o.c = {}
+          o = o.c as Record<string, unknown>
+        }
+        return root
+      })(),
+    },
+    'ERR_AUDIT_EVENT_INVALID',
+    '',
+  ],
+  [
+    'a toJSON that throws',
+    {
+      level: 'Debug',
+      messageTemplate: 'x',
+      properties: {
+        t: {
+          toJSON() {
+            throw new Error('nope')
+          },
+        },
+      },
+    },
+    'ERR_AUDIT_EVENT_INVALID',
+    'event',
+  ],
   ['not an object', 'hello', 'ERR_AUDIT_EVENT_INVALID', 'event'],
 ]
 
@@ -102,7 +201,10 @@ test('bad events reject with a coded error naming the value, and write nothing',
   assert.is((await sink.emit(ev(2))).seq, 2)
   await sink.close()
   const all = await readAll(dir)
-  assert.equal(all.map((r) => r.event.properties.UserId), ['u-0', 'u-2'])
+  assert.equal(
+    all.map((r) => r.event.properties.UserId),
+    ['u-0', 'u-2'],
+  )
 })
 
 test('an object key whose value is undefined is stored as absent (JSON semantics)', async () => {
@@ -161,7 +263,12 @@ test('destroy rejects pending emits with ERR_AUDIT_DESTROYED and keeps what was 
   const dir = tempDir('destroy')
   const sink = await AuditSink.open({ dir })
   const acked = await sink.emit(ev(1))
-  const pending = Array.from({ length: 2000 }, (_, i) => sink.emit(ev(i + 2)).then((r) => r.seq, (e: { code: string }) => e.code))
+  const pending = Array.from({ length: 2000 }, (_, i) =>
+    sink.emit(ev(i + 2)).then(
+      (r) => r.seq,
+      (e: { code: string }) => e.code,
+    ),
+  )
   const d1 = sink.destroy(new Error('shutting down'))
   assert.is(sink.destroy(), d1)
   await d1
@@ -195,7 +302,10 @@ test('a lock left by a dead process is taken over', async () => {
   await s.emit(ev(1))
   await s.close()
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
-  fs.writeFileSync(path.join(dir, 'LOCK'), JSON.stringify({ pid: Number(dead.stdout), start: '1', token: 'x', host: (await import('node:os')).hostname() }))
+  fs.writeFileSync(
+    path.join(dir, 'LOCK'),
+    JSON.stringify({ pid: Number(dead.stdout), start: '1', token: 'x', host: (await import('node:os')).hostname() }),
+  )
   const t = await AuditSink.open({ dir })
   assert.is((await t.emit(ev(2))).seq, 2)
   await t.close()
@@ -212,12 +322,24 @@ test('a directory with other files and no segments is not a WAL: refused, untouc
 
 test('a segment that is not ours (bad magic) is refused as not a WAL, untouched', async () => {
   const dir = tempDir('badmagic')
-  fs.writeFileSync(path.join(dir, segmentFileName(1)), Buffer.from('PK\x03\x04 this is a zip file, honestly'.padEnd(200, '.')))
+  fs.writeFileSync(
+    path.join(dir, segmentFileName(1)),
+    Buffer.from('PK\x03\x04 this is a zip file, honestly'.padEnd(200, '.')),
+  )
   const before = snapshot(dir)
   const e = await codeOf(AuditSink.open({ dir }))
   assert.is(e.code, 'ERR_AUDIT_NOT_A_WAL')
   assert.equal(snapshot(dir), before)
-  assert.is((await codeOf(verifyLog(dir).then((r) => { if (!r.ok) throw Object.assign(new Error(r.firstBad!.message), { code: 'BAD' }) }))).code, 'BAD')
+  assert.is(
+    (
+      await codeOf(
+        verifyLog(dir).then((r) => {
+          if (!r.ok) throw Object.assign(new Error(r.firstBad!.message), { code: 'BAD' })
+        }),
+      )
+    ).code,
+    'BAD',
+  )
 })
 
 test('an unknown format version is refused with ERR_AUDIT_VERSION_UNSUPPORTED, untouched', async () => {
@@ -246,11 +368,21 @@ test('reopen many times across segment boundaries: seq and hash chain continue',
   const dir = tempDir('reopen')
   let expectSeq = 1
   for (let round = 0; round < 12; round++) {
-    const sink = await AuditSink.open({ dir, segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, eventBytesMax: 4096 })
+    const sink = await AuditSink.open({
+      dir,
+      segmentBytesMax: 64 * 1024,
+      batchBytesMax: 16 * 1024,
+      eventBytesMax: 4096,
+    })
     assert.is(sink.openReport.lastSeq, expectSeq - 1)
     const n = 20 + round * 7
-    const receipts = await Promise.all(Array.from({ length: n }, (_, i) => sink.emit(ev(expectSeq + i, { round, pad: 'p'.repeat(900) }))))
-    assert.equal(receipts.map((r) => r.seq), Array.from({ length: n }, (_, i) => expectSeq + i))
+    const receipts = await Promise.all(
+      Array.from({ length: n }, (_, i) => sink.emit(ev(expectSeq + i, { round, pad: 'p'.repeat(900) }))),
+    )
+    assert.equal(
+      receipts.map((r) => r.seq),
+      Array.from({ length: n }, (_, i) => expectSeq + i),
+    )
     expectSeq += n
     await sink.close()
   }
@@ -259,12 +391,21 @@ test('reopen many times across segment boundaries: seq and hash chain continue',
   assert.is(report.records, expectSeq - 1)
   assert.ok(report.segments >= 8, `only ${report.segments} segments`)
   const all = await readAll(dir)
-  assert.equal(all.map((r) => r.seq), Array.from({ length: expectSeq - 1 }, (_, i) => i + 1))
-  assert.equal(all.map((r) => r.event.properties.UserId), all.map((r) => `u-${r.seq}`))
+  assert.equal(
+    all.map((r) => r.seq),
+    Array.from({ length: expectSeq - 1 }, (_, i) => i + 1),
+  )
+  assert.equal(
+    all.map((r) => r.event.properties.UserId),
+    all.map((r) => `u-${r.seq}`),
+  )
   // readLog from the middle starts at the right segment.
   const mid: number[] = []
   for await (const r of readLog(dir, { fromSeq: 100, toSeq: 140 })) mid.push(r.seq)
-  assert.equal(mid, Array.from({ length: 41 }, (_, i) => 100 + i))
+  assert.equal(
+    mid,
+    Array.from({ length: 41 }, (_, i) => 100 + i),
+  )
 })
 
 test('a new WAL directory is a WAL at once: one durable segment before any emit', async () => {
@@ -279,7 +420,7 @@ test('a new WAL directory is a WAL at once: one durable segment before any emit'
   assert.is(r.records, 0)
 })
 
-test('a sink opened from `node --input-type=module -e` works (the writer does not inherit the app\'s eval flags)', () => {
+test("a sink opened from `node --input-type=module -e` works (the writer does not inherit the app's eval flags)", () => {
   const dir = tempDir('eval')
   const lib = new URL('../../lib/index.js', import.meta.url).href
   const code = `import { AuditSink } from '${lib}'; const s = await AuditSink.open({ dir: ${JSON.stringify(dir)} }); const r = await s.emit({ level: 'Debug', messageTemplate: 'x' }); await s.close(); console.log(r.seq)`

@@ -15,7 +15,16 @@ const quiet = (): void => undefined
 
 async function piece(shard: { k: number; of: number }, from: number, iterations: number): Promise<CampaignSummary> {
   return runCampaign({
-    scenarios: ['ClockJumpBackward'], iterations, seed: 77, shard, from, quick: true, progress: false, command: 'test', commit: 'test-commit', log: quiet,
+    scenarios: ['ClockJumpBackward'],
+    iterations,
+    seed: 77,
+    shard,
+    from,
+    quick: true,
+    progress: false,
+    command: 'test',
+    commit: 'test-commit',
+    log: quiet,
     reportJson: path.join(base, `p-${shard.k}-${shard.of}-${from}.json`),
   })
 }
@@ -39,13 +48,20 @@ test('pieces add up; a piece that repeats an iteration is refused', async () => 
   const a = await piece({ k: 0, of: 2 }, 0, 2) // 0, 2
   const b = await piece({ k: 1, of: 2 }, 0, 2) // 1, 3
   const c = await piece({ k: 0, of: 1 }, 4, 1) // 4
-  const asPieces = (x: CampaignSummary, file: string) => x.scenarios.map((s) => ({ ...s, file, seed: x.seed, commit: x.commit }))
+  const asPieces = (x: CampaignSummary, file: string) =>
+    x.scenarios.map((s) => ({ ...s, file, seed: x.seed, commit: x.commit }))
   const merged = mergePieces([...asPieces(a, 'a'), ...asPieces(b, 'b'), ...asPieces(c, 'c')])
   const m = merged.get('ClockJumpBackward')!
   assert.is(m.total.iterations, 5)
-  assert.is(m.total.crashStates, a.scenarios[0]!.crashStates + b.scenarios[0]!.crashStates + c.scenarios[0]!.crashStates)
+  assert.is(
+    m.total.crashStates,
+    a.scenarios[0]!.crashStates + b.scenarios[0]!.crashStates + c.scenarios[0]!.crashStates,
+  )
   const again = await piece({ k: 0, of: 1 }, 3, 1) // 3 again: b ran it
-  assert.throws(() => mergePieces([...asPieces(b, 'b'), ...asPieces(again, 'again')]), /iteration 3 of ClockJumpBackward \(seed 77\) is in both b and again/)
+  assert.throws(
+    () => mergePieces([...asPieces(b, 'b'), ...asPieces(again, 'again')]),
+    /iteration 3 of ClockJumpBackward \(seed 77\) is in both b and again/,
+  )
 })
 
 test('a bad shard is refused before anything runs', async () => {
@@ -64,7 +80,11 @@ test('the watchdog: an iteration that never settles is a hang, recorded with its
   assert.match(h.result.failures[0]!.message, /^hang: the iteration did not finish within 0.2 s/)
   assert.ok(fs.existsSync(h.workDir), 'the hung iteration keeps its directory')
   fs.rmSync(h.workDir, { recursive: true, force: true })
-  const quick: Scenario = { name: 'Quick', description: 'settles at once', run: async () => ({ crashStates: 1, kills: 0, acked: 0, recovered: 0, failures: [], notes: {} }) }
+  const quick: Scenario = {
+    name: 'Quick',
+    description: 'settles at once',
+    run: async () => ({ crashStates: 1, kills: 0, acked: 0, recovered: 0, failures: [], notes: {} }),
+  }
   const q = await runIteration(quick, 5, true, false, 200)
   assert.not.ok(q.hung)
   assert.is(q.result.crashStates, 1)
@@ -74,7 +94,14 @@ test('the watchdog: an iteration that never settles is a hang, recorded with its
 test('a hang ends the campaign: the summary names the scenario, iteration and seed, and counts it as a failure', async () => {
   // A watchdog of 1 ms is shorter than any real iteration, so the first one "hangs".
   const c = await runCampaign({
-    scenarios: ['ClockJumpBackward', 'DiskFull'], iterations: 3, seed: 77, quick: true, progress: false, command: 'test', log: quiet, iterationMsMax: 1,
+    scenarios: ['ClockJumpBackward', 'DiskFull'],
+    iterations: 3,
+    seed: 77,
+    quick: true,
+    progress: false,
+    command: 'test',
+    log: quiet,
+    iterationMsMax: 1,
     reportJson: path.join(base, 'hung.json'),
   })
   assert.equal(c.hung?.scenario, 'ClockJumpBackward')

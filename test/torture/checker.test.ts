@@ -42,11 +42,22 @@ test('SimFs: unsynced writes, creates and renames are lost on power loss; synced
   assert.equal([...kept.keys()].sort(), ['a', 'b'])
   assert.is(kept.get('a')!.toString(), 'hello world')
   // A torn write keeps a prefix of the last write only.
-  const torn = f.crash({ dirOps: 'none', keep: 1, reorder: false, tear: 'prefix' }, mulberry32(3)).get(D)!.get('a')!.toString()
+  const torn = f
+    .crash({ dirOps: 'none', keep: 1, reorder: false, tear: 'prefix' }, mulberry32(3))
+    .get(D)!
+    .get('a')!
+    .toString()
   assert.ok(torn.startsWith('hello') && ' world'.startsWith(torn.slice(5)), torn)
 })
 
-async function cleanRun(seed: number): Promise<{ files: Map<string, Buffer>; run: Awaited<ReturnType<typeof runSim>>; oracle: ReturnType<typeof makeOracle>; dir: string }> {
+async function cleanRun(
+  seed: number,
+): Promise<{
+  files: Map<string, Buffer>
+  run: Awaited<ReturnType<typeof runSim>>
+  oracle: ReturnType<typeof makeOracle>
+  dir: string
+}> {
   const dir = path.join(base, `w${seed}`)
   const oracle = makeOracle({ salt: seed })
   const run = await runSim({ dir, oracle, producer: 1, count: 80, rng: mulberry32(seed), journal })
@@ -108,13 +119,19 @@ test('checker: a clean log passes; a missing acked event, a forged event and a r
   shorter.set(last, files.get(last)!.subarray(0, cutAt))
   const lost = checkLog(parseWal(shorter), { oracle, acked: run.acks, allowTail: false })
   assert.not.ok(lost.ok)
-  assert.ok(lost.failures.some((m) => m.includes('is missing')), lost.failures.join(' | '))
+  assert.ok(
+    lost.failures.some((m) => m.includes('is missing')),
+    lost.failures.join(' | '),
+  )
   // Forgery with valid CRCs and chain: an event that was never emitted.
   const forged = forge(files, (p) => Buffer.from(p.toString().replace('"pad":"', '"pad":"X')))
   const fr = checkLog(parseWal(forged), { oracle, acked: [], allowTail: false })
   assert.ok(parseWal(forged).problem === undefined, 'the forgery must be structurally valid')
   assert.not.ok(fr.ok)
-  assert.ok(fr.failures.some((m) => m.includes('differs from what was emitted')), fr.failures.join(' | '))
+  assert.ok(
+    fr.failures.some((m) => m.includes('differs from what was emitted')),
+    fr.failures.join(' | '),
+  )
   // A flipped bit is structural damage.
   const flipped = new Map(files)
   const b = Buffer.from(files.get(names[0]!)!)
@@ -130,7 +147,15 @@ test('mutation: a storage whose fdatasync reports success and persists nothing i
   // Every sync lies from the nth on (a disk cache that ignores flushes).
   let caught = 0
   for (let nth = 3; nth < 9; nth++) {
-    const run = await runSim({ dir, oracle, producer: 1, count: 40, rng, journal, sim: { byzantine: { lieSyncFrom: nth } } })
+    const run = await runSim({
+      dir,
+      oracle,
+      producer: 1,
+      count: 40,
+      rng,
+      journal,
+      sim: { byzantine: { lieSyncFrom: nth } },
+    })
     const rep = new Replayer(undefined, run.ops)
     const fsEnd = rep.to(run.ops.length)
     const state = fsEnd.crash(POLICIES.dropAll!, rng)
@@ -143,7 +168,10 @@ test('mutation: a storage whose fdatasync reports success and persists nothing i
       assert.equal(checkEvidence(file).failures, res.failures)
     }
   }
-  assert.ok(caught > 0, 'a lying fdatasync never lost an acknowledged event under power loss: the check would pass with events missing')
+  assert.ok(
+    caught > 0,
+    'a lying fdatasync never lost an acknowledged event under power loss: the check would pass with events missing',
+  )
 })
 
 test.after(() => fs.rmSync(base, { recursive: true, force: true }))

@@ -9,7 +9,10 @@ import path from 'node:path'
 import { coreId } from '../../torture/core-id.js'
 
 const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-core-id-'))
-const git = (...args: string[]): string => execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { encoding: 'utf8' }).trim()
+const git = (...args: string[]): string =>
+  execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], {
+    encoding: 'utf8',
+  }).trim()
 function write(file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true })
   fs.writeFileSync(path.join(repo, file), text)
@@ -22,9 +25,15 @@ function commit(message: string): string {
 
 git('init', '-q')
 write('lib/index.ts', "export { open } from './sink.js'\n")
-write('lib/sink.ts', "import type { X } from '../shared/types.js'\nconst w = new URL('../workers/writer.js', import.meta.url)\n")
+write(
+  'lib/sink.ts',
+  "import type { X } from '../shared/types.js'\nconst w = new URL('../workers/writer.js', import.meta.url)\n",
+)
 write('shared/types.ts', 'export type X = number\n')
-write('workers/writer.ts', "const m = await import('./lazy.js')\nimport { crc } from '../shared/crc.js'\nimport fs from 'node:fs'\n")
+write(
+  'workers/writer.ts',
+  "const m = await import('./lazy.js')\nimport { crc } from '../shared/crc.js'\nimport fs from 'node:fs'\n",
+)
 write('workers/lazy.ts', "import './side-effect.js'\nexport const lazy = 1\n")
 write('workers/side-effect.ts', 'globalThis.x = 1\n')
 write('shared/crc.ts', 'export const crc = 1\n')
@@ -33,7 +42,15 @@ write('torture/runner.ts', "import { open } from '../lib/index.js'\n")
 const a = commit('a')
 
 test('the closure follows static, side-effect, type, dynamic and worker imports from both entry points, and nothing else', () => {
-  assert.equal(coreId(a, repo).files, ['lib/index.ts', 'lib/sink.ts', 'shared/crc.ts', 'shared/types.ts', 'workers/lazy.ts', 'workers/side-effect.ts', 'workers/writer.ts'])
+  assert.equal(coreId(a, repo).files, [
+    'lib/index.ts',
+    'lib/sink.ts',
+    'shared/crc.ts',
+    'shared/types.ts',
+    'workers/lazy.ts',
+    'workers/side-effect.ts',
+    'workers/writer.ts',
+  ])
   assert.match(coreId(a, repo).id, /^[0-9a-f]{12}$/)
 })
 

@@ -21,7 +21,11 @@ const job: Kill9Job = { dir: path.join(base, 'wal'), p0: 4, perThread: 10, infli
 test('a life whose child never opens is a hang in every mode that waits for a later point', async () => {
   const pool = new ChildPool(HANGING)
   try {
-    for (const [mode, what] of [['opening', 'kill point'], ['running', 'open'], ['closing', 'close (every emit settled)']] as const) {
+    for (const [mode, what] of [
+      ['opening', 'kill point'],
+      ['running', 'open'],
+      ['closing', 'close (every emit settled)'],
+    ] as const) {
       const L = await life(pool, job, mode, 0, LIFE_MS)
       assert.ok(L.hung, `${mode}: hung`)
       assert.is(L.signal, 'SIGKILL', `${mode}: the guard killed it`)

@@ -115,7 +115,13 @@ test('regression: DiskFull hang: a producer that began waiting as the writer fai
   const pending = producer.emit(ev(1))
   Atomics.store(ring.i32, STATE, STATE_FAILED) // ...and the wake-up it sent came before the producer waited
   const hang = new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'still pending after 10 s').unref())
-  const outcome = await Promise.race([pending.then(() => 'resolved', (e: { code?: string }) => e.code ?? 'no code'), hang])
+  const outcome = await Promise.race([
+    pending.then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code ?? 'no code',
+    ),
+    hang,
+  ])
   assert.is(outcome, 'ERR_AUDIT_FAILED')
 })
 

@@ -19,7 +19,9 @@ function wal(dir: string): Map<string, Buffer> {
 async function emitWaves(sink: AuditSink, from: number, waves: number, per: number): Promise<number[]> {
   const seqs: number[] = []
   for (let w = 0; w < waves; w++) {
-    const rs = await Promise.all(Array.from({ length: per }, (_, k) => sink.emit(ev(from + w * per + k, { pad: 'm'.repeat(700) }))))
+    const rs = await Promise.all(
+      Array.from({ length: per }, (_, k) => sink.emit(ev(from + w * per + k, { pad: 'm'.repeat(700) }))),
+    )
     seqs.push(...rs.map((r) => r.seq))
   }
   return seqs
@@ -96,7 +98,10 @@ test('a mirror that fell behind (the WAL was opened without it) catches up; noth
   assert.equal(wal(dir), wal(mirror))
   const seqs: number[] = []
   for await (const r of readLog(mirror)) seqs.push(r.seq)
-  assert.equal(seqs, Array.from({ length: 130 }, (_, i) => i + 1))
+  assert.equal(
+    seqs,
+    Array.from({ length: 130 }, (_, i) => i + 1),
+  )
 })
 
 test('copies with different histories are refused (mirror-diverged), nothing changed', async () => {
@@ -125,8 +130,22 @@ test('a failing fdatasync on the mirror fails the sink closed: no ack without bo
   const base = tempDir('mirror-eio')
   const dir = path.join(base, 'a')
   const mirror = path.join(base, 'b')
-  const sink = await AuditSink.open({ dir, mirror, storage: { module: FAULTY, config: { faults: [{ op: 'fdatasync', nth: 4, code: 'EIO', pathIncludes: `${path.sep}b${path.sep}` }] } } })
-  const outcomes = await Promise.all(Array.from({ length: 300 }, (_, i) => sink.emit(ev(i)).then((r) => r.seq, (e: { code: string; cause?: { details?: { path?: string } } }) => `${e.code} ${e.cause?.details?.path ?? ''}`)))
+  const sink = await AuditSink.open({
+    dir,
+    mirror,
+    storage: {
+      module: FAULTY,
+      config: { faults: [{ op: 'fdatasync', nth: 4, code: 'EIO', pathIncludes: `${path.sep}b${path.sep}` }] },
+    },
+  })
+  const outcomes = await Promise.all(
+    Array.from({ length: 300 }, (_, i) =>
+      sink.emit(ev(i)).then(
+        (r) => r.seq,
+        (e: { code: string; cause?: { details?: { path?: string } } }) => `${e.code} ${e.cause?.details?.path ?? ''}`,
+      ),
+    ),
+  )
   const rejected = outcomes.filter((o): o is string => typeof o === 'string')
   assert.ok(rejected.length > 0)
   for (const r of rejected) assert.match(r, new RegExp(`^ERR_AUDIT_FAILED .*${path.sep}b${path.sep}`))

@@ -5,7 +5,14 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
-import { RECORD_HEADER_BYTES, RecordType, SEGMENT_HEADER_BYTES, sealRecord, decodeSegmentHeader, segmentFileName } from '../../shared/format.js'
+import {
+  RECORD_HEADER_BYTES,
+  RecordType,
+  SEGMENT_HEADER_BYTES,
+  sealRecord,
+  decodeSegmentHeader,
+  segmentFileName,
+} from '../../shared/format.js'
 import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 
 const SEG1 = segmentFileName(1)
@@ -62,7 +69,10 @@ test('a torn partial record at the tail is cut, kept in a side file and reported
   assert.equal(fs.readFileSync(path.join(dir, torn.sideFile)), garbage)
   assert.is((await sink.emit(ev(31))).seq, 31)
   await sink.close()
-  assert.equal(await seqs(dir), Array.from({ length: 31 }, (_, i) => i + 1))
+  assert.equal(
+    await seqs(dir),
+    Array.from({ length: 31 }, (_, i) => i + 1),
+  )
   assert.ok((await verifyLog(dir)).ok)
 })
 
@@ -79,10 +89,17 @@ test('a zero tail (zero-ahead space, lost pages) is cut without a side file and 
   const sink = await AuditSink.open({ dir })
   assert.equal(sink.openReport.zeroTail, { segment: SEG1, offset: size, bytes: 4096 })
   assert.is(sink.openReport.tornTail, undefined)
-  assert.equal(fs.readdirSync(dir).filter((n) => n.includes('.torn-')), [], 'zeros carry nothing: no side file')
+  assert.equal(
+    fs.readdirSync(dir).filter((n) => n.includes('.torn-')),
+    [],
+    'zeros carry nothing: no side file',
+  )
   await sink.close()
   assert.is(fs.statSync(file).size, size)
-  assert.equal(await seqs(dir), Array.from({ length: 12 }, (_, i) => i + 1))
+  assert.equal(
+    await seqs(dir),
+    Array.from({ length: 12 }, (_, i) => i + 1),
+  )
 })
 
 test('the last batch truncated at every offset inside it is cut back to the previous batch', async () => {
@@ -101,7 +118,10 @@ test('the last batch truncated at every offset inside it is cut back to the prev
     assert.is(sink.openReport.lastSeq, lastBatchFirst, `cut at ${cut}`)
     assert.is(sink.openReport.tornTail?.offset, lastBatchStart)
     await sink.close()
-    assert.equal(await seqs(d), Array.from({ length: lastBatchFirst }, (_, i) => i + 1))
+    assert.equal(
+      await seqs(d),
+      Array.from({ length: lastBatchFirst }, (_, i) => i + 1),
+    )
   }
 })
 
@@ -148,7 +168,10 @@ test('a flipped bit in an earlier batch is refused with segment, offset and seq;
   assert.equal(snapshot(dir), before)
   const report = await verifyLog(dir)
   assert.not.ok(report.ok)
-  assert.equal({ seq: report.firstBad!.seq, offset: report.firstBad!.offset, segment: report.firstBad!.segment }, { seq: 15, offset: victim, segment: SEG1 })
+  assert.equal(
+    { seq: report.firstBad!.seq, offset: report.firstBad!.offset, segment: report.firstBad!.segment },
+    { seq: 15, offset: victim, segment: SEG1 },
+  )
 })
 
 test('damage in a sealed (earlier) segment is refused, even when the last segment is clean', async () => {
@@ -156,7 +179,8 @@ test('damage in a sealed (earlier) segment is refused, even when the last segmen
   await makeLog(dir, 60, 5, { segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 4096 })
   // make several segments: pad events
   const s = await AuditSink.open({ dir, segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 4096 })
-  for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 5 }, (_, k) => s.emit(ev(1000 + i * 5 + k, { pad: 'z'.repeat(3000) }))))
+  for (let i = 0; i < 20; i++)
+    await Promise.all(Array.from({ length: 5 }, (_, k) => s.emit(ev(1000 + i * 5 + k, { pad: 'z'.repeat(3000) }))))
   await s.close()
   const segs = ls(dir).filter((n) => n.endsWith('.wal'))
   assert.ok(segs.length >= 3, `${segs.length} segments`)
@@ -176,7 +200,8 @@ test('damage in a sealed (earlier) segment is refused, even when the last segmen
 test('a missing middle segment is refused (seq gap between segments)', async () => {
   const dir = tempDir('missing')
   const s = await AuditSink.open({ dir, segmentBytesMax: 64 * 1024, batchBytesMax: 8 * 1024, eventBytesMax: 4096 })
-  for (let i = 0; i < 30; i++) await Promise.all(Array.from({ length: 4 }, (_, k) => s.emit(ev(i * 4 + k, { pad: 'q'.repeat(3000) }))))
+  for (let i = 0; i < 30; i++)
+    await Promise.all(Array.from({ length: 4 }, (_, k) => s.emit(ev(i * 4 + k, { pad: 'q'.repeat(3000) }))))
   await s.close()
   const segs = ls(dir).filter((n) => n.endsWith('.wal'))
   assert.ok(segs.length >= 3)

@@ -18,7 +18,14 @@ const SEG1 = segmentFileName(1)
 const KIB = 1024
 
 function appender(dir: string, segmentBytesMax = 64 * 1024 * 1024): Appender {
-  const a = new Appender(realStorage, [dir], segmentBytesMax, () => 0, () => undefined, undefined)
+  const a = new Appender(
+    realStorage,
+    [dir],
+    segmentBytesMax,
+    () => 0,
+    () => undefined,
+    undefined,
+  )
   a.ensureSegment(1, GENESIS_HASH)
   return a
 }
@@ -63,7 +70,7 @@ test('appender: a batch larger than zeroAheadBatchBytesMax grows the file itself
   a.close()
 })
 
-test('appender: zeros never reach past segmentBytesMax, and rotation cuts the old segment\'s zeros before the next segment exists', () => {
+test("appender: zeros never reach past segmentBytesMax, and rotation cuts the old segment's zeros before the next segment exists", () => {
   const dir = tempDir('za-rotate')
   const segMax = 64 * KIB
   const a = appender(dir, segMax)
@@ -91,7 +98,10 @@ test('a live log: the last segment ends in zeros, verify reports them as a zero 
   assert.is(zeros.segment, SEG1)
   assert.is(zeros.offset + zeros.bytes, size(file))
   assert.ok(zeros.bytes > 0 && zeros.bytes <= FIXED.zeroAheadBytes, `${zeros.bytes} zero bytes`)
-  assert.equal(await seqsOf(dir), Array.from({ length: 20 }, (_, i) => i + 1))
+  assert.equal(
+    await seqsOf(dir),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  )
   const recordsEnd = zeros.offset
   await sink.close()
   assert.is(size(file), recordsEnd, 'close cuts the zeros: a closed log is header + records')
@@ -116,7 +126,10 @@ test('a crash image (the directory copied while the sink is open) opens with its
   assert.is(zt.offset + zt.bytes, before)
   assert.is(reopened.openReport.tornTail, undefined)
   assert.is(reopened.openReport.lastSeq, 30)
-  assert.equal(ls(image).filter((n) => n.includes('.torn-')), [])
+  assert.equal(
+    ls(image).filter((n) => n.includes('.torn-')),
+    [],
+  )
   assert.is((await reopened.emit(ev(30))).seq, 31)
   await reopened.close()
   assert.equal(await seqsOf(image), [...acked, 31])
@@ -142,10 +155,16 @@ test('with a mirror both copies stay byte-identical, zeros included, while live 
 test('a disk too full for the zeros is not an error: the sink keeps acknowledging, and every acknowledged event reads back', async () => {
   const dir = tempDir('za-enospc')
   // pwrite #1 is the segment header, #2 the first batch, #3 its zeros: they get 100 bytes in, then ENOSPC.
-  const sink = await AuditSink.open({ dir, storage: { module: FAULTY, config: { faults: [{ op: 'pwrite', nth: 3, code: 'ENOSPC', tearAt: 100 }] } } })
+  const sink = await AuditSink.open({
+    dir,
+    storage: { module: FAULTY, config: { faults: [{ op: 'pwrite', nth: 3, code: 'ENOSPC', tearAt: 100 }] } },
+  })
   const acked: number[] = []
   for (let i = 0; i < 25; i++) acked.push((await sink.emit(ev(i))).seq)
-  assert.equal(acked, Array.from({ length: 25 }, (_, i) => i + 1))
+  assert.equal(
+    acked,
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  )
   await sink.close()
   const v = await verifyLog(dir)
   assert.ok(v.ok, JSON.stringify(v.firstBad))

@@ -37,11 +37,13 @@ function crashCases(ops: number): { c: number; policy: CrashPolicy }[] {
   return cases.sort((a, b) => a.c - b.c)
 }
 
-const crashName = (policy: CrashPolicy, c: number, ops: number): string => `${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${ops}`
+const crashName = (policy: CrashPolicy, c: number, ops: number): string =>
+  `${policy === POLICIES.dropAll ? 'power loss' : 'process crash'} after op ${c} of ${ops}`
 
 export const byzantine: Scenario = {
   name: 'ByzantineStorage',
-  description: 'wrong bytes on read, misdirected writes, fsync that reports success and persists nothing: never accepted as valid',
+  description:
+    'wrong bytes on read, misdirected writes, fsync that reports success and persists nothing: never accepted as valid',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
@@ -64,13 +66,18 @@ export const byzantine: Scenario = {
         const where = `misread on pread #${k} of ${reads} during open: ${o.counters.fired.join('; ')}`
         if (o.error !== undefined) {
           // Refusing is right: as damage (CORRUPT, NOT_A_WAL) or as an unreliable disk (IO: two reads differ).
-          if (!['ERR_AUDIT_CORRUPT', 'ERR_AUDIT_NOT_A_WAL', 'ERR_AUDIT_IO'].includes(o.error.code)) r.failures.push({ message: `open refused with ${o.error.code}: ${o.error.message}`, detail: where })
+          if (!['ERR_AUDIT_CORRUPT', 'ERR_AUDIT_NOT_A_WAL', 'ERR_AUDIT_IO'].includes(o.error.code))
+            r.failures.push({ message: `open refused with ${o.error.code}: ${o.error.message}`, detail: where })
           note(r, 'misread refused (detected)')
         } else {
           // Open accepted: the disk (real bytes) after it must still hold every acknowledged event.
           const after = o.after.crash(POLICIES.dropAll!, () => 0.5)
           const c = checkLog(parseWal(dirFiles(after, dir)), { oracle, acked: run.acks, allowTail: false })
-          if (!c.ok) r.failures.push({ message: `a transient misread during open destroyed acknowledged data: ${c.failures[0]}`, detail: `${where}; open reported ${JSON.stringify(o.rec!.tornTail)}` })
+          if (!c.ok)
+            r.failures.push({
+              message: `a transient misread during open destroyed acknowledged data: ${c.failures[0]}`,
+              detail: `${where}; open reported ${JSON.stringify(o.rec!.tornTail)}`,
+            })
           else note(r, 'misread harmless')
         }
         if (r.failures.length > 0) return r
@@ -78,10 +85,23 @@ export const byzantine: Scenario = {
       return r
     }
     const writesOrSyncs = int(ctx.rng, 1, Math.max(2, Math.floor(count / 3)))
-    const byz = kind === 'misdirect'
-      ? { misdirectNth: writesOrSyncs, misdirectBy: pick(ctx.rng, [-4096, -512, -64, -1, 1, 64, 512]), seed: ctx.seed }
-      : { lieSyncNth: writesOrSyncs, seed: ctx.seed }
-    const run = await runSim({ dir, oracle, producer: 1, count, rng: ctx.rng, journal: ctx.journal, sim: { byzantine: byz } })
+    const byz =
+      kind === 'misdirect'
+        ? {
+            misdirectNth: writesOrSyncs,
+            misdirectBy: pick(ctx.rng, [-4096, -512, -64, -1, 1, 64, 512]),
+            seed: ctx.seed,
+          }
+        : { lieSyncNth: writesOrSyncs, seed: ctx.seed }
+    const run = await runSim({
+      dir,
+      oracle,
+      producer: 1,
+      count,
+      rng: ctx.rng,
+      journal: ctx.journal,
+      sim: { byzantine: byz },
+    })
     r.acked = run.acks.length
     const rep = new Replayer(undefined, run.ops)
     for (const { c, policy } of crashCases(run.ops.length)) {
@@ -90,13 +110,19 @@ export const byzantine: Scenario = {
       r.crashStates++
       const where = `${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${crashName(policy, c, run.ops.length)}`
       if (res.outcome.error !== undefined) {
-        if (res.outcome.error.code !== 'ERR_AUDIT_CORRUPT' && res.outcome.error.code !== 'ERR_AUDIT_NOT_A_WAL') r.failures.push({ message: `open refused with ${res.outcome.error.code}: ${res.outcome.error.message}`, detail: where })
+        if (res.outcome.error.code !== 'ERR_AUDIT_CORRUPT' && res.outcome.error.code !== 'ERR_AUDIT_NOT_A_WAL')
+          r.failures.push({
+            message: `open refused with ${res.outcome.error.code}: ${res.outcome.error.message}`,
+            detail: where,
+          })
         else note(r, 'refused as corrupt (detected)')
         if (r.failures.length > 0) return r
         continue
       }
       r.recovered += res.records
-      const wrong = res.failures.filter((m) => !isMissing(m) && !/before the end .* of the last acknowledged record/.test(m))
+      const wrong = res.failures.filter(
+        (m) => !isMissing(m) && !/before the end .* of the last acknowledged record/.test(m),
+      )
       if (wrong.length > 0) {
         r.failures.push({ message: `wrong data accepted as valid: ${wrong[0]}`, detail: where })
         return r
@@ -106,21 +132,46 @@ export const byzantine: Scenario = {
     }
     // The same lie with a mirror. Its own generator, so the draws above stay what they were.
     const dirs = [path.join(ctx.workDir, 'wal-m'), path.join(ctx.workDir, 'mirror-m')] as const
-    const mrun = await runSim({ dir: dirs[0], mirror: dirs[1], oracle, producer: 1, count, rng: mulberry32((ctx.seed ^ 0x6d697272) >>> 0), journal: ctx.journal, sim: { byzantine: byz } })
+    const mrun = await runSim({
+      dir: dirs[0],
+      mirror: dirs[1],
+      oracle,
+      producer: 1,
+      count,
+      rng: mulberry32((ctx.seed ^ 0x6d697272) >>> 0),
+      journal: ctx.journal,
+      sim: { byzantine: byz },
+    })
     r.acked += mrun.acks.length
     const mrep = new Replayer(undefined, mrun.ops)
     for (const { c, policy } of crashCases(mrun.ops.length)) {
-      const res = recoverMirroredAndCheck(mrep.to(c).crash(policy, () => 0.5), dirs, oracle, ackedAt(mrun.acks, c))
+      const res = recoverMirroredAndCheck(
+        mrep.to(c).crash(policy, () => 0.5),
+        dirs,
+        oracle,
+        ackedAt(mrun.acks, c),
+      )
       r.crashStates++
       const where = `with a mirror: ${kind} #${writesOrSyncs} ${JSON.stringify(byz)}, then ${crashName(policy, c, mrun.ops.length)}`
       if (res.refused !== undefined) {
-        if (res.refused.code !== 'ERR_AUDIT_CORRUPT' && res.refused.code !== 'ERR_AUDIT_NOT_A_WAL') r.failures.push({ message: `open refused with ${res.refused.code}: ${res.refused.message}`, detail: where })
-        else note(r, `with a mirror, ${kind}: refused as ${/different histories/.test(res.refused.message) ? 'diverged' : 'damaged'} (detected)`)
+        if (res.refused.code !== 'ERR_AUDIT_CORRUPT' && res.refused.code !== 'ERR_AUDIT_NOT_A_WAL')
+          r.failures.push({ message: `open refused with ${res.refused.code}: ${res.refused.message}`, detail: where })
+        else
+          note(
+            r,
+            `with a mirror, ${kind}: refused as ${/different histories/.test(res.refused.message) ? 'diverged' : 'damaged'} (detected)`,
+          )
       } else if (res.failures.length > 0) {
-        r.failures.push({ message: `with a mirror, open lost or changed acknowledged data: ${res.failures[0]}`, detail: `${where}; ${res.failures.join(' | ')}` })
+        r.failures.push({
+          message: `with a mirror, open lost or changed acknowledged data: ${res.failures[0]}`,
+          detail: `${where}; ${res.failures.join(' | ')}`,
+        })
       } else {
         r.recovered += res.records
-        note(r, `with a mirror, ${kind}: ${res.caughtUp !== undefined ? 'one copy caught up from the other, every receipt kept' : 'every receipt kept'}`)
+        note(
+          r,
+          `with a mirror, ${kind}: ${res.caughtUp !== undefined ? 'one copy caught up from the other, every receipt kept' : 'every receipt kept'}`,
+        )
       }
       if (r.failures.length > 0) return r
     }

@@ -21,7 +21,8 @@ import { emptyResult, type IterCtx, type IterResult, note, Replayer, type Scenar
 
 export const clockJump: Scenario = {
   name: 'ClockJumpBackward',
-  description: 'producer timestamps and the writer wall clock jump back and forward (and stick) during writes and across restarts',
+  description:
+    'producer timestamps and the writer wall clock jump back and forward (and stick) during writes and across restarts',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
@@ -32,7 +33,13 @@ export const clockJump: Scenario = {
     let sideFiles = 0
     for (let life = 1; life <= lives; life++) {
       const run = await runSim({
-        dir, initial: state, oracle, producer: life, count: int(ctx.rng, 10, ctx.quick ? 50 : 120), rng: ctx.rng, journal: ctx.journal,
+        dir,
+        initial: state,
+        oracle,
+        producer: life,
+        count: int(ctx.rng, 10, ctx.quick ? 50 : 120),
+        rng: ctx.rng,
+        journal: ctx.journal,
         sim: { clock: { seed: (ctx.seed ^ life) >>> 0, startMs: 1_767_225_600_000 - life * 3_600_000 } },
       })
       if (run.openError || run.rejected.length > 0) {
@@ -48,7 +55,11 @@ export const clockJump: Scenario = {
       const res = recoverAndCheck(crashed, dir, oracle, acked, { epochOf: (p) => p })
       r.crashStates++
       if (res.failures.length > 0) {
-        r.failures.push({ message: `life ${life}: ${res.failures[0]}`, detail: `crash after op ${c}`, state: { dir, files: crashed, acked, salt: ctx.seed, clock: 'jumpy', epoch: 'p' } })
+        r.failures.push({
+          message: `life ${life}: ${res.failures[0]}`,
+          detail: `crash after op ${c}`,
+          state: { dir, files: crashed, acked, salt: ctx.seed, clock: 'jumpy', epoch: 'p' },
+        })
         return r
       }
       if (res.outcome.rec!.tornTail) note(r, 'torn tails cut with a jumping clock')
@@ -77,14 +88,21 @@ export const clockJump: Scenario = {
       if (rec.seq !== prev + 1) r.failures.push({ message: `readLog gave seq ${rec.seq} after ${prev}` })
       prev = rec.seq
       const pr = parsed.records[rec.seq - 1]
-      if (pr === undefined || rec.timestamp.getTime() !== pr.timeMs) r.failures.push({ message: `readLog seq ${rec.seq} has timestamp ${rec.timestamp.getTime()}, stored ${pr?.timeMs}` })
+      if (pr === undefined || rec.timestamp.getTime() !== pr.timeMs)
+        r.failures.push({
+          message: `readLog seq ${rec.seq} has timestamp ${rec.timestamp.getTime()}, stored ${pr?.timeMs}`,
+        })
       const t = rec.timestamp.getTime()
       if (t >= lo && t <= hi) got.push(rec.seq)
     }
-    if (JSON.stringify(got) !== JSON.stringify(want)) r.failures.push({ message: `replay by time [${lo}, ${hi}] gave ${got.length} events, expected ${want.length}` })
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      r.failures.push({ message: `replay by time [${lo}, ${hi}] gave ${got.length} events, expected ${want.length}` })
     const v = await verifyLog(real)
     if (!v.ok) r.failures.push({ message: `verifyLog: ${v.firstBad?.message}` })
-    else if (v.firstTime?.getTime() !== times[0] || v.lastTime?.getTime() !== times.at(-1)) r.failures.push({ message: `verifyLog firstTime/lastTime ${v.firstTime?.getTime()}/${v.lastTime?.getTime()} are not the first/last records' ${times[0]}/${times.at(-1)}` })
+    else if (v.firstTime?.getTime() !== times[0] || v.lastTime?.getTime() !== times.at(-1))
+      r.failures.push({
+        message: `verifyLog firstTime/lastTime ${v.firstTime?.getTime()}/${v.lastTime?.getTime()} are not the first/last records' ${times[0]}/${times.at(-1)}`,
+      })
     note(r, 'replay-by-time windows checked')
     return r
   },

@@ -71,7 +71,10 @@ export function note(r: IterResult, key: string, by = 1): void {
 export class Replayer {
   readonly fs: SimFs
   private done = 0
-  constructor(initial: Files | undefined, private readonly ops: readonly Op[]) {
+  constructor(
+    initial: Files | undefined,
+    private readonly ops: readonly Op[],
+  ) {
     this.fs = SimFs.from(initial)
   }
   /** Advance to the state after c ops. */

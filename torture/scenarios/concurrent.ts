@@ -33,7 +33,8 @@ function readWal(dir: string): Map<string, Buffer> {
 
 export const concurrent: Scenario = {
   name: 'ConcurrentCorruption',
-  description: 'sealed segments damaged while three threads keep emitting: verify (this thread, and another process) finds it; the live writer is not disturbed',
+  description:
+    'sealed segments damaged while three threads keep emitting: verify (this thread, and another process) finds it; the live writer is not disturbed',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
@@ -48,7 +49,8 @@ export const concurrent: Scenario = {
       const w = new Worker(PRODUCER, { workerData: { job } })
       return new Promise<void>((resolve, reject) => {
         w.on('message', (m: ProducerMsg) => {
-          if (m.t === 'acks') for (let i = 0; i < m.pairs.length; i += 2) acks.push({ seq: m.pairs[i]!, p, n: m.pairs[i + 1]! })
+          if (m.t === 'acks')
+            for (let i = 0; i < m.pairs.length; i += 2) acks.push({ seq: m.pairs[i]!, p, n: m.pairs[i + 1]! })
           else if (m.t === 'error') errors.push(`producer ${p} emit ${m.n}: ${m.code} ${m.message}`)
           else resolve()
         })
@@ -58,11 +60,17 @@ export const concurrent: Scenario = {
     })
     const all = Promise.all(workers)
     let finished = false
-    void all.then(() => (finished = true), () => (finished = true))
+    void all.then(
+      () => (finished = true),
+      () => (finished = true),
+    )
     let cliDone = false
     while (!finished) {
       await new Promise((res) => setTimeout(res, int(ctx.rng, 1, 15)))
-      const segs = fs.readdirSync(dir).filter((n) => n.endsWith('.wal')).sort()
+      const segs = fs
+        .readdirSync(dir)
+        .filter((n) => n.endsWith('.wal'))
+        .sort()
       if (segs.length < 3) continue
       const seg = segs[int(ctx.rng, 0, segs.length - 3)]! // sealed: not the active one, nor the one before it
       const file = path.join(dir, seg)
@@ -92,18 +100,28 @@ export const concurrent: Scenario = {
         const where = `bit flip in live log ${seg} at byte ${at} (record at ${expect})`
         if (v.ok || v.firstBad?.segment !== seg || v.firstBad.offset !== expect) {
           // An earlier segment cannot be bad (we restore every flip), so anything else is a miss.
-          r.failures.push({ message: `verify beside the live writer: ${v.ok ? 'missed the damage' : `named ${v.firstBad?.segment}@${v.firstBad?.offset}`}`, detail: where })
+          r.failures.push({
+            message: `verify beside the live writer: ${v.ok ? 'missed the damage' : `named ${v.firstBad?.segment}@${v.firstBad?.offset}`}`,
+            detail: where,
+          })
         } else note(r, 'detected and located beside the live writer')
         if (!cliDone) {
           cliDone = true
-          const out = await run(process.execPath, [CLI, 'verify', '--json', dir]).then((x) => ({ code: 0, stdout: x.stdout }), (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '' }))
+          const out = await run(process.execPath, [CLI, 'verify', '--json', dir]).then(
+            (x) => ({ code: 0, stdout: x.stdout }),
+            (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '' }),
+          )
           let rep: { firstBad?: { segment?: string; offset?: number } } = {}
           try {
             rep = JSON.parse(out.stdout) as typeof rep
           } catch {
             // reported below
           }
-          if (out.code !== 1 || rep.firstBad?.segment !== seg || rep.firstBad.offset !== expect) r.failures.push({ message: `mtlog-audit verify (another process) exited ${out.code}, firstBad ${JSON.stringify(rep.firstBad)}; expected exit 1 at ${seg}@${expect}`, detail: where })
+          if (out.code !== 1 || rep.firstBad?.segment !== seg || rep.firstBad.offset !== expect)
+            r.failures.push({
+              message: `mtlog-audit verify (another process) exited ${out.code}, firstBad ${JSON.stringify(rep.firstBad)}; expected exit 1 at ${seg}@${expect}`,
+              detail: where,
+            })
           else note(r, 'detected by another process (CLI)')
         }
       } finally {
@@ -116,7 +134,8 @@ export const concurrent: Scenario = {
     await all
     await sink.close().catch((e: Error) => errors.push(`close: ${e.message}`))
     r.acked = acks.length
-    if (errors.length > 0) r.failures.push({ message: `the live writer was disturbed: ${errors[0]}`, detail: `${errors.length} errors` })
+    if (errors.length > 0)
+      r.failures.push({ message: `the live writer was disturbed: ${errors[0]}`, detail: `${errors.length} errors` })
     if (acks.length !== per * 3) r.failures.push({ message: `${per * 3 - acks.length} emits never resolved` })
     const c = checkLog(parseWal(readWal(dir)), { oracle, acked: acks, allowTail: false, expectRecords: per * 3 })
     r.recovered = c.records

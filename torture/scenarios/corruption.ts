@@ -61,7 +61,10 @@ function readWal(dir: string): Map<string, Buffer> {
   return m
 }
 
-type RecoverFn = (dir: string, o: { output: string; mirror?: string }) => Promise<{ ok: boolean; records: { intact: number; lost: number; fromMirror: number } }>
+type RecoverFn = (
+  dir: string,
+  o: { output: string; mirror?: string },
+) => Promise<{ ok: boolean; records: { intact: number; lost: number; fromMirror: number } }>
 
 function firstDiff(x: Buffer, y: Buffer): number {
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i
@@ -70,15 +73,26 @@ function firstDiff(x: Buffer, y: Buffer): number {
 
 export const corruption: Scenario = {
   name: 'RandomCorruption',
-  description: 'bit flips, zeroed, swapped and duplicated sectors in acknowledged data: detected and located by verify and by open; the mirror holds every record',
+  description:
+    'bit flips, zeroed, swapped and duplicated sectors in acknowledged data: detected and located by verify and by open; the mirror holds every record',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
     const mirror = path.join(ctx.workDir, 'mirror')
     const oracle = makeOracle({ salt: ctx.seed })
-    const run = await runSim({ dir, mirror, oracle, producer: 1, count: ctx.quick ? int(ctx.rng, 40, 150) : int(ctx.rng, 100, 400), rng: ctx.rng, journal: ctx.journal })
+    const run = await runSim({
+      dir,
+      mirror,
+      oracle,
+      producer: 1,
+      count: ctx.quick ? int(ctx.rng, 40, 150) : int(ctx.rng, 100, 400),
+      rng: ctx.rng,
+      journal: ctx.journal,
+    })
     if (run.openError || run.rejected.length > 0 || run.closeError) {
-      r.failures.push({ message: `building the log failed: ${run.openError?.message ?? run.closeError?.message ?? run.rejected[0]!.code}` })
+      r.failures.push({
+        message: `building the log failed: ${run.openError?.message ?? run.closeError?.message ?? run.rejected[0]!.code}`,
+      })
       return r
     }
     r.acked = run.acks.length
@@ -107,7 +121,8 @@ export const corruption: Scenario = {
     } else note(r, 'salvage/repair not driven: lib/index.ts exports no recoverLog')
     const names = pristine.segments
     const bySeg = new Map<string, PRec[]>()
-    for (const rec of pristine.records) (bySeg.get(rec.segment) ?? bySeg.set(rec.segment, []).get(rec.segment)!).push(rec)
+    for (const rec of pristine.records)
+      (bySeg.get(rec.segment) ?? bySeg.set(rec.segment, []).get(rec.segment)!).push(rec)
     const lastSeg = names.at(-1)!
     const lastRecs = bySeg.get(lastSeg) ?? []
     // The last batch of the last segment starts after the second-to-last COMMIT there.
@@ -143,7 +158,11 @@ export const corruption: Scenario = {
       }
       note(r, 'salvage: intact records', intact)
       note(r, 'salvage: intact records kept', kept)
-      if (kept !== intact) r.failures.push({ message: `recover (salvage) kept ${kept} of ${intact} records the damage did not touch`, detail: where })
+      if (kept !== intact)
+        r.failures.push({
+          message: `recover (salvage) kept ${kept} of ${intact} records the damage did not touch`,
+          detail: where,
+        })
       const out2 = path.join(ctx.workDir, `repair-${i}`)
       try {
         await recoverLog!(scratch, { output: out2, mirror: mirrorDir })
@@ -151,8 +170,17 @@ export const corruption: Scenario = {
         r.failures.push({ message: `recover (repair from the mirror) threw: ${(err as Error).message}`, detail: where })
         return
       }
-      const rc = checkLog(parseWal(readWal(out2)), { oracle, acked: run.acks, allowTail: false, expectRecords: run.acks.length })
-      if (!rc.ok) r.failures.push({ message: `recover with the mirror did not repair everything: ${rc.failures[0]}`, detail: where })
+      const rc = checkLog(parseWal(readWal(out2)), {
+        oracle,
+        acked: run.acks,
+        allowTail: false,
+        expectRecords: run.acks.length,
+      })
+      if (!rc.ok)
+        r.failures.push({
+          message: `recover with the mirror did not repair everything: ${rc.failures[0]}`,
+          detail: where,
+        })
       else note(r, 'repaired 100 % from the mirror')
       fs.rmSync(out1, { recursive: true, force: true })
       fs.rmSync(out2, { recursive: true, force: true })
@@ -168,7 +196,7 @@ export const corruption: Scenario = {
       note(r, `${kind} cases`)
       r.crashStates++
       const rec = (bySeg.get(seg) ?? []).find((x) => x.offset <= at && at < x.end)
-      const expectOffset = at < 80 ? 0 : rec?.offset ?? -1
+      const expectOffset = at < 80 ? 0 : (rec?.offset ?? -1)
       const inLastBatch = seg === lastSeg && at >= lastBatchStart
       // In the last segment, damage that leaves no intact record of a later batch behind it also reads as a torn write.
       const inLastSeg = seg === lastSeg
@@ -177,19 +205,27 @@ export const corruption: Scenario = {
       try {
         const v = await lib.verifyLog(scratch)
         // A tail cut at or before the damage, torn or (damage that left only zeros) a zero tail, reports it.
-        const covers = (t: { segment: string; offset: number } | undefined): boolean => t !== undefined && t.segment === seg && t.offset <= at
+        const covers = (t: { segment: string; offset: number } | undefined): boolean =>
+          t !== undefined && t.segment === seg && t.offset <= at
         const tailKind = covers(v.tornTail) ? 'a torn tail' : covers(v.zeroTail) ? 'a zero tail' : undefined
         const tornCovers = tailKind !== undefined
         if (inLastSeg && !inLastBatch && v.ok && tornCovers) {
           note(r, `last-segment damage with no intact later batch reported as ${tailKind}`)
         } else if (inLastBatch) {
           const covered = tornCovers || (v.firstBad?.segment === seg && v.firstBad.offset <= at)
-          if (!covered) r.failures.push({ message: `verify did not report damage in the last batch: ${JSON.stringify({ ok: v.ok, firstBad: v.firstBad, tornTail: v.tornTail, zeroTail: v.zeroTail })}`, detail: where })
+          if (!covered)
+            r.failures.push({
+              message: `verify did not report damage in the last batch: ${JSON.stringify({ ok: v.ok, firstBad: v.firstBad, tornTail: v.tornTail, zeroTail: v.zeroTail })}`,
+              detail: where,
+            })
           else note(r, v.ok ? `last-batch damage reported as ${tailKind}` : 'last-batch damage reported as corrupt')
         } else if (v.ok || v.firstBad === undefined) {
           r.failures.push({ message: `verify missed the damage: ok=${v.ok}, records ${v.records}`, detail: where })
         } else if (v.firstBad.segment !== seg || v.firstBad.offset !== expectOffset) {
-          r.failures.push({ message: `verify located the damage at ${v.firstBad.segment}@${v.firstBad.offset} (${v.firstBad.problem}), expected ${seg}@${expectOffset}`, detail: where })
+          r.failures.push({
+            message: `verify located the damage at ${v.firstBad.segment}@${v.firstBad.offset} (${v.firstBad.problem}), expected ${seg}@${expectOffset}`,
+            detail: where,
+          })
         } else note(r, 'detected and located by verify')
         // The writer's recovery on the same bytes.
         const files = new Map(primary)
@@ -197,19 +233,41 @@ export const corruption: Scenario = {
         const o = recoverState(new Map([[dir, files]]), dir)
         if (inLastBatch || (inLastSeg && v.ok && tornCovers)) {
           const t = o.rec?.tornTail ?? o.rec?.zeroTail
-          if (o.error === undefined && !covers(t)) r.failures.push({ message: `open neither refused nor cut the damaged last batch (${JSON.stringify(t)})`, detail: where })
+          if (o.error === undefined && !covers(t))
+            r.failures.push({
+              message: `open neither refused nor cut the damaged last batch (${JSON.stringify(t)})`,
+              detail: where,
+            })
         } else if (o.error === undefined) {
-          r.failures.push({ message: `open accepted a log with damage in acknowledged data (lastSeq ${o.rec!.lastSeq})`, detail: where })
+          r.failures.push({
+            message: `open accepted a log with damage in acknowledged data (lastSeq ${o.rec!.lastSeq})`,
+            detail: where,
+          })
         } else if (o.error.code === 'ERR_AUDIT_CORRUPT') {
           const d = o.error.details as { segment?: string; offset?: number }
-          if (d.segment !== seg || d.offset !== expectOffset) r.failures.push({ message: `open refused but named ${d.segment}@${d.offset}, expected ${seg}@${expectOffset}: ${o.error.message}`, detail: where })
+          if (d.segment !== seg || d.offset !== expectOffset)
+            r.failures.push({
+              message: `open refused but named ${d.segment}@${d.offset}, expected ${seg}@${expectOffset}: ${o.error.message}`,
+              detail: where,
+            })
           else note(r, 'refused and located by open')
-        } else if (!(seg === names[0] && expectOffset === 0 && (o.error.code === 'ERR_AUDIT_NOT_A_WAL' || o.error.code === 'ERR_AUDIT_VERSION_UNSUPPORTED'))) {
-          r.failures.push({ message: `open refused with ${o.error.code}, expected ERR_AUDIT_CORRUPT: ${o.error.message}`, detail: where })
+        } else if (!(
+          seg === names[0] &&
+          expectOffset === 0 &&
+          (o.error.code === 'ERR_AUDIT_NOT_A_WAL' || o.error.code === 'ERR_AUDIT_VERSION_UNSUPPORTED')
+        )) {
+          r.failures.push({
+            message: `open refused with ${o.error.code}, expected ERR_AUDIT_CORRUPT: ${o.error.message}`,
+            detail: where,
+          })
         } else note(r, 'first header damage refused as not-a-WAL')
         // Repairable: the mirror's copy of the damaged range is intact.
         const twin = copy.get(seg)
-        if (twin === undefined || !twin.equals(orig)) r.failures.push({ message: 'the mirror copy of the damaged segment differs from what was acknowledged', detail: where })
+        if (twin === undefined || !twin.equals(orig))
+          r.failures.push({
+            message: 'the mirror copy of the damaged segment differs from what was acknowledged',
+            detail: where,
+          })
         else note(r, 'mirror copy intact (repairable)')
         r.recovered += pristine.records.length
         if (recoverLog !== undefined && r.failures.length === 0) await salvageAndRepair(i, seg, at, lastDiff(orig, bad))

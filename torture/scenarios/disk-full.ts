@@ -32,7 +32,14 @@ function canMount(probeDir: string): { ok: boolean; reason: string } {
     execFileSync('umount', [d], { stdio: 'pipe' })
     mountState = { ok: true, reason: '' }
   } catch (err) {
-    mountState = { ok: false, reason: `mount refused: ${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split('\n')[0]}` }
+    mountState = {
+      ok: false,
+      reason: `mount refused: ${
+        String((err as { stderr?: Buffer }).stderr ?? (err as Error).message)
+          .trim()
+          .split('\n')[0]
+      }`,
+    }
   }
   return mountState
 }
@@ -66,7 +73,15 @@ async function realFull(ctx: IterCtx, r: IterResult): Promise<void> {
       const issuedAfter = failed !== undefined
       const ps = Array.from({ length: wave }, (_, k) => {
         const my = n + k
-        return sink.emit(oracle.event(1, my)).then((x) => { acks.push({ seq: x.seq, p: 1, n: my }); if (issuedAfter) ackedAfterFailure++ }, (e: { code?: string }) => { failed ??= e.code })
+        return sink.emit(oracle.event(1, my)).then(
+          (x) => {
+            acks.push({ seq: x.seq, p: 1, n: my })
+            if (issuedAfter) ackedAfterFailure++
+          },
+          (e: { code?: string }) => {
+            failed ??= e.code
+          },
+        )
       })
       n += wave
       await Promise.all(ps)
@@ -76,19 +91,24 @@ async function realFull(ctx: IterCtx, r: IterResult): Promise<void> {
     r.acked += acks.length
     note(r, 'real tmpfs fills')
     if (failed === undefined) r.failures.push({ message: `a ${kb} KiB tmpfs never filled up` })
-    else if (failed !== 'ERR_AUDIT_FAILED' && failed !== 'ERR_AUDIT_IO') r.failures.push({ message: `the full tmpfs rejected emits with ${failed}` })
-    if (ackedAfterFailure > 0) r.failures.push({ message: `${ackedAfterFailure} emits resolved after the disk-full failure was reported` })
+    else if (failed !== 'ERR_AUDIT_FAILED' && failed !== 'ERR_AUDIT_IO')
+      r.failures.push({ message: `the full tmpfs rejected emits with ${failed}` })
+    if (ackedAfterFailure > 0)
+      r.failures.push({ message: `${ackedAfterFailure} emits resolved after the disk-full failure was reported` })
     const raw = checkLog(parseWal(readDirFiles(mnt)), { oracle, acked: acks, allowTail: true })
     if (!raw.ok) r.failures.push({ message: `real full disk: ${raw.failures[0]}`, detail: `tmpfs ${kb} KiB` })
     // Room again: reopen (real recovery), append, close, check everything.
     execFileSync('mount', ['-o', `remount,size=${kb * 4}k`, mnt], { stdio: 'pipe' })
     const again = await AuditSink.open({ dir: mnt, ...SMALL })
-    const more = await Promise.all(Array.from({ length: 5 }, (_, k) => again.emit(oracle.event(2, k)).then((x) => ({ seq: x.seq, p: 2, n: k }))))
+    const more = await Promise.all(
+      Array.from({ length: 5 }, (_, k) => again.emit(oracle.event(2, k)).then((x) => ({ seq: x.seq, p: 2, n: k }))),
+    )
     await again.close()
     const fin = checkLog(parseWal(readDirFiles(mnt)), { oracle, acked: [...acks, ...more], allowTail: false })
     r.crashStates++
     r.recovered += fin.records
-    if (!fin.ok) r.failures.push({ message: `reopen after the real disk-full: ${fin.failures[0]}`, detail: `tmpfs ${kb} KiB` })
+    if (!fin.ok)
+      r.failures.push({ message: `reopen after the real disk-full: ${fin.failures[0]}`, detail: `tmpfs ${kb} KiB` })
   } finally {
     execFileSync('umount', [mnt], { stdio: 'pipe' })
   }
@@ -96,13 +116,22 @@ async function realFull(ctx: IterCtx, r: IterResult): Promise<void> {
 
 export const diskFull: Scenario = {
   name: 'DiskFull',
-  description: 'ENOSPC at random fill levels (simulated: short write then ENOSPC), and a real size-limited tmpfs filled up',
+  description:
+    'ENOSPC at random fill levels (simulated: short write then ENOSPC), and a real size-limited tmpfs filled up',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
     const oracle = makeOracle({ salt: ctx.seed })
     const diskBytes = int(ctx.rng, 200, ctx.quick ? 40_000 : 200_000)
-    const run = await runSim({ dir, oracle, producer: 1, count: 2000, rng: ctx.rng, journal: ctx.journal, sim: { diskBytes } })
+    const run = await runSim({
+      dir,
+      oracle,
+      producer: 1,
+      count: 2000,
+      rng: ctx.rng,
+      journal: ctx.journal,
+      sim: { diskBytes },
+    })
     r.acked += run.acks.length
     const where = `simulated disk of ${diskBytes} bytes`
     if (run.openError) note(r, 'open failed closed (disk too small)')
@@ -112,13 +141,27 @@ export const diskFull: Scenario = {
     if (r.failures.length > 0 || dropped === undefined) return r
     // Still full: open must work or fail with IO; whatever it did must be correct after a power loss.
     const still = recoverState(dropped, dir, { diskBytes })
-    if (still.error && still.error.code !== 'ERR_AUDIT_IO') r.failures.push({ message: `reopen on the still-full disk failed with ${still.error.code}: ${still.error.message}`, detail: where })
+    if (still.error && still.error.code !== 'ERR_AUDIT_IO')
+      r.failures.push({
+        message: `reopen on the still-full disk failed with ${still.error.code}: ${still.error.message}`,
+        detail: where,
+      })
     const after = still.after.crash(POLICIES.dropAll!, () => 0.5)
     const res = recoverAndCheck(after, dir, oracle, run.acks)
     r.crashStates++
-    if (res.failures.length > 0) r.failures.push({ message: `after an open on the still-full disk: ${res.failures[0]}`, detail: where })
+    if (res.failures.length > 0)
+      r.failures.push({ message: `after an open on the still-full disk: ${res.failures[0]}`, detail: where })
     // Room again: reopen end to end.
-    const f = await reopenAndAppend({ state: dropped, dir, oracle, ackedBefore: run.acks, producer: 2, count: 5, journal: ctx.journal, rng: ctx.rng })
+    const f = await reopenAndAppend({
+      state: dropped,
+      dir,
+      oracle,
+      ackedBefore: run.acks,
+      producer: 2,
+      count: 5,
+      journal: ctx.journal,
+      rng: ctx.rng,
+    })
     note(r, 'reopened with room again')
     if (f.length > 0) r.failures.push({ message: `reopen with room again: ${f[0]}`, detail: where })
     if (r.failures.length === 0 && (ctx.quick || ctx.rng() < 0.25)) await realFull(ctx, r)

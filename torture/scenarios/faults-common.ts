@@ -23,7 +23,15 @@ function codeFailure(r: IterResult, message: string, where: string): void {
  * after a power loss right after the run (every unsynced write dropped) and
  * after a process crash (all kept), recovery holds every acknowledged event.
  */
-export function checkFaultedRun(r: IterResult, run: SimRun, initial: Files | undefined, dir: string, oracle: Oracle, ackedBefore: Ack[], where: string): Files | undefined {
+export function checkFaultedRun(
+  r: IterResult,
+  run: SimRun,
+  initial: Files | undefined,
+  dir: string,
+  oracle: Oracle,
+  ackedBefore: Ack[],
+  where: string,
+): Files | undefined {
   const fail = (message: string): undefined => {
     r.failures.push({ message, detail: where })
     return undefined
@@ -32,19 +40,31 @@ export function checkFaultedRun(r: IterResult, run: SimRun, initial: Files | und
   // A wrong error code is a failure, but the durability checks below still run (they matter more).
   const badCode = run.rejected.find((x) => !REJECT_OK.has(x.code))
   if (badCode) codeFailure(r, `emit rejected with ${badCode.code}, expected ERR_AUDIT_FAILED or ERR_AUDIT_IO`, where)
-  if (run.openError && run.openError.code !== 'ERR_AUDIT_IO') codeFailure(r, `open failed with ${run.openError.code} (${run.openError.message.replace(/\/tmp\/[^ ']*/g, '<dir>')}), expected ERR_AUDIT_IO`, where)
+  if (run.openError && run.openError.code !== 'ERR_AUDIT_IO')
+    codeFailure(
+      r,
+      `open failed with ${run.openError.code} (${run.openError.message.replace(/\/tmp\/[^ ']*/g, '<dir>')}), expected ERR_AUDIT_IO`,
+      where,
+    )
   const fs = SimFs.from(initial)
   for (const op of run.ops) fs.apply(op)
   const acked = [...ackedBefore, ...run.acks]
   let dropped: Files | undefined
-  for (const [name, policy] of [['power loss', POLICIES.dropAll!], ['process crash', POLICIES.process!]] as const) {
+  for (const [name, policy] of [
+    ['power loss', POLICIES.dropAll!],
+    ['process crash', POLICIES.process!],
+  ] as const) {
     const state = fs.crash(policy, () => 0.5)
     if (name === 'power loss') dropped = state
     const res = recoverAndCheck(state, dir, oracle, acked)
     r.crashStates++
     r.recovered += res.records
     if (res.failures.length > 0) {
-      r.failures.push({ message: `after the faulted run and a ${name}: ${res.failures[0]}`, detail: where, state: { dir, files: state, acked, salt: oracle.salt } })
+      r.failures.push({
+        message: `after the faulted run and a ${name}: ${res.failures[0]}`,
+        detail: where,
+        state: { dir, files: state, acked, salt: oracle.salt },
+      })
       return undefined
     }
   }

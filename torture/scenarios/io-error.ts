@@ -17,29 +17,52 @@ import { checkFaultedRun } from './faults-common.js'
 
 export const ioError: Scenario = {
   name: 'IOErrorSweep',
-  description: 'the k-th I/O call fails (EIO/ENOSPC/EROFS), for every k of a workload including open and recovery, once and persistently',
+  description:
+    'the k-th I/O call fails (EIO/ENOSPC/EROFS), for every k of a workload including open and recovery, once and persistently',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
     const oracle = makeOracle({ salt: ctx.seed })
     // A log with a torn tail, so open has recovery work (side file, cut) to fail in.
-    const base = await runSim({ dir, oracle, producer: 1, count: int(ctx.rng, 5, 30), rng: ctx.rng, journal: ctx.journal })
+    const base = await runSim({
+      dir,
+      oracle,
+      producer: 1,
+      count: int(ctx.rng, 5, 30),
+      rng: ctx.rng,
+      journal: ctx.journal,
+    })
     let c = base.ops.length
     for (let t = 0; t < 20; t++) {
       const k = int(ctx.rng, 1, base.ops.length)
-      if (base.ops[k - 1]?.k === 'write') { c = k; break }
+      if (base.ops[k - 1]?.k === 'write') {
+        c = k
+        break
+      }
     }
-    const initial = new Replayer(undefined, base.ops).to(c).crash({ dirOps: 'all', keep: 1, reorder: false, tear: 'prefix' }, ctx.rng)
+    const initial = new Replayer(undefined, base.ops)
+      .to(c)
+      .crash({ dirOps: 'all', keep: 1, reorder: false, tear: 'prefix' }, ctx.rng)
     const ackedBefore = ackedAt(base.acks, c)
     const count = ctx.quick ? int(ctx.rng, 4, 10) : int(ctx.rng, 8, 24)
     const dry = await runSim({ dir, initial, oracle, producer: 2, count, rng: ctx.rng, journal: ctx.journal })
     const total = journalIoCalls(ctx.journal)
-    if (dry.rejected.length > 0 || dry.openError) r.failures.push({ message: `fault-free run failed: ${dry.openError?.message ?? dry.rejected[0]!.code}` })
+    if (dry.rejected.length > 0 || dry.openError)
+      r.failures.push({ message: `fault-free run failed: ${dry.openError?.message ?? dry.rejected[0]!.code}` })
     note(r, 'I/O calls per workload', total)
     for (let k = 1; k <= total + 2; k++) {
       for (const persistent of [false, true]) {
         const code = pick(ctx.rng, ['EIO', 'EIO', 'ENOSPC', 'EROFS'])
-        const run = await runSim({ dir, initial, oracle, producer: 2, count, rng: ctx.rng, journal: ctx.journal, sim: { faults: [{ op: 'io', nth: k, code, persistent }] } })
+        const run = await runSim({
+          dir,
+          initial,
+          oracle,
+          producer: 2,
+          count,
+          rng: ctx.rng,
+          journal: ctx.journal,
+          sim: { faults: [{ op: 'io', nth: k, code, persistent }] },
+        })
         r.acked += run.acks.length
         note(r, 'faulted runs')
         if (run.openError) note(r, 'open failed closed')
@@ -52,7 +75,16 @@ export const ioError: Scenario = {
         if (r.failures.length > before && dropped === undefined) return r
         // Reopen cleanly afterwards, end to end (a sample: it costs a writer thread).
         if (dropped !== undefined && (ctx.rng() < 0.2 || k === total)) {
-          const f = await reopenAndAppend({ state: dropped, dir, oracle, ackedBefore: [...ackedBefore, ...run.acks], producer: 3, count: 3, journal: ctx.journal, rng: ctx.rng })
+          const f = await reopenAndAppend({
+            state: dropped,
+            dir,
+            oracle,
+            ackedBefore: [...ackedBefore, ...run.acks],
+            producer: 3,
+            count: 3,
+            journal: ctx.journal,
+            rng: ctx.rng,
+          })
           note(r, 'reopened end to end')
           if (f.length > 0) {
             r.failures.push({ message: `reopen after the fault: ${f[0]}`, detail: where })

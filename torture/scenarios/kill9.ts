@@ -47,7 +47,13 @@ interface Warm {
 
 function startChild(script: string): Warm {
   const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] })
-  const w: Warm = { proc, ready: undefined as unknown as Promise<boolean>, onLine: undefined, closed: undefined as unknown as Warm['closed'], stderr: '' }
+  const w: Warm = {
+    proc,
+    ready: undefined as unknown as Promise<boolean>,
+    onLine: undefined,
+    closed: undefined as unknown as Warm['closed'],
+    stderr: '',
+  }
   let partial = ''
   let readyResolve!: (ok: boolean) => void
   w.ready = new Promise((resolve) => (readyResolve = resolve))
@@ -69,10 +75,12 @@ function startChild(script: string): Warm {
   proc.stderr!.on('data', (d: string) => (w.stderr = (w.stderr + d).slice(-4000)))
   proc.stdin!.on('error', () => undefined) // the child may die before reading
   // 'close': gone, reaped, pipes drained. A line cut by the kill (no newline) is dropped.
-  w.closed = new Promise((resolve) => proc.on('close', (code, signal) => {
-    readyResolve(false)
-    resolve({ code, signal })
-  }))
+  w.closed = new Promise((resolve) =>
+    proc.on('close', (code, signal) => {
+      readyResolve(false)
+      resolve({ code, signal })
+    }),
+  )
   return w
 }
 
@@ -111,9 +119,24 @@ export interface LifeOut {
 }
 
 /** One life: hand a warm child the job, SIGKILL it at the mode's point + delayMs, collect what it reported. */
-export async function life(pool: ChildPool, job: Kill9Job, mode: Mode, delayMs: number, lifeMsMax = KILL9_LIFE_MS_MAX): Promise<LifeOut> {
+export async function life(
+  pool: ChildPool,
+  job: Kill9Job,
+  mode: Mode,
+  delayMs: number,
+  lifeMsMax = KILL9_LIFE_MS_MAX,
+): Promise<LifeOut> {
   const w = pool.take()
-  const o: LifeOut = { acks: [], opened: undefined, finished: false, hung: false, errors: [], signal: null, code: null, stderr: '' }
+  const o: LifeOut = {
+    acks: [],
+    opened: undefined,
+    finished: false,
+    hung: false,
+    errors: [],
+    signal: null,
+    code: null,
+    stderr: '',
+  }
   if (!(await w.ready)) {
     const c = await w.closed
     o.errors.push(`child died before it was ready: code ${c.code} ${c.signal}: ${w.stderr}`)
@@ -146,7 +169,9 @@ export async function life(pool: ChildPool, job: Kill9Job, mode: Mode, delayMs: 
   const guard = setTimeout(() => {
     if (timer === undefined) {
       o.hung = true
-      o.errors.push(`hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${lifeMsMax / 1000} s`)
+      o.errors.push(
+        `hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${lifeMsMax / 1000} s`,
+      )
     }
     w.proc.kill('SIGKILL')
   }, lifeMsMax)
@@ -172,7 +197,8 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
   const lifeMsMax = o.lifeMsMax ?? KILL9_LIFE_MS_MAX
   return {
     name: 'Kill9DuringWrite',
-    description: 'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
+    description:
+      'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
     async run(ctx: IterCtx): Promise<IterResult> {
       const r = emptyResult()
       const dir = path.join(ctx.workDir, 'wal')
@@ -184,11 +210,28 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
       for (let l = 1; l <= lives; l++) {
         const mode = pick(ctx.rng, ['early', 'opening', 'opening', 'running', 'running', 'running', 'closing'] as const)
         const small = ctx.rng() < 0.6
-        const delayMs = mode === 'early' ? int(ctx.rng, 0, 30) : mode === 'opening' ? int(ctx.rng, 0, 25) : mode === 'running' ? int(ctx.rng, 0, 80) : int(ctx.rng, 0, 6)
+        const delayMs =
+          mode === 'early'
+            ? int(ctx.rng, 0, 30)
+            : mode === 'opening'
+              ? int(ctx.rng, 0, 25)
+              : mode === 'running'
+                ? int(ctx.rng, 0, 80)
+                : int(ctx.rng, 0, 6)
         const job: Kill9Job = {
-          dir, p0: l * 4, salt, inflight: int(ctx.rng, 1, 2000),
+          dir,
+          p0: l * 4,
+          salt,
+          inflight: int(ctx.rng, 1, 2000),
           perThread: mode === 'closing' ? int(ctx.rng, 20, 600) : 50_000,
-          opts: small ? { eventBytesMax: 1024, batchBytesMax: 4096, segmentBytesMax: 64 * 1024, ringBytes: pick(ctx.rng, [64 * 1024, 1024 * 1024]) } : { eventBytesMax: 4096 },
+          opts: small
+            ? {
+                eventBytesMax: 1024,
+                batchBytesMax: 4096,
+                segmentBytesMax: 64 * 1024,
+                ringBytes: pick(ctx.rng, [64 * 1024, 1024 * 1024]),
+              }
+            : { eventBytesMax: 4096 },
         }
         const where = `life ${l}/${lives} (${mode} +${delayMs} ms, ${small ? 'small segments' : 'default sizes'}, inflight ${job.inflight})`
         const L = await life(pool, job, mode, delayMs, lifeMsMax)
@@ -200,11 +243,17 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
           return r
         }
         if (L.signal !== 'SIGKILL' && !(L.finished && L.code === 0)) {
-          r.failures.push({ message: `${where}: the child died on its own (code ${L.code}, signal ${L.signal})`, detail: L.stderr })
+          r.failures.push({
+            message: `${where}: the child died on its own (code ${L.code}, signal ${L.signal})`,
+            detail: L.stderr,
+          })
           return r
         }
         if (L.opened !== undefined) {
-          if (L.opened.lastSeq !== committed) r.failures.push({ message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}` })
+          if (L.opened.lastSeq !== committed)
+            r.failures.push({
+              message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}`,
+            })
           if (L.opened.torn > 0) note(r, 'torn tails cut by the next open')
           if (L.opened.zeros > 0) note(r, 'zero tails cut by the next open')
           if (L.opened.tmp > 0) note(r, 'half-made segments removed by the next open')
@@ -217,7 +266,8 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
         r.crashStates++
         r.recovered += c.records
         if (!c.ok) r.failures.push({ message: `${where}: ${c.failures[0]}`, detail: c.failures.join(' | ') })
-        if (parsed.records.length < committed) r.failures.push({ message: `${where}: the log shrank from ${committed} to ${parsed.records.length} records` })
+        if (parsed.records.length < committed)
+          r.failures.push({ message: `${where}: the log shrank from ${committed} to ${parsed.records.length} records` })
         committed = parsed.records.length
         if (r.failures.length > 0) return r
       }
@@ -225,8 +275,13 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
       const files = readWal(dir)
       if (files.size > 0) {
         const res = recoverAndCheck(new Map([[dir, files]]), dir, oracle, acked, { epochOf: (p) => p >> 2 })
-        if (res.failures.length > 0) r.failures.push({ message: `final recovery: ${res.failures[0]}`, state: { dir, files: new Map([[dir, files]]), acked, salt, epoch: 'p>>2' } })
-        else if (res.records !== committed) r.failures.push({ message: `final recovery kept ${res.records} records, ${committed} were committed` })
+        if (res.failures.length > 0)
+          r.failures.push({
+            message: `final recovery: ${res.failures[0]}`,
+            state: { dir, files: new Map([[dir, files]]), acked, salt, epoch: 'p>>2' },
+          })
+        else if (res.records !== committed)
+          r.failures.push({ message: `final recovery kept ${res.records} records, ${committed} were committed` })
       }
       return r
     },

@@ -18,7 +18,8 @@ import { emptyResult, type IterCtx, type IterResult, note, Replayer, type Scenar
 
 export const powerLoss: Scenario = {
   name: 'PowerLoss',
-  description: 'power loss after every storage op of a run: unsynced writes dropped, kept in part, reordered, torn; unsynced directory ops lost',
+  description:
+    'power loss after every storage op of a run: unsynced writes dropped, kept in part, reordered, torn; unsynced directory ops lost',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
@@ -26,7 +27,10 @@ export const powerLoss: Scenario = {
     const count = ctx.quick ? int(ctx.rng, 20, 60) : int(ctx.rng, 60, 220)
     const run = await runSim({ dir, oracle, producer: 1, count, rng: ctx.rng, journal: ctx.journal })
     if (run.openError) r.failures.push({ message: `open of a new WAL failed: ${run.openError.message}` })
-    if (run.rejected.length > 0) r.failures.push({ message: `${run.rejected.length} emits rejected on a healthy disk, first: ${run.rejected[0]!.code}` })
+    if (run.rejected.length > 0)
+      r.failures.push({
+        message: `${run.rejected.length} emits rejected on a healthy disk, first: ${run.rejected[0]!.code}`,
+      })
     r.acked = run.acks.length
     const variants = ctx.quick ? 2 : 8
     const rep = new Replayer(undefined, run.ops)
@@ -44,7 +48,11 @@ export const powerLoss: Scenario = {
         if (res.outcome.rec?.zeroTail) note(r, 'zero tails cut')
         if (res.outcome.rec?.removedTmp.length) note(r, 'half-made segments removed')
         if (res.failures.length > 0) {
-          r.failures.push({ message: res.failures[0]!, detail: `crash after op ${c} of ${run.ops.length} (${run.ops[c - 1]?.k ?? 'start'}), ${describePolicy(policy)}, ${acked.length} acked; all: ${res.failures.join(' | ')}`, state: { dir, files: state, acked, salt: ctx.seed } })
+          r.failures.push({
+            message: res.failures[0]!,
+            detail: `crash after op ${c} of ${run.ops.length} (${run.ops[c - 1]?.k ?? 'start'}), ${describePolicy(policy)}, ${acked.length} acked; all: ${res.failures.join(' | ')}`,
+            state: { dir, files: state, acked, salt: ctx.seed },
+          })
           return r
         }
       }
@@ -53,9 +61,22 @@ export const powerLoss: Scenario = {
     const c = int(ctx.rng, 0, run.ops.length)
     const policy = randomPolicy(ctx.rng)
     const state = new Replayer(undefined, run.ops).to(c).crash(policy, ctx.rng)
-    const f = await reopenAndAppend({ state, dir, oracle, ackedBefore: ackedAt(run.acks, c), producer: 2, count: int(ctx.rng, 1, 30), journal: ctx.journal, rng: ctx.rng })
+    const f = await reopenAndAppend({
+      state,
+      dir,
+      oracle,
+      ackedBefore: ackedAt(run.acks, c),
+      producer: 2,
+      count: int(ctx.rng, 1, 30),
+      journal: ctx.journal,
+      rng: ctx.rng,
+    })
     note(r, 'reopened end to end')
-    if (f.length > 0) r.failures.push({ message: f[0]!, detail: `end-to-end reopen after op ${c}, ${describePolicy(policy)}; all: ${f.join(' | ')}` })
+    if (f.length > 0)
+      r.failures.push({
+        message: f[0]!,
+        detail: `end-to-end reopen after op ${c}, ${describePolicy(policy)}; all: ${f.join(' | ')}`,
+      })
     return r
   },
 }

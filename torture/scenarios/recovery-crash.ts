@@ -22,12 +22,20 @@ function replayOnto(state: Files, ops: ReturnType<typeof recoverState>['ops'], u
 
 export const recoveryCrash: Scenario = {
   name: 'CrashDuringRecovery',
-  description: 'power loss inside open(): while it deletes a half-made segment, writes the side file, cuts the torn tail; then again inside the next recovery',
+  description:
+    'power loss inside open(): while it deletes a half-made segment, writes the side file, cuts the torn tail; then again inside the next recovery',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
     const oracle = makeOracle({ salt: ctx.seed })
-    const run = await runSim({ dir, oracle, producer: 1, count: ctx.quick ? int(ctx.rng, 20, 60) : int(ctx.rng, 40, 160), rng: ctx.rng, journal: ctx.journal })
+    const run = await runSim({
+      dir,
+      oracle,
+      producer: 1,
+      count: ctx.quick ? int(ctx.rng, 20, 60) : int(ctx.rng, 40, 160),
+      rng: ctx.rng,
+      journal: ctx.journal,
+    })
     r.acked = run.acks.length
     const variants = ctx.quick ? 2 : 4
     const attempts = ctx.quick ? 4 : 12
@@ -41,7 +49,10 @@ export const recoveryCrash: Scenario = {
       const acked = ackedAt(run.acks, c)
       const first = recoverState(state, dir)
       if (first.error !== undefined) {
-        r.failures.push({ message: `recovery refused a power-loss state: ${first.error.message}`, detail: `crash after op ${c}, ${describePolicy(p0)}` })
+        r.failures.push({
+          message: `recovery refused a power-loss state: ${first.error.message}`,
+          detail: `crash after op ${c}, ${describePolicy(p0)}`,
+        })
         return r
       }
       if (first.ops.length === 0) continue
@@ -59,7 +70,11 @@ export const recoveryCrash: Scenario = {
           r.crashStates++
           r.recovered += res.records
           if (res.failures.length > 0) {
-            r.failures.push({ message: res.failures[0]!, detail: `run crashed after op ${c} (${describePolicy(p0)}); recovery crashed after its op ${k} of ${first.ops.length} (${first.ops[k - 1]?.k ?? 'start'}), ${describePolicy(p1)}`, state: { dir, files: s1, acked, salt: ctx.seed } })
+            r.failures.push({
+              message: res.failures[0]!,
+              detail: `run crashed after op ${c} (${describePolicy(p0)}); recovery crashed after its op ${k} of ${first.ops.length} (${first.ops[k - 1]?.k ?? 'start'}), ${describePolicy(p1)}`,
+              state: { dir, files: s1, acked, salt: ctx.seed },
+            })
             return r
           }
           // Once per interrupted recovery: crash again inside the second one.
@@ -71,7 +86,11 @@ export const recoveryCrash: Scenario = {
             r.crashStates++
             note(r, 'second recoveries interrupted')
             if (res2.failures.length > 0) {
-              r.failures.push({ message: res2.failures[0]!, detail: `third recovery after crashes at run op ${c}, recovery op ${k}, second recovery op ${k2}`, state: { dir, files: s2, acked, salt: ctx.seed } })
+              r.failures.push({
+                message: res2.failures[0]!,
+                detail: `third recovery after crashes at run op ${c}, recovery op ${k}, second recovery op ${k2}`,
+                state: { dir, files: s2, acked, salt: ctx.seed },
+              })
               return r
             }
           }

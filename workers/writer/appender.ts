@@ -39,7 +39,13 @@
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ioError } from '../../shared/errors.js'
-import { encodeSegmentHeader, SALT_BYTES, SEGMENT_HEADER_BYTES, segmentFileName, type SegmentHeader } from '../../shared/format.js'
+import {
+  encodeSegmentHeader,
+  SALT_BYTES,
+  SEGMENT_HEADER_BYTES,
+  segmentFileName,
+  type SegmentHeader,
+} from '../../shared/format.js'
 import { type Storage, writeFully } from '../../shared/storage.js'
 import { crc32c } from '../../shared/crc32c.js'
 import { FIXED } from '../../shared/limits.js'
@@ -82,7 +88,13 @@ export class Appender {
           throw ioError('open', file, err)
         }
       }
-      this.active = { name: existing.name, fds, size: existing.size, zeroedEnd: existing.size, saltSeed: existing.header.saltSeed }
+      this.active = {
+        name: existing.name,
+        fds,
+        size: existing.size,
+        zeroedEnd: existing.size,
+        saltSeed: existing.header.saltSeed,
+      }
     }
   }
 
@@ -105,7 +117,10 @@ export class Appender {
   write(buf: Buffer, len: number): void {
     const a = this.active!
     const end = a.size + len
-    const zeroTo = len <= FIXED.zeroAheadBatchBytesMax && end > a.zeroedEnd ? Math.min(end + FIXED.zeroAheadBytes, this.segmentBytesMax) : end
+    const zeroTo =
+      len <= FIXED.zeroAheadBatchBytesMax && end > a.zeroedEnd
+        ? Math.min(end + FIXED.zeroAheadBytes, this.segmentBytesMax)
+        : end
     for (let i = 0; i < a.fds.length; i++) {
       try {
         writeFully(this.s, a.fds[i]!, buf, 0, len, a.size)
@@ -172,21 +187,23 @@ export class Appender {
   sync(): Promise<void> {
     const a = this.active!
     this.syncCalls += a.fds.length
-    return Promise.all(a.fds.map((fd, i) => {
-      const file = path.join(this.dirs[i]!, a.name)
-      try {
-        const pending = this.s.fdatasyncAsync?.(fd)
-        if (pending === undefined) {
-          this.s.fdatasync(fd)
-          return undefined
+    return Promise.all(
+      a.fds.map((fd, i) => {
+        const file = path.join(this.dirs[i]!, a.name)
+        try {
+          const pending = this.s.fdatasyncAsync?.(fd)
+          if (pending === undefined) {
+            this.s.fdatasync(fd)
+            return undefined
+          }
+          return pending.catch((err: unknown) => {
+            throw ioError('fdatasync', file, err)
+          })
+        } catch (err) {
+          return Promise.reject(ioError('fdatasync', file, err))
         }
-        return pending.catch((err: unknown) => {
-          throw ioError('fdatasync', file, err)
-        })
-      } catch (err) {
-        return Promise.reject(ioError('fdatasync', file, err))
-      }
-    })).then(() => undefined)
+      }),
+    ).then(() => undefined)
   }
 
   segmentName(): string | undefined {

@@ -24,7 +24,13 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { AuditError, ERROR_CODES, invariant, ioError, toWire } from '../../shared/errors.js'
-import { BATCH_RECORDS_MAX, RecordFlag, RecordType, RECORD_HEADER_BYTES, sealRecordInPlace } from '../../shared/format.js'
+import {
+  BATCH_RECORDS_MAX,
+  RecordFlag,
+  RecordType,
+  RECORD_HEADER_BYTES,
+  sealRecordInPlace,
+} from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../../shared/ring/protocol.js'
 import { Ring } from '../../shared/ring/ring.js'
@@ -133,7 +139,10 @@ class Writer {
         if (this.readPos === finalPos) return
         // A producer reserved space and has not published yet: give it time.
         if (waitedMs > FIXED.publishWaitMs) {
-          throw new AuditError(ERROR_CODES.INVARIANT, `close: a producer reserved ring space and never published it (ring position ${this.readPos}); the thread may have been terminated mid-emit`)
+          throw new AuditError(
+            ERROR_CODES.INVARIANT,
+            `close: a producer reserved ring space and never published it (ring position ${this.readPos}); the thread may have been terminated mid-emit`,
+          )
         }
         ring.sleepUntilWork(this.readPos, 1)
         waitedMs += 1
@@ -192,7 +201,17 @@ class Writer {
     const lastSeq = this.nextSeq - 1
     const at = this.recOff[last]!
     this.putChainInput(at, last)
-    sealRecordInPlace(batch, at, this.recLen[last]!, RecordType.EVENT, RecordFlag.COMMIT, last, lastSeq, this.recTime[last]!, this.saltSeed)
+    sealRecordInPlace(
+      batch,
+      at,
+      this.recLen[last]!,
+      RecordType.EVENT,
+      RecordFlag.COMMIT,
+      last,
+      lastSeq,
+      this.recTime[last]!,
+      this.saltSeed,
+    )
     batch.copy(this.prevHash, 0, at + 32, at + 64)
     this.appender.write(batch, this.off)
     ring.addStat(Stat.BATCHES, 1)
@@ -215,7 +234,12 @@ class Writer {
       inflight.error = err
       ring.wakeWriter()
     }
-    const inflight: InFlight = { lastSeq, settled: false, error: undefined, done: this.appender.sync().then(() => settle(undefined), settle) }
+    const inflight: InFlight = {
+      lastSeq,
+      settled: false,
+      error: undefined,
+      done: this.appender.sync().then(() => settle(undefined), settle),
+    }
     this.inflight = inflight
   }
 
@@ -246,7 +270,10 @@ async function main(): Promise<void> {
       try {
         storage.mkdirp(dir)
       } catch (err) {
-        throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${dir}: ${(err as Error).message}`, { cause: err, details: { dir } })
+        throw new AuditError(ERROR_CODES.IO, `cannot create WAL directory ${dir}: ${(err as Error).message}`, {
+          cause: err,
+          details: { dir },
+        })
       }
       locks.push(DirLock.acquire(dir))
     }
@@ -260,13 +287,28 @@ async function main(): Promise<void> {
       rec = agreed.rec
       mirror = agreed.report
     }
-    appender = new Appender(storage, dirs, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), rec.active)
+    appender = new Appender(
+      storage,
+      dirs,
+      init.segmentBytesMax,
+      nowMs,
+      () => ring.addStat(Stat.SEGMENTS, 1),
+      rec.active,
+    )
     appender.ensureSegment(rec.lastSeq + 1, rec.lastHash)
     ring.initCursors(rec.lastSeq)
     writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
     post({
-      type: 'ready', locks: locks.map((l) => ({ file: l.file, token: l.token })),
-      report: { lastSeq: rec.lastSeq, segments: Math.max(recs[0]!.segments, 1), tornTail: recs[0]!.tornTail, zeroTail: recs[0]!.zeroTail, removedTmp: recs[0]!.removedTmp, mirror },
+      type: 'ready',
+      locks: locks.map((l) => ({ file: l.file, token: l.token })),
+      report: {
+        lastSeq: rec.lastSeq,
+        segments: Math.max(recs[0]!.segments, 1),
+        tornTail: recs[0]!.tornTail,
+        zeroTail: recs[0]!.zeroTail,
+        removedTmp: recs[0]!.removedTmp,
+        mirror,
+      },
     })
   } catch (err) {
     try {

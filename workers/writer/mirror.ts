@@ -43,9 +43,13 @@ function segmentsOf(s: Storage, dir: string): string[] {
 }
 
 function diverged(message: string, segment: string, offset: number, seq: number): AuditError {
-  return new AuditError(ERROR_CODES.CORRUPT, `the WAL and its mirror hold different histories: ${message} (segment ${segment}, offset ${offset}, seq ${seq})`, {
-    details: { segment, offset, seq, problem: 'mirror-diverged' },
-  })
+  return new AuditError(
+    ERROR_CODES.CORRUPT,
+    `the WAL and its mirror hold different histories: ${message} (segment ${segment}, offset ${offset}, seq ${seq})`,
+    {
+      details: { segment, offset, seq, problem: 'mirror-diverged' },
+    },
+  )
 }
 
 function copySegment(s: Storage, buf: Buffer, to: string, name: string): void {
@@ -79,12 +83,22 @@ function appendTail(s: Storage, buf: Buffer, from: number, file: string): void {
 }
 
 /** Make the two recovered copies agree; returns where appending continues. */
-export function reconcile(s: Storage, dirs: readonly [string, string], recs: [Recovered, Recovered]): { rec: Recovered; report: MirrorReport } {
+export function reconcile(
+  s: Storage,
+  dirs: readonly [string, string],
+  recs: [Recovered, Recovered],
+): { rec: Recovered; report: MirrorReport } {
   const lists = [segmentsOf(s, dirs[0]), segmentsOf(s, dirs[1])] as const
-  const report: MirrorReport = { dir: dirs[1], tornTail: recs[1].tornTail, zeroTail: recs[1].zeroTail, caughtUp: undefined }
+  const report: MirrorReport = {
+    dir: dirs[1],
+    tornTail: recs[1].tornTail,
+    zeroTail: recs[1].zeroTail,
+    caughtUp: undefined,
+  }
   // Which copy is ahead: more segments, or the same segments and a longer last one.
-  const sizeOfLast = (i: 0 | 1): number => (lists[i].length === 0 ? 0 : recs[i].active?.size ?? 0)
-  const ahead: 0 | 1 = lists[1].length > lists[0].length || (lists[1].length === lists[0].length && sizeOfLast(1) > sizeOfLast(0)) ? 1 : 0
+  const sizeOfLast = (i: 0 | 1): number => (lists[i].length === 0 ? 0 : (recs[i].active?.size ?? 0))
+  const ahead: 0 | 1 =
+    lists[1].length > lists[0].length || (lists[1].length === lists[0].length && sizeOfLast(1) > sizeOfLast(0)) ? 1 : 0
   const behind: 0 | 1 = ahead === 0 ? 1 : 0
   const long = lists[ahead]
   const short = lists[behind]
@@ -102,12 +116,14 @@ export function reconcile(s: Storage, dirs: readonly [string, string], recs: [Re
     }
     if (short[i] !== name) throw diverged(`segment ${short[i]} in ${dirs[behind]} has no twin`, name, 0, firstSeq)
     const lb = readWhole(s, path.join(dirs[behind], name))
-    if (!la.subarray(0, SEGMENT_HEADER_BYTES).equals(lb.subarray(0, SEGMENT_HEADER_BYTES))) throw diverged('segment headers differ', name, 0, firstSeq)
+    if (!la.subarray(0, SEGMENT_HEADER_BYTES).equals(lb.subarray(0, SEGMENT_HEADER_BYTES)))
+      throw diverged('segment headers differ', name, 0, firstSeq)
     if (lb.length > la.length || !la.subarray(0, lb.length).equals(lb)) {
       throw diverged('segment contents differ', name, firstDifference(la, lb), firstSeq)
     }
     if (lb.length < la.length) {
-      if (i < short.length - 1) throw diverged(`sealed segment sizes differ (${la.length} and ${lb.length})`, name, lb.length, firstSeq)
+      if (i < short.length - 1)
+        throw diverged(`sealed segment sizes differ (${la.length} and ${lb.length})`, name, lb.length, firstSeq)
       appendTail(s, la, lb.length, path.join(dirs[behind], name))
       bytes += la.length - lb.length
     }

@@ -16,7 +16,13 @@
 
 import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
-import { GENESIS_HASH, parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName, type SegmentHeader } from '../../shared/format.js'
+import {
+  GENESIS_HASH,
+  parseSegmentFileName,
+  SEGMENT_HEADER_BYTES,
+  segmentFileName,
+  type SegmentHeader,
+} from '../../shared/format.js'
 import { classifyTail, scanSegment, zeroFrom } from '../../shared/scan.js'
 import { readFully, type Storage, writeFully } from '../../shared/storage.js'
 import { LOCK_FILE } from '../../shared/lock.js'
@@ -51,8 +57,15 @@ export interface Recovered {
 const TMP = /\.wal\.tmp$/
 const SIDE = /\.torn-[\d-]+$/
 
-export function corrupt(message: string, details: { segment: string; offset: number; seq: number } & Record<string, string | number>): AuditError {
-  return new AuditError(ERROR_CODES.CORRUPT, `${message} (segment ${details.segment}, offset ${details.offset}, seq ${details.seq})`, { details })
+export function corrupt(
+  message: string,
+  details: { segment: string; offset: number; seq: number } & Record<string, string | number>,
+): AuditError {
+  return new AuditError(
+    ERROR_CODES.CORRUPT,
+    `${message} (segment ${details.segment}, offset ${details.offset}, seq ${details.seq})`,
+    { details },
+  )
 }
 
 /** Run a storage call; its failure becomes ERR_AUDIT_IO naming the operation and path. */
@@ -75,12 +88,31 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
   if (removedTmp.length > 0) io('fsync directory', dir, () => s.fsyncDir(dir))
 
   const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
-  const foreign = names.filter((n) => parseSegmentFileName(n) === undefined && !TMP.test(n) && !SIDE.test(n) && n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`))
+  const foreign = names.filter(
+    (n) =>
+      parseSegmentFileName(n) === undefined &&
+      !TMP.test(n) &&
+      !SIDE.test(n) &&
+      n !== LOCK_FILE &&
+      !n.startsWith(`${LOCK_FILE}.`),
+  )
   if (segments.length === 0) {
     if (foreign.length > 0) {
-      throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} is not empty and holds no WAL segments (found ${foreign.slice(0, 3).join(', ')}); refusing to write into it`, { details: { dir } })
+      throw new AuditError(
+        ERROR_CODES.NOT_A_WAL,
+        `${dir} is not empty and holds no WAL segments (found ${foreign.slice(0, 3).join(', ')}); refusing to write into it`,
+        { details: { dir } },
+      )
     }
-    return { lastSeq: 0, lastHash: Buffer.from(GENESIS_HASH), active: undefined, segments: 0, tornTail: undefined, zeroTail: undefined, removedTmp }
+    return {
+      lastSeq: 0,
+      lastHash: Buffer.from(GENESIS_HASH),
+      active: undefined,
+      segments: 0,
+      tornTail: undefined,
+      zeroTail: undefined,
+      removedTmp,
+    }
   }
 
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
@@ -95,34 +127,73 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
     const scan = scanSegment(buf, expected, payloadBytesMax)
     if ('problem' in scan) {
       if (scan.problem === 'version') {
-        throw new AuditError(ERROR_CODES.VERSION_UNSUPPORTED, `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`, { details: { segment: name, version: scan.version ?? null } })
+        throw new AuditError(
+          ERROR_CODES.VERSION_UNSUPPORTED,
+          `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`,
+          { details: { segment: name, version: scan.version ?? null } },
+        )
       }
       if (scan.problem === 'magic' && i === 0 && buf.length >= 8) {
-        throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, { details: { segment: name, offset: 0 } })
+        throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, {
+          details: { segment: name, offset: 0 },
+        })
       }
-      throw corrupt(`segment header is bad: ${scan.problem}`, { segment: name, offset: 0, seq: expected.seq + 1, problem: scan.problem })
+      throw corrupt(`segment header is bad: ${scan.problem}`, {
+        segment: name,
+        offset: 0,
+        seq: expected.seq + 1,
+        problem: scan.problem,
+      })
     }
     if (scan.header.firstSeq !== parseSegmentFileName(name)) {
-      throw corrupt('segment file name does not match its header', { segment: name, offset: 0, seq: scan.header.firstSeq, problem: 'file-name' })
+      throw corrupt('segment file name does not match its header', {
+        segment: name,
+        offset: 0,
+        seq: scan.header.firstSeq,
+        problem: 'file-name',
+      })
     }
     if (!isLast) {
-      if (scan.stop !== undefined) throw corrupt(`record is bad: ${scan.stop.problem}`, { segment: name, offset: scan.stop.offset, seq: scan.stop.seq, problem: scan.stop.problem })
-      if (scan.commitEnd !== buf.length) throw corrupt('sealed segment ends inside a batch', { segment: name, offset: scan.commitEnd, seq: scan.commitSeq + 1, problem: 'uncommitted' })
+      if (scan.stop !== undefined)
+        throw corrupt(`record is bad: ${scan.stop.problem}`, {
+          segment: name,
+          offset: scan.stop.offset,
+          seq: scan.stop.seq,
+          problem: scan.stop.problem,
+        })
+      if (scan.commitEnd !== buf.length)
+        throw corrupt('sealed segment ends inside a batch', {
+          segment: name,
+          offset: scan.commitEnd,
+          seq: scan.commitSeq + 1,
+          problem: 'uncommitted',
+        })
     } else {
       const verdict = classifyTail(buf, scan, payloadBytesMax)
       if (verdict.kind === 'corrupt') {
-        throw corrupt(`record is bad: ${verdict.problem}, and valid data from a later batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`, {
-          segment: name, offset: verdict.offset, seq: verdict.seq, problem: verdict.problem, laterValidAt: verdict.laterValidAt,
-        })
+        throw corrupt(
+          `record is bad: ${verdict.problem}, and valid data from a later batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`,
+          {
+            segment: name,
+            offset: verdict.offset,
+            seq: verdict.seq,
+            problem: verdict.problem,
+            laterValidAt: verdict.laterValidAt,
+          },
+        )
       }
       if (verdict.kind === 'torn' || verdict.kind === 'zeros') {
         // Cutting destroys bytes: only on what a second, independent read confirms.
         // A storage that returned a wrong byte (or zeros) once must not cost acknowledged data.
         const again = readWhole(s, file)
         if (!again.equals(buf)) {
-          throw new AuditError(ERROR_CODES.IO, `two reads of ${name} returned different bytes (first difference at offset ${firstDifference(buf, again)}); refusing to cut its tail on unreliable reads`, {
-            details: { op: 'read', path: file, errno: null, segment: name },
-          })
+          throw new AuditError(
+            ERROR_CODES.IO,
+            `two reads of ${name} returned different bytes (first difference at offset ${firstDifference(buf, again)}); refusing to cut its tail on unreliable reads`,
+            {
+              details: { op: 'read', path: file, errno: null, segment: name },
+            },
+          )
         }
         if (verdict.kind === 'torn') tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
         else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
@@ -131,7 +202,15 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
     }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }
-  return { lastSeq: expected.seq, lastHash: expected.hash, active, segments: segments.length, tornTail, zeroTail, removedTmp }
+  return {
+    lastSeq: expected.seq,
+    lastHash: expected.hash,
+    active,
+    segments: segments.length,
+    tornTail,
+    zeroTail,
+    removedTmp,
+  }
 }
 
 /** Offset of the first byte where x and y differ (the shorter length if one is a prefix). */

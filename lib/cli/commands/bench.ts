@@ -33,17 +33,24 @@ interface BenchOptions {
 function positive(name: string, v: string | undefined, integer: boolean): number | undefined {
   if (v === undefined) return undefined
   const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'} (got ${v})`)
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'} (got ${v})`)
   return n
 }
 
 export function register(program: Command): void {
-  program.command('bench')
-    .description('measure durable emits on this machine (closed and open loop, worker threads, the disk\'s floor), beside the peers when a checkout has bench/node_modules')
+  program
+    .command('bench')
+    .description(
+      "measure durable emits on this machine (closed and open loop, worker threads, the disk's floor), beside the peers when a checkout has bench/node_modules",
+    )
     .option('--quick', 'a smoke run of every scenario in a few seconds (numbers mean little)')
     .option('--repeat <n>', 'runs per scenario (default 3, quick 1)')
     .option('--seconds <s>', 'measured seconds per closed-loop run (default 1.5)')
-    .option('--dir <path>', 'where the run directories go (default: the OS temp dir; put it on the disk you care about)')
+    .option(
+      '--dir <path>',
+      'where the run directories go (default: the OS temp dir; put it on the disk you care about)',
+    )
     .option('--json <file>', 'also write every run as JSON')
     .option('--no-peers', 'run mtlog-audit alone even when the peers are installed')
     .action(async (opts: BenchOptions) => {
@@ -52,7 +59,8 @@ export function register(program: Command): void {
         const repeat = positive('repeat', opts.repeat, true)
         const seconds = positive('seconds', opts.seconds, false)
         cfg = engineConfig(opts.quick === true, {
-          ...(repeat !== undefined ? { repeat } : {}), ...(seconds !== undefined ? { closedSeconds: seconds } : {}),
+          ...(repeat !== undefined ? { repeat } : {}),
+          ...(seconds !== undefined ? { closedSeconds: seconds } : {}),
           ...(opts.dir !== undefined ? { baseDir: path.resolve(opts.dir) } : {}),
         })
       } catch (err) {
@@ -61,7 +69,8 @@ export function register(program: Command): void {
         return
       }
       await fs.mkdir(cfg.baseDir, { recursive: true })
-      const peers = opts.peers === false ? { systems: [], notes: ['peers not run: --no-peers'] } : await loadPeersFromCheckout()
+      const peers =
+        opts.peers === false ? { systems: [], notes: ['peers not run: --no-peers'] } : await loadPeersFromCheckout()
       const systems = [mtlogAudit, ...peers.systems]
       const m = machineInfo(cfg.baseDir)
       const load1Start = os.loadavg()[0]!
@@ -71,9 +80,16 @@ export function register(program: Command): void {
       console.log(`- systems: ${systems.map((s) => `${s.id} ${s.version}`).join(', ')}`)
       for (const n of peers.notes) console.log(`- ${n}`)
       console.log(`- ${cfg.repeat} run(s) per scenario, fresh directory each; cells are median (min–max)\n`)
-      const scenarios = await runSpecs(cfg, e2ePlan(cfg, systems, defaultPlan(cfg.quick)), [], (s) => void process.stderr.write(`${s}\n`))
+      const scenarios = await runSpecs(
+        cfg,
+        e2ePlan(cfg, systems, defaultPlan(cfg.quick)),
+        [],
+        (s) => void process.stderr.write(`${s}\n`),
+      )
       console.log(closedTable(scenarios))
-      console.log(`\nOpen loop: latency from each event's intended send time; sustained = every event acked, none refused, and p99 ≤ ${cfg.sustainP99Ms} ms.\n`)
+      console.log(
+        `\nOpen loop: latency from each event's intended send time; sustained = every event acked, none refused, and p99 ≤ ${cfg.sustainP99Ms} ms.\n`,
+      )
       console.log(openTable(scenarios))
       const runs = scenarios.flatMap((s) => s.runs)
       const loadAtEnd = loadLine()
@@ -85,7 +101,20 @@ export function register(program: Command): void {
       console.log(`- verified: ${verified ? 'every run' : 'FAILED'}; total ${seconds.toFixed(1)} s`)
       if (opts.json !== undefined) {
         const file = path.resolve(opts.json)
-        await fs.writeFile(file, toJson({ benchmark: 'mtlog-audit bench', machine: m, config: cfg, peers: peers.notes, systems: systems.map(({ id, version, durability, blocking }) => ({ id, version, durability, blocking })), noise, seconds, verified, scenarios: scenarios.map((s) => ({ ...s, summary: summary(s) })) }))
+        await fs.writeFile(
+          file,
+          toJson({
+            benchmark: 'mtlog-audit bench',
+            machine: m,
+            config: cfg,
+            peers: peers.notes,
+            systems: systems.map(({ id, version, durability, blocking }) => ({ id, version, durability, blocking })),
+            noise,
+            seconds,
+            verified,
+            scenarios: scenarios.map((s) => ({ ...s, summary: summary(s) })),
+          }),
+        )
         console.log(`wrote ${file}`)
       }
       process.exitCode = verified ? EXIT.OK : EXIT.INTEGRITY

@@ -5,7 +5,18 @@ import { toClef, toJsonRecord, toText } from '../../read/index.js'
 import type { LogRecord } from '../../read/index.js'
 import { replay } from '../../read/index.js'
 import type { LostRange } from '../../read/index.js'
-import { EXIT, FILTER_HELP, type FilterFlags, filtersOf, lostLine, Out, progress, run, walBytes, withFilters } from '../common.js'
+import {
+  EXIT,
+  FILTER_HELP,
+  type FilterFlags,
+  filtersOf,
+  lostLine,
+  Out,
+  progress,
+  run,
+  walBytes,
+  withFilters,
+} from '../common.js'
 
 const FORMATS: Record<string, (r: LogRecord) => string> = {
   text: toText,
@@ -14,31 +25,52 @@ const FORMATS: Record<string, (r: LogRecord) => string> = {
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('replay').description('print the events in seq order: message templates rendered with their properties')
+  const cmd = program
+    .command('replay')
+    .description('print the events in seq order: message templates rendered with their properties')
     .argument('<dir>', 'the WAL directory')
-    .addOption(new Option('--format <format>', 'output: rendered text, JSON lines or CLEF lines').choices(['text', 'json', 'clef']).default('text'))
+    .addOption(
+      new Option('--format <format>', 'output: rendered text, JSON lines or CLEF lines')
+        .choices(['text', 'json', 'clef'])
+        .default('text'),
+    )
     .option('--salvage', 'read past damage: every intact record; lost seq ranges go to stderr')
     .option('-q, --quiet', 'no progress bar')
   withFilters(cmd)
-    .addHelpText('after', `${FILTER_HELP}
+    .addHelpText(
+      'after',
+      `${FILTER_HELP}
 
 Text lines are "<seq> <timestamp> [<LVL>] <message>", the exception indented below.
-Exit codes: 0 printed, 1 damage met (events before it were printed; with --salvage: seqs were lost), 2 usage, 3 no WAL / not a WAL / I/O.`)
-    .action((dir: string, opts: FilterFlags & { format: string; salvage?: boolean; quiet?: boolean }) => run(async () => {
-      const out = new Out()
-      const format = FORMATS[opts.format]!
-      const lost: LostRange[] = []
-      const bar = progress('replay', walBytes(dir), { quiet: opts.quiet, stdoutBusy: true })
-      try {
-        const records = replay(dir, filtersOf(opts), { salvage: opts.salvage, onBytes: (b) => bar.add(b), onLost: (r) => lost.push(r) })
-        for await (const rec of records) {
-          await out.write(format(rec) + '\n')
-          if (out.isClosed) break
-        }
-      } finally {
-        bar.stop()
-      }
-      for (const r of lost) console.error(`mtlog-audit: ${lostLine(r)}`)
-      return lost.length > 0 ? EXIT.INTEGRITY : EXIT.OK
-    }, (err) => (err.code === 'ERR_AUDIT_CORRUPT' ? 'mtlog-audit: the log is damaged there; `mtlog-audit replay --salvage` prints every intact record, `mtlog-audit recover` copies them into a new WAL' : undefined)))
+Exit codes: 0 printed, 1 damage met (events before it were printed; with --salvage: seqs were lost), 2 usage, 3 no WAL / not a WAL / I/O.`,
+    )
+    .action((dir: string, opts: FilterFlags & { format: string; salvage?: boolean; quiet?: boolean }) =>
+      run(
+        async () => {
+          const out = new Out()
+          const format = FORMATS[opts.format]!
+          const lost: LostRange[] = []
+          const bar = progress('replay', walBytes(dir), { quiet: opts.quiet, stdoutBusy: true })
+          try {
+            const records = replay(dir, filtersOf(opts), {
+              salvage: opts.salvage,
+              onBytes: (b) => bar.add(b),
+              onLost: (r) => lost.push(r),
+            })
+            for await (const rec of records) {
+              await out.write(format(rec) + '\n')
+              if (out.isClosed) break
+            }
+          } finally {
+            bar.stop()
+          }
+          for (const r of lost) console.error(`mtlog-audit: ${lostLine(r)}`)
+          return lost.length > 0 ? EXIT.INTEGRITY : EXIT.OK
+        },
+        (err) =>
+          err.code === 'ERR_AUDIT_CORRUPT'
+            ? 'mtlog-audit: the log is damaged there; `mtlog-audit replay --salvage` prints every intact record, `mtlog-audit recover` copies them into a new WAL'
+            : undefined,
+      ),
+    )
 }

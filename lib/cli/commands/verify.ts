@@ -12,18 +12,33 @@ function printVerify(r: VerifyReport): void {
     `  bytes     ${r.bytes} (${mb(r.bytes)} MB, verified at ${mb(r.bytesPerSecond)} MB/s)`,
   ]
   if (r.firstTime) lines.push(`  time      ${r.firstTime.toISOString()} .. ${r.lastTime?.toISOString()}`)
-  if (r.firstBad) lines.push(`  FIRST BAD seq ${r.firstBad.seq} in ${r.firstBad.segment} at offset ${r.firstBad.offset}: ${r.firstBad.problem} (${r.firstBad.message})`)
-  if (r.tornTail) lines.push(`  torn tail ${r.tornTail.bytes} bytes after offset ${r.tornTail.offset} of ${r.tornTail.segment} (an unfinished last batch; not acknowledged data)`)
-  if (r.zeroTail) lines.push(`  zero tail ${r.zeroTail.bytes} bytes after offset ${r.zeroTail.offset} of ${r.zeroTail.segment} (space zero-filled ahead by a writer that is running or did not close)`)
+  if (r.firstBad)
+    lines.push(
+      `  FIRST BAD seq ${r.firstBad.seq} in ${r.firstBad.segment} at offset ${r.firstBad.offset}: ${r.firstBad.problem} (${r.firstBad.message})`,
+    )
+  if (r.tornTail)
+    lines.push(
+      `  torn tail ${r.tornTail.bytes} bytes after offset ${r.tornTail.offset} of ${r.tornTail.segment} (an unfinished last batch; not acknowledged data)`,
+    )
+  if (r.zeroTail)
+    lines.push(
+      `  zero tail ${r.zeroTail.bytes} bytes after offset ${r.zeroTail.offset} of ${r.zeroTail.segment} (space zero-filled ahead by a writer that is running or did not close)`,
+    )
   if (r.sideFiles.length > 0) lines.push(`  cut tails kept: ${r.sideFiles.join(', ')}`)
   console.log(lines.join('\n'))
 }
 
 export function register(program: Command): void {
-  program.command('verify').description('check every segment, record checksum, seq and the hash chain, read-only (safe beside a live writer)')
-    .argument('<dir>', 'the WAL directory').option('--json', 'print the whole report as JSON')
+  program
+    .command('verify')
+    .description('check every segment, record checksum, seq and the hash chain, read-only (safe beside a live writer)')
+    .argument('<dir>', 'the WAL directory')
+    .option('--json', 'print the whole report as JSON')
     .option('-q, --quiet', 'no progress bar')
-    .addHelpText('after', '\nExit codes: 0 intact (a torn tail is not damage), 1 damaged, 2 usage, 3 no WAL / not a WAL / unknown version / I/O.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 intact (a torn tail is not damage), 1 damaged, 2 usage, 3 no WAL / not a WAL / unknown version / I/O.',
+    )
     .action(async (dir: string, opts: { json?: boolean; quiet?: boolean }) => {
       const bar = progress('verify', walBytes(dir), { quiet: opts.quiet })
       let report: VerifyReport
