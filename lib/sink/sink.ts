@@ -194,6 +194,11 @@ export class AuditSink {
     return this.closePromise
   }
 
+  /** `await using sink = await AuditSink.open(...)`: close() when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
   private async doClose(): Promise<void> {
     if (this.state === 'open') this.state = 'closing'
     await this.producer.drain()
@@ -288,6 +293,11 @@ export class AttachedProducer {
   /** Stop taking emits here and wait until this thread's emits have settled. */
   close(): Promise<void> {
     return this.producer.drain()
+  }
+
+  /** `await using p = AuditSink.attach(handle)`: close() when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }
 
