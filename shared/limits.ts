@@ -31,6 +31,31 @@ export const LIMITS = {
 export const FIXED = {
   /** Deepest nesting of properties in an event. */
   eventDepthMax: 64,
+  /**
+   * Most own enumerable keys of one object in an event's properties; more is
+   * ERR_AUDIT_EVENT_TOO_LARGE. (The whole event is bounded by eventBytesMax,
+   * counted while it is read, so this only names the refusal of a huge object.)
+   */
+  eventKeysPerObjectMax: 100_000,
+  /**
+   * Largest |timestamp| in ms since the epoch: the range of a JavaScript Date
+   * (±100,000,000 days), which the i64 header field holds with room to spare.
+   */
+  timestampMsMax: 8.64e15,
+  /** Longest timestamp string parsed (the longest ISO 8601 form is 30 characters). */
+  timestampCharsMax: 64,
+  /** Characters of caller data an error message shows (shared/errors.ts preview). */
+  previewCharsMax: 64,
+  /** Longer strings are previewed by their length alone (reading a character would flatten a concatenated one). */
+  previewScanCharsMax: 64 * 1024,
+  /** Characters of a value's path (properties.a[0].b) an error shows; the rest is cut. */
+  errorPathCharsMax: 128,
+  /** Read-side arguments (lib/read/args.ts): the longest level filter ('>= Information' and room). */
+  filterLevelCharsMax: 32,
+  /** … most where conditions in one filter. */
+  filterConditionsMax: 1024,
+  /** … longest export format name (the names are short words). */
+  formatNameCharsMax: 16,
   /** How long the idle writer sleeps before it looks at the control words again. */
   writerIdleWaitMs: 50,
   /**
@@ -73,12 +98,112 @@ export const FIXED = {
   /** Bytes read per call when scanning segment files. */
   readChunkBytes: 1024 * 1024,
   /**
+   * Largest LOCK file read (shared/lock.ts): a body is ~150 bytes of JSON. A larger
+   * file is not one this version wrote, so it is judged malformed without being read.
+   */
+  lockFileBytesMax: 4096,
+  /** Scans of the LOCK files one acquire makes before it gives up with ERR_AUDIT_LOCKED (each lost race is one). */
+  lockAttemptsMax: 16,
+  /** Highest lock generation (LOCK.<n>) taken; a directory past it needs its stale LOCK files removed by hand. */
+  lockGenerationMax: 999_999_999_999_999,
+  /**
+   * Test seam of shared/lock.ts (MTLOG_AUDIT_TEST_LOCK_GATE): how long a writer
+   * waits at the gate after judging a lock stale before it goes on by itself,
+   * and how often it looks at the gate meanwhile.
+   */
+  lockGateWaitMs: 60_000,
+  lockGatePollMs: 5,
+  /**
    * Message templates whose JSON encoding each emitting thread keeps (templates
    * are a small fixed set in a well-behaved app; the cache is emptied when full).
    */
   templateCacheEntries: 256,
   /** Longer templates are encoded on every emit, never cached. */
   templateCacheCharsMax: 512,
+    /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */
+  merkleScratchBytes: 64 * 1024,
+  /** Most hashes in an inclusion or consistency proof we parse: a tree of 2^53 leaves needs 53 (RFC 9162). */
+  proofHashesMax: 64,
+  /**
+   * Largest leaf (a record's content as stored) in a proof bundle: the largest event the
+   * options allow (LIMITS.eventBytesMax.max) plus room for the record's own fields.
+   */
+  proofBundleLeafBytesMax: 64 * 1024 * 1024 + 64 * 1024,
+  /** Largest proof bundle read: the base64 of the largest leaf, a full signed note and 64 hashes fit. */
+  proofBundleBytesMax: 96 * 1024 * 1024,
+  /**
+   * Largest signed note (text + signature lines) read or written. C2SP signed-note
+   * asks verifiers to accept at least 16 signatures, post-quantum ones up to ~5 kB
+   * each: 16 × ~6.7 kB of base64 fits with room to spare.
+   */
+  noteBytesMax: 256 * 1024,
+  /** Most signature lines in one note (the Go reference refuses more than 100). */
+  noteSignaturesMax: 100,
+  /** Longest key name (a schema-less URL in practice) in UTF-8 bytes. */
+  keyNameBytesMax: 256,
+  /** Most extension lines after the root hash of a checkpoint body. */
+  checkpointExtensionLinesMax: 16,
+  /** Largest key file loadSigner / loadVerifier read: a key line is ~100 bytes. */
+  keyFileBytesMax: 4096,
+  /** Consistency proof lines in one add-checkpoint request (C2SP tlog-witness: at most 63). */
+  witnessProofLinesMax: 63,
+  /** Largest add-checkpoint request body: the old line, 63 proof lines and a note. */
+  witnessBodyBytesMax: 256 * 1024 + 64 * 64,
+  /** How long the witness server and client give one add-checkpoint request, end to end. */
+  witnessRequestTimeoutMs: 10_000,
+  /** Largest answer the witness client reads (cosignature lines or an error text). */
+  witnessAnswerBytesMax: 64 * 1024,
+  /** Largest keyring file read or written (lib/crypto/): a subject entry takes ~290 bytes of JSON. */
+  keyringBytesMax: 64 * 1024 * 1024,
+  /**
+   * Most entries (live keys + erasure marks) in one keyring: ~58 MB of JSON if all
+   * were live subject keys, within keyringBytesMax.
+   */
+  keyringEntriesMax: 200_000,
+  /** Largest wrapped key a provider may return (a KMS ciphertext blob is a few hundred bytes). */
+  wrappedKeyBytesMax: 4096,
+  /** Longest key-provider id (e.g. a KMS key ARN with a prefix). */
+  providerIdCharsMax: 256,
+  /**
+   * Largest plaintext sealed as one frame. AES-GCM allows 2^32 − 2 blocks (64 GiB) per
+   * (key, IV); a frame is one writer batch, and batchBytesMax allows at most 256 MiB.
+   */
+  frameBytesMax: 256 * 1024 * 1024,
+  /** Most records in one frame (its AAD holds 12 bytes per record). */
+  frameRecordsMax: 1 << 20,
+  /** Longest log id bound into a frame's or a field box's AAD. */
+  logIdBytesMax: 256,
+  /** Longest subject id (the personalData subject property's value) turned into a pseudonym. */
+  subjectIdCharsMax: 1024,
+  /**
+   * Random bytes fetched at once for the random 96-bit IVs of personal-data fields: one
+   * randomFillSync call costs ~7 µs here whatever its size, as much as the AES-GCM call
+   * it serves. 12 KiB = 1024 IVs per call.
+   */
+  randomIvPoolBytes: 12 * 1024,
+} as const
+
+/** Bounds of sink.health() and of the integrations (lib/adapters/). */
+export const INTEGRATION = {
+  /** health(): emits pending this long with none of them made durable → warn. */
+  healthStallWarnMs: 1_000,
+  /** health(): … this long → fail (readiness fails; liveness does not: a restart would not make a disk faster). */
+  healthStallFailMs: 30_000,
+  /** health(): ring bytes reserved and not yet taken by the writer, as a fraction of ringBytes, → warn. */
+  healthRingWarnRatio: 0.8,
+  /** Health helpers: replication lag (when a replication source is given) → warn / fail. */
+  healthReplicationWarnS: 60,
+  healthReplicationFailS: 900,
+  /** gracefulShutdown(): default bound for stop taking + flush + close, before destroy (k8s grace is 30 s). */
+  shutdownTimeoutMs: 20_000,
+  /** HTTP audit: longest request path, User-Agent and request id stored; longer values are cut. */
+  httpPathCharsMax: 2048,
+  httpUserAgentCharsMax: 512,
+  httpRequestIdCharsMax: 128,
+  /** winston AuditTransport highWaterMark: infos buffered while one batch syncs (one fdatasync covers them). */
+  winstonHighWaterMark: 1024,
+  /** pino transport: emits of its worker pending before write() makes thread-stream wait for 'drain'. */
+  transportPendingMax: 16_384,
 } as const
 
 function assertDefaults(): void {
@@ -89,5 +214,12 @@ function assertDefaults(): void {
     throw new Error('limits: an event must fit in a batch')
   if (LIMITS.batchBytesMax.default + 128 > LIMITS.segmentBytesMax.default)
     throw new Error('limits: a batch must fit in a segment')
+  if (FIXED.proofBundleLeafBytesMax < LIMITS.eventBytesMax.max + 1024)
+    throw new Error('limits: a proof bundle must hold the largest event')
+  if (
+    Math.ceil((FIXED.proofBundleLeafBytesMax + 1024) / 3) * 4 + FIXED.noteBytesMax + 64 * 45 >
+    FIXED.proofBundleBytesMax
+  )
+    throw new Error('limits: a proof bundle must hold its largest leaf and note')
 }
 assertDefaults()
