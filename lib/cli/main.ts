@@ -17,8 +17,26 @@ import { register as stats } from './commands/stats.js'
 import { register as monitor } from './commands/monitor.js'
 import { register as torture } from './commands/torture.js'
 import { register as bench } from './commands/bench.js'
+import { register as keys } from './commands/keys.js'
+import { register as keygen } from './commands/keygen.js'
+import { register as witness } from './commands/witness.js'
+import { register as verifyProof } from './commands/verify-proof.js'
 
-const COMMANDS: Register[] = [verify, replay, exportCmd, recover, stats, monitor, version, torture, bench]
+const COMMANDS: Register[] = [
+  verify,
+  replay,
+  exportCmd,
+  recover,
+  stats,
+  monitor,
+  version,
+  torture,
+  bench,
+  keys,
+  keygen,
+  witness,
+  verifyProof,
+]
 
 export function buildProgram(): Command {
   const program = new Command()
