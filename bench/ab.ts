@@ -16,7 +16,7 @@
  * then --before /tmp/before/dist. The closed loop, events (256 B) and latency
  * code are this checkout's (bench/engine/), the same for both sides.
  *
- * Output: a markdown table on stdout and bench/results/ab-<date>.md / .json.
+ * Output: a markdown table on stdout and bench/results/local/ab-<date>.md / .json (--out DIR elsewhere).
  */
 
 import fs from 'node:fs'
@@ -25,7 +25,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import { packageRoot } from './engine/checkout.js'
+import { localResultsDir } from './engine/checkout.js'
 import { eventMaker } from './engine/events.js'
 import { LatencyLog, spread, summarize } from './engine/latency.js'
 import { closedLoop } from './engine/loops.js'
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   ]
   const md = `${lines.join('\n')}\n`
   process.stdout.write(md)
-  const out = values.out ?? path.join(packageRoot(), 'bench', 'results')
+  const out = values.out ?? localResultsDir()
   await fsp.mkdir(out, { recursive: true })
   await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.md`), md)
   await fsp.writeFile(

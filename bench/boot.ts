@@ -14,7 +14,7 @@
  *                                      main + producer worker + the sink's writer,
  *                                      open, emit, close (what a life costs with
  *                                      almost no work in it)
- * Output: markdown on stdout and bench/results/boot-<date>.md.
+ * Output: markdown on stdout and bench/results/local/boot-<date>.md.
  */
 
 import { spawnSync } from 'node:child_process'
@@ -23,7 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { packageRoot } from './engine/checkout.js'
+import { localResultsDir } from './engine/checkout.js'
 import { spread } from './engine/latency.js'
 import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
 
@@ -88,7 +88,7 @@ function main(): void {
     '',
   ].join('\n')
   process.stdout.write(md)
-  const out = path.join(packageRoot(), 'bench', 'results')
+  const out = localResultsDir()
   fs.mkdirSync(out, { recursive: true })
   fs.writeFileSync(path.join(out, `${resultStem(machine, 'boot')}.md`), md)
 }

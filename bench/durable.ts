@@ -17,7 +17,7 @@
  *   BENCH_RATE         open-loop events/s (default 10000)
  *   BENCH_OPEN_SECONDS open-loop seconds (default 5)
  *   BENCH_MT_WINDOW    emits in flight per thread in the threads scenario (default 1024)
- *   BENCH_OUT_DIR      where the JSON goes (default bench/results of this package)
+ *   BENCH_OUT_DIR      where the JSON goes (default bench/results/local of this package, ignored by git)
  *   BENCH_ONLY         only these scenario ids or id prefixes, comma-separated (baseline, closed, …)
  *   BENCH_OPEN_POLL=1  the open-loop sender polls with setImmediate instead of sleeping (see bench/README.md)
  *   BENCH_QUICK=1      a smoke run of every scenario in a few seconds (numbers mean little)
@@ -26,7 +26,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { packageRoot } from './engine/checkout.js'
+import { localResultsDir } from './engine/checkout.js'
 import { engineConfig } from './engine/engine.js'
 import { RECORD_HEADER_BYTES } from './engine/events.js'
 import { spread } from './engine/latency.js'
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   })
   const rate = numEnv('BENCH_RATE', quick ? 2_000 : 10_000, 1)
   const mtWindow = numEnv('BENCH_MT_WINDOW', 1024, 1, true)
-  const outDir = path.resolve(process.env.BENCH_OUT_DIR ?? path.join(packageRoot(), 'bench', 'results'))
+  const outDir = path.resolve(process.env.BENCH_OUT_DIR ?? localResultsDir())
   const only = (process.env.BENCH_ONLY ?? '')
     .split(',')
     .map((x) => x.trim())

@@ -6,7 +6,7 @@
  *
  *   node dist/bench/profile.js [events=300000] [window=4096] [payloadBytes=256]
  *     └─► child: node --cpu-prof dist/bench/profile.js --child … (open, closed loop, close; no verification)
- *     └─► bench/results/profile-<date>.md, profile-<date>-<thread>.svg
+ *     └─► bench/results/local/profile-<date>.md, profile-<date>-<thread>.svg
  *
  * The profiler's own cost is in the numbers (a few %); use it for shares, not
  * for throughput (that is bench/run.ts).
@@ -17,7 +17,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { packageRoot } from './engine/checkout.js'
+import { localResultsDir } from './engine/checkout.js'
 import { eventMaker } from './engine/events.js'
 import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
 import { AuditSink } from '../lib/sink/index.js'
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     )
     if (r.status !== 0) throw new Error(`profile child failed (${r.status}): ${r.stderr}`)
     const run = JSON.parse(r.stdout) as { events: number; seconds: number; eventsPerSec: number; cpuUsPerEvent: number }
-    const outDir = path.join(packageRoot(), 'bench', 'results')
+    const outDir = localResultsDir()
     fs.mkdirSync(outDir, { recursive: true })
     const base = path.join(outDir, resultStem(m, 'profile'))
     // One file per thread: the main thread first (lowest thread index in the name).

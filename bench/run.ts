@@ -6,31 +6,19 @@
  *
  *   micro (tinybench) ─► floors ─► closed sweep ─► sizes ─► threads ─► open rates ─► highest sustained ─► soak
  *     │                                  (bench/engine/: the engine, also behind `mtlog-audit bench`)
- *     └─► bench/results/bench-<date>.md / .json / .html / -throughput.svg / -cpu.svg  (and the markdown on stdout)
+ *     └─► bench/results/local/bench-<date>.md / .json / .html / -throughput.svg / -cpu.svg  (and the markdown on stdout)
  *
- * Options (each also as an environment variable, BENCH_<NAME> in capitals):
- *   --quick            every scenario for a moment: a smoke run (numbers mean little), ~1 minute
- *   --repeat N         runs per scenario (default 3; quick 1)
- *   --seconds S        measured seconds per closed-loop run (default 1.5)
- *   --open-seconds S   seconds per open-loop run (default 2)
- *   --soak-seconds S   the memory soak (default 60; 0 skips it)
- *   --soak-rate R      its rate (default 10000/s)
- *   --sustain-p99-ms M an open-loop run is sustained when every event was acked, none refused, and p99 ≤ M (default 100)
- *   --open-poll        the open-loop sender polls with setImmediate between sends instead of
- *                      sleeping (a closer schedule, but it spins a core the systems' threads need)
- *   --only LIST        comma-separated scenario ids, id prefixes, groups (floor, closed, open, soak, micro) or systems
- *   --peers on|off     the peers (default on, when bench/node_modules has them)
- *   --dir DIR          where run directories go (default: the OS temp dir)
- *   --out DIR          where the reports go (default bench/results)
- *   --modules DIR      where the peers' modules are (default bench/node_modules)
+ * The options are USAGE below (`--help` prints it). Exit codes: 0 every run
+ * verified, 1 a run's store did not verify, 2 usage (an unknown option or a
+ * bad value: its message on stderr, no stack trace, and nothing runs).
  */
 
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { packageRoot, type PeerLoad } from './engine/checkout.js'
-import { engineConfig } from './engine/engine.js'
+import { localResultsDir, packageRoot, type PeerLoad } from './engine/checkout.js'
+import { type EngineConfig, engineConfig } from './engine/engine.js'
 import { loadLine, machineInfo, noiseReport, resultStem } from './engine/machine.js'
 import { defaultPlan, e2ePlan, runSpecs, type Spec } from './engine/specs.js'
 import { mtlogAudit } from './engine/system.js'
@@ -41,7 +29,31 @@ import { html, loadChartJs, markdown, type Result } from './report.js'
 import { cpuSvg, throughputSvg } from './svg.js'
 import { soakSpec } from './soak.js'
 
+const USAGE = `Usage: node dist/bench/run.js [options]
+
+Options (each also as an environment variable, BENCH_<NAME> in capitals):
+  --quick            every scenario for a moment: a smoke run (numbers mean little), ~1 minute
+  --repeat N         runs per scenario (default 3; quick 1)
+  --seconds S        measured seconds per closed-loop run (default 1.5)
+  --open-seconds S   seconds per open-loop run (default 2)
+  --soak-seconds S   the memory soak (default 60; 0 skips it)
+  --soak-rate R      its rate (default 10000/s)
+  --sustain-p99-ms M an open-loop run is sustained when every event was acked, none refused, and p99 <= M (default 100)
+  --open-poll        the open-loop sender polls with setImmediate between sends instead of
+                     sleeping (a closer schedule, but it spins a core the systems' threads need)
+  --only LIST        comma-separated scenario ids, id prefixes, groups (floor, closed, open, soak, micro) or systems
+  --peers on|off     the peers (default on, when bench/node_modules has them)
+  --dir DIR          where run directories go (default: the OS temp dir)
+  --out DIR          where the reports go (default bench/results/local, ignored by git)
+  --modules DIR      where the peers' modules are (default bench/node_modules)
+  -h, --help         this text
+
+Exit codes: 0 every run verified, 1 a store did not verify, 2 usage.
+What every figure means: bench/README.md.
+`
+
 const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
   quick: { type: 'boolean' },
   repeat: { type: 'string' },
   seconds: { type: 'string' },
@@ -76,8 +88,20 @@ function num(values: Record<string, unknown>, name: Name, min: number, integer =
   return v
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: OPTIONS, allowPositionals: false })
+/** Everything the options decide, checked before anything runs. */
+interface Plan {
+  quick: boolean
+  cfg: EngineConfig
+  soakSeconds: number
+  soakRate: number
+  only: string[]
+  outDir: string
+  modulesDir: string
+  peersOn: boolean
+}
+
+/** The plan of a run; throws an Error whose message names the bad option. */
+function planOf(values: Record<string, unknown>): Plan {
   const quick = option(values, 'quick') === true
   const root = packageRoot()
   const repeat = num(values, 'repeat', 1, true)
@@ -92,15 +116,39 @@ async function main(): Promise<void> {
     openPoll: option(values, 'open-poll') === true,
     baseDir: path.resolve(String(option(values, 'dir') ?? os.tmpdir())),
   })
-  const soakSeconds = num(values, 'soak-seconds', 0) ?? (quick ? 1 : 60)
-  const soakRate = num(values, 'soak-rate', 1) ?? (quick ? 2000 : 10_000)
-  const only = String(option(values, 'only') ?? '')
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x !== '')
-  const outDir = path.resolve(String(option(values, 'out') ?? path.join(root, 'bench', 'results')))
-  const modulesDir = path.resolve(String(option(values, 'modules') ?? path.join(root, 'bench', 'node_modules')))
-  const peersOn = option(values, 'peers') !== 'off'
+  return {
+    quick,
+    cfg,
+    soakSeconds: num(values, 'soak-seconds', 0) ?? (quick ? 1 : 60),
+    soakRate: num(values, 'soak-rate', 1) ?? (quick ? 2000 : 10_000),
+    only: String(option(values, 'only') ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+    outDir: path.resolve(String(option(values, 'out') ?? localResultsDir(root))),
+    modulesDir: path.resolve(String(option(values, 'modules') ?? path.join(root, 'bench', 'node_modules'))),
+    peersOn: option(values, 'peers') !== 'off',
+  }
+}
+
+/** Parse argv: the plan, or the exit code when there is nothing to run (--help: 0, usage error: 2). */
+function parse(argv: string[]): Plan | number {
+  try {
+    const { values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false })
+    if (values.help === true) {
+      process.stdout.write(USAGE)
+      return 0
+    }
+    return planOf(values)
+  } catch (err) {
+    // A usage error is a message, not a stack trace: the user mistyped, nothing failed.
+    process.stderr.write(`bench/run: ${(err as Error).message}\n(node dist/bench/run.js --help lists the options)\n`)
+    return 2
+  }
+}
+
+async function runPlan(plan: Plan): Promise<number> {
+  const { quick, cfg, soakSeconds, soakRate, only, outDir, modulesDir, peersOn } = plan
   await fs.mkdir(cfg.baseDir, { recursive: true })
 
   const m = machineInfo(cfg.baseDir)
@@ -179,7 +227,12 @@ async function main(): Promise<void> {
     await fs.writeFile(`${base}-${name}.svg`, svg)
     console.log(`wrote ${base}-${name}.svg`)
   }
-  if (!result.verified) process.exitCode = 1
+  return result.verified ? 0 : 1
 }
 
-await main()
+async function main(argv: string[]): Promise<number> {
+  const plan = parse(argv)
+  return typeof plan === 'number' ? plan : runPlan(plan)
+}
+
+process.exitCode = await main(process.argv.slice(2))

@@ -3,6 +3,9 @@
  * from this file to the directory holding package.json; the peers (pino,
  * better-sqlite3, fs-sync) are bench/peers.ts, built to dist/bench/peers.js,
  * with bench/node_modules, loaded at run time when a checkout has them.
+ * localResultsDir() is where the harness's scripts write their reports by
+ * default: bench/results/local/, ignored by git (bench/results/ itself holds
+ * only the sets the docs quote, committed by hand).
  */
 
 import fsSync from 'node:fs'
@@ -18,6 +21,11 @@ export function packageRoot(): string {
     dir = up
   }
   return dir
+}
+
+/** The default folder of the harness's reports: regenerated files stay out of the repository. */
+export function localResultsDir(root = packageRoot()): string {
+  return path.join(root, 'bench', 'results', 'local')
 }
 
 /** Where a checkout keeps the peers' modules, and the built module that wraps them. */

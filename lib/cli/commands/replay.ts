@@ -34,6 +34,9 @@ export function register(program: Command): void {
         .choices(['text', 'json', 'clef'])
         .default('text'),
     )
+    // --json is what every report-printing command takes; here it is the JSON lines format. Given
+    // together with --format it is refused (even --format json): one flag chooses the output.
+    .addOption(new Option('--json', 'the same as --format json').conflicts('format'))
     .option('--salvage', 'read past damage: every intact record; lost seq ranges go to stderr')
     .option('-q, --quiet', 'no progress bar')
   withFilters(cmd)
@@ -44,11 +47,11 @@ export function register(program: Command): void {
 Text lines are "<seq> <timestamp> [<LVL>] <message>", the exception indented below.
 Exit codes: 0 printed, 1 damage met (events before it were printed; with --salvage: seqs were lost), 2 usage, 3 no WAL / not a WAL / I/O.`,
     )
-    .action((dir: string, opts: FilterFlags & { format: string; salvage?: boolean; quiet?: boolean }) =>
+    .action((dir: string, opts: FilterFlags & { format: string; json?: boolean; salvage?: boolean; quiet?: boolean }) =>
       run(
         async () => {
           const out = new Out()
-          const format = FORMATS[opts.format]!
+          const format = FORMATS[opts.json === true ? 'json' : opts.format]!
           const lost: LostRange[] = []
           const bar = progress('replay', walBytes(dir), { quiet: opts.quiet, stdoutBusy: true })
           try {
