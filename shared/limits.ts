@@ -22,7 +22,8 @@ export const LIMITS = {
   /** Largest framed batch the writer writes with one write + one fdatasync. */
   batchBytesMax: { default: 4 * 1024 * 1024, min: 4 * 1024, max: 256 * 1024 * 1024 },
   /** A segment is rotated before a batch would take it past this size. */
-  segmentBytesMax: { default: 64 * 1024 * 1024, min: 64 * 1024, max: 4 * 1024 * 1024 * 1024 },
+  // At most 1 GiB: rotation is cheap, and every reader can then hold a segment (readFile stops at 2 GiB).
+  segmentBytesMax: { default: 64 * 1024 * 1024, min: 64 * 1024, max: 1024 * 1024 * 1024 },
   /** Emits of one producer that may wait for ring space before emit() rejects with ERR_AUDIT_QUEUE_FULL. */
   pendingEmitsMax: { default: 65_536, min: 1, max: 16_777_216 },
 } as const satisfies Record<string, Bound>
@@ -56,6 +57,8 @@ export const FIXED = {
   filterConditionsMax: 1024,
   /** … longest export format name (the names are short words). */
   formatNameCharsMax: 16,
+  /** Longest directory or file path accepted as an argument or option (Linux PATH_MAX); a longer one can never be opened. */
+  pathCharsMax: 4096,
   /** How long the idle writer sleeps before it looks at the control words again. */
   writerIdleWaitMs: 50,
   /**
@@ -120,6 +123,9 @@ export const FIXED = {
   templateCacheEntries: 256,
   /** Longer templates are encoded on every emit, never cached. */
   templateCacheCharsMax: 512,
+  /** Property keys whose JSON each emitting thread keeps (emptied when full), and the longest cached. */
+  keyCacheEntries: 1024,
+  keyCacheCharsMax: 64,
     /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */
   merkleScratchBytes: 64 * 1024,
   /** Most hashes in an inclusion or consistency proof we parse: a tree of 2^53 leaves needs 53 (RFC 9162). */

@@ -21,6 +21,8 @@ import type { LogRecord } from './reader.js'
 import { replay } from './replay.js'
 import { renderTemplate } from './render.js'
 import { listWal, type LostRange } from './salvage.js'
+import { checkExportArgs } from './args.js'
+import { assertOutside, checkFileMode, createRegular, type FileMode } from '../../shared/files.js'
 
 export const EXPORT_FORMATS = ['jsonl', 'clef', 'csv', 'parquet'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
@@ -38,6 +40,8 @@ export interface ExportOptions {
   onBytes?: (bytes: number) => void
   /** Parquet rows per row group (default 10,000). */
   rowGroupRows?: number
+  /** Mode of the output file, whatever the umask: 0o600 (default) or 0o640. */
+  fileMode?: FileMode
 }
 
 export interface ExportReport {
@@ -65,7 +69,7 @@ export const PARQUET_SCHEMA = [
   { name: 'properties', type: 'BYTE_ARRAY', converted_type: 'JSON', repetition_type: 'REQUIRED' },
 ] as const
 
-interface Sink {
+interface RowWriter {
   add(rec: LogRecord): Promise<void>
   finish(): Promise<void>
 }
@@ -73,7 +77,7 @@ interface Sink {
 const CHUNK_BYTES = 1024 * 1024
 
 /** Text formats: buffered appends to the temp file. */
-function textSink(fh: fs.FileHandle, file: string, line: (r: LogRecord) => string, header = ''): Sink {
+function textRows(fh: fs.FileHandle, file: string, line: (r: LogRecord) => string, header = ''): RowWriter {
   let buf = header
   const flush = async (): Promise<void> => {
     if (buf === '') return
@@ -95,7 +99,7 @@ function textSink(fh: fs.FileHandle, file: string, line: (r: LogRecord) => strin
   }
 }
 
-async function parquetSink(file: string, rowGroupRows: number, source: string): Promise<Sink> {
+async function parquetRows(file: string, rowGroupRows: number, source: string): Promise<RowWriter> {
   // Loaded only when needed: the other commands start faster without it.
   const { fileWriter, ParquetWriter } = await import('hyparquet-writer')
   const writer = new ParquetWriter({
@@ -173,9 +177,12 @@ async function checkOutput(out: string, force: boolean): Promise<void> {
 
 /** Export the events of dir that pass the filters into options.output. */
 export async function exportLog(dir: string, options: ExportOptions): Promise<ExportReport> {
+  options = checkExportArgs(dir, options)
   checkOptions(options)
   await listWal(path.resolve(dir)) // a missing or foreign directory is reported before the output is touched
   const out = path.resolve(options.output)
+  assertOutside(out, [dir]) // real paths: never write into the log, even through a symlink
+  const fileMode = checkFileMode(options.fileMode)
   await checkOutput(out, options.force === true)
   const tmp = path.join(
     path.dirname(out),
@@ -183,27 +190,27 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
   )
   let fh: fs.FileHandle | undefined
   try {
-    fh = await fs.open(tmp, 'wx')
+    fh = await createRegular(tmp, fileMode)
   } catch (err) {
     throw notWritable(out, err)
   }
   const report: ExportReport = { output: out, format: options.format, records: 0, bytes: 0, lost: [] }
   try {
-    let sink: Sink
+    let sink: RowWriter
     switch (options.format) {
       case 'jsonl':
-        sink = textSink(fh, tmp, (r) => JSON.stringify(toJsonRecord(r)) + '\n')
+        sink = textRows(fh, tmp, (r) => JSON.stringify(toJsonRecord(r)) + '\n')
         break
       case 'clef':
-        sink = textSink(fh, tmp, (r) => JSON.stringify(toClef(r)) + '\n')
+        sink = textRows(fh, tmp, (r) => JSON.stringify(toClef(r)) + '\n')
         break
       case 'csv':
-        sink = textSink(fh, tmp, toCsvRow, CSV_HEADER)
+        sink = textRows(fh, tmp, toCsvRow, CSV_HEADER)
         break
       case 'parquet':
         await fh.close()
         fh = undefined
-        sink = await parquetSink(tmp, options.rowGroupRows ?? 10_000, path.resolve(dir))
+        sink = await parquetRows(tmp, options.rowGroupRows ?? 10_000, path.resolve(dir))
         break
     }
     const records = replay(dir, options.filters ?? {}, {

@@ -14,6 +14,8 @@ import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from 
 import { LEVELS, type Level } from '../../shared/event.js'
 import { readLog } from './reader.js'
 import { listWal } from './salvage.js'
+import { checkStatsArgs } from './args.js'
+import { openRegular } from '../../shared/files.js'
 
 export interface SegmentStats {
   name: string
@@ -59,6 +61,7 @@ export interface StatsOptions {
 
 /** Count what dir holds. */
 export async function logStats(dir: string, options: StatsOptions = {}): Promise<LogStats> {
+  options = checkStatsArgs(dir, options)
   const abs = path.resolve(dir)
   const { segments, sideFiles } = await listWal(abs)
   const writeRate: SegmentStats[] = []
@@ -68,7 +71,7 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
     let st, head: Buffer
     try {
       st = await fs.stat(file)
-      const fh = await fs.open(file, 'r')
+      const fh = await openRegular(file, 'r')
       try {
         head = Buffer.alloc(SEGMENT_HEADER_BYTES)
         const { bytesRead } = await fh.read(head, 0, SEGMENT_HEADER_BYTES, 0)
@@ -77,6 +80,7 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
         await fh.close()
       }
     } catch (err) {
+      if (err instanceof AuditError) throw err // a FIFO or device named like a segment: ERR_AUDIT_NOT_A_FILE
       throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
         cause: err,
         details: { segment: name },

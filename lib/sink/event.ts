@@ -1,130 +1,68 @@
 /**
- * The event encoder of the app thread: validation and serialization of an
- * event (the model is shared/event.ts).
+ * The event encoder of the app thread: one read of the caller's event,
+ * checked and serialized (the model is shared/event.ts, the value table
+ * docs/events.md).
  *
- * encodeEvent either writes the exact bytes that will be stored, or throws a
- * coded error and writes nothing anywhere. It never stores a value that JSON
- * would silently change: functions, symbols, BigInt, undefined in arrays,
- * non-finite numbers, Map/Set, and cycles are errors that name the path.
+ * Contract: encodeEvent reads each of the event's five fields exactly once
+ * (own or inherited; a getter or Proxy trap runs once), and the properties
+ * through lib/sink/snapshot.ts, which writes the JSON while it checks it; the
+ * caller's objects are never touched again. It either returns the exact bytes
+ * that will be stored, or throws ERR_AUDIT_EVENT_INVALID (details.path names
+ * the value) or ERR_AUDIT_EVENT_TOO_LARGE and writes nothing anywhere. A
+ * getter or trap that throws is such a refusal too, never an uncoded error.
+ * A timestamp is an integer within ±FIXED.timestampMsMax (the Date range), so
+ * every reader can render every stored event.
  */
 
-import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { types } from 'node:util'
+import { ERROR_CODES, preview } from '../../shared/errors.js'
 import { FIXED } from '../../shared/limits.js'
 import { type AuditEvent, LEVELS } from '../../shared/event.js'
+import { isRefusal, refusal, Snapshot } from './snapshot.js'
 
 const LEVEL_SET = new Set<string>(LEVELS)
 
-function invalid(message: string, path: string): AuditError {
-  return new AuditError(ERROR_CODES.EVENT_INVALID, `${message} at ${path}`, { details: { path } })
+function invalid(message: string, path: string): Error {
+  return refusal(ERROR_CODES.EVENT_INVALID, `${message} at ${path}`, { path })
 }
 
-function timestampMs(t: AuditEvent['timestamp']): number {
+/** ms since the epoch from a Date, an integer or a date string; only the Date range is accepted. */
+function timestampMs(t: unknown): number {
   if (t === undefined) return Date.now()
-  const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN
-  if (!Number.isFinite(ms) || !Number.isInteger(ms))
-    throw invalid('timestamp must be a valid Date, integer ms or ISO 8601 string', 'timestamp')
-  return ms
+  let ms = NaN
+  if (typeof t === 'number') ms = t
+  else if (typeof t === 'string' && t.length <= FIXED.timestampCharsMax) ms = Date.parse(t)
+  else if (types.isDate(t)) ms = Date.prototype.getTime.call(t) // not a getTime of the caller's
+  if (!Number.isInteger(ms) || Math.abs(ms) > FIXED.timestampMsMax) {
+    throw invalid(
+      `timestamp must be a valid Date, an ISO 8601 string or integer ms within ±${FIXED.timestampMsMax} (got ${preview(t)})`,
+      'timestamp',
+    )
+  }
+  return ms === 0 ? 0 : ms // -0 is 0
 }
 
 /**
- * The path of the value being checked, as keys from `properties` down. It is
- * turned into text ("properties.a[0].b") only when a value is refused: the
- * walk itself allocates no strings.
+ * The stored text of an exception: an Error's stack (read once), or, when
+ * that is not a string or its getter throws, "name: message" (each read once,
+ * both must be strings); a string as it is.
  */
-type Keys = (string | number)[]
-
-function pathOf(keys: Keys): string {
-  let p = 'properties'
-  for (const k of keys) p += typeof k === 'number' ? `[${k}]` : `.${k}`
-  return p
-}
-
-function checkValue(v: unknown, keys: Keys, stack: object[]): void {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return
-    case 'number':
-      if (!Number.isFinite(v)) throw invalid(`${v} cannot be stored as JSON`, pathOf(keys))
-      return
-    case 'bigint':
-      throw invalid('BigInt cannot be stored as JSON (convert it to a string)', pathOf(keys))
-    case 'function':
-      throw invalid('a function is not data', pathOf(keys))
-    case 'symbol':
-      throw invalid('a symbol is not data', pathOf(keys))
-    case 'undefined':
-      throw invalid('undefined is not data', pathOf(keys))
-    case 'object': {
-      if (v === null || v instanceof Date) return
-      if (stack.length >= FIXED.eventDepthMax) throw invalid(`nesting deeper than ${FIXED.eventDepthMax}`, pathOf(keys))
-      if (stack.includes(v)) throw invalid('circular reference', pathOf(keys))
-      if (
-        v instanceof Map ||
-        v instanceof Set ||
-        v instanceof WeakMap ||
-        v instanceof WeakSet ||
-        v instanceof Promise
-      ) {
-        throw invalid(`a ${v.constructor.name} would be stored as {} (convert it to an object or array)`, pathOf(keys))
-      }
-      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return
-      stack.push(v)
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) {
-          keys.push(i)
-          checkValue(v[i], keys, stack)
-          keys.pop()
-        }
-      } else {
-        // Own enumerable string keys: exactly what JSON.stringify writes.
-        for (const k of Object.keys(v)) {
-          const child = (v as Record<string, unknown>)[k]
-          if (child === undefined) continue // JSON semantics: an absent key
-          keys.push(k)
-          checkValue(child, keys, stack)
-          keys.pop()
-        }
-      }
-      stack.pop()
-      return
+function exceptionText(x: unknown): string {
+  if (typeof x === 'string') return x
+  if (typeof x === 'object' && x !== null && (types.isNativeError(x) || x instanceof Error)) {
+    let stack: unknown
+    try {
+      stack = (x as Error).stack
+    } catch {
+      stack = undefined // a throwing stack getter: the fallback below
     }
+    if (typeof stack === 'string') return stack
+    const name: unknown = (x as Error).name
+    const message: unknown = (x as Error).message
+    if (typeof name === 'string' && typeof message === 'string') return `${name}: ${message}`
+    throw invalid('an Error whose stack is not a string needs a string name and message', 'exception')
   }
-}
-
-/**
- * Properties of scalars only (the usual audit event) are checked in one pass
- * with no path or cycle bookkeeping; anything else takes the full walk, which
- * names the path of what it refuses.
- */
-function checkProperties(p: Record<string, unknown>): void {
-  if (
-    p instanceof Date ||
-    p instanceof Map ||
-    p instanceof Set ||
-    p instanceof WeakMap ||
-    p instanceof WeakSet ||
-    p instanceof Promise ||
-    typeof p.toJSON === 'function'
-  ) {
-    return checkValue(p, [], [])
-  }
-  for (const k of Object.keys(p)) {
-    const v = p[k]
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-      case 'undefined': // an absent key, as in JSON
-        continue
-      case 'number':
-        if (Number.isFinite(v)) continue
-        break
-      case 'object':
-        if (v === null) continue
-        break
-    }
-    return checkValue(p, [], [])
-  }
+  throw invalid(`exception must be an Error or a string (got ${preview(x)})`, 'exception')
 }
 
 /**
@@ -155,56 +93,66 @@ export interface Encoded {
 }
 
 /**
- * Validate and serialize ev. Throws ERR_AUDIT_EVENT_INVALID or
- * ERR_AUDIT_EVENT_TOO_LARGE. The JSON is built from its parts (the same bytes
- * JSON.stringify of the body object gives, without allocating that object).
+ * Read, check and serialize ev. Throws ERR_AUDIT_EVENT_INVALID or
+ * ERR_AUDIT_EVENT_TOO_LARGE. The JSON is the same bytes JSON.stringify gives
+ * for the stored body (docs/events.md says which values are stored how).
  */
 export function encodeEvent(ev: AuditEvent, eventBytesMax: number): Encoded {
-  if (typeof ev !== 'object' || ev === null) throw invalid('an event must be an object', 'event')
-  if (typeof ev.level !== 'string' || !LEVEL_SET.has(ev.level)) {
-    throw invalid(`level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(String(ev.level))})`, 'level')
+  const snap = new Snapshot(eventBytesMax)
+  try {
+    return encode(ev, snap)
+  } catch (err) {
+    if (isRefusal(err)) throw err
+    // Caller code threw: a getter, a Proxy trap, a toJSON.
+    throw invalid(`reading it threw ${preview(err)}`, snap.path())
   }
-  if (typeof ev.messageTemplate !== 'string') throw invalid('messageTemplate must be a string', 'messageTemplate')
-  const timeMs = timestampMs(ev.timestamp)
-  // Levels are fixed ASCII words: no escaping needed.
-  let json = `{"level":"${ev.level}","messageTemplate":${templateJson(ev.messageTemplate)}`
-  if (ev.properties !== undefined) {
-    if (typeof ev.properties !== 'object' || ev.properties === null || Array.isArray(ev.properties)) {
-      throw invalid('properties must be a plain object', 'properties')
-    }
-    checkProperties(ev.properties)
-    let props: string | undefined
-    try {
-      props = JSON.stringify(ev.properties)
-    } catch (err) {
-      // A toJSON() that throws or returns something unserializable.
-      throw new AuditError(ERROR_CODES.EVENT_INVALID, `event cannot be serialized: ${(err as Error).message}`, {
-        cause: err,
-        details: { path: 'event' },
-      })
-    }
-    if (props === undefined)
-      throw invalid('properties serialize to nothing (a toJSON returning undefined)', 'properties')
-    json += `,"properties":${props}`
-  }
-  if (ev.exception !== undefined) {
-    let text: string
-    if (ev.exception instanceof Error) text = ev.exception.stack ?? `${ev.exception.name}: ${ev.exception.message}`
-    else if (typeof ev.exception === 'string') text = ev.exception
-    else throw invalid('exception must be an Error or a string', 'exception')
-    json += `,"exception":${JSON.stringify(text)}`
-  }
-  json += '}'
-  // UTF-8 takes at least one byte per UTF-16 unit: a cheap early refusal first.
-  if (json.length > eventBytesMax) tooLarge(json, eventBytesMax)
-  const len = Buffer.byteLength(json, 'utf8')
-  if (len > eventBytesMax) tooLarge(json, eventBytesMax)
-  return { json, len, timeMs }
 }
 
-function tooLarge(json: string, max: number): never {
-  const bytes = Buffer.byteLength(json)
-  throw new AuditError(ERROR_CODES.EVENT_TOO_LARGE, `event is ${bytes} bytes serialized; eventBytesMax is ${max}`, {
-    details: { bytes, eventBytesMax: max },
-  })
+function encode(ev: unknown, snap: Snapshot): Encoded {
+  if (typeof ev !== 'object' || ev === null) throw invalid(`an event must be an object (got ${preview(ev)})`, 'event')
+  // The snapshot of the event itself: one read of each field.
+  const e = ev as Record<string, unknown>
+  snap.field = 'level'
+  const level = e.level
+  snap.field = 'messageTemplate'
+  const template = e.messageTemplate
+  snap.field = 'timestamp'
+  const timestamp = e.timestamp
+  snap.field = 'properties'
+  const properties = e.properties
+  snap.field = 'exception'
+  const exception = e.exception
+
+  if (typeof level !== 'string' || !LEVEL_SET.has(level))
+    throw invalid(`level ${preview(level)} is not one of ${LEVELS.join(', ')}`, 'level')
+  if (typeof template !== 'string')
+    throw invalid(`messageTemplate must be a string (got ${preview(template)})`, 'messageTemplate')
+  snap.field = 'messageTemplate'
+  snap.room(template.length + 40) // a cheap refusal of a huge template before it is escaped
+  const timeMs = timestampMs(timestamp)
+  // Levels are fixed ASCII words: no escaping needed.
+  snap.out = `{"level":"${level}","messageTemplate":${templateJson(template)}`
+  snap.room(0)
+  if (properties !== undefined) {
+    snap.field = 'properties'
+    snap.out += ',"properties":'
+    snap.properties(properties)
+  }
+  if (exception !== undefined) {
+    snap.field = 'exception'
+    const text = exceptionText(exception)
+    snap.out += ',"exception":'
+    snap.string(text)
+  }
+  snap.out += '}'
+  const json = snap.out
+  // UTF-8 takes at least one byte per UTF-16 unit: the walk refused on characters; now the bytes.
+  const len = Buffer.byteLength(json, 'utf8')
+  if (len > snap.charsMax) {
+    throw refusal(ERROR_CODES.EVENT_TOO_LARGE, `event is ${len} bytes serialized; eventBytesMax is ${snap.charsMax}`, {
+      bytes: len,
+      eventBytesMax: snap.charsMax,
+    })
+  }
+  return { json, len, timeMs }
 }

@@ -1,13 +1,16 @@
 /**
  * Options of AuditSink.open(): one type, one defaults object, one validate
  * function. Every error names the option (ERR_AUDIT_OPTION_INVALID with
- * details.option), and bounds come from shared/limits.ts.
+ * details.option), and bounds come from shared/limits.ts. The options object
+ * is read once (snapshotOptions): getters and Proxies run once, and one that
+ * throws is ERR_AUDIT_OPTION_INVALID too.
  */
 
 import path from 'node:path'
-import { AuditError, ERROR_CODES } from '../../shared/errors.js'
-import { type Bound, LIMITS } from '../../shared/limits.js'
+import { AuditError, ERROR_CODES, preview } from '../../shared/errors.js'
+import { type Bound, FIXED, LIMITS } from '../../shared/limits.js'
 import type { StorageSpec } from '../../shared/storage.js'
+import { checkFileMode, type FileMode } from '../../shared/files.js'
 
 export interface AuditSinkOptions {
   /** The WAL directory; created if missing. */
@@ -35,6 +38,12 @@ export interface AuditSinkOptions {
    * See docs/testing.md. Never set this in production.
    */
   storage?: StorageSpec
+  /**
+   * Mode of every file the writer creates (segments, LOCK, side files), whatever
+   * the process umask: 0o600 (default, owner only) or 0o640 (owner + a
+   * log-reader group). Directories the sink creates get 0o700 or 0o750 to match.
+   */
+  fileMode?: FileMode
 }
 
 export interface ResolvedOptions {
@@ -46,6 +55,7 @@ export interface ResolvedOptions {
   pendingEmitsMax: number
   mirror: string | undefined
   storage: StorageSpec | undefined
+  fileMode: FileMode
 }
 
 const KNOWN = new Set([
@@ -57,10 +67,42 @@ const KNOWN = new Set([
   'pendingEmitsMax',
   'mirror',
   'storage',
+  'fileMode',
 ])
 
 function bad(option: string, message: string): AuditError {
-  return new AuditError(ERROR_CODES.OPTION_INVALID, `option ${option}: ${message}`, { details: { option } })
+  // An unknown option's name is caller data: only a bounded prefix is shown.
+  const name = option.length > FIXED.previewCharsMax ? `${option.slice(0, FIXED.previewCharsMax)}…` : option
+  return new AuditError(ERROR_CODES.OPTION_INVALID, `option ${name}: ${message}`, { details: { option: name } })
+}
+
+function isPath(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= FIXED.pathCharsMax && !v.includes('\0')
+}
+
+/**
+ * One read of the options object: its own enumerable keys and the known
+ * options (own or inherited), each read exactly once into plain data, so a
+ * getter or a Proxy cannot answer one thing to the check and another to the
+ * use. A getter or trap that throws is an option error naming the option.
+ */
+function snapshotOptions(input: object, what: string): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null)
+  let at = what
+  try {
+    for (const k of Object.keys(input)) {
+      at = k
+      out[k] = (input as Record<string, unknown>)[k]
+    }
+    if (what === 'options')
+      for (const k of KNOWN) {
+        at = k
+        if (!(k in out)) out[k] = (input as Record<string, unknown>)[k]
+      }
+  } catch (err) {
+    throw bad(at, `reading it threw ${preview(err)}`)
+  }
+  return out
 }
 
 function bounded(opts: Record<string, unknown>, name: keyof typeof LIMITS): number {
@@ -75,9 +117,9 @@ function bounded(opts: Record<string, unknown>, name: keyof typeof LIMITS): numb
 
 export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof input !== 'object' || input === null) throw bad('options', 'must be an object with at least { dir }')
-  const opts = input as Record<string, unknown>
+  const opts = snapshotOptions(input, 'options')
   for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw bad(k, `unknown option (known: ${[...KNOWN].join(', ')})`)
-  if (typeof opts.dir !== 'string' || opts.dir.length === 0) throw bad('dir', 'must be a non-empty path string')
+  if (!isPath(opts.dir)) throw bad('dir', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
   const ringBytes = bounded(opts, 'ringBytes')
   if ((ringBytes & (ringBytes - 1)) !== 0) throw bad('ringBytes', `must be a power of two (got ${ringBytes})`)
   const eventBytesMax = bounded(opts, 'eventBytesMax')
@@ -95,17 +137,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
   let mirror: string | undefined
   if (opts.mirror !== undefined) {
-    if (typeof opts.mirror !== 'string' || opts.mirror.length === 0)
-      throw bad('mirror', 'must be a non-empty path string')
+    if (!isPath(opts.mirror))
+      throw bad('mirror', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
     mirror = path.resolve(opts.mirror)
     if (mirror === path.resolve(opts.dir)) throw bad('mirror', 'must be another directory than dir')
   }
   let storage: StorageSpec | undefined
   if (opts.storage !== undefined) {
-    const s = opts.storage as { module?: unknown }
-    if (typeof s !== 'object' || s === null || typeof s.module !== 'string')
-      throw bad('storage', 'must be { module: string, config?: unknown }')
-    storage = opts.storage as StorageSpec
+    const s = typeof opts.storage === 'object' && opts.storage !== null ? snapshotOptions(opts.storage, 'storage') : {}
+    if (typeof s.module !== 'string') throw bad('storage', 'must be { module: string, config?: unknown }')
+    storage = s.config === undefined ? { module: s.module } : { module: s.module, config: s.config }
   }
   return {
     dir: path.resolve(opts.dir),
@@ -116,5 +157,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     pendingEmitsMax,
     mirror,
     storage,
+    fileMode: checkFileMode(opts.fileMode),
   }
 }
