@@ -36,8 +36,8 @@ import { PAYLOAD_BYTES, produce, type Produced, type ProducerInit, type Producer
 
 const WORKERS = 2
 const PRODUCER_URL = new URL('./producer.js', import.meta.url)
-/** Names a WAL directory may hold (segments, a rotation's temp file, the lock, cut torn tails). */
-const WAL_FILE = /^(\d{20}\.wal(\.tmp)?|LOCK|\d{20}\.wal\.torn-[\d-]+)$/
+/** Names a WAL directory may hold (segments, a rotation's temp file, the lock files, cut torn tails). */
+const WAL_FILE = /^(\d{20}\.wal(\.tmp)?|LOCK(\.\d+|\.[0-9a-f]{16}\.tmp)?|\d{20}\.wal\.torn-[\d-]+)$/
 
 function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name]
@@ -162,7 +162,8 @@ async function main(): Promise<number> {
     if (/^\d{20}\.wal$/.test(name)) walBytes += (await fs.stat(path.join(dir, name))).size
   }
 
-  const ok = verify.ok && verify.records === total && verify.firstSeq === 1 && verify.lastSeq === total && receiptsOk
+  // The events, then the seal close() wrote (it takes the next seq).
+  const ok = verify.ok && verify.events === total && verify.firstSeq === 1 && verify.lastSeq === total + 1 && receiptsOk
   const n = (v: number, digits = 0): string =>
     v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
   const ms = (v: number): string => v.toFixed(2)
@@ -192,7 +193,7 @@ async function main(): Promise<number> {
       ),
       row(
         'verify',
-        `${verify.ok ? 'ok' : 'FAILED'}: records ${verify.records}, seq ${verify.firstSeq ?? '-'}..${verify.lastSeq ?? '-'}, ${n(verify.bytesPerSecond / 1e6, 1)} MB/s` +
+        `${verify.ok ? 'ok' : 'FAILED'}: events ${verify.events}, seq ${verify.firstSeq ?? '-'}..${verify.lastSeq ?? '-'}, ${n(verify.bytesPerSecond / 1e6, 1)} MB/s` +
           (verify.firstBad
             ? `; first bad seq ${verify.firstBad.seq} in ${verify.firstBad.segment} at ${verify.firstBad.offset}: ${verify.firstBad.message}`
             : '') +

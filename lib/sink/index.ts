@@ -5,6 +5,9 @@
  */
 
 export { AuditSink, AttachedProducer, type SinkHandle, type SinkStats } from './sink.js'
-export type { Receipt } from './producer.js'
+export type { Receipt, FlushResult } from './producer.js'
+export type { SinkHealth, HealthOptions, HealthReason, HealthReasonCode, HealthStatus } from './health.js'
+export { withReasons } from './health.js'
+export type { Histogram, SinkHistograms } from './telemetry.js'
 export type { AuditSinkOptions } from './options.js'
 export { encodeEvent, type Encoded } from './event.js'

@@ -16,6 +16,13 @@
  * Emits of one Producer get increasing seqs in call order. While anything is
  * pending, a ref'd timer keeps the event loop alive (a pending waitAsync does
  * not, node#44729).
+ *
+ * flush() is the barrier: it resolves { durableSeq } once every emit this
+ * Producer accepted before the call has resolved, and rejects (coded) if any
+ * of them was rejected or the sink failed. Emits are numbered in acceptance
+ * order; they resolve in that order, so "1..resolved" is the resolved set and
+ * a barrier is a number. Each settle round also feeds the shared telemetry
+ * (lib/sink/telemetry.ts): latency per emit, outcome counts.
  */
 
 import { AuditError, ERROR_CODES, fromWire } from '../../shared/errors.js'
@@ -24,10 +31,18 @@ import { CLOSED, NO_SPACE, Ring } from '../../shared/ring/ring.js'
 import { CONSUMED, DURABLE_LO, STATE_CLOSED, STATE_FAILED, STATE_OPEN } from '../../shared/ring/layout.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { encodeEvent } from './event.js'
+import { EmitTally } from './telemetry.js'
+import { Barriers } from './barriers.js'
 
 export interface Receipt {
   /** The event's sequence number: contiguous from 1 across the whole log. */
   seq: number
+}
+
+/** What flush() resolves with. */
+export interface FlushResult {
+  /** The durable seq when the barrier resolved: ≥ the seq of every emit it covers. */
+  durableSeq: number
 }
 
 type Resolve = (r: Receipt) => void
@@ -37,6 +52,8 @@ interface Waiting {
   json: string
   len: number
   timeMs: number
+  /** performance.now() when emit() accepted it. */
+  acceptedAt: number
   resolve: Resolve
   reject: Reject
 }
@@ -71,7 +88,14 @@ export class Producer {
   private readonly pendingSeq = new Fifo<number>()
   private readonly pendingResolve = new Fifo<Resolve>()
   private readonly pendingReject = new Fifo<Reject>()
+  /** performance.now() at acceptance, one per pendingSeq entry. */
+  private readonly pendingAt = new Fifo<number>()
   private readonly waiting = new Fifo<Waiting>()
+  /** flush(): emits numbered in acceptance order (lib/sink/barriers.ts). */
+  private readonly barriers: Barriers
+  /** When this Producer's pending emits last made progress (or became pending): health's stall clock. */
+  private progressAt = 0
+  private readonly tally: EmitTally
   private durableLoop = false
   private spaceLoop = false
   private keepAlive: NodeJS.Timeout | undefined
@@ -84,29 +108,32 @@ export class Producer {
     private readonly ring: Ring,
     private readonly eventBytesMax: number,
     private readonly pendingEmitsMax: number,
-  ) {}
+  ) {
+    this.tally = new EmitTally(ring.u64)
+    this.barriers = new Barriers(() => ring.durableSeq())
+  }
 
   emit(ev: AuditEvent): Promise<Receipt> {
-    if (this.closing || this.abortError !== undefined) return Promise.reject(this.abortError ?? closedError())
+    if (this.closing || this.abortError !== undefined) return this.refuse(this.abortError ?? closedError())
     const stateErr = this.stateError()
-    if (stateErr !== undefined) return Promise.reject(stateErr)
+    if (stateErr !== undefined) return this.refuse(stateErr)
     let enc
     try {
       enc = encodeEvent(ev, this.eventBytesMax)
     } catch (err) {
-      return Promise.reject(err)
+      return this.refuse(err as Error)
     }
     if (this.waiting.length === 0) {
       const seqLo = this.ring.reserve(enc.len)
       if (seqLo >= 0) {
         const seq = this.fullSeq(seqLo)
         this.ring.publishString(enc.json, enc.len, enc.timeMs)
-        return this.track(seq)
+        return this.track(seq, this.accept())
       }
-      if (seqLo === CLOSED) return Promise.reject(this.stateError() ?? closedError())
+      if (seqLo === CLOSED) return this.refuse(this.stateError() ?? closedError())
     }
     if (this.waiting.length >= this.pendingEmitsMax) {
-      return Promise.reject(
+      return this.refuse(
         new AuditError(
           ERROR_CODES.QUEUE_FULL,
           `${this.waiting.length} emits already wait for ring space (pendingEmitsMax ${this.pendingEmitsMax}); await emits or raise ringBytes`,
@@ -116,8 +143,9 @@ export class Producer {
         ),
       )
     }
+    const acceptedAt = this.accept()
     return new Promise<Receipt>((resolve, reject) => {
-      this.waiting.push({ json: enc.json, len: enc.len, timeMs: enc.timeMs, resolve, reject })
+      this.waiting.push({ json: enc.json, len: enc.len, timeMs: enc.timeMs, acceptedAt, resolve, reject })
       this.hold()
       if (!this.spaceLoop) void this.runSpaceLoop()
     })
@@ -126,6 +154,32 @@ export class Producer {
   /** Emits of this producer not yet settled. */
   pending(): number {
     return this.pendingSeq.length + this.waiting.length
+  }
+
+  /** Resolves when every emit accepted so far is durable; rejects if one of them failed or the sink failed. */
+  flush(): Promise<FlushResult> {
+    if (this.abortError !== undefined) return Promise.reject(this.abortError)
+    if (this.ring.state() === STATE_FAILED) return Promise.reject(this.stateError()!)
+    return this.barriers.wait()
+  }
+
+  /** How long this producer's pending emits have waited with none made durable, ms (0 when none pend). */
+  stalledMs(): number {
+    return this.pending() === 0 ? 0 : performance.now() - this.progressAt
+  }
+
+  /** Reject an emit at the call (it was never accepted), counted as refused. */
+  refuse(err: Error): Promise<Receipt> {
+    this.tally.refused()
+    return Promise.reject(err)
+  }
+
+  /** Number the emit being accepted; returns its acceptance time. */
+  private accept(): number {
+    const now = performance.now()
+    if (this.pending() === 0) this.progressAt = now
+    this.barriers.accepted++
+    return now
   }
 
   /** Stop taking emits; resolves when every emit already made has settled. */
@@ -153,13 +207,14 @@ export class Producer {
     return durable + ((seqLo - (durable % U32) + U32) % U32)
   }
 
-  private track(seq: number): Promise<Receipt> {
-    return new Promise<Receipt>((resolve, reject) => this.await(seq, resolve, reject))
+  private track(seq: number, acceptedAt: number): Promise<Receipt> {
+    return new Promise<Receipt>((resolve, reject) => this.await(seq, acceptedAt, resolve, reject))
   }
 
   /** Settle (resolve, reject) once seq is durable. Seqs of one producer arrive in increasing order. */
-  private await(seq: number, resolve: Resolve, reject: Reject): void {
+  private await(seq: number, acceptedAt: number, resolve: Resolve, reject: Reject): void {
     this.pendingSeq.push(seq)
+    this.pendingAt.push(acceptedAt)
     this.pendingResolve.push(resolve)
     this.pendingReject.push(reject)
     this.hold()
@@ -169,12 +224,26 @@ export class Producer {
   /** Resolve every pending emit whose seq is durable; returns the durable low bits it used. */
   private settleDurable(): number {
     const durLo = this.ring.durableLo()
+    if (this.pendingSeq.length === 0 || ((durLo - (this.pendingSeq.peek()! % U32)) | 0) < 0) return durLo
+    const now = performance.now()
+    let n = 0
     while (this.pendingSeq.length > 0 && ((durLo - (this.pendingSeq.peek()! % U32)) | 0) >= 0) {
       const seq = this.pendingSeq.shift()!
+      this.tally.observe(now - this.pendingAt.shift()!)
       this.pendingReject.shift()
       this.pendingResolve.shift()!({ seq })
+      n++
     }
+    this.progressAt = now
+    this.tally.commit()
+    this.barriers.resolved(n)
     return durLo
+  }
+
+  /** Emits numbered first.. were rejected with err (after acceptance). */
+  private noteRejected(first: number, n: number, err: Error): void {
+    this.tally.failed(n)
+    this.barriers.rejected(first, n, err)
   }
 
   private async runDurableLoop(): Promise<void> {
@@ -215,14 +284,17 @@ export class Producer {
         const w = this.waiting.peek()!
         const seqLo = ring.reserve(w.len)
         if (seqLo === NO_SPACE) break
+        const number = this.barriers.accepted - this.waiting.length + 1
         this.waiting.shift()
         if (seqLo === CLOSED) {
-          w.reject(this.stateError() ?? closedError())
+          const err = this.stateError() ?? closedError()
+          w.reject(err)
+          this.noteRejected(number, 1, err)
           continue
         }
         const seq = this.fullSeq(seqLo)
         ring.publishString(w.json, w.len, w.timeMs)
-        this.await(seq, w.resolve, w.reject)
+        this.await(seq, w.acceptedAt, w.resolve, w.reject)
       }
       if (this.waiting.length === 0) break
       const wait = Atomics.waitAsync(ring.i32, CONSUMED, seen, FIXED.producerRecheckMs) // as above: a missed state change
@@ -254,16 +326,23 @@ export class Producer {
   }
 
   private rejectPending(err: Error): void {
+    // Pending emits are the ones right after the resolved ones.
+    const n = this.pendingSeq.length
     while (this.pendingSeq.length > 0) {
       this.pendingSeq.shift()
+      this.pendingAt.shift()
       this.pendingResolve.shift()
       this.pendingReject.shift()!(err)
     }
+    this.noteRejected(this.barriers.nextToResolve, n, err)
     this.release()
   }
 
   private rejectWaiting(err: Error): void {
+    // Waiting emits are the last ones accepted.
+    const n = this.waiting.length
     while (this.waiting.length > 0) this.waiting.shift()!.reject(err)
+    this.noteRejected(this.barriers.accepted - n + 1, n, err)
     this.release()
   }
 

@@ -5,6 +5,8 @@
  *            ─► writer locks + recovers ─► 'ready' (or 'open-failed': coded error)
  *   emit() ─► this thread's Producer (lib/sink/producer.ts)
  *   handle() / AuditSink.attach(handle): Producers in other worker_threads
+ *   flush() ─► { durableSeq } once this thread's emits so far are durable (a barrier)
+ *   stats() / histograms() / health() ─► figures and a verdict from memory, no I/O
  *   close() ─► drain this thread's emits ─► ask the writer to stop taking
  *            records, drain the ring and sync ─► 'closed' ─► worker exits
  *   destroy(err) ─► reject everything now, terminate the writer
@@ -23,8 +25,18 @@ import { Ring } from '../../shared/ring/ring.js'
 import { Stat, STATE_OPEN } from '../../shared/ring/layout.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { type AuditSinkOptions, resolveOptions, type ResolvedOptions } from './options.js'
-import { Producer, type Receipt } from './producer.js'
+import { type FlushResult, Producer, type Receipt } from './producer.js'
+import { evaluateHealth, type HealthOptions, resolveHealthOptions, type SinkHealth, StallClock } from './health.js'
+import {
+  inFlight,
+  lastDurableAtMs,
+  readEmitCounts,
+  readHistograms,
+  ringUsedBytes,
+  type SinkHistograms,
+} from './telemetry.js'
 import { releaseLockFile } from '../../shared/lock.js'
+import { pinDir } from '../../shared/files.js'
 
 const WRITER_URL = new URL('../../workers/writer/main.js', import.meta.url)
 
@@ -47,6 +59,18 @@ export interface SinkStats {
   lastBatchRecords: number
   /** Emits of this thread not settled yet. */
   pending: number
+  /** Events of every thread that hold a seq and are not durable yet. */
+  inFlight: number
+  /** Emits of every thread since open: resolved, rejected after acceptance, refused at the call. */
+  emitsDurable: number
+  emitsFailed: number
+  emitsRefused: number
+  ringBytes: number
+  /** Ring bytes reserved by producers and not yet taken by the writer. */
+  ringUsedBytes: number
+  /** Wall-clock ms (epoch) when the writer last made a batch durable; undefined before the first. */
+  lastDurableAtMs: number | undefined
+  state: 'open' | 'closing' | 'closed' | 'failed' | 'destroyed'
 }
 
 type State = 'open' | 'closing' | 'closed' | 'failed' | 'destroyed'
@@ -60,6 +84,8 @@ export class AuditSink {
   /** The writer said 'closed' or 'failed': its exit is expected from here on. */
   private writerDone = false
   private onClosed: ((lastSeq: number) => void) | undefined
+  /** health(): a stall of any thread, seen across calls. */
+  private readonly stall = new StallClock()
 
   private constructor(
     private readonly worker: Worker,
@@ -87,13 +113,15 @@ export class AuditSink {
     const ring = Ring.allocate(opts.ringBytes)
     const init: WriterInit = {
       sab: ring.sab,
-      dir: opts.dir,
+      // Pinned: made, then resolved to its real path once (a symlink swapped later is not followed).
+      dir: pinDir(opts.dir, opts.fileMode),
       eventBytesMax: opts.eventBytesMax,
       batchBytesMax: opts.batchBytesMax,
       segmentBytesMax: opts.segmentBytesMax,
-      mirror: opts.mirror,
+      mirror: opts.mirror === undefined ? undefined : pinDir(opts.mirror, opts.fileMode),
       storage: opts.storage,
       clockMs: undefined,
+      fileMode: opts.fileMode,
     }
     // The writer is a module file: flags meant for the app's own entry (--input-type,
     // --eval) must not reach it.
@@ -160,8 +188,14 @@ export class AuditSink {
 
   /** Resolves with { seq } once the event and all before it are fdatasync'ed. */
   emit(event: AuditEvent): Promise<Receipt> {
-    if (this.state !== 'open') return Promise.reject(this.stateError())
+    if (this.state !== 'open') return this.producer.refuse(this.stateError())
     return this.producer.emit(event)
+  }
+
+  /** Resolves { durableSeq } once every emit this thread made so far is durable; rejects (coded) if one failed or the sink failed. */
+  flush(): Promise<FlushResult> {
+    if (this.state === 'failed' || this.state === 'destroyed') return Promise.reject(this.stateError())
+    return this.producer.flush()
   }
 
   handle(): SinkHandle {
@@ -175,6 +209,7 @@ export class AuditSink {
 
   stats(): SinkStats {
     const r = this.ring
+    const emits = readEmitCounts(r)
     return {
       durableSeq: r.durableSeq(),
       batches: r.stat(Stat.BATCHES),
@@ -184,7 +219,56 @@ export class AuditSink {
       segmentsCreated: r.stat(Stat.SEGMENTS),
       lastBatchRecords: r.stat(Stat.LAST_BATCH_RECORDS),
       pending: this.producer.pending(),
+      inFlight: inFlight(r),
+      emitsDurable: emits.durable,
+      emitsFailed: emits.failed,
+      emitsRefused: emits.refused,
+      ringBytes: r.size,
+      ringUsedBytes: ringUsedBytes(r),
+      lastDurableAtMs: lastDurableAtMs(r),
+      state: this.currentState(),
     }
+  }
+
+  /** Emit → durable latency, fsync durations and batch sizes since open (shared by every thread). */
+  histograms(): SinkHistograms {
+    return readHistograms(this.ring)
+  }
+
+  /**
+   * pass / warn / fail with reasons, from memory only (no I/O): failed closed
+   * (disk full, writer gone), closed, emits stalled, ring nearly full.
+   * docs/operations.md, "Health", lists the reasons.
+   */
+  health(options?: HealthOptions): SinkHealth {
+    const opts = resolveHealthOptions(options)
+    const state = this.currentState()
+    const durableSeq = this.ring.durableSeq()
+    const flying = inFlight(this.ring)
+    const anyThread = this.stall.observe(durableSeq, flying)
+    const stalledMs = state === 'open' ? Math.max(this.producer.stalledMs(), anyThread) : 0
+    const wire = this.ring.failure()
+    return evaluateHealth(
+      {
+        state,
+        failure: wire ?? (this.failure === undefined ? undefined : toWire(this.failure)),
+        durableSeq,
+        inFlight: flying,
+        stalledMs,
+        ringFillRatio: ringUsedBytes(this.ring) / this.ring.size,
+        lastDurableAtMs: lastDurableAtMs(this.ring),
+      },
+      opts,
+    )
+  }
+
+  /** The lifecycle state, with a failure recorded by another thread (the writer) seen at once. */
+  private currentState(): SinkStats['state'] {
+    if (this.state === 'open' || this.state === 'closing') {
+      const st = this.ring.state()
+      if (st !== STATE_OPEN && this.ring.failure() !== undefined) return 'failed'
+    }
+    return this.state
   }
 
   /** Drain and sync everything emitted, stop the writer. Rejects if the sink failed. */
@@ -288,6 +372,11 @@ export class AttachedProducer {
   /** Emits of this thread not settled yet. */
   pending(): number {
     return this.producer.pending()
+  }
+
+  /** Resolves { durableSeq } once every emit of this thread so far is durable; rejects (coded) if one failed. */
+  flush(): Promise<FlushResult> {
+    return this.producer.flush()
   }
 
   /** Stop taking emits here and wait until this thread's emits have settled. */

@@ -3,9 +3,9 @@
  * writer worker. One control block, then the data ring.
  *
  *   bytes 0 .. CONTROL_BYTES                      bytes DATA_OFFSET .. + ringBytes
- *   ┌────────┬────────┬────────┬───────┬───────┬───────┬─────────┐┌──────────────────────┐
- *   │reserve │consumed│durable │ state │ wake  │ stats │ failure ││ records, 8-aligned   │
- *   └────────┴────────┴────────┴───────┴───────┴───────┴─────────┘└──────────────────────┘
+ *   ┌────────┬────────┬────────┬───────┬───────┬───────┬─────────┬─────────┐┌────────────────────┐
+ *   │reserve │consumed│durable │ state │ wake  │ stats │ failure │ metrics ││ records, 8-aligned │
+ *   └────────┴────────┴────────┴───────┴───────┴───────┴─────────┴─────────┘└────────────────────┘
  *   each hot word on its own 64-byte cache line (written by different threads)
  *
  * reserve (u64, line 0): high 32 bits = low 32 bits of the last reserved seq,
@@ -39,12 +39,52 @@ export const DURABLE_SEQ_U64 = (2 * CACHE_LINE_BYTES + 8) / 8
 
 // Float64 indexes: counters written by the writer only, read by anyone (monitoring).
 export const STATS_F64 = (5 * CACHE_LINE_BYTES) / 8
-export const Stat = { BATCHES: 0, RECORDS: 1, BYTES: 2, FSYNCS: 3, SEGMENTS: 4, LAST_BATCH_RECORDS: 5 } as const
-const STATS_COUNT = 6
+export const Stat = {
+  BATCHES: 0,
+  RECORDS: 1,
+  BYTES: 2,
+  FSYNCS: 3,
+  SEGMENTS: 4,
+  LAST_BATCH_RECORDS: 5,
+  /** Wall-clock ms (epoch) of the writer's last publishDurable; 0 before the first (lib/adapters metrics, health). */
+  LAST_DURABLE_MS: 6,
+} as const
+const STATS_COUNT = 7
 
 export const FAILURE_OFFSET = 8 * CACHE_LINE_BYTES
 export const FAILURE_BYTES = 4096
-export const CONTROL_BYTES = FAILURE_OFFSET + FAILURE_BYTES
+// ── metrics area (lib/adapters/prometheus.ts, sink.stats/histograms): begin ──
+// After the failure record. Producers add their settle-round counts with
+// Atomics.add on u64 words (any thread); the writer fills its histograms with
+// plain f64 stores (one writer). Buckets are per range (not cumulative), the
+// last one is +Inf; each histogram is [count, sum, bucket 0 .. bucket n].
+export const METRICS_OFFSET = FAILURE_OFFSET + FAILURE_BYTES
+/** Emit → durable latency and fsync duration buckets, upper bounds in ms (0.1 ms … 5 s). */
+export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] as const
+/** Records per batch, upper bounds. */
+export const BATCH_RECORDS_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536] as const
+/** BigUint64 indexes (Atomics.add): emits settled durable, rejected after acceptance, refused at the call. */
+export const EMITS_DURABLE_U64 = METRICS_OFFSET / 8
+export const EMITS_FAILED_U64 = EMITS_DURABLE_U64 + 1
+export const EMITS_REFUSED_U64 = EMITS_DURABLE_U64 + 2
+/** BigUint64 histogram of emit → durable latency; its sum is in microseconds. */
+export const EMIT_LATENCY_U64 = EMITS_DURABLE_U64 + 3
+/** Float64 histograms the writer fills: fsync duration (sum in ms) and records per batch. */
+export const FSYNC_HIST_F64 = (METRICS_OFFSET + 4 * CACHE_LINE_BYTES) / 8
+export const BATCH_HIST_F64 = FSYNC_HIST_F64 + 2 + LATENCY_BUCKETS_MS.length + 1
+export const METRICS_BYTES = 8 * CACHE_LINE_BYTES
+
+/** Writer side: count v (ms or records) into the f64 histogram at base with these bounds. */
+export function observeF64(f64: Float64Array, base: number, bounds: readonly number[], v: number): void {
+  let i = 0
+  while (i < bounds.length && v > bounds[i]!) i++
+  f64[base] = f64[base]! + 1
+  f64[base + 1] = f64[base + 1]! + v
+  f64[base + 2 + i] = f64[base + 2 + i]! + 1
+}
+// ── metrics area: end ──
+
+export const CONTROL_BYTES = METRICS_OFFSET + METRICS_BYTES
 export const DATA_OFFSET = CONTROL_BYTES
 
 export const STATE_OPEN = 0
@@ -68,3 +108,7 @@ if (FAILURE_LEN * 4 >= FAILURE_OFFSET) throw new Error('ring-layout: failure len
 if (DURABLE_SEQ_U64 * 8 < DURABLE_LO * 4 + 4 || DURABLE_SEQ_U64 * 8 + 8 > 3 * CACHE_LINE_BYTES)
   throw new Error('ring-layout: durable words')
 if (DATA_OFFSET % 8 !== 0) throw new Error('ring-layout: data must be 8-aligned')
+if ((EMIT_LATENCY_U64 + 2 + LATENCY_BUCKETS_MS.length + 1) * 8 > FSYNC_HIST_F64 * 8)
+  throw new Error('ring-layout: emit counters overlap the writer histograms')
+if ((BATCH_HIST_F64 + 2 + BATCH_RECORDS_BUCKETS.length + 1) * 8 > METRICS_OFFSET + METRICS_BYTES)
+  throw new Error('ring-layout: histograms overflow the metrics area')
