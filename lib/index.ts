@@ -15,12 +15,22 @@ export {
   type SinkStats,
   type Receipt,
   type AuditSinkOptions,
+  type FlushResult,
+  type SinkHealth,
+  type HealthOptions,
+  type HealthReason,
+  type HealthReasonCode,
+  type HealthStatus,
+  type Histogram,
+  type SinkHistograms,
 } from './sink/index.js'
 export { LEVELS, type AuditEvent, type Level, type StoredEvent } from '../shared/event.js'
 export {
   readLog,
   verifyLog,
   type LogRecord,
+  type LogEntry,
+  type ControlRecord,
   type ReadOptions,
   type VerifyOptions,
   type VerifyReport,

@@ -1,22 +1,29 @@
 /**
- * WAL format version 1: segment headers and records (docs/wal-format.md is the
- * prose of this file; keep both in step).
+ * The WAL format, versions 1 and 2: segment headers and records
+ * (docs/wal-format.md is the prose of this file; keep both in step). This is
+ * the only code that knows a byte offset of the format.
  *
  *   segment file  <firstSeq, 20 digits>.wal
- *   ┌──────────────── header, 80 bytes ────────────────┐┌─ record ─┐┌─ record ─┐ ...
- *   magic version hdrBytes flags firstSeq created chainStart salt crc
+ *   ┌──────── header (v1: 80 bytes, v2: 128 bytes) ────────┐┌─ record ─┐┌─ record ─┐ ...
+ *   v1: magic version hdrBytes flags firstSeq created chainStart salt crc
+ *   v2: magic version hdrBytes batchBytesMax firstSeq created chainStart salt
+ *       logId crc          (logId: 16 random bytes made at the log's first open)
  *
- *   record: 64-byte header + payload (UTF-8 JSON of the event)
+ *   record: 64-byte header + payload
  *     0  u32 magic      0x5261746d ("mtaR" on disk)
  *     4  u32 crc        CRC32C of bytes [8, 64+len), seeded with CRC32C(salt)
  *     8  u32 len        payload bytes
- *    12  u8  type       1 = event (2..4 reserved: checkpoint, key change, seal)
- *    13  u8  flags      bit 0 COMMIT: last record of a write batch
+ *    12  u8  type       1 event; v2 adds 4 seal, 5 gap (2, 3 reserved: checkpoint, key change)
+ *    13  u8  flags      bit 0 COMMIT: last record of a write batch;
+ *                       v2 bit 1 SEALED: last record of its segment
  *    14  u16 batchIndex position of the record in its write batch (0 = first)
- *    16  u64 seq        1, 2, 3, ... contiguous across segments
+ *    16  u64 seq        first seq of the record's range; contiguous across segments
  *    24  i64 timeMs     event timestamp, ms since the Unix epoch
  *    32  32B hash       SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
- *    64  len payload
+ *    64  len payload    event: UTF-8 JSON; seal: UTF-8 JSON; gap: u64 lastSeq, then UTF-8 JSON
+ *
+ * Every record has a seq range [seq, lastSeq]: one seq for events and seals,
+ * exactly the lost seqs for a gap (lastSeq is the first 8 payload bytes).
  *
  * Why: the magic makes resync after damage a byte scan; the salt (random per
  * segment file) means bytes left from another file never validate; the hash
@@ -25,26 +32,62 @@
  * the COMMIT flag makes a batch all-or-nothing, so recovery can cut a torn batch
  * whole; batchIndex tells which batch a lone surviving record belongs to
  * (its batch starts at seq − batchIndex), so damage followed by a record of a
- * later batch is never mistaken for a torn tail. Integers are little-endian.
+ * later batch is never mistaken for a torn tail; SEALED closes a segment, so
+ * damage in it is never a torn tail. Integers are little-endian.
  */
 
 import { hash as oneShotHash } from 'node:crypto'
 import { crc32c } from './crc32c.js'
+import { AuditError, ERROR_CODES } from './errors.js'
 
-export const FORMAT_VERSION = 1
+/** The version this code writes. */
+export const FORMAT_VERSION = 2
+/** The versions this code reads. */
+export const FORMAT_VERSIONS: readonly number[] = [1, 2]
 export const SEGMENT_MAGIC = Buffer.from('MTLAWAL\0', 'latin1')
-export const SEGMENT_HEADER_BYTES = 80
+/** Header bytes of a version-1 segment. */
+export const SEGMENT_HEADER_BYTES_V1 = 80
+/** Header bytes of a version-2 segment; also what a reader reads to decode any header. */
+export const SEGMENT_HEADER_BYTES = 128
+export const LOG_ID_BYTES = 16
+/** The largest header size a later version may declare; a reader reads this much to decode any header. */
+export const SEGMENT_HEADER_BYTES_MAX = 4096
 export const RECORD_MAGIC = 0x5261746d
 export const RECORD_HEADER_BYTES = 64
 export const HASH_BYTES = 32
 export const SALT_BYTES = 8
 
-export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4 } as const
-export const RecordFlag = { COMMIT: 1 } as const
+export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4, GAP: 5 } as const
+export const RecordFlag = { COMMIT: 1, SEALED: 2 } as const
 /** Records in one write batch at most (batchIndex is a u16). */
 export const BATCH_RECORDS_MAX = 0xffff
-/** Types a version-1 reader accepts in a record stream. */
-const KNOWN_TYPES = new Set<number>([RecordType.EVENT])
+/** Bytes of a gap record's payload before its JSON: the u64 last seq of the range. */
+export const GAP_LAST_SEQ_BYTES = 8
+
+/** What each format version allows in a record: its types and flag bits. */
+export interface RecordRules {
+  readonly version: number
+  readonly types: ReadonlySet<number>
+  readonly flags: number
+}
+export const RULES_V1: RecordRules = { version: 1, types: new Set([RecordType.EVENT]), flags: RecordFlag.COMMIT }
+export const RULES_V2: RecordRules = {
+  version: 2,
+  types: new Set([RecordType.EVENT, RecordType.SEAL, RecordType.GAP]),
+  flags: RecordFlag.COMMIT | RecordFlag.SEALED,
+}
+/** The error for a segment of a format version this code does not read. */
+export function versionUnsupported(segment: string, version: number | undefined): AuditError {
+  return new AuditError(
+    ERROR_CODES.VERSION_UNSUPPORTED,
+    `segment ${segment} has format version ${version}; this mtlog-audit reads versions ${FORMAT_VERSIONS.join(' and ')}`,
+    { details: { segment, version: version ?? null } },
+  )
+}
+
+export function rulesOf(version: number): RecordRules {
+  return version === 1 ? RULES_V1 : RULES_V2
+}
 
 export const GENESIS_HASH: Buffer = Buffer.alloc(HASH_BYTES)
 
@@ -63,54 +106,96 @@ export function parseSegmentFileName(name: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
+/** A side file: the bytes open() cut from a segment's torn tail, `<segment>.torn-<ms>[-k]`. */
+export const SIDE_FILE = /\.torn-[\d-]+$/
+
+/** The name of the side file for a cut of segment at time nowMs (k > 0 when that name is taken). */
+export function sideFileName(segment: string, nowMs: number, k = 0): string {
+  return k === 0 ? `${segment}.torn-${nowMs}` : `${segment}.torn-${nowMs}-${k}`
+}
+
 export interface SegmentHeader {
   version: number
+  /** Header bytes: where the first record starts. */
+  bytes: number
   firstSeq: number
   createdMs: number
   chainStart: Buffer
   salt: Buffer
   /** CRC32C(salt): the seed of every record checksum in this segment. */
   saltSeed: number
+  /** The log's id (v2); zeros for v1. */
+  logId: Buffer
+  /** The batchBytesMax of the writer that made the segment (v2; 0 for v1): no torn write is longer. */
+  batchBytesMax: number
+  /** What records in this segment may be. */
+  rules: RecordRules
 }
 
-export function encodeSegmentHeader(h: Omit<SegmentHeader, 'version' | 'saltSeed'>): Buffer {
-  const b = Buffer.alloc(SEGMENT_HEADER_BYTES)
+export interface NewSegmentHeader {
+  firstSeq: number
+  createdMs: number
+  chainStart: Buffer
+  salt: Buffer
+  logId?: Buffer
+  batchBytesMax?: number
+}
+
+/** Encode a header of the given version (v2 unless a test makes v1 fixtures). */
+export function encodeSegmentHeader(h: NewSegmentHeader, version = FORMAT_VERSION): Buffer {
+  const bytes = version === 1 ? SEGMENT_HEADER_BYTES_V1 : SEGMENT_HEADER_BYTES
+  const b = Buffer.alloc(bytes)
   SEGMENT_MAGIC.copy(b, 0)
-  b.writeUInt16LE(FORMAT_VERSION, 8)
-  b.writeUInt16LE(SEGMENT_HEADER_BYTES, 10)
-  b.writeUInt32LE(0, 12)
+  b.writeUInt16LE(version, 8)
+  b.writeUInt16LE(bytes, 10)
+  b.writeUInt32LE(version === 1 ? 0 : (h.batchBytesMax ?? 0), 12)
   writeU64(b, 16, h.firstSeq)
   writeI64(b, 24, h.createdMs)
   h.chainStart.copy(b, 32, 0, HASH_BYTES)
   h.salt.copy(b, 64, 0, SALT_BYTES)
-  b.writeUInt32LE(crc32c(b, 0, 0, 72), 72)
+  if (version !== 1) (h.logId ?? Buffer.alloc(LOG_ID_BYTES)).copy(b, 72, 0, LOG_ID_BYTES)
+  b.writeUInt32LE(crc32c(b, 0, 0, bytes - 8), bytes - 8)
   return b
 }
 
 export type HeaderProblem = 'short' | 'magic' | 'version' | 'checksum' | 'layout'
 
-/** Decode a segment header; a problem is returned, not thrown, so callers can name the file. */
+/**
+ * Decode a segment header (give at least SEGMENT_HEADER_BYTES, or the whole
+ * file when it is shorter); a problem is returned, not thrown, so callers can
+ * name the file.
+ */
 export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: HeaderProblem; version?: number } {
-  if (b.length < SEGMENT_HEADER_BYTES) return { problem: 'short' }
+  if (b.length < SEGMENT_HEADER_BYTES_V1) return { problem: 'short' }
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
   if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) return { problem: 'magic' }
-  const crcOk = buf.readUInt32LE(72) === crc32c(buf, 0, 0, 72)
   const version = buf.readUInt16LE(8)
-  // A version we do not know is reported as such only when the header is intact;
-  // a flipped bit in the version field is damage, not a newer format.
-  if (!crcOk) return { problem: 'checksum' }
-  if (version !== FORMAT_VERSION) return { problem: 'version', version }
-  if (buf.readUInt16LE(10) !== SEGMENT_HEADER_BYTES || buf.readUInt32LE(12) !== 0 || buf.readUInt32LE(76) !== 0) {
-    return { problem: 'layout' }
+  // From version 2 on, every header says its size at [10, 12) and keeps its CRC
+  // at [size − 8, size − 4): a version we do not know is reported as such only
+  // when its header is intact; a flipped bit in the version field is damage.
+  const bytes = version === 1 ? SEGMENT_HEADER_BYTES_V1 : buf.readUInt16LE(10)
+  if (bytes < SEGMENT_HEADER_BYTES_V1 || bytes > SEGMENT_HEADER_BYTES_MAX || bytes % 8 !== 0) return { problem: 'layout' }
+  if (buf.length < bytes) return { problem: 'short' }
+  if (buf.readUInt32LE(bytes - 8) !== crc32c(buf, 0, 0, bytes - 8)) return { problem: 'checksum' }
+  if (!FORMAT_VERSIONS.includes(version)) return { problem: 'version', version }
+  if (version !== 1 && bytes !== SEGMENT_HEADER_BYTES) return { problem: 'layout' }
+  if (buf.readUInt32LE(bytes - 4) !== 0) return { problem: 'layout' }
+  if (version === 1 && buf.readUInt32LE(12) !== 0) return { problem: 'layout' }
+  if (version !== 1) {
+    for (let i = 72 + LOG_ID_BYTES; i < bytes - 8; i++) if (buf[i] !== 0) return { problem: 'layout' }
   }
   const salt = Buffer.from(buf.subarray(64, 72))
   return {
     version,
+    bytes,
     firstSeq: readU64(buf, 16),
     createdMs: readI64(buf, 24),
     chainStart: Buffer.from(buf.subarray(32, 64)),
     salt,
     saltSeed: crc32c(salt),
+    logId: version === 1 ? Buffer.alloc(LOG_ID_BYTES) : Buffer.from(buf.subarray(72, 72 + LOG_ID_BYTES)),
+    batchBytesMax: version === 1 ? 0 : buf.readUInt32LE(12),
+    rules: rulesOf(version),
   }
 }
 
@@ -182,6 +267,8 @@ export interface RecordOk {
   flags: number
   batchIndex: number
   seq: number
+  /** Last seq of the record's range: seq, except for a gap record. */
+  lastSeq: number
   timeMs: number
   /** Offset of the payload in the buffer. */
   payloadOff: number
@@ -196,10 +283,60 @@ export interface RecordBad {
   seq?: number
 }
 
+/** The fields of a record that checks out on its own (magic, length, CRC, type, flags, range). */
+export interface RecordFrame {
+  len: number
+  type: number
+  flags: number
+  batchIndex: number
+  seq: number
+  lastSeq: number
+  timeMs: number
+  end: number
+}
+
+const SEQ_LIMIT = 2 ** 53
+
 /**
- * Check the record at buf[off, end): framing, checksum, seq and hash chain.
- * On success `prevHash` is overwritten with this record's hash. Does not modify
- * buf (the hash field is restored after checking).
+ * The record at buf[off, end) on its own: framing, CRC with the segment's salt,
+ * type, flags and seq range as the version's rules allow. The one place that
+ * knows what a record type may look like.
+ */
+function frameAt(
+  buf: Buffer,
+  off: number,
+  end: number,
+  saltSeed: number,
+  payloadBytesMax: number,
+  rules: RecordRules,
+): RecordFrame | RecordProblem {
+  if (end - off < RECORD_HEADER_BYTES) return isZero(buf, off, end) ? 'zero' : 'truncated'
+  if (buf.readUInt32LE(off) !== RECORD_MAGIC) return isZero(buf, off, off + RECORD_HEADER_BYTES) ? 'zero' : 'magic'
+  const len = buf.readUInt32LE(off + 8)
+  if (len > payloadBytesMax) return 'length'
+  const recEnd = off + RECORD_HEADER_BYTES + len
+  if (recEnd > end) return 'truncated'
+  if (buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return 'checksum'
+  const type = buf[off + 12]!
+  const flags = buf[off + 13]!
+  const seq = readU64(buf, off + 16)
+  if (!rules.types.has(type) || (flags & ~rules.flags) !== 0 || seq < 1 || seq >= SEQ_LIMIT) return 'reserved'
+  let lastSeq = seq
+  if (type === RecordType.GAP) {
+    if (len < GAP_LAST_SEQ_BYTES) return 'reserved'
+    lastSeq = readU64(buf, off + RECORD_HEADER_BYTES)
+    if (lastSeq < seq || lastSeq >= SEQ_LIMIT) return 'reserved'
+  }
+  // A seal is the last record of its segment, and ends its batch.
+  if (type === RecordType.SEAL && flags !== (RecordFlag.COMMIT | RecordFlag.SEALED)) return 'reserved'
+  if ((flags & RecordFlag.SEALED) !== 0 && (flags & RecordFlag.COMMIT) === 0) return 'reserved'
+  return { len, type, flags, batchIndex: buf.readUInt16LE(off + 14), seq, lastSeq, timeMs: readI64(buf, off + 24), end: recEnd }
+}
+
+/**
+ * Check the record at buf[off, end): framing, checksum, type, seq and hash
+ * chain. On success `prevHash` is overwritten with this record's hash. Does
+ * not modify buf (the hash field is restored after checking).
  */
 export function checkRecord(
   buf: Buffer,
@@ -209,45 +346,26 @@ export function checkRecord(
   expectedSeq: number,
   prevHash: Buffer,
   payloadBytesMax: number,
+  rules: RecordRules = RULES_V2,
 ): RecordOk | RecordBad {
-  if (end - off < RECORD_HEADER_BYTES) return { ok: false, problem: isZero(buf, off, end) ? 'zero' : 'truncated' }
-  const magic = buf.readUInt32LE(off)
-  if (magic !== RECORD_MAGIC)
-    return { ok: false, problem: isZero(buf, off, off + RECORD_HEADER_BYTES) ? 'zero' : 'magic' }
-  const len = buf.readUInt32LE(off + 8)
-  if (len > payloadBytesMax) return { ok: false, problem: 'length' }
-  const recEnd = off + RECORD_HEADER_BYTES + len
-  if (recEnd > end) return { ok: false, problem: 'truncated' }
-  if (buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return { ok: false, problem: 'checksum' }
-  const seq = readU64(buf, off + 16)
-  const type = buf[off + 12]!
-  if (!KNOWN_TYPES.has(type) || (buf[off + 13]! & ~RecordFlag.COMMIT) !== 0) {
-    return { ok: false, problem: 'reserved', seq }
+  const f = frameAt(buf, off, end, saltSeed, payloadBytesMax, rules)
+  if (typeof f === 'string') {
+    return f === 'reserved' ? { ok: false, problem: f, seq: readU64(buf, off + 16) } : { ok: false, problem: f }
   }
-  if (seq !== expectedSeq) return { ok: false, problem: 'seq', seq }
+  if (f.seq !== expectedSeq) return { ok: false, problem: 'seq', seq: f.seq }
   const stored = Buffer.from(buf.subarray(off + 32, off + 64))
   prevHash.copy(buf, off + 32)
-  const hash = sha256(buf.subarray(off + 8, recEnd))
+  const hash = sha256(buf.subarray(off + 8, f.end))
   stored.copy(buf, off + 32)
-  if (!hash.equals(stored)) return { ok: false, problem: 'chain', seq }
+  if (!hash.equals(stored)) return { ok: false, problem: 'chain', seq: f.seq }
   hash.copy(prevHash)
-  return {
-    ok: true,
-    len,
-    type,
-    flags: buf[off + 13]!,
-    batchIndex: buf.readUInt16LE(off + 14),
-    seq,
-    timeMs: readI64(buf, off + 24),
-    payloadOff: off + RECORD_HEADER_BYTES,
-    end: recEnd,
-  }
+  return { ok: true, ...f, payloadOff: off + RECORD_HEADER_BYTES }
 }
 
 /**
- * Does a record that checks out on its own (magic, length, checksum) start at
- * off? Used to look past damage: anything valid after it proves the damage is
- * not a torn tail.
+ * Does a record that checks out on its own (magic, length, checksum, type,
+ * flags, range) start at off? Used to look past damage: anything valid after it
+ * proves the damage is not a torn tail.
  */
 export function looksLikeRecord(
   buf: Buffer,
@@ -255,19 +373,17 @@ export function looksLikeRecord(
   end: number,
   saltSeed: number,
   payloadBytesMax: number,
-): { len: number; flags: number; batchIndex: number; seq: number; end: number } | undefined {
+  rules: RecordRules = RULES_V2,
+): RecordFrame | undefined {
   if (end - off < RECORD_HEADER_BYTES || buf.readUInt32LE(off) !== RECORD_MAGIC) return undefined
-  const len = buf.readUInt32LE(off + 8)
-  if (len > payloadBytesMax) return undefined
-  const recEnd = off + RECORD_HEADER_BYTES + len
-  if (recEnd > end || buf.readUInt32LE(off + 4) !== crc32c(buf, saltSeed, off + 8, recEnd)) return undefined
-  return {
-    len,
-    flags: buf[off + 13]!,
-    batchIndex: buf.readUInt16LE(off + 14),
-    seq: readU64(buf, off + 16),
-    end: recEnd,
-  }
+  const f = frameAt(buf, off, end, saltSeed, payloadBytesMax, rules)
+  return typeof f === 'string' ? undefined : f
+}
+
+/** The payload a record carries after its range prefix (a gap's u64 last seq), as a view into buf. */
+export function recordBody(buf: Buffer, r: { type: number; end: number; len: number }): Buffer {
+  const start = r.end - r.len + (r.type === RecordType.GAP ? GAP_LAST_SEQ_BYTES : 0)
+  return buf.subarray(start, r.end)
 }
 
 function isZero(buf: Buffer, from: number, to: number): boolean {

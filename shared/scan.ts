@@ -1,27 +1,27 @@
 /**
- * Scanning a segment held in memory: the one piece of logic that both recovery
- * (writer, on open) and the read side (readLog, verifyLog) use, so the two can
- * never disagree about what is valid.
+ * The one record walker, and what a stop in the last segment means. Every
+ * reader of segment bytes uses it: open-time resume (writer), readLog and
+ * verifyLog, salvage, the monitor. A record type or flag is taught to
+ * shared/format.ts (frameAt) and to nothing else.
  *
- * scanSegment walks records from the header while each one checks out
- * (framing, CRC, seq, chain) and reports where and why it stopped.
- * Within a segment, batchIndex must run 0, 1, 2, ... and restart at 0 after
- * every COMMIT record (a batch never spans segments).
- * classifyTail decides what a stop in the LAST segment means:
- *   - 'clean'   nothing after the last committed batch;
- *   - 'zeros'   only zero bytes after it: space a running (or crashed) writer
- *               zero-filled ahead of its next batch (workers/writer/appender.ts), or
- *               writes that never reached the disk. Nothing to keep: recovery
- *               cuts it without a side file and says so, readers stop there
- *               and report it;
- *   - 'torn'    everything that checks out after the last committed batch
- *               belongs to the one batch that follows it (seq − batchIndex is
- *               that batch's first seq). The writer has at most one unsynced
- *               batch, so none of it can have been acknowledged: recovery
- *               cuts it, readers stop there;
- *   - 'corrupt' a record of any other batch lies beyond the damage (a later
- *               batch, or an old one written again), so the damage is inside
- *               acknowledged data or is tampering: refuse, name the place.
+ *   RecordCursor   strict walk: each record must check out (framing, CRC,
+ *                  type) AND continue the segment (seq, hash chain, batchIndex
+ *                  0, 1, 2, ... restarting after every COMMIT, nothing after a
+ *                  SEALED record); it stops at the first record that does not
+ *   .nextIntact()  loose walk (salvage): the next record that checks out on its
+ *                  own, skipping damage; chain and seq are the caller's business
+ *   scanSegment    a strict walk of one whole segment, summarized
+ *   classifyTail   what a stop in the LAST segment means:
+ *     'clean'   nothing after the last committed batch;
+ *     'zeros'   only zero bytes after it: space a running (or crashed) writer
+ *               zero-filled ahead of its next batch (workers/writer/appender.ts),
+ *               or writes that never reached the disk. Recovery cuts it without
+ *               a side file and says so; readers stop there and report it;
+ *     'torn'    a batch that a torn write explains (docs/wal-format.md, "The
+ *               torn-write rule"): recovery cuts it into a side file, readers
+ *               stop there;
+ *     'corrupt' anything else: damage inside acknowledged data, or tampering.
+ *               Refuse, and name the place.
  */
 
 import {
@@ -30,6 +30,9 @@ import {
   GENESIS_HASH,
   HASH_BYTES,
   looksLikeRecord,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  type RecordFrame,
   type RecordOk,
   type RecordProblem,
   RecordFlag,
@@ -37,11 +40,80 @@ import {
   type SegmentHeader,
 } from './format.js'
 
-export interface ScanStop {
+/** Where a walk stopped, and why. */
+export interface WalkStop {
   offset: number
   problem: RecordProblem
   /** The seq that was expected at offset. */
   seq: number
+}
+
+/** A strict walk through one segment's records, from a known seq and hash. */
+export class RecordCursor {
+  /** Offset of the next record. */
+  offset: number
+  /** The seq the next record must start at. */
+  seq: number
+  /** The hash the next record must chain to. */
+  readonly hash: Buffer
+  /** The batchIndex the next record must carry. */
+  batchIndex: number
+  /** A SEALED record was passed: nothing may follow it in this segment. */
+  sealed = false
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly header: SegmentHeader,
+    private readonly payloadBytesMax: number,
+    from: { offset: number; seq: number; hash: Buffer; batchIndex?: number },
+  ) {
+    this.offset = from.offset
+    this.seq = from.seq
+    this.hash = Buffer.from(from.hash)
+    this.batchIndex = from.batchIndex ?? 0
+  }
+
+  /** The next record when it checks out and continues the walk; a stop otherwise; undefined at the end of the bytes. */
+  next(): RecordOk | WalkStop | undefined {
+    const { buf, offset } = this
+    if (offset >= buf.length) return undefined
+    if (this.sealed) return { offset, problem: 'reserved', seq: this.seq }
+    const before = Buffer.from(this.hash)
+    const r = checkRecord(buf, offset, buf.length, this.header.saltSeed, this.seq, this.hash, this.payloadBytesMax, this.header.rules)
+    if (!r.ok) return { offset, problem: r.problem, seq: this.seq }
+    if (r.batchIndex !== this.batchIndex) {
+      before.copy(this.hash)
+      return { offset, problem: 'batch', seq: this.seq }
+    }
+    this.batchIndex = r.flags & RecordFlag.COMMIT ? 0 : this.batchIndex + 1
+    this.sealed = (r.flags & RecordFlag.SEALED) !== 0
+    this.seq = r.lastSeq + 1
+    this.offset = r.end
+    return r
+  }
+}
+
+const MAGIC = Buffer.alloc(4)
+MAGIC.writeUInt32LE(RECORD_MAGIC)
+
+/**
+ * The loose walk: the first offset ≥ from where a record checks out on its own
+ * (framing, CRC with the segment's salt, type, flags, range), found by scanning
+ * for the record magic. Undefined when none is left before end.
+ */
+export function nextIntact(
+  buf: Buffer,
+  from: number,
+  end: number,
+  saltSeed: number,
+  payloadBytesMax: number,
+  rules = undefined as SegmentHeader['rules'] | undefined,
+): (RecordFrame & { offset: number }) | undefined {
+  for (let i = buf.indexOf(MAGIC, from); i !== -1 && i < end; i = buf.indexOf(MAGIC, i + 1)) {
+    const r = looksLikeRecord(buf, i, end, saltSeed, payloadBytesMax, rules)
+    if (r !== undefined) return { ...r, offset: i }
+  }
+  return undefined
 }
 
 export interface SegmentScan {
@@ -50,15 +122,17 @@ export interface SegmentScan {
   records: number
   /** End of the last record that checked out. */
   validEnd: number
-  /** End, seq and hash of the last record with the COMMIT flag (the header when none). */
+  /** End, last seq and hash of the last record with the COMMIT flag (the header when none). */
   commitEnd: number
   commitSeq: number
   commitHash: Buffer
   /** Records up to commitEnd. */
   committedRecords: number
+  /** The last committed record carries SEALED: the segment is closed, every byte of it acknowledged. */
+  sealed: boolean
   firstTimeMs: number | undefined
   lastTimeMs: number | undefined
-  stop: ScanStop | undefined
+  stop: WalkStop | undefined
 }
 
 export type HeaderFault = {
@@ -67,9 +141,9 @@ export type HeaderFault = {
 }
 
 /**
- * Scan one segment. expected: the seq and hash the previous segment ended with
- * ({ seq: 0, hash: GENESIS } for the first). onRecord sees every valid record
- * (committed or not) in order; the payload is buf[r.payloadOff, r.payloadOff + r.len).
+ * Scan one segment. expected: the last seq and hash the previous segment ended
+ * with ({ seq: 0, hash: GENESIS } for the first). onRecord sees every valid
+ * record (committed or not) in order; the payload is buf[r.payloadOff, r.payloadOff + r.len).
  */
 export function scanSegment(
   buf: Buffer,
@@ -81,47 +155,40 @@ export function scanSegment(
   if ('problem' in header) return header
   if (header.firstSeq !== expected.seq + 1) return { problem: 'first-seq' }
   if (!header.chainStart.equals(expected.hash)) return { problem: 'chain-start' }
-  const prevHash = Buffer.from(header.chainStart)
   const scan: SegmentScan = {
     header,
     records: 0,
-    validEnd: SEGMENT_HEADER_BYTES,
-    commitEnd: SEGMENT_HEADER_BYTES,
+    validEnd: header.bytes,
+    commitEnd: header.bytes,
     commitSeq: expected.seq,
-    commitHash: Buffer.from(prevHash),
+    commitHash: Buffer.from(header.chainStart),
     committedRecords: 0,
+    sealed: false,
     firstTimeMs: undefined,
     lastTimeMs: undefined,
     stop: undefined,
   }
-  let off = SEGMENT_HEADER_BYTES
-  let seq = header.firstSeq
-  let batchIndex = 0
-  while (off < buf.length) {
-    const before = Buffer.from(prevHash)
-    const r = checkRecord(buf, off, buf.length, header.saltSeed, seq, prevHash, payloadBytesMax)
-    if (!r.ok) {
-      scan.stop = { offset: off, problem: r.problem, seq }
+  const cursor = new RecordCursor(buf, header, payloadBytesMax, {
+    offset: header.bytes,
+    seq: header.firstSeq,
+    hash: header.chainStart,
+  })
+  for (let r = cursor.next(); r !== undefined; r = cursor.next()) {
+    if (!('ok' in r)) {
+      scan.stop = r
       break
     }
-    if (r.batchIndex !== batchIndex) {
-      before.copy(prevHash)
-      scan.stop = { offset: off, problem: 'batch', seq }
-      break
-    }
-    batchIndex = r.flags & RecordFlag.COMMIT ? 0 : batchIndex + 1
     onRecord?.(r, buf)
     scan.records++
     scan.firstTimeMs ??= r.timeMs
     scan.lastTimeMs = r.timeMs
-    off = r.end
-    seq++
-    scan.validEnd = off
+    scan.validEnd = r.end
     if (r.flags & RecordFlag.COMMIT) {
-      scan.commitEnd = off
-      scan.commitSeq = r.seq
-      prevHash.copy(scan.commitHash)
+      scan.commitEnd = r.end
+      scan.commitSeq = r.lastSeq
+      cursor.hash.copy(scan.commitHash)
       scan.committedRecords = scan.records
+      scan.sealed = (r.flags & RecordFlag.SEALED) !== 0
     }
   }
   return scan
@@ -131,38 +198,119 @@ export type TailVerdict =
   | { kind: 'clean' }
   | { kind: 'zeros'; cutAt: number; bytes: number }
   | { kind: 'torn'; cutAt: number; bytes: number }
-  | { kind: 'corrupt'; offset: number; seq: number; problem: RecordProblem; laterValidAt: number }
+  | {
+      kind: 'corrupt'
+      offset: number
+      seq: number
+      /** What is wrong with the record where the walk stopped (or the rule, when every record checked out). */
+      problem: RecordProblem | TornRuleProblem
+      /** Why the bytes are not a torn tail. */
+      rule: TornRuleProblem | RecordProblem
+      laterValidAt: number
+    }
 
-/** What the end of the last segment means (see the header comment). */
+/** Why bytes after the last committed batch are not a torn write (docs/wal-format.md, "The torn-write rule"). */
+export type TornRuleProblem = 'sealed' | 'later-batch' | 'too-long' | 'not-torn'
+
+/** Sector size of the torn-write rule: a disk writes a sector whole or not at all. */
+export const SECTOR_BYTES = 512
+
+/** What the end of the last segment means (see the header comment and docs/wal-format.md). */
 export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
   if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
-  if (
-    scan.stop !== undefined &&
-    scan.stop.offset === scan.commitEnd &&
-    zeroFrom(buf, scan.commitEnd) === scan.commitEnd
-  ) {
+  const zeroStart = zeroFrom(buf, scan.commitEnd)
+  if (scan.stop !== undefined && scan.stop.offset === scan.commitEnd && zeroStart === scan.commitEnd) {
     return { kind: 'zeros', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
   }
-  if (scan.stop !== undefined) {
-    // Look at every record that checks out on its own from the first bad byte
-    // on (the bad record itself may be whole: a broken chain, a wrong seq).
-    const tornBatch = scan.commitSeq + 1
-    for (let off = scan.stop.offset; off + 4 <= buf.length; off++) {
-      const r = looksLikeRecord(buf, off, buf.length, scan.header.saltSeed, payloadBytesMax)
-      if (r === undefined) continue
-      if (r.seq - r.batchIndex !== tornBatch) {
-        return {
-          kind: 'corrupt',
-          offset: scan.stop.offset,
-          seq: scan.stop.seq,
-          problem: scan.stop.problem,
-          laterValidAt: off,
-        }
-      }
-      off = r.end - 1
-    }
+  const corrupt = (rule: RecordProblem | TornRuleProblem, laterValidAt: number): TailVerdict => ({
+    kind: 'corrupt',
+    offset: scan.stop?.offset ?? scan.validEnd,
+    seq: scan.stop?.seq ?? scan.commitSeq + 1,
+    problem: scan.stop?.problem ?? (rule as TornRuleProblem),
+    rule,
+    laterValidAt,
+  })
+  // A sealed segment was closed: every byte of it is acknowledged data.
+  if (scan.sealed) return corrupt('sealed', scan.commitEnd)
+  // Look at every record that checks out on its own after the last commit
+  // (the bad record itself may be whole: a broken chain, a wrong seq).
+  const tornBatch = scan.commitSeq + 1
+  const { saltSeed, rules } = scan.header
+  const intact: (RecordFrame & { offset: number })[] = []
+  for (let r = nextIntact(buf, scan.commitEnd, buf.length, saltSeed, payloadBytesMax, rules); r !== undefined; ) {
+    if (r.seq - r.batchIndex !== tornBatch) return corrupt('later-batch', r.offset)
+    intact.push(r)
+    r = nextIntact(buf, r.end, buf.length, saltSeed, payloadBytesMax, rules)
   }
+  if (scan.header.version === 1) return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+  // Version 2: the torn-write rule. A torn batch is at most one write of at
+  // most the segment writer's batchBytesMax, and each bad stretch in it must
+  // show the mark of a write that did not land.
+  if (zeroStart - scan.commitEnd > scan.header.batchBytesMax) return corrupt('too-long', scan.commitEnd)
+  let from = scan.commitEnd
+  for (const r of [...intact, undefined]) {
+    const to = r === undefined ? zeroStart : r.offset
+    if (to > from && !tornStretch(buf, from, to, scan.commitEnd, zeroStart)) {
+      return { ...(corrupt('not-torn', r?.offset ?? zeroStart) as Extract<TailVerdict, { kind: 'corrupt' }>), offset: from }
+    }
+    if (r !== undefined) from = r.end
+  }
+  // A record that checks out on its own but failed the strict walk at a place
+  // with nothing missing before it (a wrong seq, chain or batchIndex) is not torn.
+  const stop = scan.stop
+  if (stop !== undefined && intact.some((r) => r.offset === stop.offset)) return corrupt(stop.problem, stop.offset)
   return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+}
+
+/** Why damage after the last commit is not a torn tail, in words. */
+export function corruptTailMessage(v: Extract<TailVerdict, { kind: 'corrupt' }>): string {
+  const { rule, laterValidAt } = v
+  const bad = `record is bad: ${v.problem}`
+  switch (rule) {
+    case 'sealed':
+      return `${bad}, in a sealed segment (closed: every byte of it was acknowledged), so this is not a torn tail`
+    case 'later-batch':
+      return `${bad}, and a record of another batch follows at offset ${laterValidAt}, so this is not a torn tail`
+    case 'too-long':
+      return `${bad}, and the bytes after the last batch are longer than any one write of this segment, so this is not a torn tail`
+    case 'not-torn':
+      return `${bad}, and the damaged bytes show no mark of a write that did not land (zeroed sectors, a cut record), so this is not a torn tail`
+    default:
+      return `${bad}, and a whole record stands there (wrong ${rule}), so this is not a torn tail`
+  }
+}
+
+/**
+ * Can the bytes [a, b) between two intact records of the torn batch (or
+ * before the trailing zeros) be what a torn write left? Only bytes that never
+ * reached the disk differ from what the writer wrote, and those read as zeros
+ * (zero-ahead space, or a hole) or lie past the end of the file. So either the
+ * stretch holds a run of zeros that a lost sector explains (starting at a
+ * sector boundary or at the batch's start, ending at a sector boundary or at
+ * the trailing zeros), or it is the start of one record cut short by the end of
+ * what was written (a prefix tear: the record's extent runs past b, and b is
+ * where the trailing zeros begin).
+ */
+function tornStretch(buf: Buffer, a: number, b: number, batchStart: number, zeroStart: number): boolean {
+  for (let x = a; x < b; ) {
+    if (buf[x] !== 0) {
+      x++
+      continue
+    }
+    let y = x
+    while (y < b && buf[y] === 0) y++
+    const startsWell = x % SECTOR_BYTES === 0 || x === batchStart
+    const endsWell = y % SECTOR_BYTES === 0 || y === zeroStart
+    if (startsWell && endsWell && (y - x >= SECTOR_BYTES || x === batchStart || y === zeroStart)) return true
+    x = y
+  }
+  if (b !== zeroStart) return false
+  // A prefix tear: one record whose header (as far as it was written) is whole,
+  // and whose end lies beyond what was written.
+  if (b - a < 4) return buf.readUIntLE(a, b - a) === (RECORD_MAGIC & (2 ** (8 * (b - a)) - 1))
+  if (buf.readUInt32LE(a) !== RECORD_MAGIC) return false
+  if (b - a < RECORD_HEADER_BYTES) return true
+  return a + RECORD_HEADER_BYTES + buf.readUInt32LE(a + 8) > b
 }
 
 const ZEROS = Buffer.alloc(64 * 1024)

@@ -3,15 +3,18 @@
  * of `mtlog-audit monitor`).
  *
  *   poll() ──► list segments ──► read the bytes of the current segment past the
- *   last record checked ──► check each record (CRC, seq, chain, batchIndex) ──►
+ *   last record checked ──► walk them with the one record walker
+ *   (shared/scan.ts RecordCursor: CRC, type, seq, chain, batchIndex) ──►
  *   snapshot: committed seq, events/s, durable lag, uncommitted tail bytes,
  *   current segment, writer (LOCK), problems seen
  *
  * It starts at the last segment (its header's chainStart and first seq), so a
  * large log costs one segment to start; `verify` checks the rest. A record that
- * runs past the end of the file is a batch being written and is looked at
- * again on the next poll; any other problem is reported when it is still there
- * on the next poll (a read racing a write can see it once).
+ * runs past the end of the file is a batch being written, and zero bytes after
+ * the last record are space the writer zero-filled ahead of its next batch
+ * (a zero tail, exactly as verify sees it): both are looked at again on the
+ * next poll. Any other problem is reported when it is still there on the next
+ * poll (a read racing a write can see it once).
  *
  * Definitions (docs/cli.md "monitor"):
  * - durable lag = now − timestamp of the last committed record (events carry
@@ -21,18 +24,22 @@
  */
 
 import fs from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
-  checkRecord,
   decodeSegmentHeader,
   parseSegmentFileName,
   RecordFlag,
   SEGMENT_HEADER_BYTES,
+  type SegmentHeader,
+  versionUnsupported,
 } from '../../shared/format.js'
+import { RecordCursor, zeroFrom } from '../../shared/scan.js'
 import { LIMITS } from '../../shared/limits.js'
 import { listWal } from './salvage.js'
+import { checkWatcherArgs } from './args.js'
+import { openRegular } from '../../shared/files.js'
+import { lockHolder } from '../../shared/lock.js'
 
 export interface MonitorSnapshot {
   dir: string
@@ -47,7 +54,7 @@ export interface MonitorSnapshot {
   lastCommitTime: string | undefined
   /** now − lastCommitTime, in ms. */
   durableLagMs: number | undefined
-  /** Bytes after the last COMMIT of the current segment. */
+  /** Bytes written after the last COMMIT of the current segment (zeros kept ahead of the next batch not counted). */
   tailBytes: number
   eventsPerSecond: number
   writer: { pid: number; host: string; alive: boolean } | undefined
@@ -62,8 +69,10 @@ const ERRORS_KEPT = 10
 
 interface Current {
   name: string
-  saltSeed: number
+  header: SegmentHeader
   validEnd: number
+  /** End of the written bytes: the segment's size, or where the zeros kept ahead of the next batch begin. */
+  dataEnd: number
   commitEnd: number
   size: number
   batchIndex: number
@@ -88,6 +97,7 @@ export class LogWatcher {
     dir: string,
     private readonly options: { windowMs?: number } = {},
   ) {
+    checkWatcherArgs(dir, options)
     this.dir = path.resolve(dir)
   }
 
@@ -132,11 +142,7 @@ export class LogWatcher {
     const head = await this.read(name, 0, SEGMENT_HEADER_BYTES)
     const h = head === undefined ? undefined : decodeSegmentHeader(head)
     if (h !== undefined && 'problem' in h && h.problem === 'version') {
-      throw new AuditError(
-        ERROR_CODES.VERSION_UNSUPPORTED,
-        `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`,
-        { details: { segment: name, version: h.version ?? null } },
-      )
+      throw versionUnsupported(name, h.version)
     }
     if (h === undefined || 'problem' in h) {
       this.error(`${name}: segment header is bad (${h === undefined ? 'unreadable' : h.problem})`)
@@ -158,21 +164,14 @@ export class LogWatcher {
       h.chainStart.copy(this.prevHash)
       h.chainStart.copy(this.commitHash)
     }
-    this.cur = {
-      name,
-      saltSeed: h.saltSeed,
-      validEnd: SEGMENT_HEADER_BYTES,
-      commitEnd: SEGMENT_HEADER_BYTES,
-      size: SEGMENT_HEADER_BYTES,
-      batchIndex: 0,
-    }
+    this.cur = { name, header: h, validEnd: h.bytes, dataEnd: h.bytes, commitEnd: h.bytes, size: h.bytes, batchIndex: 0 }
     this.suspect = undefined
   }
 
   private async read(name: string, from: number, max: number): Promise<Buffer | undefined> {
     let fh: fs.FileHandle | undefined
     try {
-      fh = await fs.open(path.join(this.dir, name), 'r')
+      fh = await openRegular(path.join(this.dir, name), 'r')
       const size = (await fh.stat()).size
       if (this.cur?.name === name) this.cur.size = size
       const n = Math.max(0, Math.min(max, size - from))
@@ -198,57 +197,55 @@ export class LogWatcher {
     for (;;) {
       const buf = await this.read(c.name, c.validEnd, READ_BYTES_MAX)
       if (buf === undefined || buf.length === 0) return
-      let off = 0
+      const cursor = new RecordCursor(buf, c.header, PAYLOAD_MAX, {
+        offset: 0,
+        seq: this.seq,
+        hash: this.prevHash,
+        batchIndex: c.batchIndex,
+      })
       let more = false
-      while (off < buf.length) {
-        const before = Buffer.from(this.prevHash)
-        const r = checkRecord(buf, off, buf.length, c.saltSeed, this.seq, this.prevHash, PAYLOAD_MAX)
-        if (!r.ok || r.batchIndex !== c.batchIndex) {
-          before.copy(this.prevHash)
-          const problem = r.ok ? 'batch' : r.problem
-          if (problem === 'truncated') {
-            // A batch being written, or a record across the end of this read.
-            more = buf.length === READ_BYTES_MAX && off > 0
+      let zeros = false
+      let spot: string | undefined
+      for (let r = cursor.next(); r !== undefined; r = cursor.next()) {
+        if (!('ok' in r)) {
+          // A batch being written (or a record across the end of this read), or
+          // the zeros the writer keeps ahead of its next batch: look again later.
+          if (r.problem === 'truncated') {
+            more = buf.length === READ_BYTES_MAX && r.offset > 0
             break
           }
-          const spot = `${c.name} offset ${c.validEnd + off} seq ${this.seq}: record is bad (${problem})`
-          if (this.suspect === spot) this.error(spot)
-          this.suspect = spot
-          c.validEnd += off
-          return
+          if (r.problem === 'zero' && zeroFrom(buf, r.offset) === r.offset) {
+            zeros = true
+            break
+          }
+          spot = `${c.name} offset ${c.validEnd + r.offset} seq ${r.seq}: record is bad (${r.problem})`
+          break
         }
-        c.batchIndex = r.flags & RecordFlag.COMMIT ? 0 : c.batchIndex + 1
-        this.seq++
-        off = r.end
         if (r.flags & RecordFlag.COMMIT) {
-          c.commitEnd = c.validEnd + off
-          this.commitSeq = r.seq
-          this.prevHash.copy(this.commitHash)
+          c.commitEnd = c.validEnd + r.end
+          this.commitSeq = r.lastSeq
+          cursor.hash.copy(this.commitHash)
           this.lastCommitMs = r.timeMs
         }
       }
-      c.validEnd += off
-      this.suspect = undefined
-      if (!more && (buf.length < READ_BYTES_MAX || off < buf.length)) return
+      const advanced = cursor.offset
+      c.validEnd += advanced
+      c.dataEnd = zeros ? c.validEnd : c.size
+      c.batchIndex = cursor.batchIndex
+      this.seq = cursor.seq
+      cursor.hash.copy(this.prevHash)
+      // A problem counts when the next poll finds it again in the same place.
+      if (spot !== undefined && this.suspect === spot) this.error(spot)
+      this.suspect = spot
+      if (spot !== undefined) return
+      if (!more && (buf.length < READ_BYTES_MAX || advanced < buf.length)) return
     }
   }
 
   private async writer(): Promise<MonitorSnapshot['writer']> {
-    try {
-      const body = JSON.parse(await fs.readFile(path.join(this.dir, 'LOCK'), 'utf8')) as { pid: number; host: string }
-      let alive = false
-      if (body.host === os.hostname()) {
-        try {
-          process.kill(body.pid, 0)
-          alive = true
-        } catch (err) {
-          alive = (err as NodeJS.ErrnoException).code === 'EPERM'
-        }
-      }
-      return { pid: body.pid, host: body.host, alive }
-    } catch {
-      return undefined
-    }
+    // The lock files (LOCK, LOCK.<n>) as the writer judges them: shared/lock.ts.
+    const h = lockHolder(this.dir)
+    return h === undefined ? undefined : { pid: h.pid, host: h.host, alive: h.alive }
   }
 
   private snapshot(writer: MonitorSnapshot['writer']): MonitorSnapshot {
@@ -267,7 +264,7 @@ export class LogWatcher {
       committedSeq: this.commitSeq,
       lastCommitTime: this.lastCommitMs === undefined ? undefined : new Date(this.lastCommitMs).toISOString(),
       durableLagMs: this.lastCommitMs === undefined ? undefined : now - this.lastCommitMs,
-      tailBytes: this.cur === undefined ? 0 : this.cur.size - this.cur.commitEnd,
+      tailBytes: this.cur === undefined ? 0 : Math.max(0, this.cur.dataEnd - this.cur.commitEnd),
       eventsPerSecond: Math.round(rate * 10) / 10,
       writer,
       errorCount: this.errorCount,

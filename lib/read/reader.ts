@@ -8,21 +8,33 @@
  * Both use shared/scan.ts, the same checks recovery uses. Memory is bounded by
  * one segment (segmentBytesMax) at a time.
  *
- * readLog checks every segment it reads (CRC, seq, chain from that segment's
- * header) and the links between them; verifyLog checks everything from seq 1.
- * Damage throws (readLog) or is reported as firstBad (verifyLog) with segment,
- * offset, seq and what is wrong.
+ * Both check everything from seq 1 (the first segment must be there, and no
+ * segment may be missing): readLog refuses what verifyLog refuses. Damage
+ * throws (readLog) or is reported as firstBad (verifyLog) with segment,
+ * offset, seq and what is wrong. readLog yields events; with `records: true`
+ * it yields every record (gaps and seals too), each with its seq range.
  */
 
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
-import { GENESIS_HASH, parseSegmentFileName, type RecordProblem } from '../../shared/format.js'
+import {
+  GAP_LAST_SEQ_BYTES,
+  GENESIS_HASH,
+  parseSegmentFileName,
+  type RecordProblem,
+  RecordType,
+  versionUnsupported,
+  SIDE_FILE,
+} from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
-import { classifyTail, scanSegment, type SegmentScan } from '../../shared/scan.js'
+import { readRegular } from '../../shared/files.js'
+import { classifyTail, corruptTailMessage, scanSegment, type SegmentScan, type TornRuleProblem } from '../../shared/scan.js'
 import { decodeEvent, type StoredEvent } from '../../shared/event.js'
+import { checkReadArgs, checkVerifyArgs } from './args.js'
 
 export interface LogRecord {
+  kind: 'event'
   seq: number
   timestamp: Date
   event: StoredEvent
@@ -30,9 +42,24 @@ export interface LogRecord {
   segment: string
 }
 
+/** A record the writer made itself: a gap (seqs [seq, lastSeq] lost to a crash or a cut) or a seal (end of a segment). */
+export interface ControlRecord {
+  kind: 'gap' | 'seal'
+  seq: number
+  lastSeq: number
+  timestamp: Date
+  /** What the writer wrote about it (why the gap, why the seal). */
+  detail: Record<string, unknown>
+  segment: string
+}
+
+export type LogEntry = LogRecord | ControlRecord
+
 export interface ReadOptions {
   fromSeq?: number
   toSeq?: number
+  /** Yield every record (gaps and seals too), not only events. */
+  records?: boolean
   /** Called after each segment file is read (progress reporting). */
   onSegment?: (segment: string, bytes: number) => void
 }
@@ -46,7 +73,15 @@ export interface BadSpot {
   seq: number
   segment: string
   offset: number
-  problem: RecordProblem | 'uncommitted' | 'header' | 'first-seq' | 'chain-start' | 'missing-segment'
+  problem:
+    | RecordProblem
+    | TornRuleProblem
+    | 'uncommitted'
+    | 'unsealed'
+    | 'header'
+    | 'first-seq'
+    | 'chain-start'
+    | 'missing-segment'
   message: string
 }
 
@@ -58,8 +93,9 @@ export interface VerifyReport {
   bytes: number
   firstSeq: number | undefined
   lastSeq: number | undefined
-  firstTime: Date | undefined
-  lastTime: Date | undefined
+  /** Timestamps of the first and last record, as ISO 8601 strings (every report's times are). */
+  firstTime: string | undefined
+  lastTime: string | undefined
   /** The first damage found; verification stops there (records and lastSeq count what checked out before it). */
   firstBad: BadSpot | undefined
   /** Bytes after the last committed batch of the last segment (a torn write, or a batch in flight on a live log). */
@@ -74,6 +110,12 @@ export interface VerifyReport {
   zeroTail: { segment: string; offset: number; bytes: number } | undefined
   /** Torn tails cut by earlier recoveries, kept beside the segments. */
   sideFiles: string[]
+  /** Seq ranges the log records as lost (gap records), in order. */
+  gaps: { fromSeq: number; toSeq: number; segment: string }[]
+  /** Events among the records (records also counts gaps and seals). */
+  events: number
+  /** The log ends with a seal: it was closed with close(), nothing of it is a tail. */
+  sealed: boolean
   /** Verified bytes per second. */
   bytesPerSecond: number
 }
@@ -99,13 +141,14 @@ export async function listSegments(dir: string): Promise<{ segments: string[]; s
   const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
   if (segments.length === 0)
     throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
-  return { segments, sideFiles: names.filter((n) => /\.torn-[\d-]+$/.test(n)).sort() }
+  return { segments, sideFiles: names.filter((n) => SIDE_FILE.test(n)).sort() }
 }
 
 async function readSegment(dir: string, name: string): Promise<Buffer> {
   try {
-    return await fs.readFile(path.join(dir, name))
+    return await readRegular(path.join(dir, name), LIMITS.segmentBytesMax.max)
   } catch (err) {
+    if (err instanceof AuditError) throw err // a FIFO or device named like a segment: ERR_AUDIT_NOT_A_FILE
     throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
       cause: err,
       details: { segment: name },
@@ -143,11 +186,7 @@ function checkSegment(
   const scan = scanSegment(buf, expected, PAYLOAD_MAX, onRecord)
   if ('problem' in scan) {
     if (scan.problem === 'version') {
-      throw new AuditError(
-        ERROR_CODES.VERSION_UNSUPPORTED,
-        `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`,
-        { details: { segment: name, version: scan.version ?? null } },
-      )
+      throw versionUnsupported(name, scan.version)
     }
     const problem = scan.problem === 'first-seq' || scan.problem === 'chain-start' ? scan.problem : 'header'
     return {
@@ -180,6 +219,18 @@ function checkSegment(
         },
         before: scan,
       }
+    if (scan.header.version !== 1 && !scan.sealed)
+      return {
+        kind: 'bad',
+        bad: {
+          seq: scan.commitSeq + 1,
+          segment: name,
+          offset: scan.commitEnd,
+          problem: 'unsealed',
+          message: 'a segment with a successor is not sealed',
+        },
+        before: scan,
+      }
     return { kind: 'ok', scan, buf, end: buf.length, torn: undefined, zeros: undefined }
   }
   const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
@@ -191,7 +242,7 @@ function checkSegment(
         segment: name,
         offset: verdict.offset,
         problem: verdict.problem,
-        message: `record is bad: ${verdict.problem}; a record of another batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`,
+        message: corruptTailMessage(verdict),
       },
       before: scan,
     }
@@ -218,35 +269,62 @@ function corruptError(dir: string, bad: BadSpot): AuditError {
 }
 
 /** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
-export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogRecord> {
+export function readLog(dir: string, options?: ReadOptions & { records?: false }): AsyncGenerator<LogRecord>
+export function readLog(dir: string, options: ReadOptions & { records: true }): AsyncGenerator<LogEntry>
+export function readLog(dir: string, options?: ReadOptions): AsyncGenerator<LogEntry>
+export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
+  options = checkReadArgs(dir, options)
   const fromSeq = options.fromSeq ?? 1
   const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
   const abs = path.resolve(dir)
   const { segments } = await listSegments(abs)
-  // Start at the last segment whose first seq ≤ fromSeq; trust its header's chain start.
-  let start = 0
-  for (let i = 0; i < segments.length; i++) if (parseSegmentFileName(segments[i]!)! <= fromSeq) start = i
-  let expected: { seq: number; hash: Buffer } | undefined
-  for (let i = start; i < segments.length; i++) {
+  // Every segment from the first is checked (seq 1, no segment missing, the
+  // chain unbroken), so readLog refuses what verifyLog refuses; records
+  // before fromSeq are checked but not decoded.
+  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     if (parseSegmentFileName(name)! > toSeq) return
     const buf = await readSegment(abs, name)
     options.onSegment?.(name, buf.length)
-    if (expected === undefined)
-      expected = { seq: parseSegmentFileName(name)! - 1, hash: headerChainStart(buf) ?? GENESIS_HASH }
     const offs: number[] = []
     const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
-      if (r.seq >= fromSeq && r.seq <= toSeq) offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end)
+      if (r.lastSeq >= fromSeq && r.seq <= toSeq) offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end, r.type, r.lastSeq)
     })
     if (step.kind === 'bad') throw corruptError(abs, step.bad)
-    for (let k = 0; k < offs.length; k += 5) {
+    for (let k = 0; k < offs.length; k += 7) {
       if (offs[k + 4]! > step.end) break // uncommitted tail
       const off = offs[k]!
+      const len = offs[k + 1]!
+      const seq = offs[k + 2]!
       const timeMs = offs[k + 3]!
-      const event = decodeEvent(buf.subarray(off, off + offs[k + 1]!), timeMs)
-      yield { seq: offs[k + 2]!, timestamp: event.timestamp, event, segment: name }
+      const type = offs[k + 5]!
+      if (type === RecordType.EVENT) {
+        const event = decodeEvent(buf.subarray(off, off + len), timeMs, seq)
+        yield { kind: 'event', seq, timestamp: event.timestamp, event, segment: name }
+      } else if (options.records === true) {
+        const body = type === RecordType.GAP ? buf.subarray(off + GAP_LAST_SEQ_BYTES, off + len) : buf.subarray(off, off + len)
+        yield {
+          kind: type === RecordType.GAP ? 'gap' : 'seal',
+          seq,
+          lastSeq: offs[k + 6]!,
+          timestamp: new Date(timeMs),
+          detail: controlDetail(body),
+          segment: name,
+        }
+      }
     }
     expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
+  }
+}
+
+/** The JSON a gap or seal record carries (an object; anything else is shown as it is). */
+function controlDetail(body: Buffer): Record<string, unknown> {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as unknown
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v }
+  } catch {
+    return { raw: body.toString('utf8').slice(0, 200) }
   }
 }
 
@@ -254,16 +332,13 @@ function count(report: VerifyReport, scan: SegmentScan, records: number, lastSeq
   report.firstSeq ??= scan.header.firstSeq
   report.lastSeq = lastSeq
   report.records += records
-  if (scan.firstTimeMs !== undefined) report.firstTime ??= new Date(scan.firstTimeMs)
-  if (scan.lastTimeMs !== undefined) report.lastTime = new Date(scan.lastTimeMs)
-}
-
-function headerChainStart(buf: Buffer): Buffer | undefined {
-  return buf.length >= 64 ? Buffer.from(buf.subarray(32, 64)) : undefined
+  if (scan.firstTimeMs !== undefined) report.firstTime ??= new Date(scan.firstTimeMs).toISOString()
+  if (scan.lastTimeMs !== undefined) report.lastTime = new Date(scan.lastTimeMs).toISOString()
 }
 
 /** Check the whole log from seq 1; never throws for damage, reports it. */
 export async function verifyLog(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  options = checkVerifyArgs(dir, options)
   const started = performance.now()
   const abs = path.resolve(dir)
   const { segments, sideFiles } = await listSegments(abs)
@@ -281,15 +356,23 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     tornTail: undefined,
     zeroTail: undefined,
     sideFiles,
+    gaps: [],
+    events: 0,
+    sealed: false,
     bytesPerSecond: 0,
   }
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  const eventEnds: number[] = []
+  const gaps: { fromSeq: number; toSeq: number; segment: string; end: number }[] = []
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     const buf = await readSegment(abs, name)
     options.onSegment?.(name, buf.length)
     report.bytes += buf.length
-    const step = checkSegment(name, buf, expected, i === segments.length - 1)
+    const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
+      if (r.type === RecordType.EVENT) eventEnds.push(r.end)
+      else if (r.type === RecordType.GAP) gaps.push({ fromSeq: r.seq, toSeq: r.lastSeq, segment: name, end: r.end })
+    })
     if (step.kind === 'bad') {
       report.ok = false
       report.firstBad = step.bad
@@ -300,6 +383,12 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     }
     const { scan } = step
     if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
+    // Only what is committed counts: an uncommitted tail is neither read nor counted.
+    for (const end of eventEnds) if (end <= step.end) report.events++
+    for (const g of gaps) if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
+    eventEnds.length = 0
+    gaps.length = 0
+    report.sealed = scan.sealed
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
     if (step.zeros !== undefined) report.zeroTail = { segment: name, ...step.zeros }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }

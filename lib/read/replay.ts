@@ -8,9 +8,11 @@
  */
 
 import { decodeEvent } from '../../shared/event.js'
+import { RecordType } from '../../shared/format.js'
 import { compileFilters, type EventFilters, matchesFilters } from './query.js'
 import { readLog, type LogRecord } from './reader.js'
 import { type LostRange, payloadOf, salvageSegments } from './salvage.js'
+import { checkReplayArgs } from './args.js'
 
 export interface ReplayOptions {
   /** Read past damage: every intact record, lost ranges reported to onLost. */
@@ -31,6 +33,7 @@ export async function* replay(
   filters: EventFilters = {},
   options: ReplayOptions = {},
 ): AsyncGenerator<LogRecord> {
+  ;[filters, options] = checkReplayArgs(dir, filters, options)
   const f = compileFilters(filters)
   if (options.salvage) {
     for await (const seg of salvageSegments(dir)) {
@@ -41,9 +44,9 @@ export async function* replay(
           continue
         }
         const r = it.rec
-        if (r.seq < f.fromSeq || r.seq > f.toSeq) continue
-        const event = decodeEvent(payloadOf(r), r.timeMs)
-        const rec: LogRecord = { seq: r.seq, timestamp: event.timestamp, event, segment: seg.name }
+        if (r.type !== RecordType.EVENT || r.seq < f.fromSeq || r.seq > f.toSeq) continue
+        const event = decodeEvent(payloadOf(r), r.timeMs, r.seq)
+        const rec: LogRecord = { kind: 'event', seq: r.seq, timestamp: event.timestamp, event, segment: seg.name }
         if (matchesFilters(f, rec)) yield rec
       }
     }

@@ -12,6 +12,7 @@
 
 import type { WireError } from '../errors.js'
 import type { StorageSpec } from '../storage.js'
+import type { LockReport } from '../lock.js'
 
 export interface WriterInit {
   sab: SharedArrayBuffer
@@ -24,6 +25,8 @@ export interface WriterInit {
   storage: StorageSpec | undefined
   /** Test hook: a fixed clock for segment headers and side-file names (ms). */
   clockMs: number | undefined
+  /** Mode of every file the writer creates (0o600 or 0o640); directories get the matching 0o700 / 0o750. */
+  fileMode: number
 }
 
 export interface TornTailReport {
@@ -53,12 +56,19 @@ export interface MirrorOpenReport {
 }
 
 export interface OpenReport {
+  /** The last seq of the log when open() resolved: the next emit gets lastSeq + 1. */
   lastSeq: number
+  /** The last seq that was on disk intact when open() began (after any cut), before open wrote its own records. */
+  resumedSeq: number
+  /** Seqs the device showed were used past resumedSeq (cut records, side files): recorded as a gap record. */
+  gap: { fromSeq: number; toSeq: number } | undefined
   segments: number
   tornTail: TornTailReport | undefined
   zeroTail: ZeroTailReport | undefined
   removedTmp: string[]
   mirror: MirrorOpenReport | undefined
+  /** The lock taken in each directory (the WAL, then the mirror), and the stale lock files it replaced. */
+  locks: LockReport[]
 }
 
 export type WriterMessage =

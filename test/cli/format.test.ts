@@ -26,7 +26,7 @@ const rec = (over: Partial<LogRecord['event']> = {}, seq = 7): LogRecord => {
     properties: { UserId: 'u-17', Action: 'login' } as Record<string, unknown>,
     ...over,
   }
-  return { seq, timestamp: event.timestamp, event, segment: '00000000000000000001.wal' }
+  return { kind: 'event', seq, timestamp: event.timestamp, event, segment: '00000000000000000001.wal' }
 }
 
 test('a template renders property values; strings are not quoted, structures are compact JSON', () => {

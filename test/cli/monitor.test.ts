@@ -2,6 +2,7 @@
 // live writer in another process, and the progress bar on a terminal vs. not.
 // Waits are for conditions on screen (bounded), never for a duration.
 import { test } from 'uvu'
+import { AuditSink } from '../../lib/index.js'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -117,9 +118,31 @@ for (const [key, label] of [
     const once = cli('monitor', dir, '--once', '--json')
     assert.is(once.code, 0, once.err)
     const snap = JSON.parse(once.out)
-    assert.equal([snap.committedSeq, snap.tailBytes, snap.errorCount, snap.writer], [lastSeq, 0, 0, undefined])
+    // The last event, then the seal close() wrote (it takes the next seq).
+    assert.equal([snap.committedSeq, snap.tailBytes, snap.errorCount, snap.writer], [lastSeq + 1, 0, 0, undefined])
   })
 }
+
+test('monitor on a healthy idle log raises no alarm: the zeros kept ahead of the next batch are not damage', async () => {
+  // Finding 9 of the hostile-input issue: every idle log showed "record is bad (zero)".
+  const dir = path.join(base, 'idle')
+  const sink = await AuditSink.open({ dir })
+  try {
+    for (let i = 0; i < 5; i++) await sink.emit({ level: 'Information', messageTemplate: 'idle {I}', properties: { I: i } })
+    const size = fs.statSync(path.join(dir, fs.readdirSync(dir).find((n) => n.endsWith('.wal'))!)).size
+    assert.ok(size > 64 * 1024, `zero-ahead space expected after small batches (segment is ${size} bytes)`)
+    for (let k = 0; k < 2; k++) {
+      const once = cli('monitor', dir, '--once', '--json')
+      assert.is(once.code, 0, once.err)
+      const snap = JSON.parse(once.out)
+      assert.is(snap.errorCount, 0, JSON.stringify(snap.errors))
+      assert.is(snap.committedSeq, 5)
+      assert.is(snap.tailBytes, 0)
+    }
+  } finally {
+    await sink.close()
+  }
+})
 
 test('monitor reports damage it sees: problems on screen and in JSON, exit 1', async () => {
   const dir = path.join(base, 'damaged')

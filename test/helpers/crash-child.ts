@@ -4,7 +4,7 @@
 // thread (thread 0) and one attached worker_thread (thread 1), each with up to
 // cfg.inflight emits in flight, and reports on stdout, one line each:
 //   O                       about to call AuditSink.open (recovery follows)
-//   R <lastSeq> <tornBytes> <tmpRemoved>  open returned: what recovery found
+//   R <resumedSeq> <tornBytes> <tmpRemoved>  open returned: what recovery found
 //   A <seq> <thread> <n>    emit n of thread resolved with seq (it is durable)
 //   E <thread> <error>      an emit rejected (never expected)
 //   D                       every emit settled and the sink closed cleanly
@@ -50,7 +50,7 @@ if (isMainThread) {
   process.stdout.write('O\n')
   const sink = await AuditSink.open({ dir: cfg.dir, ...cfg.opts })
   process.stdout.write(
-    `R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length}\n`,
+    `R ${sink.openReport.resumedSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length}\n`,
   )
   const worker = new Worker(new URL(import.meta.url), { workerData: { handle: sink.handle(), cfg } })
   const workerDone = new Promise<void>((resolve, reject) => {

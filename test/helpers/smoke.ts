@@ -20,7 +20,7 @@ if (isMainThread) {
   await done
   await sink.close()
   const r = await verifyLog(dir)
-  console.log(JSON.stringify({ node: process.version, ok: r.ok, records: r.records, emitted: 2 * N }))
+  console.log(JSON.stringify({ node: process.version, ok: r.ok, records: r.events, emitted: 2 * N }))
 } else {
   const p = AuditSink.attach(workerData as SinkHandle)
   await Promise.all(

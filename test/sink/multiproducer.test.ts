@@ -47,13 +47,14 @@ async function scenario(opts: Omit<AuditSinkOptions, 'dir'>, load: Load): Promis
   }
 
   // Reopening continues right after the last event.
+  // Reopening continues right after the log: the last event, then the seal of close().
   const again = await openSink({ dir, ...opts })
-  assert.is(again.openReport.lastSeq, total)
+  assert.is(again.openReport.lastSeq, total + 1)
   assert.is(again.openReport.tornTail, undefined)
   const r = await again.emit(loadEvent(0, load.count, load.pad))
-  assert.is(r.seq, total + 1)
+  assert.is(r.seq, total + 2)
   await again.close()
-  const results = run.results.map((x) => (x.thread === 0 ? { ...x, seqs: [...x.seqs, total + 1] } : x))
+  const results = run.results.map((x) => (x.thread === 0 ? { ...x, seqs: [...x.seqs, total + 2] } : x))
   assert.is(await checkRun(dir, results, load.pad), total + 1)
 }
 

@@ -25,8 +25,9 @@ function appender(dir: string, segmentBytesMax = 64 * 1024 * 1024): Appender {
     () => 0,
     () => undefined,
     undefined,
+    { logId: Buffer.alloc(16, 7), batchBytesMax: 4 * 1024 * 1024 },
   )
-  a.ensureSegment(1, GENESIS_HASH)
+  a.rotate(1, GENESIS_HASH)
   return a
 }
 

@@ -3,9 +3,9 @@
  * directory or, with a mirror, in two.
  *
  * Contract:
- * - prepare(batchBytes, firstSeq, prevHash) makes sure the batch goes into a
- *   segment with room for it (rotating first if needed) and returns that
- *   segment's salt seed, which the records must be sealed with.
+ * - The writer asks room() before it builds a batch and saltSeed() for the
+ *   salt its records are sealed with; rotate() starts the next segment (the
+ *   writer has sealed the old one: its last record carries SEALED).
  * - write(buf, len) writes the whole batch at the end of the segment (looping
  *   on short writes) in every directory; sync() then fdatasyncs every copy
  *   (on libuv's pool when the storage can, all copies at once). Only after
@@ -39,19 +39,15 @@
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ioError } from '../../shared/errors.js'
-import {
-  encodeSegmentHeader,
-  SALT_BYTES,
-  SEGMENT_HEADER_BYTES,
-  segmentFileName,
-  type SegmentHeader,
-} from '../../shared/format.js'
+import { encodeSegmentHeader, SALT_BYTES, segmentFileName, type SegmentHeader } from '../../shared/format.js'
 import { type Storage, writeFully } from '../../shared/storage.js'
 import { crc32c } from '../../shared/crc32c.js'
 import { FIXED } from '../../shared/limits.js'
 
 interface Active {
   name: string
+  /** Header bytes: where the first record goes. */
+  headerBytes: number
   /** One descriptor per directory, in the order of `dirs`. */
   fds: number[]
   /** End of the last record written. */
@@ -76,6 +72,8 @@ export class Appender {
     private readonly nowMs: () => number,
     private readonly onSegment: (name: string) => void,
     existing: { name: string; header: SegmentHeader; size: number } | undefined,
+    /** What every new segment's header carries: the log's id and the writer's batchBytesMax. */
+    private readonly identity: { logId: Buffer; batchBytesMax: number },
   ) {
     if (existing !== undefined) {
       const fds: number[] = []
@@ -90,6 +88,7 @@ export class Appender {
       }
       this.active = {
         name: existing.name,
+        headerBytes: existing.header.bytes,
         fds,
         size: existing.size,
         zeroedEnd: existing.size,
@@ -101,7 +100,7 @@ export class Appender {
   /** Bytes the active segment still takes; an empty segment takes any batch. */
   room(): number {
     const a = this.active!
-    return a.size === SEGMENT_HEADER_BYTES ? Number.MAX_SAFE_INTEGER : this.segmentBytesMax - a.size
+    return a.size === a.headerBytes ? Number.MAX_SAFE_INTEGER : this.segmentBytesMax - a.size
   }
 
   /** The salt seed records of the active segment are sealed with. */
@@ -109,16 +108,17 @@ export class Appender {
     return this.active!.saltSeed
   }
 
-  /** Create the first segment of a new WAL so the directory is one from the start. */
-  ensureSegment(firstSeq: number, prevHash: Buffer): void {
-    if (this.active === undefined) this.rotate(firstSeq, prevHash)
+  /** Bytes the active segment holds (header and records; zeros ahead not counted). */
+  size(): number {
+    return this.active!.size
   }
 
-  write(buf: Buffer, len: number): void {
+  /** Write a batch at the end of the segment (zeroAhead false: the segment's last write, a seal). */
+  write(buf: Buffer, len: number, zeroAhead = true): void {
     const a = this.active!
     const end = a.size + len
     const zeroTo =
-      len <= FIXED.zeroAheadBatchBytesMax && end > a.zeroedEnd
+      zeroAhead && len <= FIXED.zeroAheadBatchBytesMax && end > a.zeroedEnd
         ? Math.min(end + FIXED.zeroAheadBytes, this.segmentBytesMax)
         : end
     for (let i = 0; i < a.fds.length; i++) {
@@ -221,7 +221,14 @@ export class Appender {
     if (this.active !== undefined) this.cutZeros(this.active)
     const name = segmentFileName(firstSeq)
     const salt = randomBytes(SALT_BYTES)
-    const header = encodeSegmentHeader({ firstSeq, createdMs: this.nowMs(), chainStart: prevHash, salt })
+    const header = encodeSegmentHeader({
+      firstSeq,
+      createdMs: this.nowMs(),
+      chainStart: prevHash,
+      salt,
+      logId: this.identity.logId,
+      batchBytesMax: this.identity.batchBytesMax,
+    })
     const fds: number[] = []
     for (const dir of this.dirs) {
       const final = path.join(dir, name)
@@ -239,7 +246,8 @@ export class Appender {
       }
     }
     const old = this.active
-    this.active = { name, fds, size: SEGMENT_HEADER_BYTES, zeroedEnd: SEGMENT_HEADER_BYTES, saltSeed: crc32c(salt) }
+    const at = header.length
+    this.active = { name, headerBytes: at, fds, size: at, zeroedEnd: at, saltSeed: crc32c(salt) }
     if (old !== undefined) {
       for (const fd of old.fds) {
         try {

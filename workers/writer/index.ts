@@ -4,5 +4,5 @@
  * runs on a primary and its mirror. The thread's entry point is main.ts.
  */
 
-export { recover, type Recovered, type TornTail, type ZeroTail } from './resume.js'
+export { resume, type Resumed, type TornTail, type ZeroTail } from './resume.js'
 export { reconcile, type MirrorReport } from './mirror.js'

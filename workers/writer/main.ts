@@ -1,7 +1,9 @@
 /**
  * The writer worker: the only thread that writes the WAL.
  *
- *   lock dir (and mirror) ─► recover each ─► make the copies agree ─► post 'ready'
+ *   lock dir (and mirror) ─► resume each ─► make the copies agree ─► seal the last
+ *   segment (a gap record first when the device shows seqs past its end) and start
+ *   a new one: a segment is written by one writer session only ─► post 'ready'
  *        │
  *        ▼  loop (this thread does nothing else)
  *   take published ring records (≤ batchBytesMax, ≤ room in the segment), copy each
@@ -11,8 +13,12 @@
  *        │ while that runs, keep taking and sealing what producers publish
  *        │ nothing published, nothing in flight: sleep on WRITER_SLEEPING
  *        ▼
+ *   a batch after which the segment has no room for one more record of
+ *   eventBytesMax: its last record carries SEALED, then the next segment begins
+ *        │
  *   close requested: stop reservations, drain to the last reserved byte, sync,
- *   state CLOSED, unlock, post 'closed'
+ *   then a SEAL record (its own write and fdatasync), state CLOSED, unlock,
+ *   post 'closed'
  *
  * Group commit is adaptive: while one fdatasync runs, producers keep filling
  * the ring and this thread seals what they publish; the next batch is all of
@@ -23,23 +29,35 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads'
+import { randomBytes } from 'node:crypto'
 import { AuditError, ERROR_CODES, invariant, ioError, toWire } from '../../shared/errors.js'
 import {
   BATCH_RECORDS_MAX,
+  GAP_LAST_SEQ_BYTES,
+  LOG_ID_BYTES,
   RecordFlag,
   RecordType,
   RECORD_HEADER_BYTES,
   sealRecordInPlace,
+  writeU64,
 } from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../../shared/ring/protocol.js'
 import { Ring } from '../../shared/ring/ring.js'
 import { Stat, STATE_CLOSED } from '../../shared/ring/layout.js'
+// metrics (lib/adapters/prometheus.ts): fsync durations and batch sizes
+import {
+  BATCH_HIST_F64,
+  BATCH_RECORDS_BUCKETS,
+  FSYNC_HIST_F64,
+  LATENCY_BUCKETS_MS,
+  observeF64,
+} from '../../shared/ring/layout.js'
 import { loadStorage, type Storage } from '../../shared/storage.js'
 import { Appender } from './appender.js'
 import { DirLock } from '../../shared/lock.js'
 import { reconcile } from './mirror.js'
-import { recover } from './resume.js'
+import { resume } from './resume.js'
 
 const U32 = 0x1_0000_0000
 
@@ -123,6 +141,7 @@ class Writer {
         if (inflight.error !== undefined) throw inflight.error
         this.inflight = undefined
         ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+        ring.setStat(Stat.LAST_DURABLE_MS, Date.now()) // metrics: stored before the emits it acknowledges resolve
         ring.publishDurable(inflight.lastSeq)
       }
       if (this.needRotate) {
@@ -163,8 +182,9 @@ class Writer {
       const n = this.n
       const off = this.off
       if (off + RECORD_HEADER_BYTES + len > cap || n === this.maxRecords) {
-        if (n === 0) this.needRotate = true
-        else this.full = true
+        // A segment is sealed while it still has room for any record, so an empty batch takes one.
+        invariant(n > 0, `a record of ${len} bytes does not fit in an empty batch (room ${cap})`)
+        this.full = true
         return false
       }
       const seq = this.nextSeq
@@ -200,36 +220,46 @@ class Writer {
     const last = this.n - 1
     const lastSeq = this.nextSeq - 1
     const at = this.recOff[last]!
+    // No room after this batch for one more record of eventBytesMax: it ends the segment.
+    const sealsSegment =
+      this.appender.size() + this.off + RECORD_HEADER_BYTES + this.init.eventBytesMax > this.init.segmentBytesMax
     this.putChainInput(at, last)
     sealRecordInPlace(
       batch,
       at,
       this.recLen[last]!,
       RecordType.EVENT,
-      RecordFlag.COMMIT,
+      sealsSegment ? RecordFlag.COMMIT | RecordFlag.SEALED : RecordFlag.COMMIT,
       last,
       lastSeq,
       this.recTime[last]!,
       this.saltSeed,
     )
+    if (sealsSegment) this.needRotate = true
     batch.copy(this.prevHash, 0, at + 32, at + 64)
-    this.appender.write(batch, this.off)
+    this.appender.write(batch, this.off, !sealsSegment)
     ring.addStat(Stat.BATCHES, 1)
     ring.addStat(Stat.RECORDS, this.n)
     ring.addStat(Stat.BYTES, this.off)
     ring.setStat(Stat.LAST_BATCH_RECORDS, this.n)
+    observeF64(ring.f64, BATCH_HIST_F64, BATCH_RECORDS_BUCKETS, this.n) // metrics
     const records = this.n
     this.n = 0
     this.off = 0
     this.full = false
     if (records < FIXED.asyncSyncMinRecords) {
       // Little to seal meanwhile: sync here and acknowledge at once.
+      const syncStartMs = performance.now() // metrics
       this.appender.syncNow()
+      observeF64(ring.f64, FSYNC_HIST_F64, LATENCY_BUCKETS_MS, performance.now() - syncStartMs) // metrics
       ring.setStat(Stat.FSYNCS, this.appender.syncCalls)
+      ring.setStat(Stat.LAST_DURABLE_MS, Date.now()) // metrics: stored before the emits it acknowledges resolve
       ring.publishDurable(lastSeq)
       return
     }
+    const syncStartMs = performance.now() // metrics: includes the wait for this callback
     const settle = (err: unknown): void => {
+      if (err === undefined) observeF64(ring.f64, FSYNC_HIST_F64, LATENCY_BUCKETS_MS, performance.now() - syncStartMs)
       inflight.settled = true
       inflight.error = err
       ring.wakeWriter()
@@ -250,9 +280,68 @@ class Writer {
     await this.ring.sleepUntilWorkAsync(this.readPos, () => inflight.settled, FIXED.writerIdleWaitMs)
   }
 
+  /**
+   * Write records the writer makes itself (a gap, a seal) as one batch of their
+   * own, each taking the next seqs (a gap exactly the seqs it names), then
+   * fdatasync. Only when no batch is open or in flight: at open, before
+   * producers get seqs, and at close, after the last batch is durable.
+   */
+  writeOwn(records: { type: number; payload: Buffer; flags?: number }[]): void {
+    invariant(this.n === 0 && this.inflight === undefined, 'own records while a batch is open')
+    const batch = this.batch
+    this.saltSeed = this.appender.saltSeed()
+    let off = 0
+    for (let k = 0; k < records.length; k++) {
+      const r = records[k]!
+      const seq = this.nextSeq
+      const lastSeq = r.type === RecordType.GAP ? readLastSeq(r.payload) : seq
+      batch.set(r.payload, off + RECORD_HEADER_BYTES)
+      this.recOff[k] = off
+      this.putChainInput(off, k)
+      const commit = k === records.length - 1 ? RecordFlag.COMMIT : 0
+      const flags = (r.flags ?? 0) | commit
+      sealRecordInPlace(batch, off, r.payload.length, r.type, flags, k, seq, this.nowMs(), this.saltSeed)
+      off += RECORD_HEADER_BYTES + r.payload.length
+      this.nextSeq = lastSeq + 1
+    }
+    batch.copy(this.prevHash, 0, this.recOff[records.length - 1]! + 32, this.recOff[records.length - 1]! + 64)
+    const sealing = records.some((r) => ((r.flags ?? 0) & RecordFlag.SEALED) !== 0)
+    this.appender.write(batch, off, !sealing)
+    this.appender.syncNow()
+    this.ring.addStat(Stat.RECORDS, records.length)
+    this.ring.addStat(Stat.BYTES, off)
+  }
+
+  /** The hash the next record chains to. */
+  chainHead(): Buffer {
+    return this.prevHash
+  }
+
   lastSeq(): number {
     return this.nextSeq - 1
   }
+
+  private nowMs(): number {
+    return this.init.clockMs ?? Date.now()
+  }
+}
+
+function readLastSeq(payload: Buffer): number {
+  return payload.readUInt32LE(0) + payload.readUInt32LE(4) * 0x1_0000_0000
+}
+
+/** A gap record's payload: the u64 last seq of the range, then why, as JSON. */
+export function gapPayload(toSeq: number, why: Record<string, unknown>): Buffer {
+  const json = Buffer.from(JSON.stringify(why))
+  const b = Buffer.alloc(GAP_LAST_SEQ_BYTES + json.length)
+  writeU64(b, 0, toSeq)
+  json.copy(b, GAP_LAST_SEQ_BYTES)
+  return b
+}
+
+/** A seal record's payload: why the segment was closed, as JSON. */
+export function sealPayload(reason: 'close' | 'open'): Buffer {
+  return Buffer.from(JSON.stringify({ reason }))
 }
 
 async function main(): Promise<void> {
@@ -264,7 +353,7 @@ async function main(): Promise<void> {
   let writer: Writer
   let storage: Storage
   try {
-    storage = await loadStorage(init.storage)
+    storage = await loadStorage(init.storage, init.fileMode)
     const dirs = init.mirror === undefined ? [init.dir] : [init.dir, init.mirror]
     for (const dir of dirs) {
       try {
@@ -275,11 +364,11 @@ async function main(): Promise<void> {
           details: { dir },
         })
       }
-      locks.push(DirLock.acquire(dir))
+      locks.push(DirLock.acquire(dir, { fileMode: init.fileMode }))
     }
     // Recovery accepts any record a writer could have written, whatever this sink's
     // eventBytesMax: older records may be larger than today's limit.
-    const recs = dirs.map((dir) => recover(storage, dir, LIMITS.eventBytesMax.max, nowMs))
+    const recs = dirs.map((dir) => resume(storage, dir, LIMITS.eventBytesMax.max, nowMs))
     let rec = recs[0]!
     let mirror: OpenReport['mirror']
     if (init.mirror !== undefined) {
@@ -287,27 +376,44 @@ async function main(): Promise<void> {
       rec = agreed.rec
       mirror = agreed.report
     }
-    appender = new Appender(
-      storage,
-      dirs,
-      init.segmentBytesMax,
-      nowMs,
-      () => ring.addStat(Stat.SEGMENTS, 1),
-      rec.active,
-    )
-    appender.ensureSegment(rec.lastSeq + 1, rec.lastHash)
-    ring.initCursors(rec.lastSeq)
+    const active = rec.active
+    const logId = active !== undefined && active.header.version !== 1 ? active.header.logId : randomBytes(LOG_ID_BYTES)
+    appender = new Appender(storage, dirs, init.segmentBytesMax, nowMs, () => ring.addStat(Stat.SEGMENTS, 1), active, {
+      logId,
+      batchBytesMax: init.batchBytesMax,
+    })
     writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
+    const gap =
+      rec.lost === undefined
+        ? []
+        : [
+            {
+              type: RecordType.GAP,
+              payload: gapPayload(rec.lost.toSeq, { reason: 'seqs seen on the device past the last intact record', tornTail: recs[0]!.tornTail?.sideFile ?? null }),
+            },
+          ]
+    // Every session writes its own segment: seal the last one (a version-1
+    // segment is left as it is: its format has no seal), then begin the next.
+    if (active !== undefined && active.header.version !== 1 && !active.sealed) {
+      writer.writeOwn([...gap, { type: RecordType.SEAL, payload: sealPayload('open'), flags: RecordFlag.SEALED }])
+      gap.length = 0
+    }
+    appender.rotate(writer.lastSeq() + 1, writer.chainHead())
+    if (gap.length > 0) writer.writeOwn(gap)
+    ring.initCursors(writer.lastSeq())
     post({
       type: 'ready',
       locks: locks.map((l) => ({ file: l.file, token: l.token })),
       report: {
-        lastSeq: rec.lastSeq,
-        segments: Math.max(recs[0]!.segments, 1),
+        lastSeq: writer.lastSeq(),
+        resumedSeq: rec.lastSeq,
+        gap: rec.lost,
+        segments: recs[0]!.segments + 1,
         tornTail: recs[0]!.tornTail,
         zeroTail: recs[0]!.zeroTail,
         removedTmp: recs[0]!.removedTmp,
         mirror,
+        locks: locks.map((l) => l.report),
       },
     })
   } catch (err) {
@@ -326,6 +432,7 @@ async function main(): Promise<void> {
   try {
     await writer.run()
     appender.seal()
+    writer.writeOwn([{ type: RecordType.SEAL, payload: sealPayload('close'), flags: RecordFlag.SEALED }])
     appender.close()
     ring.setState(STATE_CLOSED)
     for (const l of locks) l.release()

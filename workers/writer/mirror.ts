@@ -22,15 +22,11 @@ import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
 import { parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { type Storage, writeFully } from '../../shared/storage.js'
-import { firstDifference, readWhole, type Recovered } from './resume.js'
+import { firstDifference, readWhole, type Resumed } from './resume.js'
+import type { MirrorOpenReport } from '../../shared/ring/protocol.js'
 
-export interface MirrorReport {
-  dir: string
-  tornTail: Recovered['tornTail']
-  zeroTail: Recovered['zeroTail']
-  /** The copy that was behind and what it received, if one was. */
-  caughtUp: { dir: string; bytes: number; segments: number } | undefined
-}
+/** What open did to the mirror (the report type the sink hands to the app). */
+export type MirrorReport = MirrorOpenReport
 
 function segmentsOf(s: Storage, dir: string): string[] {
   let names: string[]
@@ -86,8 +82,8 @@ function appendTail(s: Storage, buf: Buffer, from: number, file: string): void {
 export function reconcile(
   s: Storage,
   dirs: readonly [string, string],
-  recs: [Recovered, Recovered],
-): { rec: Recovered; report: MirrorReport } {
+  recs: [Resumed, Resumed],
+): { rec: Resumed; report: MirrorReport } {
   const lists = [segmentsOf(s, dirs[0]), segmentsOf(s, dirs[1])] as const
   const report: MirrorReport = {
     dir: dirs[1],

@@ -1,5 +1,6 @@
 /**
- * Open-time recovery, run by the writer before it accepts any record.
+ * Open-time resume, run by the writer before it accepts any record: make the
+ * directory a log that can be appended to (recoverLog, offline, is another thing).
  *
  *   list dir ─► drop *.wal.tmp (rotation that never renamed) ─► scan every
  *   segment in seq order (header, CRC, seq, chain, across segments)
@@ -9,9 +10,13 @@
  *        └─ zero tail (only zeros after the last batch: zero-ahead space of a
  *           writer that did not close) ─► truncate, fsync; no side file
  *
- * The result is where appending continues: last seq, last hash, the segment to
- * append to. Crash-safe at every step: the side file is durable before the cut,
- * and a repeated cut of the same bytes only writes a second side file.
+ * The result is where appending continues: last seq, last hash, the last
+ * segment (the writer seals it and starts a new one), and the seqs the device
+ * shows were used past the last intact record (records that check out in the
+ * cut bytes and in side files of earlier cuts): the writer records them in a
+ * gap record, so a seq never names two events. Crash-safe at every step: the
+ * side file is durable before the cut, and a repeated cut of the same bytes
+ * only writes a second side file.
  */
 
 import path from 'node:path'
@@ -22,32 +27,25 @@ import {
   SEGMENT_HEADER_BYTES,
   segmentFileName,
   type SegmentHeader,
+  versionUnsupported,
 } from '../../shared/format.js'
-import { classifyTail, scanSegment, zeroFrom } from '../../shared/scan.js'
+import { classifyTail, corruptTailMessage, nextIntact, scanSegment, zeroFrom } from '../../shared/scan.js'
+import { decodeSegmentHeader, SIDE_FILE, sideFileName } from '../../shared/format.js'
 import { readFully, type Storage, writeFully } from '../../shared/storage.js'
 import { LOCK_FILE } from '../../shared/lock.js'
+import type { TornTailReport, ZeroTailReport } from '../../shared/ring/protocol.js'
 
-export interface TornTail {
-  segment: string
-  offset: number
-  /** Bytes cut: [offset, old end of file). */
-  bytes: number
-  /** Holds the cut bytes up to the last non-zero one (trailing zeros carry nothing and are not copied). */
-  sideFile: string
-}
+/** A torn tail cut into a side file; a zero tail cut (the report types the sink hands to the app). */
+export type TornTail = TornTailReport
+export type ZeroTail = ZeroTailReport
 
-/** Zeros cut from the end of the last segment (nothing else was there). */
-export interface ZeroTail {
-  segment: string
-  offset: number
-  bytes: number
-}
-
-export interface Recovered {
+export interface Resumed {
   lastSeq: number
   lastHash: Buffer
-  /** The last segment, where appending continues; undefined for a new WAL. */
-  active: { name: string; header: SegmentHeader; size: number } | undefined
+  /** The last segment (after any cut); undefined for a new WAL. */
+  active: { name: string; header: SegmentHeader; size: number; sealed: boolean } | undefined
+  /** Seqs after lastSeq that the device shows were used (cut records, side files): the writer writes a gap record for them. */
+  lost: { fromSeq: number; toSeq: number } | undefined
   segments: number
   tornTail: TornTail | undefined
   zeroTail: ZeroTail | undefined
@@ -55,7 +53,6 @@ export interface Recovered {
 }
 
 const TMP = /\.wal\.tmp$/
-const SIDE = /\.torn-[\d-]+$/
 
 export function corrupt(
   message: string,
@@ -77,7 +74,7 @@ function io<T>(op: string, file: string, run: () => T): T {
   }
 }
 
-export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs: () => number): Recovered {
+export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: () => number): Resumed {
   const names = io('list', dir, () => s.readdir(dir))
   const removedTmp: string[] = []
   for (const n of names) {
@@ -92,7 +89,7 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
     (n) =>
       parseSegmentFileName(n) === undefined &&
       !TMP.test(n) &&
-      !SIDE.test(n) &&
+      !SIDE_FILE.test(n) &&
       n !== LOCK_FILE &&
       !n.startsWith(`${LOCK_FILE}.`),
   )
@@ -108,6 +105,7 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
       lastSeq: 0,
       lastHash: Buffer.from(GENESIS_HASH),
       active: undefined,
+      lost: undefined,
       segments: 0,
       tornTail: undefined,
       zeroTail: undefined,
@@ -116,9 +114,10 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
   }
 
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
-  let active: Recovered['active']
+  let active: Resumed['active']
   let tornTail: TornTail | undefined
   let zeroTail: ZeroTail | undefined
+  let seenSeq = 0
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     const file = path.join(dir, name)
@@ -127,11 +126,7 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
     const scan = scanSegment(buf, expected, payloadBytesMax)
     if ('problem' in scan) {
       if (scan.problem === 'version') {
-        throw new AuditError(
-          ERROR_CODES.VERSION_UNSUPPORTED,
-          `segment ${name} has format version ${scan.version}; this mtlog-audit reads version 1`,
-          { details: { segment: name, version: scan.version ?? null } },
-        )
+        throw versionUnsupported(name, scan.version)
       }
       if (scan.problem === 'magic' && i === 0 && buf.length >= 8) {
         throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, {
@@ -168,11 +163,18 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
           seq: scan.commitSeq + 1,
           problem: 'uncommitted',
         })
+      if (scan.header.version !== 1 && !scan.sealed)
+        throw corrupt('a segment with a successor is not sealed', {
+          segment: name,
+          offset: scan.commitEnd,
+          seq: scan.commitSeq + 1,
+          problem: 'unsealed',
+        })
     } else {
       const verdict = classifyTail(buf, scan, payloadBytesMax)
       if (verdict.kind === 'corrupt') {
         throw corrupt(
-          `record is bad: ${verdict.problem}, and valid data from a later batch follows at offset ${verdict.laterValidAt}, so this is not a torn tail`,
+          corruptTailMessage(verdict),
           {
             segment: name,
             offset: verdict.offset,
@@ -195,22 +197,72 @@ export function recover(s: Storage, dir: string, payloadBytesMax: number, nowMs:
             },
           )
         }
-        if (verdict.kind === 'torn') tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
-        else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
+        if (verdict.kind === 'torn') {
+          seenSeq = Math.max(seenSeq, lastSeqIn(buf, verdict.cutAt, scan.header, payloadBytesMax))
+          tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
+        } else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
       }
-      active = { name, header: scan.header, size: verdict.kind === 'clean' ? buf.length : verdict.cutAt }
+      active = {
+        name,
+        header: scan.header,
+        size: verdict.kind === 'clean' ? buf.length : verdict.cutAt,
+        // Zeros after a seal: a rotation or close that crashed before cutting its zero-ahead space.
+        sealed: verdict.kind !== 'torn' && scan.sealed,
+      }
     }
     expected = { seq: scan.commitSeq, hash: scan.commitHash }
+  }
+  seenSeq = Math.max(seenSeq, lastSeqInSideFiles(s, dir, names, payloadBytesMax))
+  if (seenSeq >= SEQ_SPACE_END) {
+    throw corrupt(`a record claims seq ${seenSeq}, too close to 2^53 to continue the log`, {
+      segment: active?.name ?? '',
+      offset: 0,
+      seq: seenSeq,
+      problem: 'seq-space',
+    })
   }
   return {
     lastSeq: expected.seq,
     lastHash: expected.hash,
     active,
+    lost: seenSeq > expected.seq ? { fromSeq: expected.seq + 1, toSeq: seenSeq } : undefined,
     segments: segments.length,
     tornTail,
     zeroTail,
     removedTmp,
   }
+}
+
+/** A log stops taking seqs this far below 2^53, so every seq stays an exact JavaScript number. */
+const SEQ_SPACE_END = 2 ** 53 - 2 ** 32
+
+/** The highest last seq of any record that checks out on its own in buf[from, end). */
+function lastSeqIn(buf: Buffer, from: number, header: SegmentHeader, payloadBytesMax: number): number {
+  let seen = 0
+  for (let r = nextIntact(buf, from, buf.length, header.saltSeed, payloadBytesMax, header.rules); r !== undefined; ) {
+    seen = Math.max(seen, r.lastSeq)
+    r = nextIntact(buf, r.end, buf.length, header.saltSeed, payloadBytesMax, header.rules)
+  }
+  return seen
+}
+
+/**
+ * Seqs in the side files of earlier cuts (<segment>.torn-<ms>): records there
+ * that check out with their segment's salt were on the device once. A side
+ * file whose segment is gone holds nothing this can check.
+ */
+function lastSeqInSideFiles(s: Storage, dir: string, names: string[], payloadBytesMax: number): number {
+  let seen = 0
+  for (const n of names) {
+    if (!SIDE_FILE.test(n)) continue
+    const segment = n.replace(SIDE_FILE, '')
+    if (!names.includes(segment)) continue
+    const head = readWhole(s, path.join(dir, segment), SEGMENT_HEADER_BYTES)
+    const header = decodeSegmentHeader(head)
+    if ('problem' in header) continue
+    seen = Math.max(seen, lastSeqIn(readWhole(s, path.join(dir, n)), 0, header, payloadBytesMax))
+  }
+  return seen
 }
 
 /** Offset of the first byte where x and y differ (the shorter length if one is a prefix). */
@@ -220,7 +272,7 @@ export function firstDifference(x: Buffer, y: Buffer): number {
   return n
 }
 
-export function readWhole(s: Storage, file: string): Buffer {
+export function readWhole(s: Storage, file: string, maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
   let fd: number
   try {
     fd = s.open(file, 'r')
@@ -228,7 +280,7 @@ export function readWhole(s: Storage, file: string): Buffer {
     throw ioError('open', file, err)
   }
   try {
-    const size = s.size(fd)
+    const size = Math.min(s.size(fd), maxBytes)
     const buf = Buffer.alloc(size)
     const n = readFully(s, fd, buf, 0, size, 0)
     return n === size ? buf : buf.subarray(0, n)
@@ -262,7 +314,7 @@ function truncateDurably(s: Storage, file: string, len: number): void {
 export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
   const bytes = buf.length - cutAt
   const kept = zeroFrom(buf, cutAt) - cutAt
-  let sideName = `${name}.torn-${now}`
+  let sideName = sideFileName(name, now)
   try {
     let sfd: number
     for (let k = 1; ; k++) {
@@ -271,7 +323,7 @@ export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutA
         break
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || k > 100) throw err
-        sideName = `${name}.torn-${now}-${k}`
+        sideName = sideFileName(name, now, k)
       }
     }
     try {

@@ -11,7 +11,7 @@ function printVerify(r: VerifyReport): void {
     `  records   ${r.records}${r.firstSeq !== undefined ? ` (seq ${r.firstSeq}..${r.lastSeq})` : ''}`,
     `  bytes     ${r.bytes} (${mb(r.bytes)} MB, verified at ${mb(r.bytesPerSecond)} MB/s)`,
   ]
-  if (r.firstTime) lines.push(`  time      ${r.firstTime.toISOString()} .. ${r.lastTime?.toISOString()}`)
+  if (r.firstTime) lines.push(`  time      ${r.firstTime} .. ${r.lastTime}`)
   if (r.firstBad)
     lines.push(
       `  FIRST BAD seq ${r.firstBad.seq} in ${r.firstBad.segment} at offset ${r.firstBad.offset}: ${r.firstBad.problem} (${r.firstBad.message})`,
@@ -25,8 +25,18 @@ function printVerify(r: VerifyReport): void {
       `  zero tail ${r.zeroTail.bytes} bytes after offset ${r.zeroTail.offset} of ${r.zeroTail.segment} (space zero-filled ahead by a writer that is running or did not close)`,
     )
   if (r.sideFiles.length > 0) lines.push(`  cut tails kept: ${r.sideFiles.join(', ')}`)
+  lines.push(`  events    ${r.events}`)
+  for (const g of r.gaps.slice(0, GAP_LINES_MAX)) {
+    const seqs = g.fromSeq === g.toSeq ? `seq ${g.fromSeq}` : `seqs ${g.fromSeq}..${g.toSeq}`
+    lines.push(`  gap       ${seqs} lost, recorded in ${g.segment} (a cut after a crash; never reused)`)
+  }
+  if (r.gaps.length > GAP_LINES_MAX) lines.push(`  gap       ... ${r.gaps.length - GAP_LINES_MAX} more (--json lists all)`)
+  lines.push(`  sealed    ${r.sealed ? 'yes (closed with close())' : 'no (open, or stopped without close())'}`)
   console.log(lines.join('\n'))
 }
+
+/** Gap lines printed at most; --json lists every gap. */
+const GAP_LINES_MAX = 20
 
 export function register(program: Command): void {
   program
