@@ -180,7 +180,7 @@ export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: H
   if (!FORMAT_VERSIONS.includes(version)) return { problem: 'version', version }
   if (version !== 1 && bytes !== SEGMENT_HEADER_BYTES) return { problem: 'layout' }
   if (buf.readUInt32LE(bytes - 4) !== 0) return { problem: 'layout' }
-  if (version === 1 && buf.readUInt32LE(12) !== 0) return { problem: 'layout' }
+  if (version === 1 && (buf.readUInt32LE(12) !== 0 || buf.readUInt16LE(10) !== SEGMENT_HEADER_BYTES_V1)) return { problem: 'layout' }
   if (version !== 1) {
     for (let i = 72 + LOG_ID_BYTES; i < bytes - 8; i++) if (buf[i] !== 0) return { problem: 'layout' }
   }

@@ -120,8 +120,9 @@ export interface SegmentScan {
   header: SegmentHeader
   /** Records that checked out, committed or not. */
   records: number
-  /** End of the last record that checked out. */
+  /** End and last seq of the last record that checked out (committed or not). */
   validEnd: number
+  validSeq: number
   /** End, last seq and hash of the last record with the COMMIT flag (the header when none). */
   commitEnd: number
   commitSeq: number
@@ -159,6 +160,7 @@ export function scanSegment(
     header,
     records: 0,
     validEnd: header.bytes,
+    validSeq: expected.seq,
     commitEnd: header.bytes,
     commitSeq: expected.seq,
     commitHash: Buffer.from(header.chainStart),
@@ -183,6 +185,7 @@ export function scanSegment(
     scan.firstTimeMs ??= r.timeMs
     scan.lastTimeMs = r.timeMs
     scan.validEnd = r.end
+    scan.validSeq = r.lastSeq
     if (r.flags & RecordFlag.COMMIT) {
       scan.commitEnd = r.end
       scan.commitSeq = r.lastSeq

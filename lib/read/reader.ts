@@ -377,8 +377,11 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
       report.ok = false
       report.firstBad = step.bad
       // Records that checked out before the damage still count.
-      if (step.before !== undefined && step.before.records > 0)
-        count(report, step.before, step.before.records, step.before.header.firstSeq + step.before.records - 1)
+      if (step.before !== undefined && step.before.records > 0) {
+        count(report, step.before, step.before.records, step.before.validSeq)
+        for (const end of eventEnds) if (end <= step.before.validEnd) report.events++
+      }
+      report.sealed = false
       break
     }
     const { scan } = step

@@ -34,14 +34,20 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
   readI64,
+  type RecordFrame,
   RecordFlag,
-  RecordType,
+  type RecordRules,
+  RULES_V2,
   SEGMENT_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES_V1,
   type SegmentHeader,
   segmentFileName,
   sha256,
+  versionUnsupported,
 } from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
+import { nextIntact } from '../../shared/scan.js'
+import { readRegular } from '../../shared/files.js'
 
 const PAYLOAD_MAX = LIMITS.eventBytesMax.max
 const MAGIC = Buffer.alloc(4)
@@ -51,7 +57,10 @@ export type CopyName = 'primary' | 'mirror'
 
 /** A record that checks out on its own: magic, length, CRC with the segment's salt, type. */
 export interface Candidate {
+  type: number
   seq: number
+  /** Last seq of the record's range (seq, except for a gap record). */
+  lastSeq: number
   timeMs: number
   flags: number
   batchIndex: number
@@ -62,7 +71,7 @@ export interface Candidate {
 }
 
 /** Bytes where no record checks out, and the first problem found there (docs/wal-format.md section 6). */
-export interface Spot {
+export interface DamagedBytes {
   offset: number
   bytes: number
   problem: string
@@ -75,12 +84,14 @@ export interface CopyScan {
   buf: Buffer | undefined
   header: SegmentHeader | undefined
   headerBytes: Buffer | undefined
+  /** Where records start: the header's size (v1 80 bytes, v2 128), from the header or its twin's. */
+  start: number
   /** Why the header cannot be used as is: missing, short, magic, checksum, layout, file-name. */
   headerProblem: string | undefined
   /** Whether records could be checked at all (a salt was found). */
   saltKnown: boolean
   cands: Candidate[]
-  spots: Spot[]
+  spots: DamagedBytes[]
 }
 
 /** Seqs that no copy holds intact. */
@@ -133,7 +144,7 @@ export interface SegmentResult {
   items: SalvageItem[]
   skipped: SkippedRecord[]
   repairs: RepairRange[]
-  /** The 80 header bytes of a copy whose header checks out and matches the file name. */
+  /** The header bytes (v1 80, v2 128) of a copy whose header checks out and matches the file name. */
   header: Buffer | undefined
   /** Unreadable bytes after the last intact record that hold no known seq (a torn write in the last segment; garbage in a sealed one). */
   tail: { segment: string; offset: number; bytes: number; problem: string } | undefined
@@ -141,7 +152,10 @@ export interface SegmentResult {
   uncommitted: { fromSeq: number; toSeq: number } | undefined
   /** Copies whose header is bad (or whose file is missing), and whether a good header was available from the other copy. */
   badHeaders: { copy: CopyName; problem: string; repaired: boolean }[]
-  /** Byte-for-byte reproducible: good header, intact records tiling the file, nothing lost or skipped, ends at a COMMIT. */
+  /**
+   * Byte-for-byte reproducible: good header, intact records tiling the file, nothing lost or skipped in it, ends
+   * at a COMMIT. Its items may still end with a lost range of seqs that no file holds (a missing next segment).
+   */
   clean: boolean
   /** Bytes read (both copies). */
   bytesRead: number
@@ -154,9 +168,10 @@ export const listWal = listSegments
 
 async function readIfPresent(file: string): Promise<Buffer | undefined> {
   try {
-    return await fs.readFile(file)
+    return await readRegular(file, LIMITS.segmentBytesMax.max)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (err instanceof AuditError) throw err // not a regular file: ERR_AUDIT_NOT_A_FILE
     throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, {
       cause: err,
       details: { segment: path.basename(file) },
@@ -164,15 +179,8 @@ async function readIfPresent(file: string): Promise<Buffer | undefined> {
   }
 }
 
-function intactAt(
-  buf: Buffer,
-  off: number,
-  saltSeed: number,
-): { seq: number; flags: number; batchIndex: number; end: number } | undefined {
-  const r = looksLikeRecord(buf, off, buf.length, saltSeed, PAYLOAD_MAX)
-  if (r === undefined) return undefined
-  if (buf[off + 12] !== RecordType.EVENT || (r.flags & ~RecordFlag.COMMIT) !== 0) return undefined
-  return r
+function intactAt(buf: Buffer, off: number, saltSeed: number, rules: RecordRules): RecordFrame | undefined {
+  return looksLikeRecord(buf, off, buf.length, saltSeed, PAYLOAD_MAX, rules)
 }
 
 /** The problem of the bytes at off, in the order of docs/wal-format.md section 6 (seq and chain are checked later). */
@@ -196,6 +204,7 @@ export function scanCopy(
     buf,
     header: undefined,
     headerBytes: undefined,
+    start: SEGMENT_HEADER_BYTES,
     headerProblem: undefined,
     saltKnown: false,
     cands: [],
@@ -207,34 +216,40 @@ export function scanCopy(
   }
   const h = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES))
   let saltSeed: number | undefined
+  let rules: RecordRules = RULES_V2
+  let start = buf[8] === 1 ? SEGMENT_HEADER_BYTES_V1 : SEGMENT_HEADER_BYTES
   if ('problem' in h) {
     if (h.problem === 'version') {
-      throw new AuditError(
-        ERROR_CODES.VERSION_UNSUPPORTED,
-        `segment ${name} has format version ${h.version}; this mtlog-audit reads version 1`,
-        { details: { segment: name, version: h.version ?? null } },
-      )
+      throw versionUnsupported(name, h.version)
     }
     scan.headerProblem = h.problem
     // The copies are byte-identical: the twin's salt is this file's salt. Without a
     // twin, try the salt bytes as they are; a record that checks out with them proves them.
-    if (twin !== undefined) saltSeed = twin.saltSeed
-    else if (buf.length >= 72) saltSeed = crc32c(buf.subarray(64, 72))
+    if (twin !== undefined) {
+      saltSeed = twin.saltSeed
+      rules = twin.rules
+      start = twin.bytes
+    } else if (buf.length >= 72) saltSeed = crc32c(buf.subarray(64, 72))
   } else {
     saltSeed = h.saltSeed
+    rules = h.rules
+    start = h.bytes
     if (h.firstSeq !== nameSeq) scan.headerProblem = 'file-name'
     else {
       scan.header = h
-      scan.headerBytes = Buffer.from(buf.subarray(0, SEGMENT_HEADER_BYTES))
+      scan.headerBytes = Buffer.from(buf.subarray(0, h.bytes))
     }
   }
-  if (saltSeed === undefined || buf.length <= SEGMENT_HEADER_BYTES) return scan
-  let off = SEGMENT_HEADER_BYTES
+  scan.start = start
+  if (saltSeed === undefined || buf.length <= start) return scan
+  let off = start
   const cands: Candidate[] = []
   while (off < buf.length) {
-    const r = intactAt(buf, off, saltSeed)
+    const r = intactAt(buf, off, saltSeed, rules)
     if (r !== undefined) {
       cands.push({
+        type: r.type,
+        lastSeq: r.lastSeq,
         seq: r.seq,
         timeMs: readI64(buf, off + 24),
         flags: r.flags,
@@ -248,13 +263,8 @@ export function scanCopy(
       continue
     }
     const problem = problemAt(buf, off, saltSeed)
-    let next = buf.length
-    for (let i = buf.indexOf(MAGIC, off + 1); i !== -1; i = buf.indexOf(MAGIC, i + 1)) {
-      if (intactAt(buf, i, saltSeed) !== undefined) {
-        next = i
-        break
-      }
-    }
+    // Resync with the one record walker's loose step (shared/scan.ts).
+    const next = nextIntact(buf, off + 1, buf.length, saltSeed, PAYLOAD_MAX, rules)?.offset ?? buf.length
     scan.spots.push({ offset: off, bytes: next - off, problem })
     off = next
   }
@@ -272,6 +282,50 @@ function linkOk(c: Candidate, prevHash: Buffer): boolean {
 
 function storedHash(c: Candidate): Buffer {
   return Buffer.from(c.buf.subarray(c.offset + 32, c.offset + 64))
+}
+
+/** For each candidate, the candidate that ends where it starts in the same copy (its neighbour on disk). */
+function precedingRecords(copies: CopyScan[]): Map<Candidate, Candidate> {
+  const m = new Map<Candidate, Candidate>()
+  for (const c of copies)
+    for (let i = 1; i < c.cands.length; i++)
+      if (c.cands[i - 1]!.end === c.cands[i]!.offset) m.set(c.cands[i]!, c.cands[i - 1]!)
+  return m
+}
+
+/**
+ * Which of the candidates claiming one seq is the record (finding 7 of issue
+ * 14: recover picks the record the chain proves, not the one that claims the
+ * seq). With the previous record's hash known, the first candidate that links
+ * to it, or none. Without it (right after a loss), the best-proven one: a
+ * record of a later seq in the segment links to its stored hash (2), it links
+ * to the stored hash of its neighbour on disk (2 when the neighbour's range
+ * ends just before its seq, 1 otherwise: a record whose seq was edited keeps
+ * its original hash, so the genuine next record still links to it); ties go
+ * to the primary copy, then to file order.
+ */
+function pick(
+  list: Candidate[],
+  prevHash: Buffer | undefined,
+  bySeq: Map<number, Candidate[]>,
+  before: Map<Candidate, Candidate>,
+): Candidate | undefined {
+  if (prevHash !== undefined) return list.find((c) => linkOk(c, prevHash))
+  if (list.length === 1) return list[0]
+  let best = list[0]!
+  let bestScore = -1
+  for (const c of list) {
+    let score = 0
+    const h = storedHash(c)
+    if ((bySeq.get(c.lastSeq + 1) ?? []).some((n) => linkOk(n, h))) score += 2
+    const p = before.get(c)
+    if (p !== undefined && linkOk(c, storedHash(p))) score += p.lastSeq + 1 === c.seq ? 2 : 1
+    if (score > bestScore) {
+      best = c
+      bestScore = score
+    }
+  }
+  return best
 }
 
 /** Where the salvage stands between segments. */
@@ -341,7 +395,9 @@ export function mergeSegment(
     clean = false
   }
 
-  // Candidates by seq, primary copy first.
+  // Candidates by seq, primary copy first, then in file order. Two records of
+  // one copy may claim the same seq (a seq edited with its CRC recomputed, or a
+  // batch written again): the hash chain decides which one is the record (pick).
   const bySeq = new Map<number, Candidate[]>()
   for (const c of copies) {
     for (const cand of c.cands) {
@@ -351,20 +407,20 @@ export function mergeSegment(
       }
       const list = bySeq.get(cand.seq)
       if (list === undefined) bySeq.set(cand.seq, [cand])
-      else if (list.some((x) => x.copy === cand.copy)) skip(cand, 'duplicate', `a second record with seq ${cand.seq}`)
       else list.push(cand)
     }
   }
+  const before = precedingRecords(copies)
   const seqs = [...bySeq.keys()].sort((a, b) => a - b)
   let prevChosen: Chosen | undefined
-  let prevEndInSeg = SEGMENT_HEADER_BYTES
+  let prevEndInSeg = good?.start ?? pref.start
   const lostHere = (fromSeq: number, toSeq: number, endOff: number | undefined, reasonHint?: string): void => {
-    clean = false
     const startOff = prevEndInSeg
     const stop = endOff ?? Math.max(...copies.map((c) => c.size))
     const seqs = fromSeq === toSeq ? `seq ${fromSeq} is` : `seqs ${fromSeq}..${toSeq} are`
     if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
-      // The segment ends cleanly at a record boundary, before the next segment's first seq.
+      // The segment ends cleanly at a record boundary, before the next segment's
+      // first seq: nothing of this segment is lost (it stays clean), the seqs are in no file.
       items.push({
         kind: 'lost',
         range: {
@@ -379,9 +435,12 @@ export function mergeSegment(
       })
       return
     }
-    const spotIn = (c: CopyScan): Spot | undefined =>
+    clean = false
+    const spotIn = (c: CopyScan): DamagedBytes | undefined =>
       c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
-    let reason = reasonHint ?? spotIn(pref)?.problem
+    // No damage there, but a record that checks out and was not used: it does not fit the chain (an edited seq).
+    const unfit = skipped.some((k) => k.reason === 'chain' && k.offset >= startOff && k.offset < stop)
+    let reason = reasonHint ?? spotIn(pref)?.problem ?? (unfit ? 'chain' : undefined)
     if (!pref.saltKnown && headerReason !== undefined) reason = `header-${headerReason}`
     if (!pref.present) reason = 'missing-segment'
     reason ??= startOff >= pref.size ? 'truncated' : 'unknown'
@@ -407,17 +466,28 @@ export function mergeSegment(
       for (const c of list) skip(c, 'duplicate', `seq ${s} appears again after seq ${state.nextSeq - 1}`)
       continue
     }
+    // After a loss the link to the record before cannot be checked: the chain
+    // around each candidate decides instead (pick).
+    const prevHash = s === state.nextSeq ? state.prevHash : undefined
+    const chosen = pick(list, prevHash, bySeq, before)
+    const same = (c: Candidate): boolean =>
+      chosen !== undefined && c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))
+    for (const c of list) {
+      if (chosen === undefined || c === chosen) continue
+      if (c.copy === chosen.copy && same(c)) skip(c, 'duplicate', `a second record with seq ${s}`)
+      else if (c.copy !== chosen.copy && !same(c))
+        skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
+      else if (!same(c))
+        skip(
+          c,
+          'chain',
+          `seq ${s} is claimed by two records; the one at offset ${chosen.offset} is the one the hash chain proves, this one is not (its seq or content was changed, or it was written by someone else)`,
+        )
+    }
     if (s > state.nextSeq) {
-      lostHere(state.nextSeq, s - 1, list[0]!.offset)
+      lostHere(state.nextSeq, s - 1, (chosen ?? list[0]!).offset)
       state.nextSeq = s
       state.prevHash = undefined
-    }
-    let chosen: Candidate | undefined
-    for (const c of list) {
-      if (state.prevHash === undefined || linkOk(c, state.prevHash)) {
-        chosen = c
-        break
-      }
     }
     if (chosen === undefined) {
       for (const c of list)
@@ -426,8 +496,8 @@ export function mergeSegment(
           'chain',
           `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`,
         )
-      lostHere(s, s, list[0]!.end, 'chain')
-      state.nextSeq = s + 1
+      lostHere(s, list[0]!.lastSeq, list[0]!.end, 'chain')
+      state.nextSeq = list[0]!.lastSeq + 1
       state.prevHash = undefined
       prevEndInSeg = list[0]!.end
       continue
@@ -437,7 +507,7 @@ export function mergeSegment(
     // Mirror repair: this record is damaged or absent in the other copy.
     for (const c of copies) {
       if (c.copy === chosen.copy || !c.present) continue // a whole missing file is one repair, below
-      const twin = list.find((x) => x.copy === c.copy)
+      const twin = list.find((x) => x.copy === c.copy && same(x)) ?? list.find((x) => x.copy === c.copy)
       if (
         twin !== undefined &&
         (twin === chosen ||
@@ -461,30 +531,26 @@ export function mergeSegment(
         prev.toSeq === s - 1
       ) {
         prev.bytes += chosen.end - chosen.offset
-        prev.toSeq = s
+        prev.toSeq = chosen.lastSeq
       } else {
         repairs.push({
           segment: name,
           offset: chosen.offset,
           bytes: chosen.end - chosen.offset,
           fromSeq: s,
-          toSeq: s,
+          toSeq: chosen.lastSeq,
           damagedIn: COPY_NAMES[c.copy]!,
           takenFrom: COPY_NAMES[chosen.copy]!,
           problem,
         })
       }
     }
-    for (const c of list)
-      if (c !== chosen && !c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))) {
-        skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
-      }
     items.push({ kind: 'record', rec })
     prevChosen = rec
     prevEndInSeg = chosen.end
-    state.nextSeq = s + 1
+    state.nextSeq = chosen.lastSeq + 1
     state.prevHash = storedHash(chosen)
-    if (chosen.flags & RecordFlag.COMMIT) state.lastCommitSeq = s
+    if (chosen.flags & RecordFlag.COMMIT) state.lastCommitSeq = chosen.lastSeq
   }
 
   // Header repairs (a copy's header is bad, the other's is good).
@@ -494,7 +560,7 @@ export function mergeSegment(
       repairs.unshift({
         segment: name,
         offset: 0,
-        bytes: SEGMENT_HEADER_BYTES,
+        bytes: good.start,
         fromSeq: undefined,
         toSeq: undefined,
         damagedIn: COPY_NAMES[c.copy]!,

@@ -4,12 +4,6 @@
  * file, never a file inside.
  */
 
-export {
-  checkOutputDir,
-  recoverLog,
-  RECOVERY_REPORT_FILE,
-  SEQ_POLICY,
-  type RecoverOptions,
-  type RecoverReport,
-} from './recover.js'
-export { WalRewriter, type RewriteOptions } from './rewrite.js'
+export { recoverLog, RECOVERY_REPORT_FILE, SEQ_POLICY, type RecoverOptions, type RecoverReport } from './recover.js'
+export { checkOutputDir } from './output.js'
+export { gapPayload, WalRewriter, type RewriteOptions, type RewriteRecord } from './rewrite.js'

@@ -1,32 +1,39 @@
 /**
- * recoverLog: copy every intact record of a damaged WAL into a NEW valid WAL,
- * and say exactly which seqs were lost, where and why. With a mirror, repair:
- * each record damaged in one copy is taken from the other.
+ * recoverLog: copy every intact record of a damaged WAL into a NEW valid
+ * (format v2) WAL, and say exactly which seqs were lost, where and why. With a
+ * mirror, repair: each record damaged in one copy is taken from the other.
  *
  *   input (+ mirror) ──► salvageSegments (lib/read/salvage.ts) ──► per segment:
- *        clean and nothing before it dirty ──► copied byte for byte (same salt, same hashes)
- *        otherwise ──────────────────────────► re-sealed (lib/repair/rewrite.ts), a marker event per lost seq
- *   ──► <output>.recover-<pid>-<rand>/ ──► verifyLog ──► recovery-report.json ──► rename to <output>
+ *        clean, nothing before it re-sealed, and (v2) sealed or (v1) before any v2
+ *                     ──► copied byte for byte (same salt, same hashes)
+ *        otherwise    ──► re-sealed (lib/repair/rewrite.ts): each record keeps its
+ *                         type (event, gap, seal) and seq range; ONE gap record per
+ *                         lost seq range
+ *   ──► a seal record at the end (unless the log ends with one) ──► verifyLog
+ *   ──► recovery-report.json ──► <output>.recover-<pid>-<rand>/ renamed to <output>
  *
- * Seq policy (docs/cli.md "recover"): the output keeps every ORIGINAL seq. A
- * valid WAL has no holes, so each lost seq holds a marker event (level Error,
- * property AuditRecoveryMarker: true, AuditLostSeq, AuditLossReason,
- * AuditLossSegment, AuditLossOffset; timestamp of the intact record before it).
- * Seqs, receipts and references to them stay valid, and the gap is visible in
- * the log itself as well as in the report. Segments copied byte for byte keep
- * their hashes; from the first re-sealed segment on the chain is new (the
- * report names the last seq whose hash is the original one).
+ * Seq policy (SEQ_POLICY, docs/cli.md "recover"): the output keeps every
+ * ORIGINAL seq. A valid log has no holes, so each lost seq range is covered by
+ * one gap record (type 5) whose range is exactly the lost seqs; its JSON names
+ * the reason, segment and offset, and the report lists the same ranges. The
+ * output is bounded by what the input holds: a range of any length costs one
+ * record. Seqs, receipts and references to them stay valid. Segments copied byte
+ * for byte keep their hashes; from the first re-sealed segment on the chain is
+ * new (the report names the last seq whose hash is the original one). The log
+ * ends with a seal (finish()), so every byte of the output is closed data.
  *
  * The input is only read. The output directory must not exist or be empty; it
  * appears whole (rename) or not at all.
  */
 
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { AuditError, ERROR_CODES, invariant, ioError } from '../../shared/errors.js'
-import { verifyLog } from '../read/index.js'
+import { AuditError, ERROR_CODES, invariant } from '../../shared/errors.js'
+import { checkRecoverArgs, verifyLog } from '../read/index.js'
 import { WalRewriter } from './rewrite.js'
+import { checkOutputDir, makeTempDir, publish } from './output.js'
+import { checkFileMode, type FileMode } from '../../shared/files.js'
+import { copyable, copyRaw, inputLogId } from './raw-copy.js'
 import {
   type LostRange,
   listWal,
@@ -46,6 +53,8 @@ export interface RecoverOptions {
   onBytes?: (bytes: number) => void
   /** Largest output segment (default 64 MiB). */
   segmentBytesMax?: number
+  /** Mode of the output's files, whatever the umask: 0o600 (default) or 0o640; its directory gets 0o700 or 0o750. */
+  fileMode?: FileMode
 }
 
 export interface RecoverReport {
@@ -60,19 +69,26 @@ export interface RecoverReport {
   records: {
     /** Intact records copied. */
     intact: number
-    /** Seqs lost (each holds a marker event in the output). */
+    /** Seqs lost (each lost range is covered by one gap record in the output). */
     lost: number
-    /** Records in the output (intact + markers). */
+    /** Gap records written for the lost ranges (one per range in `lost`). */
+    gaps: number
+    /** Records in the output: intact ones, the gap records, and the seal when recover added one. */
     output: number
     /** Intact records taken from the mirror because the primary copy's were damaged or missing. */
     fromMirror: number
   }
   lastSeq: number
+  /** The seal record recover ended the output with, when the input did not end with one (its seq). */
+  addedSealSeq: number | undefined
+  /** The output's log id (hex): the input's when it has one, else a new one. */
+  logId: string
   segments: { input: number; mirror: number | undefined; output: number; copiedExactly: number; resealed: number }
   /** Output hashes equal the input's up to this seq (segments copied byte for byte); 0 when none. */
   originalHashesThroughSeq: number
   /** Records whose hash link could not be checked because the record before them is lost. */
   unverifiedLinks: number[]
+  /** The lost seq ranges, in order: each is exactly the range of one gap record in the output. */
   lost: LostRange[]
   skipped: SkippedRecord[]
   /** Bytes after the last intact record that hold no known seq. */
@@ -90,83 +106,24 @@ export interface RecoverReport {
 }
 
 export const RECOVERY_REPORT_FILE = 'recovery-report.json'
-/** More lost seqs than this in one log means the segment names themselves are wrong: refuse rather than write millions of markers. */
-const MARKERS_MAX = 50_000_000
+/**
+ * A log stops taking seqs 2^32 below 2^53 (docs/wal-format.md section 0), so
+ * every seq stays an exact JavaScript number: a segment named past it is not
+ * one a writer made.
+ */
+const SEQ_SPACE_END = 2 ** 53 - 2 ** 32
 
 export const SEQ_POLICY =
-  'original seqs are kept; each lost seq holds a marker event (level Error, AuditRecoveryMarker: true, AuditLostSeq, AuditLossReason, AuditLossSegment, AuditLossOffset) with the timestamp of the intact record before it'
+  'original seqs are kept; each lost seq range is covered by one gap record (type 5) whose range is exactly the lost seqs and whose JSON names the reason, segment and offset (readLog(dir, { records: true }) and verify show it); the output ends with a seal record'
 
-function markerPayload(seq: number, r: LostRange): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      level: 'Error',
-      messageTemplate:
-        'Audit record {AuditLostSeq} was lost ({AuditLossReason} in {AuditLossSegment} at offset {AuditLossOffset}); mtlog-audit recover wrote this marker in its place',
-      properties: {
-        AuditLostSeq: seq,
-        AuditLossReason: r.reason,
-        AuditLossSegment: r.segment,
-        AuditLossOffset: r.offset,
-        AuditRecoveryMarker: true,
-      },
-    }),
-  )
-}
-
-function inside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child)
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
-}
-
-/** The output must not exist or be an empty directory; never inside an input. */
-export async function checkOutputDir(output: string, inputs: string[]): Promise<void> {
-  for (const i of inputs) {
-    if (inside(output, i) || inside(i, output)) {
-      throw new AuditError(
-        ERROR_CODES.OPTION_INVALID,
-        `output ${output} must be outside the log ${i} (the input is never modified)`,
-        { details: { option: 'output' } },
-      )
-    }
-  }
-  try {
-    const st = await fs.stat(output)
-    if (!st.isDirectory() || (await fs.readdir(output)).length > 0) {
-      throw new AuditError(
-        ERROR_CODES.OUTPUT_EXISTS,
-        `${output} exists and is not an empty directory; recover writes a new WAL and never overwrites`,
-        { details: { path: output } },
-      )
-    }
-  } catch (err) {
-    if (err instanceof AuditError) throw err
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotCreate(output, err)
-  }
-}
-
-function cannotCreate(output: string, err: unknown): AuditError {
-  const errno = (err as NodeJS.ErrnoException).code
-  return new AuditError(
-    ERROR_CODES.IO,
-    `cannot create ${output}: ${errno ?? (err as Error).message} (the new WAL is built in a temp directory beside it, then renamed)`,
-    {
-      cause: err,
-      details: { op: 'create', path: output, errno: errno ?? null },
-    },
-  )
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const d = await fs.open(dir, 'r')
-  try {
-    await d.sync()
-  } finally {
-    await d.close()
-  }
+/** The JSON of the gap record for one lost range: why, and where the seqs were. */
+function gapWhy(r: LostRange): Record<string, unknown> {
+  return { reason: `recover: ${r.reason}`, segment: r.segment, offset: r.offset, bytes: r.bytes }
 }
 
 /** Salvage (or, with options.mirror, repair) dir into options.output. */
 export async function recoverLog(dir: string, options: RecoverOptions): Promise<RecoverReport> {
+  options = checkRecoverArgs(dir, options)
   if (typeof options?.output !== 'string' || options.output === '') {
     throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a directory for the recovered WAL is required', {
       details: { option: 'output' },
@@ -183,16 +140,10 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
   const input = path.resolve(dir)
   const mirror = options.mirror === undefined ? undefined : path.resolve(options.mirror)
   const output = path.resolve(options.output)
+  const fileMode = checkFileMode(options.fileMode)
   const lists = await Promise.all([listWal(input), ...(mirror === undefined ? [] : [listWal(mirror)])])
   await checkOutputDir(output, mirror === undefined ? [input] : [input, mirror])
-  const parent = path.dirname(output)
-  const tmp = path.join(parent, `.${path.basename(output)}.recover-${process.pid}-${randomBytes(4).toString('hex')}`)
-  try {
-    await fs.mkdir(parent, { recursive: true })
-    await fs.mkdir(tmp)
-  } catch (err) {
-    throw cannotCreate(output, err)
-  }
+  const tmp = await makeTempDir(output, fileMode)
   const startedAt = new Date().toISOString()
   const report: RecoverReport = {
     ok: true,
@@ -202,8 +153,10 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
     output,
     reportFile: path.join(output, RECOVERY_REPORT_FILE),
     seqPolicy: SEQ_POLICY,
-    records: { intact: 0, lost: 0, output: 0, fromMirror: 0 },
+    records: { intact: 0, lost: 0, gaps: 0, output: 0, fromMirror: 0 },
     lastSeq: 0,
+    addedSealSeq: undefined,
+    logId: '',
     segments: {
       input: lists[0]!.segments.length,
       mirror: lists[1]?.segments.length,
@@ -224,56 +177,72 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
     startedAt,
     finishedAt: '',
   }
-  const writer = new WalRewriter(tmp, { segmentBytesMax: options.segmentBytesMax })
+  const writer = new WalRewriter(tmp, {
+    segmentBytesMax: options.segmentBytesMax,
+    fileMode,
+    logId: await inputLogId(mirror === undefined ? [input] : [input, mirror], lists),
+  })
+  report.logId = writer.logId.toString('hex')
   try {
-    let dirty = false
     let lastTimeMs: number | undefined
     for await (const seg of salvageSegments(input, mirror)) {
       options.onBytes?.(seg.bytesRead)
       account(report, seg)
-      if (!dirty && seg.clean) {
-        await copyExactly(writer, seg, report)
-        for (const it of seg.items) if (it.kind === 'record') lastTimeMs = it.rec.timeMs
-        continue
+      // A clean segment is copied as it is; only the seqs no file holds (a missing
+      // next segment) may follow it, as a gap record in a segment of its own.
+      const raw = copyable(writer, seg)
+      if (raw) {
+        report.originalHashesThroughSeq = (await copyRaw(writer, seg)) ?? report.originalHashesThroughSeq
+        report.segments.copiedExactly++
+      } else {
+        report.segments.resealed++
+        writer.breakSegment()
       }
-      dirty = true
-      report.segments.resealed++
-      writer.breakSegment()
       for (let k = 0; k < seg.items.length; k++) {
         const it = seg.items[k]!
         if (it.kind === 'record') {
-          const seq = await writer.append(it.rec.timeMs, payloadOf(it.rec))
-          invariant(seq === it.rec.seq, `recovered record ${it.rec.seq} written as ${seq}`)
+          if (!raw) {
+            const seq = await writer.append({ type: it.rec.type, timeMs: it.rec.timeMs, payload: payloadOf(it.rec) })
+            invariant(seq === it.rec.seq, `recovered record ${it.rec.seq} written as ${seq}`)
+          }
           lastTimeMs = it.rec.timeMs
           continue
         }
         const r = it.range
-        if (report.records.lost > MARKERS_MAX) {
+        if (r.toSeq >= SEQ_SPACE_END) {
           throw new AuditError(
             ERROR_CODES.CORRUPT,
-            `more than ${MARKERS_MAX} seqs lost (at ${r.segment}): the segment file names themselves look wrong`,
-            {
-              details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' },
-            },
+            `seqs up to ${r.toSeq} lost (at ${r.segment}): past the seq space of a log, so the segment file names themselves are wrong`,
+            { details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' } },
           )
         }
+        // The time of the intact record before the gap (else the one after it): the loss happened between them.
         const next = seg.items.slice(k + 1).find((x) => x.kind === 'record')
         const timeMs = lastTimeMs ?? (next?.kind === 'record' ? next.rec.timeMs : Date.now())
-        for (let s = r.fromSeq; s <= r.toSeq; s++) {
-          const seq = await writer.append(timeMs, markerPayload(s, r))
-          invariant(seq === s, `marker for seq ${s} written as ${seq}`)
-        }
+        const seq = await writer.appendGap(r.toSeq, timeMs, gapWhy(r))
+        invariant(seq === r.fromSeq && writer.nextSeq === r.toSeq + 1, `gap ${r.fromSeq}..${r.toSeq} written at ${seq}`)
+        report.records.gaps++
       }
     }
     await writer.finish()
     report.lastSeq = writer.nextSeq - 1
-    report.records.output = report.lastSeq
+    report.addedSealSeq = writer.addedSealSeq
+    report.records.output = writer.records
     report.segments.output = writer.segments.length
     const v = await verifyLog(tmp)
     report.verify = { ok: v.ok, segments: v.segments, records: v.records, lastSeq: v.lastSeq }
+    const gapsOk =
+      v.gaps.length >= report.lost.length &&
+      report.lost.every((l) => v.gaps.some((g) => g.fromSeq === l.fromSeq && g.toSeq === l.toSeq))
     invariant(
-      v.ok && v.records === report.lastSeq && v.tornTail === undefined && v.zeroTail === undefined,
-      `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: report.lastSeq })}`,
+      v.ok &&
+        v.sealed &&
+        gapsOk &&
+        v.records === writer.records &&
+        v.lastSeq === report.lastSeq &&
+        v.tornTail === undefined &&
+        v.zeroTail === undefined,
+      `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: writer.records, lastSeq: v.lastSeq, sealed: v.sealed, gapsOk })}`,
     )
     report.ok =
       report.lost.length === 0 &&
@@ -281,49 +250,13 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
       report.badHeaders.every((h) => h.repaired) &&
       report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))
     report.finishedAt = new Date().toISOString()
-    const file = path.join(tmp, RECOVERY_REPORT_FILE)
-    try {
-      const fh = await fs.open(file, 'wx')
-      try {
-        await fh.writeFile(JSON.stringify(report, null, 2) + '\n')
-        await fh.datasync()
-      } finally {
-        await fh.close()
-      }
-      await fsyncDir(tmp)
-      await fs.rename(tmp, output)
-      await fsyncDir(parent)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new AuditError(ERROR_CODES.OUTPUT_EXISTS, `${output} was created by someone else while recovering`, {
-          cause: err,
-          details: { path: output },
-        })
-      }
-      throw ioError('write', output, err)
-    }
+    await publish(tmp, output, RECOVERY_REPORT_FILE, JSON.stringify(report, null, 2) + '\n', fileMode)
     return report
   } catch (err) {
     await writer.abort()
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
     throw err
   }
-}
-
-async function copyExactly(writer: WalRewriter, seg: SegmentResult, report: RecoverReport): Promise<void> {
-  const recs = seg.items.flatMap((it) => (it.kind === 'record' ? [it.rec] : []))
-  const last = recs[recs.length - 1]
-  const lastHash =
-    last === undefined ? seg.header!.subarray(32, 64) : last.buf.subarray(last.offset + 32, last.offset + 64)
-  await writer.rawSegment(
-    seg.name,
-    seg.header!,
-    recs.map((r) => r.buf.subarray(r.offset, r.end)),
-    last?.seq ?? seg.nameSeq - 1,
-    lastHash,
-  )
-  report.segments.copiedExactly++
-  report.originalHashesThroughSeq = last?.seq ?? report.originalHashesThroughSeq
 }
 
 function account(report: RecoverReport, seg: SegmentResult): void {

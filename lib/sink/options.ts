@@ -7,6 +7,7 @@
  */
 
 import path from 'node:path'
+import { SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { AuditError, ERROR_CODES, preview } from '../../shared/errors.js'
 import { type Bound, FIXED, LIMITS } from '../../shared/limits.js'
 import type { StorageSpec } from '../../shared/storage.js'
@@ -133,8 +134,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     )
   if (eventBytesMax + 64 > batchBytesMax)
     throw bad('batchBytesMax', `must hold the largest event plus its 64-byte header: at least ${eventBytesMax + 64}`)
-  if (batchBytesMax + 80 > segmentBytesMax)
-    throw bad('segmentBytesMax', `must hold a whole batch plus the 80-byte header: at least ${batchBytesMax + 80}`)
+  if (batchBytesMax + SEGMENT_HEADER_BYTES > segmentBytesMax)
+    throw bad(
+      'segmentBytesMax',
+      `must hold a whole batch plus the ${SEGMENT_HEADER_BYTES}-byte header: at least ${batchBytesMax + SEGMENT_HEADER_BYTES}`,
+    )
   let mirror: string | undefined
   if (opts.mirror !== undefined) {
     if (!isPath(opts.mirror))

@@ -7,6 +7,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { logStats, recoverLog, replay, verifyLog } from '../../lib/index.js'
 import { WalRewriter } from '../../lib/repair/rewrite.js'
+import { crc32c } from '../../shared/crc32c.js'
+import { RecordType, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { cli, cliAsync, type CliResult, recordSpots, segmentsOf, writeLog } from '../helpers/cli-run.js'
 import { ev, snapshot, tempDir } from '../helpers/dirs.js'
 import { mulberry32, seedFrom } from '../helpers/load.js'
@@ -75,13 +77,38 @@ test('a file of random bytes instead of a directory, and a directory of foreign 
   noOutputsLeft()
 })
 
-test('an unknown format version (fixture v1/future-version): exit 3, ERR_AUDIT_VERSION_UNSUPPORTED, untouched', async () => {
+test('an unknown format version (an intact header that says 3): exit 3, ERR_AUDIT_VERSION_UNSUPPORTED, untouched', async () => {
+  // The fixture v1/future-version/ says version 2, which this code reads (format v2): its 80-byte header is
+  // damage now (test/shared/compat.test.ts). A future version is 3: the good log with its header saying so.
   const dir = path.join(base, 'future')
-  fs.cpSync(path.join(FIXTURES, 'future-version'), dir, { recursive: true })
+  fs.cpSync(GOOD, dir, { recursive: true })
+  for (const name of segmentsOf(dir)) {
+    const b = fs.readFileSync(path.join(dir, name))
+    b.writeUInt16LE(3, 8)
+    b.writeUInt32LE(crc32c(b, 0, 0, SEGMENT_HEADER_BYTES - 8), SEGMENT_HEADER_BYTES - 8)
+    fs.writeFileSync(path.join(dir, name), b)
+  }
   const before = snapshot(dir)
   for (const [name, r] of await everyCommand(dir)) {
     assert.is(r.code, 3, `${name}: ${r.err}`)
-    assert.match(r.err, /ERR_AUDIT_VERSION_UNSUPPORTED: segment 00000000000000000001\.wal has format version 2/, name)
+    assert.match(r.err, /ERR_AUDIT_VERSION_UNSUPPORTED: segment 00000000000000000001\.wal has format version 3/, name)
+  }
+  assert.equal(snapshot(dir), before)
+  noOutputsLeft()
+})
+
+test('the frozen fixture v1/future-version (an 80-byte header that says 2): refused as damage by verify, replay and export, untouched', async () => {
+  const dir = path.join(base, 'future-v1')
+  fs.cpSync(path.join(FIXTURES, 'future-version'), dir, { recursive: true })
+  const before = snapshot(dir)
+  for (const args of [
+    ['verify', dir],
+    ['replay', dir],
+    ['export', dir, '--format', 'jsonl', '-o', path.join(base, 'never-future.jsonl')],
+  ]) {
+    const r = cli(...args)
+    assert.is(r.code, 1, `${args[0]}: ${r.err}`)
+    assert.match(r.out + r.err, /header/, args[0])
   }
   assert.equal(snapshot(dir), before)
   noOutputsLeft()
@@ -119,7 +146,10 @@ test('a segment file of random bytes: reported as damage (exit 1), never a crash
     { segment: '00000000000000000001.wal', copy: 'primary', problem: 'magic', repaired: false },
   ])
   assert.is(rep.records.intact, 0)
-  assert.is((await verifyLog(out)).records, 0)
+  // Empty of events: a valid log that holds only the seal recover ends every output with.
+  const vo = await verifyLog(out)
+  assert.equal([vo.ok, vo.events, vo.records, vo.sealed], [true, 0, 1, true])
+  assert.is(rep.addedSealSeq, 1)
   assert.equal(snapshot(dir), before)
   noOutputsLeft()
 })
@@ -172,18 +202,24 @@ test('output not writable: exit 3 (ERR_AUDIT_IO), nothing left behind', () => {
   assert.is(fs.readFileSync(blocker, 'utf8'), 'x')
 })
 
-/** A small log written offline: 3 segments of 3 records, batches of up to 2 records. */
+/**
+ * A small log written offline: 3 segments of 3 events, batches of up to 2 records, every segment
+ * sealed (the first two by SEALED on their last event, the last by the seal record, seq 10, that
+ * finish() adds as a batch of its own).
+ */
 async function smallLog(dir: string): Promise<void> {
   fs.mkdirSync(dir)
   const w = new WalRewriter(dir, { segmentBytesMax: 700, batchRecordsMax: 2 })
   for (let i = 0; i < 9; i++) {
     if (i === 3 || i === 6) w.breakSegment()
-    await w.append(
-      Date.UTC(2024, 0, 1) + i,
-      Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'E {N}', properties: { N: i } })),
-    )
+    await w.append({
+      type: RecordType.EVENT,
+      timeMs: Date.UTC(2024, 0, 1) + i,
+      payload: Buffer.from(JSON.stringify({ level: 'Information', messageTemplate: 'E {N}', properties: { N: i } })),
+    })
   }
   await w.finish()
+  assert.is(w.addedSealSeq, 10)
 }
 
 test('a segment truncated at every offset: verify says torn or damaged, never crashes, never claims more records than exist; recover keeps every whole record', async () => {
@@ -194,6 +230,8 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
   const spots = recordSpots(dir)
   const total = spots.length
   const original = new Map(segs.map((s) => [s, fs.readFileSync(path.join(dir, s))]))
+  const isEvent = (s: (typeof spots)[number]): boolean => original.get(s.segment)![s.offset + 12] === RecordType.EVENT
+  assert.equal([total, spots.filter(isEvent).length], [10, 9], '9 events and the seal')
   const commitAt = new Set<number>() // ends of COMMIT records
   for (const s of spots)
     if (original.get(s.segment)![s.offset + 13]! & 1) commitAt.add(s.end * 1000 + segs.indexOf(s.segment))
@@ -210,12 +248,15 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
       const v = await verifyLog(dir)
       const whole = mine.filter((s) => s.end <= t)
       assert.ok(v.records <= before + whole.length, `${where}: verify claims ${v.records} records`)
-      if (k === segs.length - 1 && t >= 80) {
+      if (k === segs.length - 1 && t >= SEGMENT_HEADER_BYTES) {
+        // The seal is cut (t < the file's size): the segment is unsealed, and what the cut left after its last
+        // batch is what a torn write leaves (whole records of that batch, then one record cut short).
         const committed = whole.filter((s) => commitAt.has(s.end * 1000 + k)).at(-1)
         const expected = before + (committed === undefined ? 0 : mine.indexOf(committed) + 1)
         assert.ok(v.ok, `${where}: the last segment cut is a torn tail, not damage (${JSON.stringify(v.firstBad)})`)
         assert.is(v.records, expected, where)
-        assert.is(v.tornTail !== undefined, t > (committed?.end ?? 80), `${where}: torn tail`)
+        assert.is(v.tornTail !== undefined, t > (committed?.end ?? SEGMENT_HEADER_BYTES), `${where}: torn tail`)
+        assert.is(v.sealed, false, where)
       } else {
         assert.not.ok(v.ok, `${where}: must be damaged`)
         assert.ok(v.firstBad !== undefined, where)
@@ -225,16 +266,24 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
         assert.is(r.event.properties.N, r.seq - 1, where)
         salvaged++
       }
-      assert.is(salvaged, total - mine.length + whole.length, `${where}: salvage keeps every whole record`)
+      const events = (xs: typeof spots): number => xs.filter(isEvent).length
+      assert.is(salvaged, events(spots) - events(mine) + events(whole), `${where}: salvage keeps every whole event`)
       if (t % 41 === 0 || t === 80 || t === full.length - 1) {
         const s = await logStats(dir)
         assert.is(s.ok, v.ok, where)
         assert.ok(s.records <= v.records, where)
         const out = path.join(base, `trunc-${k}-${t}`)
         const rep = await recoverLog(dir, { output: out })
-        assert.is(rep.records.intact, salvaged, where)
+        // Intact records: the salvaged events, and the seal when its segment was not the one cut.
+        assert.is(rep.records.intact, salvaged + (k < segs.length - 1 ? 1 : 0), where)
         assert.is(rep.records.intact + rep.records.lost, k === segs.length - 1 ? before + whole.length : total, where)
-        assert.ok((await verifyLog(out)).ok, where)
+        const vo = await verifyLog(out)
+        assert.ok(vo.ok && vo.sealed, where)
+        assert.equal(
+          vo.gaps.map((g) => [g.fromSeq, g.toSeq]),
+          rep.lost.map((l) => [l.fromSeq, l.toSeq]),
+          `${where}: one gap record per lost range`,
+        )
         fs.rmSync(out, { recursive: true })
       }
       checked++
@@ -250,7 +299,8 @@ test('a segment truncated at every offset: verify says torn or damaged, never cr
     [segs[0]!, 40, 1],
     [segs[0]!, original.get(segs[0]!)!.length - 5, 1],
     [last, 10, 1],
-    [last, 100, 0],
+    [last, 100, 1], // inside the 128-byte v2 header
+    [last, SEGMENT_HEADER_BYTES + 20, 0], // inside the first record: a torn write
     [last, lastFull.length - 1, 0],
   ] as const) {
     fs.writeFileSync(path.join(dir, name), original.get(name)!.subarray(0, t))

@@ -1,10 +1,11 @@
-// The built CLI, run as a child process, as a user would.
+// The built CLI, run as a child process, as a user would. (Format v2: a log
+// closed with close() ends with a seal record, which takes a seq.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink } from '../../lib/index.js'
-import { SEGMENT_HEADER_BYTES, segmentFileName } from '../../shared/format.js'
+import { FORMAT_VERSION, SEGMENT_HEADER_BYTES, segmentFileName } from '../../shared/format.js'
 import { cli, cliAsync } from '../helpers/cli-run.js'
 import { ev, snapshot, tempDir } from '../helpers/dirs.js'
 
@@ -21,7 +22,8 @@ async function makeLog(dir: string, n: number): Promise<void> {
 test('version prints the package version and the WAL format', () => {
   const r = cli('version', '--json')
   assert.is(r.code, 0)
-  assert.equal(JSON.parse(r.out), { version: pkg.version, walFormat: 1, node: process.version })
+  assert.is(FORMAT_VERSION, 2)
+  assert.equal(JSON.parse(r.out), { version: pkg.version, walFormat: FORMAT_VERSION, node: process.version })
   assert.ok(cli('version').out.includes(pkg.version))
 })
 
@@ -32,11 +34,16 @@ test('verify on an intact log exits 0 and reports records and seqs', async () =>
   assert.is(r.code, 0, r.err)
   const rep = JSON.parse(r.out)
   assert.is(rep.ok, true)
-  assert.is(rep.records, 25)
-  assert.is(rep.lastSeq, 25)
+  assert.is(rep.records, 26, '25 events and the seal')
+  assert.is(rep.events, 25)
+  assert.is(rep.lastSeq, 26)
+  assert.is(rep.sealed, true)
+  assert.equal(rep.gaps, [])
   const human = cli('verify', dir)
   assert.match(human.out, /^OK /)
-  assert.match(human.out, /records\s+25 \(seq 1\.\.25\)/)
+  assert.match(human.out, /records\s+26 \(seq 1\.\.26\)/)
+  assert.match(human.out, /events\s+25\n/)
+  assert.match(human.out, /sealed\s+yes/)
 })
 
 test('verify on a damaged log exits 1 and names segment, offset and seq; the log is untouched', async () => {
@@ -63,7 +70,10 @@ test('verify on a damaged log exits 1 and names segment, offset and seq; the log
     },
     { seq: 1, segment: segmentFileName(1), offset: SEGMENT_HEADER_BYTES, problem: 'checksum' },
   )
-  assert.match(cli('verify', dir).out, /FIRST BAD seq 1 in 00000000000000000001\.wal at offset 80: checksum/)
+  assert.match(
+    cli('verify', dir).out,
+    new RegExp(`FIRST BAD seq 1 in 00000000000000000001\\.wal at offset ${SEGMENT_HEADER_BYTES}: checksum`),
+  )
   assert.equal(snapshot(dir), before)
 })
 
@@ -97,7 +107,9 @@ test('verify beside a live writer does not disturb it', async () => {
   assert.is((await sink.emit(ev(n))).seq, n + 1)
   await sink.close()
   assert.is(cli('verify', dir, '--json').code, 0)
-  assert.is(JSON.parse(cli('verify', dir, '--json').out).records, n + 1)
+  const final = JSON.parse(cli('verify', dir, '--json').out)
+  assert.is(final.events, n + 1)
+  assert.is(final.records, n + 2, 'and the seal of close()')
 })
 
 test.run()

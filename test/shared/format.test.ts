@@ -1,8 +1,11 @@
-// The WAL format v1 codec: CRC32C, segment headers, records, the hash chain,
-// and what scanSegment/classifyTail make of a segment's end. Every check here
-// is against the definitions in docs/wal-format.md (independent CRC32C and
-// SHA-256 below), the frozen vectors in test/fixtures/v1/vectors.json, or a
-// hand-built buffer with one known fault.
+// The WAL format codec, versions 1 and 2: CRC32C, segment headers, records,
+// the hash chain, and what scanSegment/classifyTail make of a segment's end.
+// Every check here is against the definitions in docs/wal-format.md
+// (independent CRC32C and SHA-256 below), the frozen v1 vectors in
+// test/fixtures/v1/vectors.json (section 11 of the doc: they stay v1), or a
+// hand-built buffer with one known fault. Where v1 and v2 differ (the v2
+// torn-write rule, seal and gap records, the 128-byte header), the v1 test
+// stays and names itself v1, and its v2 counterpart follows.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -13,23 +16,29 @@ import {
   decodeSegmentHeader,
   encodeSegmentHeader,
   FORMAT_VERSION,
+  GAP_LAST_SEQ_BYTES,
   GENESIS_HASH,
   readI64,
   readU64,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
   RecordFlag,
+  type RecordRules,
   RecordType,
+  RULES_V1,
+  RULES_V2,
   SEGMENT_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES_V1,
   SEGMENT_MAGIC,
   sealRecord,
   segmentFileName,
   parseSegmentFileName,
+  writeU64,
   type RecordBad,
   type RecordOk,
   type SegmentHeader,
 } from '../../shared/format.js'
-import { classifyTail, scanSegment, START, type SegmentScan, zeroFrom } from '../../shared/scan.js'
+import { classifyTail, scanSegment, SECTOR_BYTES, START, type SegmentScan, zeroFrom } from '../../shared/scan.js'
 
 const VECTORS_URL = new URL('../../../test/fixtures/v1/vectors.json', import.meta.url)
 const DOC_URL = new URL('../../../docs/wal-format.md', import.meta.url)
@@ -75,9 +84,9 @@ interface Rec {
   flags: number
 }
 
-/** Frame records back to back (offsets relative to the returned bytes). */
+/** Frame records back to back (offsets relative to the returned bytes); events unless a spec says its type and payload. */
 function frame(
-  specs: { seq: number; flags: number; payload?: string }[],
+  specs: { seq: number; flags: number; payload?: string | Buffer; type?: number }[],
   prevHash: Buffer,
   seed: number,
 ): { bytes: Buffer; recs: Rec[]; hash: Buffer } {
@@ -96,7 +105,7 @@ function frame(
       b,
       0,
       payload.length,
-      RecordType.EVENT,
+      s.type ?? RecordType.EVENT,
       s.flags,
       batchIndex,
       s.seq,
@@ -127,16 +136,27 @@ interface Seg {
   hash: Buffer
 }
 
-/** A segment starting at seq 1 (after GENESIS) holding the given batch sizes. */
-function segment(sizes: number[], opts: { firstSeq?: number; chainStart?: Buffer; salt?: Buffer } = {}): Seg {
+/** The batchBytesMax the hand-built v2 segments declare: the torn-write rule's bound on a torn batch. */
+const V2_BATCH_BYTES = 64 * 1024
+const LOG_ID = Buffer.from('00112233445566778899aabbccddeeff', 'hex')
+const VERSIONS = [1, 2] as const
+
+/** A segment starting at seq 1 (after GENESIS) holding the given batch sizes, in format v1 or v2 (the default). */
+function segment(
+  sizes: number[],
+  opts: { firstSeq?: number; chainStart?: Buffer; salt?: Buffer; version?: number } = {},
+): Seg {
   const firstSeq = opts.firstSeq ?? 1
   const salt = opts.salt ?? SALT
   const chainStart = opts.chainStart ?? GENESIS_HASH
-  const header = encodeSegmentHeader({ firstSeq, createdMs: 1_700_000_000_000, chainStart, salt })
+  const header = encodeSegmentHeader(
+    { firstSeq, createdMs: 1_700_000_000_000, chainStart, salt, logId: LOG_ID, batchBytesMax: V2_BATCH_BYTES },
+    opts.version ?? 2,
+  )
   const f = frame(batches(sizes, firstSeq), chainStart, crc32c(salt))
   return {
     buf: Buffer.concat([header, f.bytes]),
-    recs: f.recs.map((r) => ({ ...r, off: r.off + SEGMENT_HEADER_BYTES, end: r.end + SEGMENT_HEADER_BYTES })),
+    recs: f.recs.map((r) => ({ ...r, off: r.off + header.length, end: r.end + header.length })),
     hash: f.hash,
   }
 }
@@ -221,7 +241,8 @@ interface VectorSegment {
 const vectors = JSON.parse(fs.readFileSync(VECTORS_URL, 'utf8')) as { format: number; segments: VectorSegment[] }
 
 test('vectors.json is format 1 with two segments and several records (the fixture went missing or empty)', () => {
-  assert.is(vectors.format, FORMAT_VERSION)
+  assert.is(vectors.format, 1)
+  assert.is(FORMAT_VERSION, 2, 'this code writes v2; the vectors stay the v1 ones of docs/wal-format.md section 11')
   assert.is(vectors.segments.length, 2)
   assert.ok(vectors.segments[0]!.records.length >= 2)
   assert.ok(
@@ -232,12 +253,15 @@ test('vectors.json is format 1 with two segments and several records (the fixtur
 
 test('encodeSegmentHeader reproduces the vector headers byte for byte', () => {
   for (const s of vectors.segments) {
-    const h = encodeSegmentHeader({
-      firstSeq: s.firstSeq,
-      createdMs: s.createdMs,
-      chainStart: Buffer.from(s.chainStartHex, 'hex'),
-      salt: Buffer.from(s.saltHex, 'hex'),
-    })
+    const h = encodeSegmentHeader(
+      {
+        firstSeq: s.firstSeq,
+        createdMs: s.createdMs,
+        chainStart: Buffer.from(s.chainStartHex, 'hex'),
+        salt: Buffer.from(s.saltHex, 'hex'),
+      },
+      1,
+    )
     assert.is(h.toString('hex'), s.headerHex, s.name)
     assert.is(s.name, segmentFileName(s.firstSeq))
   }
@@ -249,12 +273,15 @@ test('sealRecord reproduces the vector records and whole files byte for byte', (
     assert.is(`0x${seed.toString(16).padStart(8, '0')}`, s.saltSeed)
     const prev = Buffer.from(s.chainStartHex, 'hex')
     const parts = [
-      encodeSegmentHeader({
-        firstSeq: s.firstSeq,
-        createdMs: s.createdMs,
-        chainStart: prev,
-        salt: Buffer.from(s.saltHex, 'hex'),
-      }),
+      encodeSegmentHeader(
+        {
+          firstSeq: s.firstSeq,
+          createdMs: s.createdMs,
+          chainStart: prev,
+          salt: Buffer.from(s.saltHex, 'hex'),
+        },
+        1,
+      ),
     ]
     for (const r of s.records) {
       const payload = Buffer.from(r.payloadUtf8, 'utf8')
@@ -374,23 +401,40 @@ test('segment file names are the first seq in 20 digits, and nothing else parses
   }
 })
 
-test('decodeSegmentHeader reads back every field encodeSegmentHeader wrote (64-bit fields split wrong)', () => {
+test('decodeSegmentHeader reads back every field encodeSegmentHeader wrote, v1 and v2 (64-bit fields split wrong)', () => {
   const chainStart = bytes(32, 5)
   const salt = bytes(8, 6)
+  const logId = bytes(16, 7)
   for (const [firstSeq, createdMs] of [
     [1, 0],
     [2 ** 53 - 1, -1],
     [0x1_0000_0001, 1_700_000_000_123],
     [12345, -86_400_000_123],
   ] as const) {
-    const h = decodeSegmentHeader(encodeSegmentHeader({ firstSeq, createdMs, chainStart, salt })) as SegmentHeader
-    assert.not.ok('problem' in h, JSON.stringify(h))
-    assert.is(h.version, 1)
-    assert.is(h.firstSeq, firstSeq)
-    assert.is(h.createdMs, createdMs)
-    assert.equal(h.chainStart, chainStart)
-    assert.equal(h.salt, salt)
-    assert.is(h.saltSeed, refCrc32c(salt))
+    const v1 = decodeSegmentHeader(encodeSegmentHeader({ firstSeq, createdMs, chainStart, salt }, 1)) as SegmentHeader
+    assert.not.ok('problem' in v1, JSON.stringify(v1))
+    assert.is(v1.version, 1)
+    assert.is(v1.bytes, SEGMENT_HEADER_BYTES_V1)
+    assert.is(v1.firstSeq, firstSeq)
+    assert.is(v1.createdMs, createdMs)
+    assert.equal(v1.chainStart, chainStart)
+    assert.equal(v1.salt, salt)
+    assert.is(v1.saltSeed, refCrc32c(salt))
+    assert.equal(v1.logId, Buffer.alloc(16), 'v1 has no log id')
+    assert.is(v1.batchBytesMax, 0)
+    assert.is(v1.rules, RULES_V1)
+    const enc = encodeSegmentHeader({ firstSeq, createdMs, chainStart, salt, logId, batchBytesMax: 123_456 })
+    assert.is(enc.length, SEGMENT_HEADER_BYTES)
+    const v2 = decodeSegmentHeader(enc) as SegmentHeader
+    assert.not.ok('problem' in v2, JSON.stringify(v2))
+    assert.equal(
+      [v2.version, v2.bytes, v2.firstSeq, v2.createdMs, v2.batchBytesMax],
+      [2, SEGMENT_HEADER_BYTES, firstSeq, createdMs, 123_456],
+    )
+    assert.equal(v2.chainStart, chainStart)
+    assert.equal(v2.salt, salt)
+    assert.equal(v2.logId, logId)
+    assert.is(v2.rules, RULES_V2)
   }
   const b = Buffer.alloc(16)
   b.writeBigInt64LE(-5n, 0)
@@ -399,53 +443,118 @@ test('decodeSegmentHeader reads back every field encodeSegmentHeader wrote (64-b
   assert.is(readU64(b, 8), 2 ** 40 + 7)
 })
 
+test('a v2 header has the layout of docs/wal-format.md section 0 (read by an independent parser)', () => {
+  const chainStart = bytes(32, 8)
+  const salt = bytes(8, 9)
+  const h = encodeSegmentHeader({
+    firstSeq: 42,
+    createdMs: 1_700_000_000_000,
+    chainStart,
+    salt,
+    logId: LOG_ID,
+    batchBytesMax: 8192,
+  })
+  assert.equal(h.subarray(0, 8), Buffer.from('MTLAWAL\0', 'latin1'))
+  assert.is(h.readUInt16LE(8), 2)
+  assert.is(h.readUInt16LE(10), 128)
+  assert.is(h.readUInt32LE(12), 8192)
+  assert.is(Number(h.readBigUInt64LE(16)), 42)
+  assert.is(Number(h.readBigInt64LE(24)), 1_700_000_000_000)
+  assert.equal(h.subarray(32, 64), chainStart)
+  assert.equal(h.subarray(64, 72), salt)
+  assert.equal(h.subarray(72, 88), LOG_ID)
+  assert.equal(h.subarray(88, 120), Buffer.alloc(32))
+  assert.is(h.readUInt32LE(120), refCrc32c(h.subarray(0, 120)))
+  assert.is(h.readUInt32LE(124), 0)
+})
+
 function goodHeader(): Buffer {
-  return encodeSegmentHeader({ firstSeq: 7, createdMs: 1_700_000_000_000, chainStart: bytes(32, 1), salt: SALT })
+  return encodeSegmentHeader({ firstSeq: 7, createdMs: 1_700_000_000_000, chainStart: bytes(32, 1), salt: SALT }, 1)
 }
 function reseal(h: Buffer): Buffer {
   h.writeUInt32LE(crc32c(h, 0, 0, 72), 72)
   return h
 }
+function goodHeaderV2(): Buffer {
+  return encodeSegmentHeader({
+    firstSeq: 7,
+    createdMs: 1_700_000_000_000,
+    chainStart: bytes(32, 1),
+    salt: SALT,
+    logId: LOG_ID,
+    batchBytesMax: V2_BATCH_BYTES,
+  })
+}
+function resealV2(h: Buffer, size = SEGMENT_HEADER_BYTES): Buffer {
+  h.writeUInt32LE(crc32c(h, 0, 0, size - 8), size - 8)
+  return h
+}
 
-test('a header shorter than 80 bytes is reported as short', () => {
+test('v1: a header shorter than 80 bytes is reported as short; v2: shorter than 128', () => {
   assert.equal(decodeSegmentHeader(goodHeader().subarray(0, 79)), { problem: 'short' })
   assert.equal(decodeSegmentHeader(Buffer.alloc(0)), { problem: 'short' })
+  assert.equal(decodeSegmentHeader(goodHeaderV2().subarray(0, 127)), { problem: 'short' })
+  assert.equal(decodeSegmentHeader(goodHeaderV2().subarray(0, 80)), { problem: 'short' })
 })
 
-test('a header without the MTLAWAL magic is reported as magic', () => {
+test('a header without the MTLAWAL magic is reported as magic (v1 and v2)', () => {
   for (let i = 0; i < 8; i++) {
     const h = goodHeader()
     h[i]! ^= 0x01
-    assert.equal(decodeSegmentHeader(reseal(h)), { problem: 'magic' }, `byte ${i}`)
+    assert.equal(decodeSegmentHeader(reseal(h)), { problem: 'magic' }, `v1 byte ${i}`)
+    const h2 = goodHeaderV2()
+    h2[i]! ^= 0x01
+    assert.equal(decodeSegmentHeader(resealV2(h2)), { problem: 'magic' }, `v2 byte ${i}`)
   }
   assert.equal(SEGMENT_MAGIC, Buffer.from('MTLAWAL\0', 'latin1'))
 })
 
-test('an intact header of version 2 is reported as version 2, not as damage', () => {
+test('an intact header of a version this code does not read is reported as that version, not as damage', () => {
+  // A later version keeps its size at [10, 12) and its CRC at size − 8 (section 9, rules for later versions).
+  for (const version of [3, 0, 0xffff]) {
+    const h = goodHeaderV2()
+    h.writeUInt16LE(version, 8)
+    assert.equal(decodeSegmentHeader(resealV2(h)), { problem: 'version', version }, `v2 layout, version ${version}`)
+    const h1 = goodHeader()
+    h1.writeUInt16LE(version, 8)
+    h1.writeUInt16LE(80, 10)
+    assert.equal(decodeSegmentHeader(reseal(h1)), { problem: 'version', version }, `80-byte layout, version ${version}`)
+  }
+  // Version 2 is known: a v1-layout header that says 2 is a v2 header of the wrong size (the frozen
+  // test/fixtures/v1/future-version/ is such a header), damage rather than an unknown version.
   const h = goodHeader()
   h.writeUInt16LE(2, 8)
-  assert.equal(decodeSegmentHeader(reseal(h)), { problem: 'version', version: 2 })
-  h.writeUInt16LE(0, 8)
-  assert.equal(decodeSegmentHeader(reseal(h)), { problem: 'version', version: 0 })
+  assert.equal(decodeSegmentHeader(reseal(h)), { problem: 'layout' })
 })
 
-test('a flipped bit in the version field is checksum damage, not a newer format', () => {
+test('a flipped bit in the version field is checksum damage, not a newer format (v1 and v2)', () => {
   const h = goodHeader()
   h[8]! ^= 0x02 // version 1 → 3, CRC not updated
   assert.equal(decodeSegmentHeader(h), { problem: 'checksum' })
+  const h2 = goodHeaderV2()
+  h2[8]! ^= 0x01 // version 2 → 3
+  assert.equal(decodeSegmentHeader(h2), { problem: 'checksum' })
 })
 
-test('a flipped bit anywhere in header bytes 8..76 is reported as checksum', () => {
+test('v1: a flipped bit anywhere in header bytes 8..76 is reported as checksum; v2: in bytes 8..124', () => {
   for (let i = 8; i < 76; i++) {
     for (const bit of [0x01, 0x80]) {
       const h = goodHeader()
       h[i]! ^= bit
-      assert.equal(decodeSegmentHeader(h), { problem: 'checksum' }, `byte ${i} bit ${bit}`)
+      assert.equal(decodeSegmentHeader(h), { problem: 'checksum' }, `v1 byte ${i} bit ${bit}`)
+    }
+  }
+  for (let i = 8; i < 124; i++) {
+    if (i === 10 || i === 11) continue // the header size: a v2 header that says another size is read at that size
+    for (const bit of [0x01, 0x80]) {
+      const h = goodHeaderV2()
+      h[i]! ^= bit
+      assert.equal(decodeSegmentHeader(h), { problem: 'checksum' }, `v2 byte ${i} bit ${bit}`)
     }
   }
 })
 
-test('a header whose layout is not v1 (header size, flags, bytes 76..80) is reported as layout', () => {
+test('v1: a header whose layout is not v1 (header size, flags, bytes 76..80) is reported as layout', () => {
   const size = goodHeader()
   size.writeUInt16LE(96, 10)
   assert.equal(decodeSegmentHeader(reseal(size)), { problem: 'layout' })
@@ -454,6 +563,20 @@ test('a header whose layout is not v1 (header size, flags, bytes 76..80) is repo
   assert.equal(decodeSegmentHeader(reseal(flags)), { problem: 'layout' })
   const tail = goodHeader() // bytes 76..80 are outside the CRC but must be zero
   tail[79] = 1
+  assert.equal(decodeSegmentHeader(tail), { problem: 'layout' })
+})
+
+test('v2: a header whose layout is not v2 (header size, reserved bytes 88..120 or 124..128) is reported as layout', () => {
+  const size = goodHeaderV2()
+  size.writeUInt16LE(96, 10)
+  assert.equal(decodeSegmentHeader(resealV2(size, 96)), { problem: 'layout' })
+  for (const i of [88, 100, 119]) {
+    const reserved = goodHeaderV2()
+    reserved[i] = 1
+    assert.equal(decodeSegmentHeader(resealV2(reserved)), { problem: 'layout' }, `byte ${i}`)
+  }
+  const tail = goodHeaderV2() // bytes 124..128 are outside the CRC but must be zero
+  tail[127] = 1
   assert.equal(decodeSegmentHeader(tail), { problem: 'layout' })
 })
 
@@ -476,11 +599,20 @@ function check(
   off: number,
   expectedSeq: number,
   prevHash: Buffer,
-  opts: { seed?: number; max?: number; end?: number } = {},
+  opts: { seed?: number; max?: number; end?: number; rules?: RecordRules } = {},
 ): RecordOk | RecordBad {
   const before = Buffer.from(buf)
   const prevBefore = Buffer.from(prevHash)
-  const r = checkRecord(buf, off, opts.end ?? buf.length, opts.seed ?? SEED, expectedSeq, prevHash, opts.max ?? MAX)
+  const r = checkRecord(
+    buf,
+    off,
+    opts.end ?? buf.length,
+    opts.seed ?? SEED,
+    expectedSeq,
+    prevHash,
+    opts.max ?? MAX,
+    opts.rules ?? RULES_V2,
+  )
   assert.ok(buf.equals(before), 'checkRecord modified the buffer')
   if (!r.ok) assert.ok(prevHash.equals(prevBefore), 'a failed check moved prevHash')
   return r
@@ -497,6 +629,7 @@ test('checkRecord accepts good records, returns their fields and advances prevHa
     flags: 0,
     batchIndex: 0,
     seq: 7,
+    lastSeq: 7,
     timeMs: 1_700_000_000_007,
     payloadOff: r7.off + 64,
     end: r7.end,
@@ -555,33 +688,79 @@ test('checksum: a flipped bit in any covered byte, or the CRC of another segment
   })
 })
 
-test('reserved: an unknown type, an unknown flag bit or a non-zero reserved field, even with a valid CRC', () => {
+/** A record of tiny() changed by mutate, its CRC made valid again: only the type/flags/range rules can refuse it. */
+function mutated(mutate: (b: Buffer, off: number) => void): { buf: Buffer; r7: Rec } {
+  const { buf, r7 } = tiny()
+  mutate(buf, r7.off)
+  buf.writeUInt32LE(crc32c(buf, SEED, r7.off + 8, r7.end), r7.off + 4)
+  return { buf, r7 }
+}
+
+test('v1 reserved: a type other than event or a flag bit other than COMMIT, even with a valid CRC', () => {
   const cases: [string, (b: Buffer, off: number) => void][] = [
-    [
-      'type 2 (checkpoint, not in v1 streams)',
-      (b, off) => {
-        b[off + 12] = RecordType.CHECKPOINT
-      },
-    ],
-    [
-      'type 0',
-      (b, off) => {
-        b[off + 12] = 0
-      },
-    ],
-    [
-      'flag bit 1',
-      (b, off) => {
-        b[off + 13] = RecordFlag.COMMIT | 0x02
-      },
-    ],
+    ['type 2 (checkpoint)', (b, off) => void (b[off + 12] = RecordType.CHECKPOINT)],
+    ['type 0', (b, off) => void (b[off + 12] = 0)],
+    ['type 4 (a seal: v2 only)', (b, off) => void ((b[off + 12] = RecordType.SEAL), (b[off + 13] = 3))],
+    ['type 5 (a gap: v2 only)', (b, off) => void (b[off + 12] = RecordType.GAP)],
+    ['flag bit 1 (SEALED: v2 only)', (b, off) => void (b[off + 13] = RecordFlag.COMMIT | 0x02)],
   ]
   for (const [name, mutate] of cases) {
-    const { buf, r7 } = tiny()
-    mutate(buf, r7.off)
-    buf.writeUInt32LE(crc32c(buf, SEED, r7.off + 8, r7.end), r7.off + 4)
+    const { buf, r7 } = mutated(mutate)
+    assert.equal(
+      check(buf, r7.off, 7, Buffer.from(PREV), { rules: RULES_V1 }),
+      { ok: false, problem: 'reserved', seq: 7 },
+      name,
+    )
+  }
+})
+
+test('v2 reserved: an unknown type or flag bit, a seal without COMMIT + SEALED, SEALED without COMMIT, a bad gap range', () => {
+  const gapTo = (to: number) => (b: Buffer, off: number) => {
+    b[off + 12] = RecordType.GAP
+    writeU64(b, off + RECORD_HEADER_BYTES, to) // the payload's first 8 bytes: the gap's last seq
+  }
+  const cases: [string, (b: Buffer, off: number) => void][] = [
+    ['type 2 (checkpoint, reserved)', (b, off) => void (b[off + 12] = RecordType.CHECKPOINT)],
+    ['type 3 (key change, reserved)', (b, off) => void (b[off + 12] = RecordType.KEY_CHANGE)],
+    ['type 0', (b, off) => void (b[off + 12] = 0)],
+    ['type 6', (b, off) => void (b[off + 12] = 6)],
+    ['flag bit 2', (b, off) => void (b[off + 13] = RecordFlag.COMMIT | 0x04)],
+    ['SEALED without COMMIT', (b, off) => void (b[off + 13] = RecordFlag.SEALED)],
+    ['a seal with COMMIT only', (b, off) => void ((b[off + 12] = RecordType.SEAL), (b[off + 13] = RecordFlag.COMMIT))],
+    ['a seal without flags', (b, off) => void ((b[off + 12] = RecordType.SEAL), (b[off + 13] = 0))],
+    ['a gap ending before its first seq', gapTo(6)],
+    ['a gap ending at 2^53', gapTo(2 ** 53)],
+  ]
+  for (const [name, mutate] of cases) {
+    const { buf, r7 } = mutated(mutate)
     assert.equal(check(buf, r7.off, 7, Buffer.from(PREV)), { ok: false, problem: 'reserved', seq: 7 }, name)
   }
+  // A gap payload too short to hold its last seq (tiny's seq 7 payload is 7 bytes).
+  const { buf, r7 } = mutated((b, off) => void (b[off + 12] = RecordType.GAP))
+  assert.is(r7.end - r7.off - RECORD_HEADER_BYTES, 7)
+  assert.equal(check(buf, r7.off, 7, Buffer.from(PREV)), { ok: false, problem: 'reserved', seq: 7 }, 'short gap')
+})
+
+test('v2 seal and gap records check out with their seq range: a seal one seq, a gap exactly the seqs it names', () => {
+  const gap = Buffer.alloc(GAP_LAST_SEQ_BYTES + 2)
+  writeU64(gap, 0, 12)
+  gap.write('{}', GAP_LAST_SEQ_BYTES)
+  const f = frame(
+    [
+      { seq: 7, flags: 0, type: RecordType.GAP, payload: gap },
+      { seq: 13, flags: RecordFlag.COMMIT | RecordFlag.SEALED, type: RecordType.SEAL, payload: '{"reason":"close"}' },
+    ],
+    PREV,
+    SEED,
+  )
+  const prev = Buffer.from(PREV)
+  const g = check(f.bytes, 0, 7, prev) as RecordOk
+  assert.equal([g.ok, g.type, g.seq, g.lastSeq], [true, RecordType.GAP, 7, 12])
+  const sl = check(f.bytes, g.end, 13, prev) as RecordOk
+  assert.equal([sl.ok, sl.type, sl.seq, sl.lastSeq, sl.flags], [true, RecordType.SEAL, 13, 13, 3])
+  assert.equal(prev, f.hash)
+  // v1 rules refuse both.
+  assert.equal(check(f.bytes, 0, 7, Buffer.from(PREV), { rules: RULES_V1 }), { ok: false, problem: 'reserved', seq: 7 })
 })
 
 test('seq: a record that is not the expected next seq (gap, duplicate, reorder)', () => {
@@ -605,63 +784,77 @@ test('chain: a record whose hash does not chain to the previous hash (inserted, 
 
 // ── scanSegment and classifyTail ────────────────────────────────────────────
 
-test('scanSegment refuses a segment that does not continue the previous one (first-seq, chain-start)', () => {
-  const s = segment([1, 2])
-  assert.equal(scanSegment(s.buf, { seq: 1, hash: GENESIS_HASH }, MAX), { problem: 'first-seq' })
-  assert.equal(scanSegment(s.buf, { seq: 0, hash: bytes(32, 3) }, MAX), { problem: 'chain-start' })
-  const next = segment([2], { firstSeq: 4, chainStart: s.hash })
-  assert.is(scan(next.buf, { seq: 3, hash: s.hash }).committedRecords, 2)
-  const bad = Buffer.from(s.buf)
-  bad[20]! ^= 1
-  assert.equal(scanSegment(bad, START, MAX), { problem: 'checksum' })
-})
-
-test('a segment that ends on a COMMIT is clean, and the scan reports its last committed seq and hash', () => {
-  const s = segment([1, 3, 2])
-  const sc = scan(s.buf)
-  assert.is(sc.stop, undefined)
-  assert.is(sc.records, 6)
-  assert.is(sc.committedRecords, 6)
-  assert.is(sc.commitSeq, 6)
-  assert.is(sc.commitEnd, s.buf.length)
-  assert.equal(sc.commitHash, s.hash)
-  assert.is(sc.firstTimeMs, 1_700_000_000_001)
-  assert.is(sc.lastTimeMs, 1_700_000_000_006)
-  assert.equal(classifyTail(s.buf, sc, MAX), { kind: 'clean' })
-})
-
-test('a header-only segment (rotated, nothing written yet) is clean', () => {
-  const s = segment([])
-  const sc = scan(s.buf)
-  assert.is(sc.records, 0)
-  assert.equal(sc.commitHash, GENESIS_HASH)
-  assert.equal(classifyTail(s.buf, sc, MAX), { kind: 'clean' })
-})
-
-test('torn: a partial record after the last commit is cut at the end of that commit', () => {
-  const s = segment([2, 3])
-  const extra = frame(batches([2], 6), s.hash, SEED).bytes
-  const buf = Buffer.concat([s.buf, extra.subarray(0, 64 + 10)])
-  const sc = scan(buf)
-  assert.equal(sc.stop, { offset: s.buf.length, problem: 'truncated', seq: 6 })
-  assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 74 })
-  // A torn record header (fewer than 64 bytes) as well.
-  const buf2 = Buffer.concat([s.buf, extra.subarray(0, 30)])
-  assert.equal(classifyTail(buf2, scan(buf2), MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 30 })
-})
-
-test('zeros: only zero bytes after the last commit (zero-ahead space, or lost pages) are a zero tail, not corruption', () => {
-  const s = segment([3])
-  for (const n of [1, 63, 64, 4096, 200_000]) {
-    const buf = Buffer.concat([s.buf, Buffer.alloc(n)])
-    const sc = scan(buf)
-    assert.equal(sc.stop, { offset: s.buf.length, problem: 'zero', seq: 4 }, `${n} zero bytes`)
-    assert.equal(classifyTail(buf, sc, MAX), { kind: 'zeros', cutAt: s.buf.length, bytes: n }, `${n} zero bytes`)
+test('scanSegment refuses a segment that does not continue the previous one (first-seq, chain-start), v1 and v2', () => {
+  for (const version of VERSIONS) {
+    const s = segment([1, 2], { version })
+    assert.equal(scanSegment(s.buf, { seq: 1, hash: GENESIS_HASH }, MAX), { problem: 'first-seq' })
+    assert.equal(scanSegment(s.buf, { seq: 0, hash: bytes(32, 3) }, MAX), { problem: 'chain-start' })
+    const next = segment([2], { firstSeq: 4, chainStart: s.hash, version })
+    assert.is(scan(next.buf, { seq: 3, hash: s.hash }).committedRecords, 2)
+    const bad = Buffer.from(s.buf)
+    bad[20]! ^= 1
+    assert.equal(scanSegment(bad, START, MAX), { problem: 'checksum' })
   }
 })
 
-test('torn: zeros with one non-zero byte anywhere after the last commit are a torn tail, not a zero tail', () => {
-  const s = segment([3])
+test('a segment that ends on a COMMIT is clean, and the scan reports its last committed seq and hash (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([1, 3, 2], { version })
+    const sc = scan(s.buf)
+    assert.is(sc.stop, undefined)
+    assert.is(sc.records, 6)
+    assert.is(sc.committedRecords, 6)
+    assert.is(sc.commitSeq, 6)
+    assert.is(sc.commitEnd, s.buf.length)
+    assert.equal(sc.commitHash, s.hash)
+    assert.is(sc.firstTimeMs, 1_700_000_000_001)
+    assert.is(sc.lastTimeMs, 1_700_000_000_006)
+    assert.is(sc.sealed, false)
+    assert.equal(classifyTail(s.buf, sc, MAX), { kind: 'clean' })
+  }
+})
+
+test('a header-only segment (rotated, nothing written yet) is clean (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([], { version })
+    const sc = scan(s.buf)
+    assert.is(sc.records, 0)
+    assert.equal(sc.commitHash, GENESIS_HASH)
+    assert.equal(classifyTail(s.buf, sc, MAX), { kind: 'clean' })
+  }
+})
+
+test('torn: a partial record after the last commit is cut at the end of that commit (v1; v2: a prefix tear)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([2, 3], { version })
+    const extra = frame(batches([2], 6), s.hash, SEED).bytes
+    const buf = Buffer.concat([s.buf, extra.subarray(0, 64 + 10)])
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: s.buf.length, problem: 'truncated', seq: 6 })
+    assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 74 }, `v${version}`)
+    // A torn record header (fewer than 64 bytes) as well.
+    const buf2 = Buffer.concat([s.buf, extra.subarray(0, 30)])
+    assert.equal(classifyTail(buf2, scan(buf2), MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 30 }, `v${version}`)
+    // The same cut followed by zeros (the zero-ahead space the write was going into).
+    const buf3 = Buffer.concat([s.buf, extra.subarray(0, 64 + 10), Buffer.alloc(4096)])
+    assert.equal(classifyTail(buf3, scan(buf3), MAX), { kind: 'torn', cutAt: s.buf.length, bytes: 74 + 4096 })
+  }
+})
+
+test('zeros: only zero bytes after the last commit (zero-ahead space, or lost pages) are a zero tail, not corruption (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([3], { version })
+    for (const n of [1, 63, 64, 4096, 200_000]) {
+      const buf = Buffer.concat([s.buf, Buffer.alloc(n)])
+      const sc = scan(buf)
+      assert.equal(sc.stop, { offset: s.buf.length, problem: 'zero', seq: 4 }, `${n} zero bytes`)
+      assert.equal(classifyTail(buf, sc, MAX), { kind: 'zeros', cutAt: s.buf.length, bytes: n }, `${n} zero bytes`)
+    }
+  }
+})
+
+test('v1 torn: zeros with one non-zero byte anywhere after the last commit are a torn tail, not a zero tail', () => {
+  const s = segment([3], { version: 1 })
   for (const at of [0, 63, 64, 65_535, 65_536, 199_999]) {
     const buf = Buffer.concat([s.buf, Buffer.alloc(200_000)])
     buf[s.buf.length + at] = 1
@@ -672,6 +865,28 @@ test('torn: zeros with one non-zero byte anywhere after the last commit are a to
       `non-zero byte at +${at}`,
     )
   }
+})
+
+test('v2: one non-zero byte in zeros after the last commit is damage unless a lost sector explains the zeros before it', () => {
+  const s = segment([3])
+  const commitEnd = s.buf.length
+  assert.ok(commitEnd % SECTOR_BYTES !== 0, 'the batch starts inside a sector')
+  const toSector = SECTOR_BYTES - (commitEnd % SECTOR_BYTES) // from the batch's start to the next sector boundary
+  const cases: [number, string][] = [
+    [0, 'not-torn'], // a lone byte where a record would start: no record magic, no zeros before it
+    [toSector + 100, 'not-torn'], // zeros from the batch start to the middle of a sector
+    [199_999, 'too-long'], // longer than the segment's batchBytesMax: no one write
+  ]
+  for (const [at, rule] of cases) {
+    const buf = Buffer.concat([s.buf, Buffer.alloc(200_000)])
+    buf[commitEnd + at] = 1
+    const v = classifyTail(buf, scan(buf), MAX) as { kind: string; rule?: string }
+    assert.equal([v.kind, v.rule], ['corrupt', rule], `non-zero byte at +${at}`)
+  }
+  // Zeros from the batch's start to a sector boundary, then data: the batch's first sector never landed.
+  const buf = Buffer.concat([s.buf, Buffer.alloc(200_000)])
+  buf[commitEnd + toSector] = 1
+  assert.equal(classifyTail(buf, scan(buf), MAX), { kind: 'torn', cutAt: commitEnd, bytes: 200_000 })
 })
 
 test('zeroFrom finds where the trailing run of zeros starts, never below from', () => {
@@ -687,28 +902,30 @@ test('zeroFrom finds where the trailing run of zeros starts, never below from', 
   }
 })
 
-test('torn: valid records without a COMMIT after the last commit (a batch that never finished) are cut whole', () => {
-  const s = segment([2, 1])
-  const open = frame(
-    [
-      { seq: 4, flags: 0 },
-      { seq: 5, flags: 0 },
-    ],
-    s.hash,
-    SEED,
-  )
-  const buf = Buffer.concat([s.buf, open.bytes])
-  const sc = scan(buf)
-  assert.is(sc.stop, undefined, 'the uncommitted records are themselves valid')
-  assert.is(sc.records, 5)
-  assert.is(sc.committedRecords, 3)
-  assert.is(sc.validEnd, buf.length)
-  assert.is(sc.commitEnd, s.buf.length)
-  assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: open.bytes.length })
+test('torn: valid records without a COMMIT after the last commit (a batch that never finished) are cut whole (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([2, 1], { version })
+    const open = frame(
+      [
+        { seq: 4, flags: 0 },
+        { seq: 5, flags: 0 },
+      ],
+      s.hash,
+      SEED,
+    )
+    const buf = Buffer.concat([s.buf, open.bytes])
+    const sc = scan(buf)
+    assert.is(sc.stop, undefined, 'the uncommitted records are themselves valid')
+    assert.is(sc.records, 5)
+    assert.is(sc.committedRecords, 3)
+    assert.is(sc.validEnd, buf.length)
+    assert.is(sc.commitEnd, s.buf.length)
+    assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.buf.length, bytes: open.bytes.length })
+  }
 })
 
-test('torn: damage inside the last batch, even with its COMMIT record intact behind it, is a torn write', () => {
-  const s = segment([2, 3])
+test('v1 torn: damage inside the last batch, even with its COMMIT record intact behind it, is a torn write', () => {
+  const s = segment([2, 3], { version: 1 })
   const buf = Buffer.from(s.buf)
   const victim = s.recs[3]! // middle of the last batch (seq 3..5)
   buf[victim.off + 70]! ^= 0x01
@@ -717,53 +934,75 @@ test('torn: damage inside the last batch, even with its COMMIT record intact beh
   assert.equal(classifyTail(buf, sc, MAX), { kind: 'torn', cutAt: s.recs[1]!.end, bytes: buf.length - s.recs[1]!.end })
 })
 
-test('corrupt: damage followed by a later committed batch is acknowledged data, not a torn tail', () => {
-  const s = segment([2, 3, 2, 1])
-  const buf = Buffer.from(s.buf)
-  const victim = s.recs[2]! // seq 3, first record of batch 2 (seq 3..5)
-  buf[victim.off + 64 + 3]! ^= 0x20
-  const sc = scan(buf)
-  assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 3 })
-  assert.is(sc.commitSeq, 2)
-  assert.equal(classifyTail(buf, sc, MAX), {
-    kind: 'corrupt',
-    offset: victim.off,
-    seq: 3,
-    problem: 'checksum',
-    laterValidAt: s.recs[5]!.off, // first record after batch 2's COMMIT
-  })
+test('v2 corrupt: a flipped bit inside the last batch, whose bytes are all there, is damage, never a torn tail (issue 14 finding 1)', () => {
+  const s = segment([2, 3])
+  for (const k of [2, 3, 4]) {
+    // first, middle and COMMIT record of the last batch (seq 3..5)
+    const buf = Buffer.from(s.buf)
+    const victim = s.recs[k]!
+    buf[victim.off + 70]! ^= 0x01
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: k + 1 })
+    const v = classifyTail(buf, sc, MAX) as { kind: string; offset: number; seq: number; problem: string; rule: string }
+    assert.equal([v.kind, v.offset, v.seq, v.problem, v.rule], ['corrupt', victim.off, k + 1, 'checksum', 'not-torn'])
+  }
 })
 
-test('corrupt: a damaged COMMIT record followed by two more batches', () => {
-  const s = segment([1, 1, 2, 1])
-  const buf = Buffer.from(s.buf)
-  const victim = s.recs[1]! // seq 2, a one-record batch
-  buf[victim.off + 20]! ^= 0x01 // inside seq
-  const sc = scan(buf)
-  assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 2 })
-  // seq 3 begins its own batch (seq − batchIndex = 3), not the unfinished batch 2.
-  assert.equal(classifyTail(buf, sc, MAX), {
-    kind: 'corrupt',
-    offset: victim.off,
-    seq: 2,
-    problem: 'checksum',
-    laterValidAt: s.recs[2]!.off,
-  })
+test('corrupt: damage followed by a later committed batch is acknowledged data, not a torn tail (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([2, 3, 2, 1], { version })
+    const buf = Buffer.from(s.buf)
+    const victim = s.recs[2]! // seq 3, first record of batch 2 (seq 3..5)
+    buf[victim.off + 64 + 3]! ^= 0x20
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 3 })
+    assert.is(sc.commitSeq, 2)
+    assert.equal(classifyTail(buf, sc, MAX), {
+      kind: 'corrupt',
+      offset: victim.off,
+      seq: 3,
+      problem: 'checksum',
+      rule: 'later-batch',
+      laterValidAt: s.recs[5]!.off, // first record after batch 2's COMMIT
+    })
+  }
 })
 
-test('corrupt: a zeroed record (lost write) in the middle of acknowledged data', () => {
-  const s = segment([2, 2, 2])
-  const buf = Buffer.from(s.buf)
-  buf.fill(0, s.recs[0]!.off, s.recs[0]!.end)
-  const sc = scan(buf)
-  assert.equal(sc.stop, { offset: s.recs[0]!.off, problem: 'zero', seq: 1 })
-  const v = classifyTail(buf, sc, MAX)
-  assert.is(v.kind, 'corrupt')
-  assert.is((v as { seq: number }).seq, 1)
+test('corrupt: a damaged COMMIT record followed by two more batches (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([1, 1, 2, 1], { version })
+    const buf = Buffer.from(s.buf)
+    const victim = s.recs[1]! // seq 2, a one-record batch
+    buf[victim.off + 20]! ^= 0x01 // inside seq
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: victim.off, problem: 'checksum', seq: 2 })
+    // seq 3 begins its own batch (seq − batchIndex = 3), not the unfinished batch 2.
+    assert.equal(classifyTail(buf, sc, MAX), {
+      kind: 'corrupt',
+      offset: victim.off,
+      seq: 2,
+      problem: 'checksum',
+      rule: 'later-batch',
+      laterValidAt: s.recs[2]!.off,
+    })
+  }
 })
 
-test('stale records of another segment file (another salt) behind the tail never validate: torn, not corrupt', () => {
-  const s = segment([2])
+test('corrupt: a zeroed record (lost write) in the middle of acknowledged data (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([2, 2, 2], { version })
+    const buf = Buffer.from(s.buf)
+    buf.fill(0, s.recs[0]!.off, s.recs[0]!.end)
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: s.recs[0]!.off, problem: 'zero', seq: 1 })
+    const v = classifyTail(buf, sc, MAX)
+    assert.is(v.kind, 'corrupt')
+    assert.is((v as { seq: number }).seq, 1)
+  }
+})
+
+test('v1: stale records of another segment file (another salt) behind the tail never validate: torn, not corrupt', () => {
+  const s = segment([2], { version: 1 })
   const stale = frame(batches([1, 1, 1], 3), s.hash, crc32c(Buffer.from('0011223344556677', 'hex'))).bytes
   const buf = Buffer.concat([s.buf, Buffer.alloc(100), stale])
   const sc = scan(buf)
@@ -776,52 +1015,203 @@ test('stale records of another segment file (another salt) behind the tail never
   assert.is(classifyTail(buf2, sc2, MAX).kind, 'torn')
 })
 
-test('a damaged COMMIT record of the next-to-last batch is corrupt: batchIndex shows the last batch is another one', () => {
-  // Batches [1] [2] [3]: seq 2 unreadable; seq 3 has batchIndex 0, so its batch starts at 3, not 2.
-  const s = segment([1, 1, 1])
-  const buf = Buffer.from(s.buf)
-  buf[s.recs[1]!.off + 64]! ^= 0x01
-  const sc = scan(buf)
-  assert.equal(classifyTail(buf, sc, MAX), {
-    kind: 'corrupt',
-    offset: s.recs[1]!.off,
-    seq: 2,
-    problem: 'checksum',
-    laterValidAt: s.recs[2]!.off,
-  })
-})
-
-test('batch: a record whose batchIndex does not continue its batch is refused, even with a valid CRC', () => {
-  for (const [name, victimIdx, value] of [
-    ['restart inside a batch', 2, 0],
-    ['skip an index', 1, 2],
-    ['non-zero after a COMMIT', 3, 1],
-  ] as const) {
-    const s = segment([3, 2]) // indexes 0 1 2 | 0 1
-    const buf = Buffer.from(s.buf)
-    const victim = s.recs[victimIdx]!
-    buf.writeUInt16LE(value, victim.off + 14)
-    buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
-    // the hash covers batchIndex too: re-chain the victim so only the batch check can catch it
-    const before = s.recs[victimIdx - 1]!
-    const prev = Buffer.from(buf.subarray(before.off + 32, before.off + 64))
-    prev.copy(buf, victim.off + 32)
-    sha256(buf.subarray(victim.off + 8, victim.end)).copy(buf, victim.off + 32)
-    buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
+test('v2: stale records of another segment file (another salt) after the last commit never validate, and are no torn write either', () => {
+  // The v2 writer writes into zeros (zero-ahead space, or past the end of the file): whole records of another
+  // file there are not what a torn write of this segment's batch can leave.
+  const s = segment([2])
+  const stale = frame(batches([1, 1, 1], 3), s.hash, crc32c(Buffer.from('0011223344556677', 'hex'))).bytes
+  for (const buf of [Buffer.concat([s.buf, Buffer.alloc(100), stale]), Buffer.concat([s.buf, stale])]) {
     const sc = scan(buf)
-    assert.equal(sc.stop, { offset: victim.off, problem: 'batch', seq: victimIdx + 1 }, name)
+    assert.is(sc.stop?.offset, s.buf.length)
+    const v = classifyTail(buf, sc, MAX) as { kind: string; rule?: string }
+    assert.equal([v.kind, v.rule], ['corrupt', 'not-torn'])
   }
 })
 
-test('a CRC-valid record that breaks the chain and ends a batch, followed by a later batch, is corrupt, not torn', () => {
-  const s = segment([1, 1, 1])
+test('a damaged COMMIT record of the next-to-last batch is corrupt: batchIndex shows the last batch is another one (v1 and v2)', () => {
+  // Batches [1] [2] [3]: seq 2 unreadable; seq 3 has batchIndex 0, so its batch starts at 3, not 2.
+  for (const version of VERSIONS) {
+    const s = segment([1, 1, 1], { version })
+    const buf = Buffer.from(s.buf)
+    buf[s.recs[1]!.off + 64]! ^= 0x01
+    const sc = scan(buf)
+    assert.equal(classifyTail(buf, sc, MAX), {
+      kind: 'corrupt',
+      offset: s.recs[1]!.off,
+      seq: 2,
+      problem: 'checksum',
+      rule: 'later-batch',
+      laterValidAt: s.recs[2]!.off,
+    })
+  }
+})
+
+test('batch: a record whose batchIndex does not continue its batch is refused, even with a valid CRC (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    for (const [name, victimIdx, value] of [
+      ['restart inside a batch', 2, 0],
+      ['skip an index', 1, 2],
+      ['non-zero after a COMMIT', 3, 1],
+    ] as const) {
+      const s = segment([3, 2], { version }) // indexes 0 1 2 | 0 1
+      const buf = Buffer.from(s.buf)
+      const victim = s.recs[victimIdx]!
+      buf.writeUInt16LE(value, victim.off + 14)
+      buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
+      // the hash covers batchIndex too: re-chain the victim so only the batch check can catch it
+      const before = s.recs[victimIdx - 1]!
+      const prev = Buffer.from(buf.subarray(before.off + 32, before.off + 64))
+      prev.copy(buf, victim.off + 32)
+      sha256(buf.subarray(victim.off + 8, victim.end)).copy(buf, victim.off + 32)
+      buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
+      const sc = scan(buf)
+      assert.equal(sc.stop, { offset: victim.off, problem: 'batch', seq: victimIdx + 1 }, `v${version} ${name}`)
+    }
+  }
+})
+
+test('a CRC-valid record that breaks the chain and ends a batch, followed by a later batch, is corrupt, not torn (v1 and v2)', () => {
+  for (const version of VERSIONS) {
+    const s = segment([1, 1, 1], { version })
+    const buf = Buffer.from(s.buf)
+    const victim = s.recs[1]! // seq 2, a committed one-record batch; seq 3 was written after it was acknowledged
+    buf[victim.off + 64 + 2]! ^= 0x01
+    buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
+    const sc = scan(buf)
+    assert.equal(sc.stop, { offset: victim.off, problem: 'chain', seq: 2 })
+    assert.is(classifyTail(buf, sc, MAX).kind, 'corrupt', 'acknowledged seq 2 and 3 would be cut as a torn tail')
+  }
+})
+
+test('v2: a CRC-valid record of the last batch that breaks the chain, with nothing missing before it, is corrupt, not torn', () => {
+  const s = segment([1, 2])
   const buf = Buffer.from(s.buf)
-  const victim = s.recs[1]! // seq 2, a committed one-record batch; seq 3 was written after it was acknowledged
+  const victim = s.recs[2]! // seq 3, the COMMIT record of the last batch (seq 2..3)
   buf[victim.off + 64 + 2]! ^= 0x01
   buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
   const sc = scan(buf)
-  assert.equal(sc.stop, { offset: victim.off, problem: 'chain', seq: 2 })
-  assert.is(classifyTail(buf, sc, MAX).kind, 'corrupt', 'acknowledged seq 2 and 3 would be cut as a torn tail')
+  assert.equal(sc.stop, { offset: victim.off, problem: 'chain', seq: 3 })
+  const v = classifyTail(buf, sc, MAX) as { kind: string; offset: number; problem: string }
+  assert.equal([v.kind, v.offset, v.problem], ['corrupt', victim.off, 'chain'])
+})
+
+// ── v2: seals, gaps, the torn-write bound ──────────────────────────────────
+
+/** A v2 segment: batches of events, the last record of the last batch SEALED (or a seal record after them). */
+function sealedSegment(sizes: number[], how: 'flag' | 'record'): Seg {
+  const header = encodeSegmentHeader({
+    firstSeq: 1,
+    createdMs: 1_700_000_000_000,
+    chainStart: GENESIS_HASH,
+    salt: SALT,
+    logId: LOG_ID,
+    batchBytesMax: V2_BATCH_BYTES,
+  })
+  const specs: { seq: number; flags: number; type?: number; payload?: string }[] = batches(sizes)
+  if (how === 'flag') specs.at(-1)!.flags |= RecordFlag.SEALED
+  else
+    specs.push({
+      seq: specs.length + 1,
+      flags: RecordFlag.COMMIT | RecordFlag.SEALED,
+      type: RecordType.SEAL,
+      payload: '{"reason":"close"}',
+    })
+  const f = frame(specs, GENESIS_HASH, SEED)
+  return {
+    buf: Buffer.concat([header, f.bytes]),
+    recs: f.recs.map((r) => ({ ...r, off: r.off + header.length, end: r.end + header.length })),
+    hash: f.hash,
+  }
+}
+
+test('v2: a sealed segment is clean; any byte after its seal is damage (sealed), zeros after it are a zero tail', () => {
+  for (const how of ['flag', 'record'] as const) {
+    const s = sealedSegment([2, 3], how)
+    const sc = scan(s.buf)
+    assert.is(sc.sealed, true, how)
+    assert.is(sc.commitEnd, s.buf.length)
+    assert.equal(classifyTail(s.buf, sc, MAX), { kind: 'clean' })
+    // Zeros after the seal: a rotation or close that crashed before it cut its zero-ahead space.
+    const z = Buffer.concat([s.buf, Buffer.alloc(4096)])
+    assert.equal(classifyTail(z, scan(z), MAX), { kind: 'zeros', cutAt: s.buf.length, bytes: 4096 })
+    // A partial record after the seal: in v1 that is a torn tail; after a seal it is never one.
+    const extra = frame(batches([1], sc.commitSeq + 1), s.hash, SEED).bytes
+    const t = Buffer.concat([s.buf, extra.subarray(0, 70)])
+    const st = scan(t)
+    assert.equal(st.stop?.offset, s.buf.length)
+    const v = classifyTail(t, st, MAX) as { kind: string; rule?: string }
+    assert.equal([v.kind, v.rule], ['corrupt', 'sealed'], how)
+    // A whole, valid-looking record after the seal does not continue the walk either.
+    const w = Buffer.concat([s.buf, extra])
+    const sw = scan(w)
+    assert.equal(sw.stop, { offset: s.buf.length, problem: 'reserved', seq: sc.commitSeq + 1 })
+    assert.is(classifyTail(w, sw, MAX).kind, 'corrupt')
+  }
+})
+
+test('v2: damage anywhere in a sealed segment is corrupt, never torn (every byte of every record)', () => {
+  const s = sealedSegment([1, 2, 3], 'record')
+  const sealRec = s.recs.at(-1)!
+  for (let i = SEGMENT_HEADER_BYTES; i < sealRec.off; i++) {
+    if (i % 7 !== 0) continue // every 7th byte: all fields of every record, in a bounded time
+    const buf = Buffer.from(s.buf)
+    buf[i]! ^= 0x10
+    const v = classifyTail(buf, scan(buf), MAX)
+    assert.is(v.kind, 'corrupt', `byte ${i}`)
+  }
+})
+
+test('v2: gap records take exactly their range: the walk continues after lastSeq, and the next segment chains from it', () => {
+  const gap = Buffer.alloc(GAP_LAST_SEQ_BYTES + 20)
+  writeU64(gap, 0, 9)
+  gap.write('{"reason":"crash"}  ', GAP_LAST_SEQ_BYTES)
+  const header = encodeSegmentHeader({
+    firstSeq: 1,
+    createdMs: 1_700_000_000_000,
+    chainStart: GENESIS_HASH,
+    salt: SALT,
+    logId: LOG_ID,
+    batchBytesMax: V2_BATCH_BYTES,
+  })
+  const f = frame(
+    [
+      { seq: 1, flags: RecordFlag.COMMIT },
+      { seq: 2, flags: 0, type: RecordType.GAP, payload: gap },
+      { seq: 10, flags: RecordFlag.COMMIT | RecordFlag.SEALED, type: RecordType.SEAL, payload: '{"reason":"open"}' },
+    ],
+    GENESIS_HASH,
+    SEED,
+  )
+  const buf = Buffer.concat([header, f.bytes])
+  const sc = scan(buf)
+  assert.is(sc.stop, undefined)
+  assert.equal([sc.records, sc.commitSeq, sc.sealed], [3, 10, true])
+  const next = segment([1], { firstSeq: 11, chainStart: f.hash })
+  assert.is(scan(next.buf, { seq: sc.commitSeq, hash: sc.commitHash }).commitSeq, 11)
+  // The same gap claiming one seq more (re-hashed and re-checksummed: a writer's record): the seal no longer follows it.
+  const bad = Buffer.from(buf)
+  const g = { off: SEGMENT_HEADER_BYTES + f.recs[1]!.off, end: SEGMENT_HEADER_BYTES + f.recs[1]!.end }
+  writeU64(bad, g.off + RECORD_HEADER_BYTES, 10)
+  bad.copy(bad, g.off + 32, SEGMENT_HEADER_BYTES + 32, SEGMENT_HEADER_BYTES + 64) // chain input: record 1's hash
+  sha256(bad.subarray(g.off + 8, g.end)).copy(bad, g.off + 32)
+  bad.writeUInt32LE(crc32c(bad, SEED, g.off + 8, g.end), g.off + 4)
+  assert.equal(scan(bad).stop, { offset: g.end, problem: 'seq', seq: 11 })
+})
+
+test('v2 too-long: bytes after the last commit longer than the segment batchBytesMax are no one torn write', () => {
+  const s = segment([2])
+  const extra = frame(
+    Array.from({ length: 40 }, (_, k) => ({ seq: 3 + k, flags: 0 })),
+    s.hash,
+    SEED,
+  ).bytes // one uncommitted run of 40 records...
+  const big = Buffer.concat([extra, Buffer.alloc(V2_BATCH_BYTES, 0x41)]) // ...and more than batchBytesMax after them
+  const buf = Buffer.concat([s.buf, big])
+  const v = classifyTail(buf, scan(buf), MAX) as { kind: string; rule?: string }
+  assert.equal([v.kind, v.rule], ['corrupt', 'too-long'])
+  // The same records alone (well under the bound) are an unfinished batch: torn.
+  const ok = Buffer.concat([s.buf, extra])
+  assert.equal(classifyTail(ok, scan(ok), MAX), { kind: 'torn', cutAt: s.buf.length, bytes: extra.length })
 })
 
 test.run()

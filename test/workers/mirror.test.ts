@@ -1,5 +1,7 @@
 // The mirror: every batch fdatasync'ed in two directories before the ack,
 // byte-identical copies, and a copy that is behind catches up on open.
+// (Format v2: close() ends each session with a seal record, which takes a seq,
+// and every open starts a new segment.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -46,7 +48,9 @@ test('with a mirror, both directories hold byte-identical segments, across rotat
   for (const d of [dir, mirror]) {
     const r = await verifyLog(d)
     assert.ok(r.ok)
-    assert.is(r.records, 300)
+    assert.is(r.events, 300)
+    assert.is(r.records, 302, '300 events and the seal of each of the two sessions')
+    assert.ok(r.sealed)
   }
   assert.not.ok(ls(dir).includes('LOCK') || ls(mirror).includes('LOCK'))
 })
@@ -71,14 +75,17 @@ test('adding a mirror to an existing log fills it on open; it then stays in step
   let sink = await AuditSink.open({ dir, ...SMALL })
   await emitWaves(sink, 0, 15, 10)
   await sink.close()
+  const closed = ls(dir).filter((n) => n.endsWith('.wal')).length
   sink = await AuditSink.open({ dir, mirror, ...SMALL })
   const caught = sink.openReport.mirror?.caughtUp
   assert.ok(caught)
   assert.is(caught!.dir, mirror)
-  assert.is(caught!.segments, ls(dir).filter((n) => n.endsWith('.wal')).length)
-  assert.is((await sink.emit(ev(150))).seq, 151)
+  assert.is(caught!.segments, closed, 'every segment of the closed log is copied')
+  assert.is(sink.openReport.lastSeq, 151, '150 events and the seal')
+  assert.is((await sink.emit(ev(150))).seq, 152)
   await sink.close()
   assert.equal(wal(dir), wal(mirror))
+  assert.ok((await verifyLog(mirror)).ok)
 })
 
 test('a mirror that fell behind (the WAL was opened without it) catches up; nothing acknowledged is cut', async () => {
@@ -86,22 +93,21 @@ test('a mirror that fell behind (the WAL was opened without it) catches up; noth
   const dir = path.join(base, 'a')
   const mirror = path.join(base, 'b')
   let sink = await AuditSink.open({ dir, mirror, ...SMALL })
-  await emitWaves(sink, 0, 5, 10)
+  const acked = await emitWaves(sink, 0, 5, 10)
   await sink.close()
   sink = await AuditSink.open({ dir, ...SMALL }) // without the mirror: 80 more, several rotations
-  await emitWaves(sink, 50, 8, 10)
+  acked.push(...(await emitWaves(sink, 50, 8, 10)))
   await sink.close()
+  // 50 events, the seal (51), 80 events (52..131), the seal (132).
+  assert.equal(acked, [...Array.from({ length: 50 }, (_, i) => i + 1), ...Array.from({ length: 80 }, (_, i) => i + 52)])
   sink = await AuditSink.open({ dir, mirror, ...SMALL })
-  assert.is(sink.openReport.lastSeq, 130)
+  assert.is(sink.openReport.lastSeq, 132)
   assert.ok(sink.openReport.mirror!.caughtUp!.bytes > 0)
   await sink.close()
   assert.equal(wal(dir), wal(mirror))
   const seqs: number[] = []
   for await (const r of readLog(mirror)) seqs.push(r.seq)
-  assert.equal(
-    seqs,
-    Array.from({ length: 130 }, (_, i) => i + 1),
-  )
+  assert.equal(seqs, acked, 'every acknowledged event, in the mirror too')
 })
 
 test('copies with different histories are refused (mirror-diverged), nothing changed', async () => {

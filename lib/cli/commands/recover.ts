@@ -14,7 +14,7 @@ function printRecover(r: RecoverReport): void {
   if (r.mirror !== undefined) lines.push(`  mirror    ${r.mirror} (${r.segments.mirror} segments)`)
   lines.push(
     `  output    ${r.output}: ${r.segments.output} segments, seq 1..${r.lastSeq}, verified ${r.verify.ok ? 'OK' : 'NOT OK'} (${r.segments.copiedExactly} copied byte for byte, ${r.segments.resealed} re-sealed)`,
-    `  records   ${r.records.intact} intact${r.mirror !== undefined ? ` (${r.records.fromMirror} from the mirror)` : ''}, ${r.records.lost} lost${r.records.lost > 0 ? ' (each holds a marker event)' : ''}`,
+    `  records   ${r.records.intact} intact${r.mirror !== undefined ? ` (${r.records.fromMirror} from the mirror)` : ''}, ${r.records.lost} seq(s) lost${r.records.lost > 0 ? ` (covered by ${r.records.gaps} gap record${r.records.gaps === 1 ? '' : 's'}, one per range)` : ''}${r.addedSealSeq !== undefined ? `, sealed at seq ${r.addedSealSeq}` : ''}`,
     `  hashes    original through seq ${r.originalHashesThroughSeq}${r.originalHashesThroughSeq < r.lastSeq ? ', new chain after it' : ''}`,
   )
   for (const l of r.lost) lines.push(`  ${lostLine(l)}`)
@@ -68,10 +68,11 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Seqs: the output keeps every original seq. A lost seq holds a marker event (level Error,
-AuditRecoveryMarker: true, AuditLostSeq, AuditLossReason, AuditLossSegment, AuditLossOffset),
-so the output is a valid WAL and the gap is visible in it. Segments before the first damage
-are copied byte for byte (their hashes stay the original ones).
+Seqs: the output keeps every original seq. Each lost seq range is covered by ONE gap record
+whose range is exactly the lost seqs (its JSON names the reason, segment and offset), so the
+output is a valid WAL and the gap is visible in it (verify lists it). The output ends
+with a seal record. Clean, sealed segments before the first damage are
+copied byte for byte (their hashes stay the original ones).
 
 Exit codes: 0 every record is in the output, 1 output written but seqs were lost (see the report),
 2 usage or the output is not an empty directory, 3 no WAL / not a WAL / output not writable.`,

@@ -1,0 +1,83 @@
+/**
+ * What recover copies byte for byte, and what it keeps from the input when it
+ * re-seals: a segment salvage found clean is copied as it is (same salt, same
+ * hashes) when the output stays valid with it there (copyable), and the
+ * input's log id goes into every re-sealed header (inputLogId).
+ */
+
+import type fs from 'node:fs/promises'
+import path from 'node:path'
+import { decodeSegmentHeader, RecordFlag, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
+import { openRegular } from '../../shared/files.js'
+import type { SegmentResult } from '../read/index.js'
+import type { WalRewriter } from './rewrite.js'
+
+/**
+ * Can this segment be copied byte for byte? It must be clean (every record
+ * intact, tiling the file, nothing lost), follow only raw copies, and keep the
+ * output valid where it lands: a v2 segment must be sealed (it may get a
+ * successor, and an unsealed last segment of the input is re-sealed instead);
+ * a v1 segment may only precede v2 ones.
+ */
+export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
+  if (!seg.clean || seg.header === undefined) return false
+  const version = seg.header.readUInt16LE(8)
+  if (!writer.canCopyRaw(version)) return false
+  if (version === 1) return true
+  const last = seg.items.findLast((it) => it.kind === 'record')
+  return last?.kind === 'record' && (last.rec.flags & RecordFlag.SEALED) !== 0
+}
+
+/** Copy a copyable segment as it is; returns the last seq it holds (undefined for a header-only one). */
+export async function copyRaw(writer: WalRewriter, seg: SegmentResult): Promise<number | undefined> {
+  const recs = seg.items.flatMap((it) => (it.kind === 'record' ? [it.rec] : []))
+  const last = recs[recs.length - 1]
+  await writer.rawSegment(
+    seg.name,
+    seg.header!,
+    recs.map((r) => r.buf.subarray(r.offset, r.end)),
+    last === undefined
+      ? undefined
+      : {
+          seq: last.seq,
+          lastSeq: last.lastSeq,
+          type: last.type,
+          flags: last.flags,
+          hash: last.buf.subarray(last.offset + 32, last.offset + 64),
+        },
+    seg.nameSeq,
+  )
+  return last?.lastSeq
+}
+
+/** The input's log id: from the first intact v2 segment header of either copy (undefined for a v1 log). */
+export async function inputLogId(dirs: string[], lists: { segments: string[] }[]): Promise<Buffer | undefined> {
+  for (let d = 0; d < dirs.length; d++) {
+    for (const name of lists[d]!.segments) {
+      const head = await readHead(path.join(dirs[d]!, name))
+      if (head === undefined) continue
+      const h = decodeSegmentHeader(head)
+      if (!('problem' in h) && h.version !== 1) return h.logId
+    }
+  }
+  return undefined
+}
+
+/** The first SEGMENT_HEADER_BYTES of a regular file, or undefined when it cannot be read (salvage reports why). */
+async function readHead(file: string): Promise<Buffer | undefined> {
+  let fh: fs.FileHandle
+  try {
+    fh = await openRegular(file, 'r')
+  } catch {
+    return undefined
+  }
+  try {
+    const b = Buffer.alloc(SEGMENT_HEADER_BYTES)
+    const { bytesRead } = await fh.read(b, 0, b.length, 0)
+    return b.subarray(0, bytesRead)
+  } catch {
+    return undefined
+  } finally {
+    await fh.close()
+  }
+}
