@@ -341,6 +341,362 @@ export function initialState(): SalvageState {
   return { nextSeq: 1, prevHash: Buffer.alloc(HASH_BYTES), lastCommitSeq: 0 }
 }
 
+/** What the steps of mergeSegment share while they merge one segment. */
+interface MergeCtx {
+  name: string
+  nameSeq: number
+  nextNameSeq: number | undefined
+  copies: CopyScan[]
+  state: SalvageState
+  /** The copy whose header checks out and matches the file name. */
+  good: CopyScan | undefined
+  /** Lost ranges are located in the primary copy unless it is absent or unreadable. */
+  pref: CopyScan
+  /** The first header problem other than a missing file. */
+  headerReason: string | undefined
+  items: SalvageItem[]
+  skipped: SkippedRecord[]
+  repairs: RepairRange[]
+  clean: boolean
+  /** The last record used in this segment. */
+  prevChosen: Chosen | undefined
+  /** Where the last record used (or lost for the chain) in this segment ends. */
+  prevEndInSeg: number
+}
+
+function newMergeCtx(
+  name: string,
+  nameSeq: number,
+  nextNameSeq: number | undefined,
+  copies: CopyScan[],
+  state: SalvageState,
+): MergeCtx {
+  const good = copies.find((c) => c.header !== undefined)
+  const pref = copies.find((c) => c.present && c.saltKnown) ?? copies.find((c) => c.present) ?? copies[0]!
+  return {
+    name,
+    nameSeq,
+    nextNameSeq,
+    copies,
+    state,
+    good,
+    pref,
+    headerReason: copies.map((c) => c.headerProblem).find((p) => p !== undefined && p !== 'missing'),
+    items: [],
+    skipped: [],
+    repairs: [],
+    clean: good !== undefined,
+    prevChosen: undefined,
+    prevEndInSeg: good?.start ?? pref.start,
+  }
+}
+
+function skip(ctx: MergeCtx, c: Candidate, reason: SkippedRecord['reason'], message: string): void {
+  ctx.skipped.push({ seq: c.seq, segment: ctx.name, offset: c.offset, copy: COPY_NAMES[c.copy]!, reason, message })
+  ctx.clean = false
+}
+
+function sameBytes(a: Candidate, b: Candidate): boolean {
+  return a.buf.subarray(a.offset, a.end).equals(b.buf.subarray(b.offset, b.end))
+}
+
+/** Seqs before this segment that no segment holds: a missing segment. */
+function lostBeforeSegment(ctx: MergeCtx): void {
+  const { state, nameSeq } = ctx
+  if (state.nextSeq >= nameSeq) return
+  ctx.items.push({
+    kind: 'lost',
+    range: {
+      fromSeq: state.nextSeq,
+      toSeq: nameSeq - 1,
+      segment: segmentFileName(state.nextSeq),
+      offset: 0,
+      bytes: 0,
+      reason: 'missing-segment',
+      message: `no segment holds seqs ${state.nextSeq}..${nameSeq - 1}: the segment file(s) before ${ctx.name} are missing`,
+    },
+  })
+  state.nextSeq = nameSeq
+  state.prevHash = undefined
+  ctx.clean = false
+}
+
+/**
+ * The chain start of a good header: it is the link to check when the segment
+ * before is unknown; when it is known, a header that does not continue its
+ * chain is reported (its records are still checked against that segment's last
+ * hash). Returns whether the chain start is broken.
+ */
+function checkChainStart(ctx: MergeCtx): boolean {
+  const { state, good } = ctx
+  if (state.nextSeq !== ctx.nameSeq || good === undefined) return false
+  if (state.prevHash === undefined) {
+    state.prevHash = Buffer.from(good.header!.chainStart)
+    return false
+  }
+  if (state.prevHash.equals(good.header!.chainStart)) return false
+  ctx.clean = false
+  return true
+}
+
+/**
+ * Candidates by seq, primary copy first, then in file order. Two records of
+ * one copy may claim the same seq (a seq edited with its CRC recomputed, or a
+ * batch written again): the hash chain decides which one is the record (pick).
+ */
+function groupBySeq(ctx: MergeCtx): Map<number, Candidate[]> {
+  const bySeq = new Map<number, Candidate[]>()
+  for (const c of ctx.copies) {
+    for (const cand of c.cands) {
+      if (cand.seq < ctx.nameSeq || (ctx.nextNameSeq !== undefined && cand.seq >= ctx.nextNameSeq)) {
+        skip(ctx, cand, 'out-of-place', `seq ${cand.seq} does not belong in ${ctx.name}`)
+        continue
+      }
+      const list = bySeq.get(cand.seq)
+      if (list === undefined) bySeq.set(cand.seq, [cand])
+      else list.push(cand)
+    }
+  }
+  return bySeq
+}
+
+/** Seqs fromSeq..toSeq lost in this segment, from the end of the last record used up to endOff (the file's end when undefined). */
+function lostHere(
+  ctx: MergeCtx,
+  fromSeq: number,
+  toSeq: number,
+  endOff: number | undefined,
+  reasonHint?: string,
+): void {
+  const { copies, pref, name } = ctx
+  const startOff = ctx.prevEndInSeg
+  const stop = endOff ?? Math.max(...copies.map((c) => c.size))
+  const seqs = fromSeq === toSeq ? `seq ${fromSeq} is` : `seqs ${fromSeq}..${toSeq} are`
+  if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
+    // The segment ends cleanly at a record boundary, before the next segment's
+    // first seq: nothing of this segment is lost (it stays clean), the seqs are in no file.
+    ctx.items.push({
+      kind: 'lost',
+      range: {
+        fromSeq,
+        toSeq,
+        segment: segmentFileName(fromSeq),
+        offset: 0,
+        bytes: 0,
+        reason: 'missing-segment',
+        message: `${seqs} in no segment: ${name} ends cleanly at offset ${startOff} and the next segment starts at seq ${toSeq + 1} (a segment file is missing, or ${name} was cut at a record boundary)`,
+      },
+    })
+    return
+  }
+  ctx.clean = false
+  const spotIn = (c: CopyScan): DamagedBytes | undefined =>
+    c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
+  // No damage there, but a record that checks out and was not used: it does not fit the chain (an edited seq).
+  const unfit = ctx.skipped.some((k) => k.reason === 'chain' && k.offset >= startOff && k.offset < stop)
+  let reason = reasonHint ?? spotIn(pref)?.problem ?? (unfit ? 'chain' : undefined)
+  if (!pref.saltKnown && ctx.headerReason !== undefined) reason = `header-${ctx.headerReason}`
+  if (!pref.present) reason = 'missing-segment'
+  reason ??= startOff >= pref.size ? 'truncated' : 'unknown'
+  let message = `${seqs} not intact in the ${COPY_NAMES[pref.copy]} copy of ${name} from offset ${startOff} (${reason})`
+  for (const other of copies) {
+    if (other === pref) continue
+    const why = !other.present
+      ? 'missing-segment'
+      : !other.saltKnown
+        ? `header-${other.headerProblem}`
+        : (spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain'))
+    message += `, nor in the ${COPY_NAMES[other.copy]} copy (${why})`
+  }
+  ctx.items.push({
+    kind: 'lost',
+    range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message },
+  })
+}
+
+/** Report the candidates for seq s that were not chosen and are not the chosen record's identical twin. */
+function skipRivals(ctx: MergeCtx, s: number, list: Candidate[], chosen: Candidate): void {
+  for (const c of list) {
+    if (c === chosen) continue
+    if (c.copy === chosen.copy && sameBytes(c, chosen)) skip(ctx, c, 'duplicate', `a second record with seq ${s}`)
+    else if (c.copy !== chosen.copy && !sameBytes(c, chosen))
+      skip(ctx, c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
+    else if (!sameBytes(c, chosen))
+      skip(
+        ctx,
+        c,
+        'chain',
+        `seq ${s} is claimed by two records; the one at offset ${chosen.offset} is the one the hash chain proves, this one is not (its seq or content was changed, or it was written by someone else)`,
+      )
+  }
+}
+
+/** Seq s has candidates but none chains: they are skipped and their range is lost. */
+function loseUnchained(ctx: MergeCtx, s: number, list: Candidate[]): void {
+  for (const c of list)
+    skip(
+      ctx,
+      c,
+      'chain',
+      `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`,
+    )
+  lostHere(ctx, s, list[0]!.lastSeq, list[0]!.end, 'chain')
+  ctx.state.nextSeq = list[0]!.lastSeq + 1
+  ctx.state.prevHash = undefined
+  ctx.prevEndInSeg = list[0]!.end
+}
+
+/** Mirror repair: the chosen record (seq s) is damaged or absent in the other copy; adjacent repairs are merged. */
+function mirrorRepairs(ctx: MergeCtx, s: number, list: Candidate[], chosen: Candidate): void {
+  const { repairs } = ctx
+  for (const c of ctx.copies) {
+    if (c.copy === chosen.copy || !c.present) continue // a whole missing file is one repair, see headerRepairs
+    const twin = list.find((x) => x.copy === c.copy && sameBytes(x, chosen)) ?? list.find((x) => x.copy === c.copy)
+    if (twin !== undefined && (twin === chosen || sameBytes(twin, chosen))) continue
+    const spot = c.spots.find((x) => x.offset <= chosen.offset && x.offset + x.bytes > chosen.offset)
+    const problem = !c.present
+      ? 'missing-segment'
+      : !c.saltKnown
+        ? `header-${c.headerProblem}`
+        : twin !== undefined
+          ? 'chain'
+          : (spot?.problem ?? 'absent')
+    const prev = repairs[repairs.length - 1]
+    if (
+      prev !== undefined &&
+      prev.damagedIn === COPY_NAMES[c.copy] &&
+      prev.problem === problem &&
+      prev.offset + prev.bytes === chosen.offset &&
+      prev.toSeq === s - 1
+    ) {
+      prev.bytes += chosen.end - chosen.offset
+      prev.toSeq = chosen.lastSeq
+    } else {
+      repairs.push({
+        segment: ctx.name,
+        offset: chosen.offset,
+        bytes: chosen.end - chosen.offset,
+        fromSeq: s,
+        toSeq: chosen.lastSeq,
+        damagedIn: COPY_NAMES[c.copy]!,
+        takenFrom: COPY_NAMES[chosen.copy]!,
+        problem,
+      })
+    }
+  }
+}
+
+/** Decide seq s: the record the chain proves (pick), the rivals it beats, the seqs lost before it, its mirror repairs. */
+function mergeSeq(ctx: MergeCtx, s: number, bySeq: Map<number, Candidate[]>, before: Map<Candidate, Candidate>): void {
+  const { state } = ctx
+  const list = bySeq.get(s)!
+  if (s < state.nextSeq) {
+    for (const c of list) skip(ctx, c, 'duplicate', `seq ${s} appears again after seq ${state.nextSeq - 1}`)
+    return
+  }
+  // After a loss the link to the record before cannot be checked: the chain
+  // around each candidate decides instead (pick).
+  const prevHash = s === state.nextSeq ? state.prevHash : undefined
+  const chosen = pick(list, prevHash, bySeq, before)
+  if (chosen !== undefined) skipRivals(ctx, s, list, chosen)
+  if (s > state.nextSeq) {
+    lostHere(ctx, state.nextSeq, s - 1, (chosen ?? list[0]!).offset)
+    state.nextSeq = s
+    state.prevHash = undefined
+  }
+  if (chosen === undefined) {
+    loseUnchained(ctx, s, list)
+    return
+  }
+  const rec: Chosen = { ...chosen, linkVerified: state.prevHash !== undefined }
+  if (!rec.linkVerified || chosen.offset !== ctx.prevEndInSeg) ctx.clean = false
+  mirrorRepairs(ctx, s, list, chosen)
+  ctx.items.push({ kind: 'record', rec })
+  ctx.prevChosen = rec
+  ctx.prevEndInSeg = chosen.end
+  state.nextSeq = chosen.lastSeq + 1
+  state.prevHash = storedHash(chosen)
+  if (chosen.flags & RecordFlag.COMMIT) state.lastCommitSeq = chosen.lastSeq
+}
+
+/** Header repairs (a copy's header is bad, the other's is good) and whole-file repairs (a copy is missing), listed first. */
+function headerRepairs(ctx: MergeCtx): void {
+  const { good, copies, repairs, name } = ctx
+  if (good === undefined) return
+  for (const c of copies) {
+    if (c.header !== undefined || !c.present) continue
+    repairs.unshift({
+      segment: name,
+      offset: 0,
+      bytes: good.start,
+      fromSeq: undefined,
+      toSeq: undefined,
+      damagedIn: COPY_NAMES[c.copy]!,
+      takenFrom: COPY_NAMES[good.copy]!,
+      problem: `header-${c.headerProblem}`,
+    })
+  }
+  for (const c of copies) {
+    if (c.present) continue
+    const size = Math.max(...copies.map((x) => x.size))
+    repairs.unshift({
+      segment: name,
+      offset: 0,
+      bytes: size,
+      fromSeq: ctx.nameSeq,
+      toSeq: ctx.prevChosen?.seq,
+      damagedIn: COPY_NAMES[c.copy]!,
+      takenFrom: COPY_NAMES[good.copy]!,
+      problem: 'missing-segment',
+    })
+  }
+}
+
+/**
+ * The end of the segment: seqs up to the next segment that no copy holds, the
+ * bytes after the last intact record (a torn write at the end of the log, or
+ * garbage at the end of a sealed segment), and the uncommitted last batch.
+ */
+function segmentEnd(ctx: MergeCtx): Pick<SegmentResult, 'tail' | 'uncommitted'> {
+  const { state, prevChosen, copies, pref } = ctx
+  let tail: SegmentResult['tail']
+  let uncommitted: SegmentResult['uncommitted']
+  let endGap = false
+  if (ctx.nextNameSeq !== undefined) {
+    if (state.nextSeq < ctx.nextNameSeq) {
+      lostHere(ctx, state.nextSeq, ctx.nextNameSeq - 1, undefined)
+      endGap = true
+    }
+    state.nextSeq = Math.max(state.nextSeq, ctx.nextNameSeq)
+    state.prevHash = endGap ? undefined : state.prevHash
+    if (prevChosen === undefined || !(prevChosen.flags & RecordFlag.COMMIT)) ctx.clean = false
+  }
+  const end = ctx.prevEndInSeg
+  const present = copies.filter((c) => c.present)
+  if (!endGap && present.length > 0 && present.every((c) => c.size > end)) {
+    const c = present.includes(pref) ? pref : present[0]!
+    const spot = c.spots.find((s) => s.offset + s.bytes > end)
+    const problem = !c.saltKnown ? `header-${c.headerProblem ?? 'unknown'}` : (spot?.problem ?? 'unknown')
+    tail = { segment: ctx.name, offset: end, bytes: c.size - end, problem }
+    ctx.clean = false
+  }
+  if (ctx.nextNameSeq === undefined && prevChosen !== undefined && state.lastCommitSeq < prevChosen.seq) {
+    uncommitted = { fromSeq: Math.max(state.lastCommitSeq + 1, ctx.nameSeq), toSeq: prevChosen.seq }
+    ctx.clean = false
+  }
+  return { tail, uncommitted }
+}
+
+/** Copies whose header is bad or missing, and a header that breaks the chain of the segment before. */
+function badHeadersOf(ctx: MergeCtx, chainStartBroken: boolean): SegmentResult['badHeaders'] {
+  const { good } = ctx
+  const badHeaders = ctx.copies
+    .filter((c) => c.headerProblem !== undefined)
+    .map((c) => ({ copy: COPY_NAMES[c.copy]!, problem: c.headerProblem!, repaired: good !== undefined }))
+  if (chainStartBroken) badHeaders.push({ copy: COPY_NAMES[good!.copy]!, problem: 'chain-start', repaired: false })
+  return badHeaders
+}
+
 /** Merge the scans of one segment (one or two copies) into records and lost ranges, in seq order. */
 export function mergeSegment(
   name: string,
@@ -349,284 +705,26 @@ export function mergeSegment(
   copies: CopyScan[],
   state: SalvageState,
 ): Omit<SegmentResult, 'bytesRead'> {
-  const last = nextNameSeq === undefined
-  const items: SalvageItem[] = []
-  const skipped: SkippedRecord[] = []
-  const repairs: RepairRange[] = []
-  const good = copies.find((c) => c.header !== undefined)
-  // Lost ranges are located in the primary copy unless it is absent or unreadable.
-  const pref = copies.find((c) => c.present && c.saltKnown) ?? copies.find((c) => c.present) ?? copies[0]!
-  let clean = good !== undefined
-  const headerReason = copies.map((c) => c.headerProblem).find((p) => p !== undefined && p !== 'missing')
-  const skip = (c: Candidate, reason: SkippedRecord['reason'], message: string): void => {
-    skipped.push({ seq: c.seq, segment: name, offset: c.offset, copy: COPY_NAMES[c.copy]!, reason, message })
-    clean = false
-  }
-
-  // Seqs before this segment that no segment holds: a missing segment.
-  if (state.nextSeq < nameSeq) {
-    items.push({
-      kind: 'lost',
-      range: {
-        fromSeq: state.nextSeq,
-        toSeq: nameSeq - 1,
-        segment: segmentFileName(state.nextSeq),
-        offset: 0,
-        bytes: 0,
-        reason: 'missing-segment',
-        message: `no segment holds seqs ${state.nextSeq}..${nameSeq - 1}: the segment file(s) before ${name} are missing`,
-      },
-    })
-    state.nextSeq = nameSeq
-    state.prevHash = undefined
-    clean = false
-  }
-  let chainStartBroken = false
-  if (state.nextSeq === nameSeq && good !== undefined && state.prevHash === undefined)
-    state.prevHash = Buffer.from(good.header!.chainStart)
-  else if (
-    state.nextSeq === nameSeq &&
-    good !== undefined &&
-    state.prevHash !== undefined &&
-    !state.prevHash.equals(good.header!.chainStart)
-  ) {
-    // The header does not continue the chain of the segment before (its records are still checked against that segment's last hash).
-    chainStartBroken = true
-    clean = false
-  }
-
-  // Candidates by seq, primary copy first, then in file order. Two records of
-  // one copy may claim the same seq (a seq edited with its CRC recomputed, or a
-  // batch written again): the hash chain decides which one is the record (pick).
-  const bySeq = new Map<number, Candidate[]>()
-  for (const c of copies) {
-    for (const cand of c.cands) {
-      if (cand.seq < nameSeq || (nextNameSeq !== undefined && cand.seq >= nextNameSeq)) {
-        skip(cand, 'out-of-place', `seq ${cand.seq} does not belong in ${name}`)
-        continue
-      }
-      const list = bySeq.get(cand.seq)
-      if (list === undefined) bySeq.set(cand.seq, [cand])
-      else list.push(cand)
-    }
-  }
+  const ctx = newMergeCtx(name, nameSeq, nextNameSeq, copies, state)
+  lostBeforeSegment(ctx)
+  const chainStartBroken = checkChainStart(ctx)
+  const bySeq = groupBySeq(ctx)
   const before = precedingRecords(copies)
-  const seqs = [...bySeq.keys()].sort((a, b) => a - b)
-  let prevChosen: Chosen | undefined
-  let prevEndInSeg = good?.start ?? pref.start
-  const lostHere = (fromSeq: number, toSeq: number, endOff: number | undefined, reasonHint?: string): void => {
-    const startOff = prevEndInSeg
-    const stop = endOff ?? Math.max(...copies.map((c) => c.size))
-    const seqs = fromSeq === toSeq ? `seq ${fromSeq} is` : `seqs ${fromSeq}..${toSeq} are`
-    if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
-      // The segment ends cleanly at a record boundary, before the next segment's
-      // first seq: nothing of this segment is lost (it stays clean), the seqs are in no file.
-      items.push({
-        kind: 'lost',
-        range: {
-          fromSeq,
-          toSeq,
-          segment: segmentFileName(fromSeq),
-          offset: 0,
-          bytes: 0,
-          reason: 'missing-segment',
-          message: `${seqs} in no segment: ${name} ends cleanly at offset ${startOff} and the next segment starts at seq ${toSeq + 1} (a segment file is missing, or ${name} was cut at a record boundary)`,
-        },
-      })
-      return
-    }
-    clean = false
-    const spotIn = (c: CopyScan): DamagedBytes | undefined =>
-      c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
-    // No damage there, but a record that checks out and was not used: it does not fit the chain (an edited seq).
-    const unfit = skipped.some((k) => k.reason === 'chain' && k.offset >= startOff && k.offset < stop)
-    let reason = reasonHint ?? spotIn(pref)?.problem ?? (unfit ? 'chain' : undefined)
-    if (!pref.saltKnown && headerReason !== undefined) reason = `header-${headerReason}`
-    if (!pref.present) reason = 'missing-segment'
-    reason ??= startOff >= pref.size ? 'truncated' : 'unknown'
-    let message = `${seqs} not intact in the ${COPY_NAMES[pref.copy]} copy of ${name} from offset ${startOff} (${reason})`
-    for (const other of copies) {
-      if (other === pref) continue
-      const why = !other.present
-        ? 'missing-segment'
-        : !other.saltKnown
-          ? `header-${other.headerProblem}`
-          : (spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain'))
-      message += `, nor in the ${COPY_NAMES[other.copy]} copy (${why})`
-    }
-    items.push({
-      kind: 'lost',
-      range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message },
-    })
-  }
-
-  for (const s of seqs) {
-    const list = bySeq.get(s)!
-    if (s < state.nextSeq) {
-      for (const c of list) skip(c, 'duplicate', `seq ${s} appears again after seq ${state.nextSeq - 1}`)
-      continue
-    }
-    // After a loss the link to the record before cannot be checked: the chain
-    // around each candidate decides instead (pick).
-    const prevHash = s === state.nextSeq ? state.prevHash : undefined
-    const chosen = pick(list, prevHash, bySeq, before)
-    const same = (c: Candidate): boolean =>
-      chosen !== undefined && c.buf.subarray(c.offset, c.end).equals(chosen.buf.subarray(chosen.offset, chosen.end))
-    for (const c of list) {
-      if (chosen === undefined || c === chosen) continue
-      if (c.copy === chosen.copy && same(c)) skip(c, 'duplicate', `a second record with seq ${s}`)
-      else if (c.copy !== chosen.copy && !same(c))
-        skip(c, 'chain', `the ${COPY_NAMES[c.copy]} copy of seq ${s} differs and does not chain`)
-      else if (!same(c))
-        skip(
-          c,
-          'chain',
-          `seq ${s} is claimed by two records; the one at offset ${chosen.offset} is the one the hash chain proves, this one is not (its seq or content was changed, or it was written by someone else)`,
-        )
-    }
-    if (s > state.nextSeq) {
-      lostHere(state.nextSeq, s - 1, (chosen ?? list[0]!).offset)
-      state.nextSeq = s
-      state.prevHash = undefined
-    }
-    if (chosen === undefined) {
-      for (const c of list)
-        skip(
-          c,
-          'chain',
-          `seq ${s} checks out on its own but does not chain to seq ${s - 1} (modified, or re-sealed by someone else)`,
-        )
-      lostHere(s, list[0]!.lastSeq, list[0]!.end, 'chain')
-      state.nextSeq = list[0]!.lastSeq + 1
-      state.prevHash = undefined
-      prevEndInSeg = list[0]!.end
-      continue
-    }
-    const rec: Chosen = { ...chosen, linkVerified: state.prevHash !== undefined }
-    if (!rec.linkVerified || chosen.offset !== prevEndInSeg) clean = false
-    // Mirror repair: this record is damaged or absent in the other copy.
-    for (const c of copies) {
-      if (c.copy === chosen.copy || !c.present) continue // a whole missing file is one repair, below
-      const twin = list.find((x) => x.copy === c.copy && same(x)) ?? list.find((x) => x.copy === c.copy)
-      if (
-        twin !== undefined &&
-        (twin === chosen ||
-          twin.buf.subarray(twin.offset, twin.end).equals(chosen.buf.subarray(chosen.offset, chosen.end)))
-      )
-        continue
-      const spot = c.spots.find((x) => x.offset <= chosen.offset && x.offset + x.bytes > chosen.offset)
-      const problem = !c.present
-        ? 'missing-segment'
-        : !c.saltKnown
-          ? `header-${c.headerProblem}`
-          : twin !== undefined
-            ? 'chain'
-            : (spot?.problem ?? 'absent')
-      const prev = repairs[repairs.length - 1]
-      if (
-        prev !== undefined &&
-        prev.damagedIn === COPY_NAMES[c.copy] &&
-        prev.problem === problem &&
-        prev.offset + prev.bytes === chosen.offset &&
-        prev.toSeq === s - 1
-      ) {
-        prev.bytes += chosen.end - chosen.offset
-        prev.toSeq = chosen.lastSeq
-      } else {
-        repairs.push({
-          segment: name,
-          offset: chosen.offset,
-          bytes: chosen.end - chosen.offset,
-          fromSeq: s,
-          toSeq: chosen.lastSeq,
-          damagedIn: COPY_NAMES[c.copy]!,
-          takenFrom: COPY_NAMES[chosen.copy]!,
-          problem,
-        })
-      }
-    }
-    items.push({ kind: 'record', rec })
-    prevChosen = rec
-    prevEndInSeg = chosen.end
-    state.nextSeq = chosen.lastSeq + 1
-    state.prevHash = storedHash(chosen)
-    if (chosen.flags & RecordFlag.COMMIT) state.lastCommitSeq = chosen.lastSeq
-  }
-
-  // Header repairs (a copy's header is bad, the other's is good).
-  if (good !== undefined) {
-    for (const c of copies) {
-      if (c.header !== undefined || !c.present) continue
-      repairs.unshift({
-        segment: name,
-        offset: 0,
-        bytes: good.start,
-        fromSeq: undefined,
-        toSeq: undefined,
-        damagedIn: COPY_NAMES[c.copy]!,
-        takenFrom: COPY_NAMES[good.copy]!,
-        problem: `header-${c.headerProblem}`,
-      })
-    }
-  }
-  for (const c of copies) {
-    if (c.present || good === undefined) continue
-    const size = Math.max(...copies.map((x) => x.size))
-    repairs.unshift({
-      segment: name,
-      offset: 0,
-      bytes: size,
-      fromSeq: nameSeq,
-      toSeq: prevChosen?.seq,
-      damagedIn: COPY_NAMES[c.copy]!,
-      takenFrom: COPY_NAMES[good.copy]!,
-      problem: 'missing-segment',
-    })
-  }
-
-  let tail: SegmentResult['tail']
-  let uncommitted: SegmentResult['uncommitted']
-  let endGap = false
-  if (!last) {
-    if (state.nextSeq < nextNameSeq!) {
-      lostHere(state.nextSeq, nextNameSeq! - 1, undefined)
-      endGap = true
-    }
-    state.nextSeq = Math.max(state.nextSeq, nextNameSeq!)
-    state.prevHash = endGap ? undefined : state.prevHash
-    if (prevChosen === undefined || !(prevChosen.flags & RecordFlag.COMMIT)) clean = false
-  }
-  // Bytes after the last intact record that hold no known seq: a torn write at
-  // the end of the log, or garbage at the end of a sealed segment.
-  const present = copies.filter((c) => c.present)
-  if (!endGap && present.length > 0 && present.every((c) => c.size > prevEndInSeg)) {
-    const c = present.includes(pref) ? pref : present[0]!
-    const spot = c.spots.find((s) => s.offset + s.bytes > prevEndInSeg)
-    const problem = !c.saltKnown ? `header-${c.headerProblem ?? 'unknown'}` : (spot?.problem ?? 'unknown')
-    tail = { segment: name, offset: prevEndInSeg, bytes: c.size - prevEndInSeg, problem }
-    clean = false
-  }
-  if (last) {
-    if (prevChosen !== undefined && state.lastCommitSeq < prevChosen.seq) {
-      uncommitted = { fromSeq: Math.max(state.lastCommitSeq + 1, nameSeq), toSeq: prevChosen.seq }
-      clean = false
-    }
-  }
-  const badHeaders = copies
-    .filter((c) => c.headerProblem !== undefined)
-    .map((c) => ({ copy: COPY_NAMES[c.copy]!, problem: c.headerProblem!, repaired: good !== undefined }))
-  if (chainStartBroken) badHeaders.push({ copy: COPY_NAMES[good!.copy]!, problem: 'chain-start', repaired: false })
+  for (const s of [...bySeq.keys()].sort((a, b) => a - b)) mergeSeq(ctx, s, bySeq, before)
+  headerRepairs(ctx)
+  const { tail, uncommitted } = segmentEnd(ctx)
+  const badHeaders = badHeadersOf(ctx, chainStartBroken)
   return {
     name,
     nameSeq,
-    last,
-    items,
-    skipped,
-    repairs,
-    header: good?.headerBytes,
+    last: nextNameSeq === undefined,
+    items: ctx.items,
+    skipped: ctx.skipped,
+    repairs: ctx.repairs,
+    header: ctx.good?.headerBytes,
     tail,
     uncommitted,
-    clean,
+    clean: ctx.clean,
     badHeaders,
   }
 }

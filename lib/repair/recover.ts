@@ -121,8 +121,16 @@ function gapWhy(r: LostRange): Record<string, unknown> {
   return { reason: `recover: ${r.reason}`, segment: r.segment, offset: r.offset, bytes: r.bytes }
 }
 
-/** Salvage (or, with options.mirror, repair) dir into options.output. */
-export async function recoverLog(dir: string, options: RecoverOptions): Promise<RecoverReport> {
+/** What the steps of recoverLog share: the output being written and the report being filled. */
+interface RecoverRun {
+  writer: WalRewriter
+  report: RecoverReport
+  /** Time of the last intact record written: the time of a gap record after it. */
+  lastTimeMs: number | undefined
+}
+
+/** The arguments after checkRecoverArgs, with output and segmentBytesMax checked. */
+function checkOptions(dir: string, options: RecoverOptions): RecoverOptions {
   options = checkRecoverArgs(dir, options)
   if (typeof options?.output !== 'string' || options.output === '') {
     throw new AuditError(ERROR_CODES.OPTION_INVALID, 'output: a directory for the recovered WAL is required', {
@@ -137,15 +145,17 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
       details: { option: 'segmentBytesMax' },
     })
   }
-  const input = path.resolve(dir)
-  const mirror = options.mirror === undefined ? undefined : path.resolve(options.mirror)
-  const output = path.resolve(options.output)
-  const fileMode = checkFileMode(options.fileMode)
-  const lists = await Promise.all([listWal(input), ...(mirror === undefined ? [] : [listWal(mirror)])])
-  await checkOutputDir(output, mirror === undefined ? [input] : [input, mirror])
-  const tmp = await makeTempDir(output, fileMode)
-  const startedAt = new Date().toISOString()
-  const report: RecoverReport = {
+  return options
+}
+
+/** An empty report: nothing recovered yet, not verified. */
+function newReport(
+  input: string,
+  mirror: string | undefined,
+  output: string,
+  lists: Awaited<ReturnType<typeof listWal>>[],
+): RecoverReport {
+  return {
     ok: true,
     mode: mirror === undefined ? 'salvage' : 'repair',
     input,
@@ -174,81 +184,113 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
     repairs: [],
     sideFiles: lists[0]!.sideFiles,
     verify: { ok: false, segments: 0, records: 0, lastSeq: undefined },
-    startedAt,
+    startedAt: new Date().toISOString(),
     finishedAt: '',
   }
+}
+
+/**
+ * One salvaged segment into the output. A clean segment is copied as it is;
+ * only the seqs no file holds (a missing next segment) may follow it, as a gap
+ * record in a segment of its own. Any other segment is re-sealed record by record.
+ */
+async function writeSegment(run: RecoverRun, seg: SegmentResult): Promise<void> {
+  const { writer, report } = run
+  const raw = copyable(writer, seg)
+  if (raw) {
+    report.originalHashesThroughSeq = (await copyRaw(writer, seg)) ?? report.originalHashesThroughSeq
+    report.segments.copiedExactly++
+  } else {
+    report.segments.resealed++
+    writer.breakSegment()
+  }
+  for (let k = 0; k < seg.items.length; k++) {
+    const it = seg.items[k]!
+    if (it.kind === 'record') {
+      if (!raw) {
+        const seq = await writer.append({ type: it.rec.type, timeMs: it.rec.timeMs, payload: payloadOf(it.rec) })
+        invariant(seq === it.rec.seq, `recovered record ${it.rec.seq} written as ${seq}`)
+      }
+      run.lastTimeMs = it.rec.timeMs
+      continue
+    }
+    // The time of the intact record before the gap (else the one after it): the loss happened between them.
+    const next = seg.items.slice(k + 1).find((x) => x.kind === 'record')
+    await writeGap(run, it.range, next?.kind === 'record' ? next.rec.timeMs : undefined)
+  }
+}
+
+/** One gap record covering exactly the lost range r. */
+async function writeGap(run: RecoverRun, r: LostRange, nextTimeMs: number | undefined): Promise<void> {
+  if (r.toSeq >= SEQ_SPACE_END) {
+    throw new AuditError(
+      ERROR_CODES.CORRUPT,
+      `seqs up to ${r.toSeq} lost (at ${r.segment}): past the seq space of a log, so the segment file names themselves are wrong`,
+      { details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' } },
+    )
+  }
+  const timeMs = run.lastTimeMs ?? nextTimeMs ?? Date.now()
+  const seq = await run.writer.appendGap(r.toSeq, timeMs, gapWhy(r))
+  invariant(seq === r.fromSeq && run.writer.nextSeq === r.toSeq + 1, `gap ${r.fromSeq}..${r.toSeq} written at ${seq}`)
+  run.report.records.gaps++
+}
+
+/** Seal the output, verify it (it must verify, hold every gap and every record written), and decide report.ok. */
+async function finishOutput(run: RecoverRun, tmp: string): Promise<void> {
+  const { writer, report } = run
+  await writer.finish()
+  report.lastSeq = writer.nextSeq - 1
+  report.addedSealSeq = writer.addedSealSeq
+  report.records.output = writer.records
+  report.segments.output = writer.segments.length
+  const v = await verifyLog(tmp)
+  report.verify = { ok: v.ok, segments: v.segments, records: v.records, lastSeq: v.lastSeq }
+  const gapsOk =
+    v.gaps.length >= report.lost.length &&
+    report.lost.every((l) => v.gaps.some((g) => g.fromSeq === l.fromSeq && g.toSeq === l.toSeq))
+  invariant(
+    v.ok &&
+      v.sealed &&
+      gapsOk &&
+      v.records === writer.records &&
+      v.lastSeq === report.lastSeq &&
+      v.tornTail === undefined &&
+      v.zeroTail === undefined,
+    `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: writer.records, lastSeq: v.lastSeq, sealed: v.sealed, gapsOk })}`,
+  )
+  report.ok =
+    report.lost.length === 0 &&
+    report.skipped.length === 0 &&
+    report.badHeaders.every((h) => h.repaired) &&
+    report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))
+}
+
+/** Salvage (or, with options.mirror, repair) dir into options.output. */
+export async function recoverLog(dir: string, options: RecoverOptions): Promise<RecoverReport> {
+  options = checkOptions(dir, options)
+  const input = path.resolve(dir)
+  const mirror = options.mirror === undefined ? undefined : path.resolve(options.mirror)
+  const output = path.resolve(options.output)
+  const fileMode = checkFileMode(options.fileMode)
+  const inputs = mirror === undefined ? [input] : [input, mirror]
+  const lists = await Promise.all(inputs.map((d) => listWal(d)))
+  await checkOutputDir(output, inputs)
+  const tmp = await makeTempDir(output, fileMode)
+  const report = newReport(input, mirror, output, lists)
   const writer = new WalRewriter(tmp, {
     segmentBytesMax: options.segmentBytesMax,
     fileMode,
-    logId: await inputLogId(mirror === undefined ? [input] : [input, mirror], lists),
+    logId: await inputLogId(inputs, lists),
   })
   report.logId = writer.logId.toString('hex')
+  const run: RecoverRun = { writer, report, lastTimeMs: undefined }
   try {
-    let lastTimeMs: number | undefined
     for await (const seg of salvageSegments(input, mirror)) {
       options.onBytes?.(seg.bytesRead)
       account(report, seg)
-      // A clean segment is copied as it is; only the seqs no file holds (a missing
-      // next segment) may follow it, as a gap record in a segment of its own.
-      const raw = copyable(writer, seg)
-      if (raw) {
-        report.originalHashesThroughSeq = (await copyRaw(writer, seg)) ?? report.originalHashesThroughSeq
-        report.segments.copiedExactly++
-      } else {
-        report.segments.resealed++
-        writer.breakSegment()
-      }
-      for (let k = 0; k < seg.items.length; k++) {
-        const it = seg.items[k]!
-        if (it.kind === 'record') {
-          if (!raw) {
-            const seq = await writer.append({ type: it.rec.type, timeMs: it.rec.timeMs, payload: payloadOf(it.rec) })
-            invariant(seq === it.rec.seq, `recovered record ${it.rec.seq} written as ${seq}`)
-          }
-          lastTimeMs = it.rec.timeMs
-          continue
-        }
-        const r = it.range
-        if (r.toSeq >= SEQ_SPACE_END) {
-          throw new AuditError(
-            ERROR_CODES.CORRUPT,
-            `seqs up to ${r.toSeq} lost (at ${r.segment}): past the seq space of a log, so the segment file names themselves are wrong`,
-            { details: { segment: r.segment, offset: r.offset, seq: r.fromSeq, problem: 'file-name' } },
-          )
-        }
-        // The time of the intact record before the gap (else the one after it): the loss happened between them.
-        const next = seg.items.slice(k + 1).find((x) => x.kind === 'record')
-        const timeMs = lastTimeMs ?? (next?.kind === 'record' ? next.rec.timeMs : Date.now())
-        const seq = await writer.appendGap(r.toSeq, timeMs, gapWhy(r))
-        invariant(seq === r.fromSeq && writer.nextSeq === r.toSeq + 1, `gap ${r.fromSeq}..${r.toSeq} written at ${seq}`)
-        report.records.gaps++
-      }
+      await writeSegment(run, seg)
     }
-    await writer.finish()
-    report.lastSeq = writer.nextSeq - 1
-    report.addedSealSeq = writer.addedSealSeq
-    report.records.output = writer.records
-    report.segments.output = writer.segments.length
-    const v = await verifyLog(tmp)
-    report.verify = { ok: v.ok, segments: v.segments, records: v.records, lastSeq: v.lastSeq }
-    const gapsOk =
-      v.gaps.length >= report.lost.length &&
-      report.lost.every((l) => v.gaps.some((g) => g.fromSeq === l.fromSeq && g.toSeq === l.toSeq))
-    invariant(
-      v.ok &&
-        v.sealed &&
-        gapsOk &&
-        v.records === writer.records &&
-        v.lastSeq === report.lastSeq &&
-        v.tornTail === undefined &&
-        v.zeroTail === undefined,
-      `the recovered WAL does not verify: ${JSON.stringify(v.firstBad ?? v.tornTail ?? { records: v.records, expected: writer.records, lastSeq: v.lastSeq, sealed: v.sealed, gapsOk })}`,
-    )
-    report.ok =
-      report.lost.length === 0 &&
-      report.skipped.length === 0 &&
-      report.badHeaders.every((h) => h.repaired) &&
-      report.tails.every((t) => t.lastSegment && !t.problem.startsWith('header-'))
+    await finishOutput(run, tmp)
     report.finishedAt = new Date().toISOString()
     await publish(tmp, output, RECOVERY_REPORT_FILE, JSON.stringify(report, null, 2) + '\n', fileMode)
     return report
