@@ -1,178 +1,33 @@
 /**
- * The checker every scenario shares. It reads WAL bytes with its own parser
- * (written from docs/wal-format.md, sections 2-7 and 10; only the CRC32C
- * primitive and node:crypto SHA-256 are shared with the library), so a bug in
- * the library's scanner cannot hide itself. Then it holds the log against what
- * the runner knows: the oracle of emitted events and the acknowledged receipts.
- *
- * After every crash and reopen:
- *   - seqs are contiguous from 1, the hash chain verifies across segments,
- *     every sealed segment ends at a COMMIT, headers are intact;
- *   - every record is exactly an emitted event (payload bytes and timestamp),
- *     and per producer the emits appear as 0, 1, 2, ... in log order;
- *   - every acknowledged event is present, once, at its receipt's seq;
- *   - after recovery, nothing is left past the last COMMIT (a torn tail was cut,
- *     and only beyond the last acknowledged record).
+ * The checker every scenario shares: a log read by the runner's own walker
+ * (torture/walker.ts, format v1 and v2) held against what the runner knows,
+ * the oracle of emitted events and the acknowledged receipts:
+ *   - the log is valid (a raw crash state may end in a tail after the last
+ *     COMMIT, never after a seal but zeros); after recovery no tail is left;
+ *   - every event is exactly an emitted one (payload and timestamp), and per
+ *     producer the emits appear as 0, 1, 2, ... in log order;
+ *   - every receipt is an event at its seq, never inside a gap, and no two
+ *     receipts share a seq;
+ *   - a log closed with close() ends with a seal.
+ * Seq history across crash states (no seq given to two records) is
+ * torture/seqs.ts.
  */
 
-import { createHash } from 'node:crypto'
-import { crc32c } from '../shared/crc32c.js'
 import type { Oracle } from './events.js'
+import { type Parsed, type PRec, T_EVENT, T_GAP, T_SEAL } from './walker.js'
 
-export interface PRec {
-  seq: number
-  timeMs: number
-  payload: Buffer
-  segment: string
-  offset: number
-  end: number
-}
-
-export interface Parsed {
-  records: PRec[]
-  segments: string[]
-  /** The first thing that is not a valid committed log, if any (in the last segment: where the committed part ends). */
-  problem: { segment: string; offset: number; seq: number; what: string } | undefined
-  /** Bytes after the last COMMIT of the last segment. */
-  tailBytes: number
-  /** End of the committed data in the last segment. */
-  commitEnd: number
-}
-
-const SEG_MAGIC = Buffer.from('MTLAWAL\0', 'latin1')
-const SEG_NAME = /^(\d{20})\.wal$/
-const REC_MAGIC = 0x5261746d
-const ZERO32 = Buffer.alloc(32)
-const PAYLOAD_MAX = 64 * 1024 * 1024
-
-function u64(b: Buffer, o: number): number {
-  return b.readUInt32LE(o) + b.readUInt32LE(o + 4) * 0x1_0000_0000
-}
-
-function chainHash(b: Buffer, o: number, len: number, prev: Buffer): Buffer {
-  return createHash('sha256')
-    .update(b.subarray(o + 8, o + 32))
-    .update(prev)
-    .update(b.subarray(o + 64, o + 64 + len))
-    .digest()
-}
-
-/** Parse the segments of one WAL directory (name → bytes); never throws for damage. */
-export function parseWal(files: Map<string, Buffer>): Parsed {
-  const segments = [...files.keys()].filter((n) => SEG_NAME.test(n)).sort()
-  const out: Parsed = { records: [], segments, problem: undefined, tailBytes: 0, commitEnd: 0 }
-  let seq = 0
-  let hash: Buffer = ZERO32
-  for (let i = 0; i < segments.length; i++) {
-    const name = segments[i]!
-    const b = files.get(name)!
-    const last = i === segments.length - 1
-    const bad = (offset: number, what: string): Parsed => {
-      out.problem = { segment: name, offset, seq: seq + 1, what }
-      return out
-    }
-    if (b.length < 80) return bad(0, 'header: short')
-    if (!b.subarray(0, 8).equals(SEG_MAGIC)) return bad(0, 'header: magic')
-    if (crc32c(b.subarray(0, 72)) !== b.readUInt32LE(72)) return bad(0, 'header: checksum')
-    if (b.readUInt16LE(8) !== 1) return bad(0, 'header: version')
-    if (b.readUInt16LE(10) !== 80 || b.readUInt32LE(12) !== 0 || b.readUInt32LE(76) !== 0)
-      return bad(0, 'header: layout')
-    const firstSeq = u64(b, 16)
-    if (firstSeq !== seq + 1 || Number(SEG_NAME.exec(name)![1]) !== firstSeq)
-      return bad(0, `header: first seq ${firstSeq}, expected ${seq + 1}`)
-    if (!b.subarray(32, 64).equals(hash)) return bad(0, 'header: chain start')
-    const seed = crc32c(b.subarray(64, 72))
-    let off = 80
-    let commitEnd = 80
-    let committedSeq = seq
-    let committedHash: Buffer = hash
-    let idx = 0
-    const pending: PRec[] = []
-    let stop: string | undefined
-    while (off < b.length) {
-      if (b.length - off < 64) {
-        stop = 'truncated header'
-        break
-      }
-      if (b.readUInt32LE(off) !== REC_MAGIC) {
-        stop = 'magic'
-        break
-      }
-      const len = b.readUInt32LE(off + 8)
-      if (len > PAYLOAD_MAX) {
-        stop = 'length'
-        break
-      }
-      if (off + 64 + len > b.length) {
-        stop = 'truncated'
-        break
-      }
-      if (crc32c(b.subarray(off + 8, off + 64 + len), seed) !== b.readUInt32LE(off + 4)) {
-        stop = 'checksum'
-        break
-      }
-      const type = b[off + 12]!
-      const flags = b[off + 13]!
-      if (type !== 1 || (flags & ~1) !== 0) {
-        stop = 'reserved'
-        break
-      }
-      if (b.readUInt16LE(off + 14) !== idx) {
-        stop = 'batch index'
-        break
-      }
-      const rseq = u64(b, off + 16)
-      if (rseq !== seq + 1) {
-        stop = `seq ${rseq}, expected ${seq + 1}`
-        break
-      }
-      const h = chainHash(b, off, len, hash)
-      if (!h.equals(b.subarray(off + 32, off + 64))) {
-        stop = 'chain'
-        break
-      }
-      const lo = b.readUInt32LE(off + 24)
-      const hi = b.readInt32LE(off + 28)
-      pending.push({
-        seq: rseq,
-        timeMs: hi * 0x1_0000_0000 + lo,
-        payload: b.subarray(off + 64, off + 64 + len),
-        segment: name,
-        offset: off,
-        end: off + 64 + len,
-      })
-      seq = rseq
-      hash = h
-      off += 64 + len
-      idx++
-      if (flags & 1) {
-        out.records.push(...pending)
-        pending.length = 0
-        commitEnd = off
-        committedSeq = seq
-        committedHash = hash
-        idx = 0
-      }
-    }
-    seq = committedSeq
-    hash = committedHash
-    if (!last) {
-      if (stop !== undefined) return bad(off, `record: ${stop}`)
-      if (commitEnd !== b.length) return bad(commitEnd, 'sealed segment ends inside a batch')
-    } else {
-      out.commitEnd = commitEnd
-      out.tailBytes = b.length - commitEnd
-      if (out.tailBytes > 0)
-        out.problem = {
-          segment: name,
-          offset: commitEnd,
-          seq: seq + 1,
-          what: stop === undefined ? 'uncommitted records' : `record: ${stop}`,
-        }
-    }
-  }
-  return out
-}
+export {
+  frame,
+  type Header,
+  parseHeader,
+  type Parsed,
+  parseWal,
+  type PRec,
+  SEG_NAME,
+  T_EVENT,
+  T_GAP,
+  T_SEAL,
+} from './walker.js'
 
 export interface Ack {
   seq: number
@@ -190,13 +45,16 @@ export interface CheckInput {
   startsAtZero?: (p: number) => boolean
   /** Order of producers along the log must be non-decreasing in this key (e.g. the life of a kill -9 run). */
   epochOf?: (p: number) => number
-  /** The log must hold exactly these many records (when known). */
-  expectRecords?: number
+  /** The log must hold exactly these many events (when known). */
+  expectEvents?: number
+  /** The log was closed with close(): it must end with a seal record. */
+  closed?: boolean
 }
 
 export interface CheckResult {
   ok: boolean
   failures: string[]
+  /** Events read. */
   records: number
   acked: number
 }
@@ -207,19 +65,14 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
   const fail = (m: string): void => {
     if (failures.length < 20) failures.push(m)
   }
-  if (
-    parsed.problem !== undefined &&
-    !(c.allowTail && parsed.problem.segment === parsed.segments.at(-1) && parsed.problem.offset === parsed.commitEnd)
-  ) {
-    const p = parsed.problem
+  const p = parsed.problem
+  if (p !== undefined && !(c.allowTail && p.tail))
     fail(`log damaged: ${p.what} (segment ${p.segment}, offset ${p.offset}, seq ${p.seq})`)
-  }
-  const recs = parsed.records
   const next = new Map<number, number>()
   let epoch = -Infinity
-  for (let i = 0; i < recs.length; i++) {
-    const r = recs[i]!
-    if (r.seq !== i + 1) fail(`seq ${r.seq} at position ${i + 1}: not contiguous from 1`)
+  const bySeq = new Map<number, PRec>()
+  for (const r of parsed.events) {
+    bySeq.set(r.seq, r)
     const id = c.oracle.identify(r.payload)
     if (id === undefined) {
       fail(
@@ -245,14 +98,27 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
       epoch = Math.max(epoch, e)
     }
   }
+  const gaps = parsed.records.filter((r) => r.type === T_GAP)
+  const receipts = new Map<number, Ack>()
   let acked = 0
-  let maxAcked = 0
   for (const a of c.acked) {
     acked++
-    maxAcked = Math.max(maxAcked, a.seq)
-    const r = recs[a.seq - 1]
+    const dup = receipts.get(a.seq)
+    if (dup !== undefined && (dup.p !== a.p || dup.n !== a.n))
+      fail(
+        `seq ${a.seq} was acknowledged twice, to emit ${dup.p}/${dup.n} and to emit ${a.p}/${a.n}: a seq given to two events`,
+      )
+    receipts.set(a.seq, a)
+    const r = bySeq.get(a.seq)
     if (r === undefined) {
-      fail(`acknowledged seq ${a.seq} (emit ${a.p}/${a.n}) is missing: the log ends at seq ${recs.length}`)
+      const g = gaps.find((x) => x.seq <= a.seq && a.seq <= x.lastSeq)
+      if (g !== undefined)
+        fail(
+          `acknowledged seq ${a.seq} (emit ${a.p}/${a.n}) lies in the gap [${g.seq}, ${g.lastSeq}]: an acknowledged event declared lost`,
+        )
+      else if (a.seq > parsed.lastSeq)
+        fail(`acknowledged seq ${a.seq} (emit ${a.p}/${a.n}) is missing: the log ends at seq ${parsed.lastSeq}`)
+      else fail(`acknowledged seq ${a.seq} (emit ${a.p}/${a.n}) holds a record of another type`)
       continue
     }
     const id = c.oracle.identify(r.payload)
@@ -263,7 +129,25 @@ export function checkLog(parsed: Parsed, c: CheckInput): CheckResult {
   }
   if (!c.allowTail && parsed.tailBytes > 0)
     fail(`${parsed.tailBytes} bytes after the last COMMIT remain after recovery`)
-  if (c.expectRecords !== undefined && recs.length !== c.expectRecords)
-    fail(`log holds ${recs.length} records, expected exactly ${c.expectRecords}`)
-  return { ok: failures.length === 0, failures, records: recs.length, acked }
+  if (c.expectEvents !== undefined && parsed.events.length !== c.expectEvents)
+    fail(`log holds ${parsed.events.length} events, expected exactly ${c.expectEvents}`)
+  if (c.closed === true && (parsed.records.at(-1)?.type !== T_SEAL || !parsed.sealed || parsed.tailBytes > 0))
+    fail(
+      `the log was closed but does not end with a seal (last record ${describe(parsed.records.at(-1))}, ${parsed.tailBytes} bytes after it)`,
+    )
+  return { ok: failures.length === 0, failures, records: parsed.events.length, acked }
+}
+
+/** A record in a failure message. */
+export function describe(r: PRec | undefined): string {
+  if (r === undefined) return 'none'
+  const what =
+    r.type === T_EVENT
+      ? 'event'
+      : r.type === T_SEAL
+        ? 'seal'
+        : r.type === T_GAP
+          ? `gap [${r.seq}, ${r.lastSeq}]`
+          : `type ${r.type}`
+  return `${what} seq ${r.seq} (${r.segment}@${r.offset})`
 }

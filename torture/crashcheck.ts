@@ -1,7 +1,7 @@
 /**
  * Crash states and what must hold after them. A crash state is the files a
  * reboot finds after a power loss at some point of a journaled run; it is
- * recovered with the real recovery code (workers/writer/resume.ts recover(), the
+ * recovered with the real recovery code (workers/writer/resume.ts resume(), the
  * function the writer runs on open) over the simulated disk, in-process (fast:
  * no worker), and the result is checked by the independent checker. A sample of
  * states is also reopened end to end with AuditSink.open and appended to.
@@ -9,17 +9,18 @@
 
 import { AuditSink } from '../lib/index.js'
 import { LIMITS } from '../shared/limits.js'
-import { type MirrorReport, reconcile, recover, type Recovered } from '../workers/writer/index.js'
+import { type MirrorReport, reconcile, resume, type Resumed } from '../workers/writer/index.js'
 import { type Ack, checkLog, type CheckInput, parseWal } from './checker.js'
+import { checkHistory, checkNewGap, type Device, device, expectedLost, union } from './seqs.js'
 import type { Oracle } from './events.js'
-import { journalCount, readJournal, resetJournal } from './journal.js'
+import { readJournal, resetJournal } from './journal.js'
 import type { Rng } from './prng.js'
 import { type SimCounters, type SimConfig, simStorage } from './sim-storage.js'
 import { type Files, filesToWire, type Op, SimFs } from './sim-fs.js'
 import { SIM_MODULE, SMALL } from './workload.js'
 
 export interface RecoverOutcome {
-  rec: Recovered | undefined
+  rec: Resumed | undefined
   error: { code: string; message: string; details?: unknown } | undefined
   /** The disk after recovery (volatile view). */
   after: SimFs
@@ -45,7 +46,7 @@ export function recoverState(
   const s = simStorage(fs, sim, counters)
   try {
     if (!fs.hasDir(dir)) fs.mkdir(dir)
-    const rec = recover(s, dir, LIMITS.eventBytesMax.max, () => clockMs)
+    const rec = resume(s, dir, LIMITS.eventBytesMax.max, () => clockMs)
     return { rec, error: undefined, after: fs, ops, counters }
   } catch (err) {
     const e = err as { code?: string; message: string; details?: unknown }
@@ -63,42 +64,70 @@ export function dirFiles(f: Files, dir: string): Map<string, Buffer> {
   return f.get(dir) ?? new Map()
 }
 
+/** What must hold of a crash state's history, beyond the log itself. */
+export interface HistoryInput {
+  /** Earlier crash states of the same history, at most one open() from each to this one (torture/seqs.ts rules 1-4). */
+  history?: readonly Device[]
+}
+
 /**
  * Recover a crash state and check it: recovery succeeds, the log is intact,
- * every acked event is there, no tail is left, recovering again changes nothing.
- * Returns failure messages (empty: fine) and the recovered record count.
+ * every acked event is there, no tail is left, the seqs the device showed past
+ * the committed end are exactly what recovery reports lost (the writer's gap),
+ * nothing the device showed is forgotten or given to another record,
+ * recovering again changes nothing. Returns failure messages (empty: fine), the
+ * recovered event count, and what the device showed before and after.
  */
 export function recoverAndCheck(
   state: Files,
   dir: string,
   oracle: Oracle,
   acked: Ack[],
-  extra: Partial<CheckInput> = {},
-): { failures: string[]; records: number; outcome: RecoverOutcome } {
+  extra: Partial<CheckInput> & HistoryInput = {},
+): { failures: string[]; records: number; outcome: RecoverOutcome; before: Device; after: Device | undefined } {
+  const { history = [], ...checkExtra } = extra
+  const raw = parseWal(dirFiles(state, dir))
+  const before = device(dirFiles(state, dir), raw)
   const o = recoverState(state, dir)
   if (o.error !== undefined)
     return {
       failures: [`recovery refused the crash state: ${o.error.code}: ${o.error.message}`],
       records: 0,
       outcome: o,
+      before,
+      after: undefined,
     }
   const after = o.after.volatileFiles()
   const parsed = parseWal(dirFiles(after, dir))
-  const c = checkLog(parsed, { oracle, acked, allowTail: false, ...extra })
+  const c = checkLog(parsed, { oracle, acked, allowTail: false, ...checkExtra })
   const failures = [...c.failures]
-  if (o.rec!.lastSeq !== parsed.records.length)
+  const rec = o.rec!
+  if (rec.lastSeq !== parsed.lastSeq)
+    failures.push(`recovery says the log ends at seq ${rec.lastSeq}, the checker reads it up to seq ${parsed.lastSeq}`)
+  if ((rec.active?.sealed ?? false) !== parsed.sealed)
     failures.push(
-      `recovery says the log ends at seq ${o.rec!.lastSeq}, the checker reads ${parsed.records.length} records`,
+      `recovery says the last segment is ${rec.active?.sealed ? '' : 'not '}sealed, the checker reads the opposite`,
     )
+  const want = expectedLost(before)
+  if (JSON.stringify(rec.lost) !== JSON.stringify(want))
+    failures.push(
+      `recovery reports lost seqs ${JSON.stringify(rec.lost)}, the device showed ${want === undefined ? 'none' : `[${want.fromSeq}, ${want.toSeq}]`} past the committed end ${before.lastSeq}`,
+    )
+  const afterDevice = device(dirFiles(after, dir), parsed)
+  failures.push(...checkHistory(before, afterDevice, 'across recovery: '))
+  history.forEach((h, i) => {
+    failures.push(...checkHistory(h, afterDevice, `from earlier crash state ${i + 1}: `))
+    failures.push(...checkNewGap(h, raw, `from earlier crash state ${i + 1}: `))
+  })
   // A cut (torn tail, or zeros only) starts at or after the end of the last acknowledged record.
   for (const [kind, cut] of [
-    ['torn tail', o.rec!.tornTail],
-    ['zero tail', o.rec!.zeroTail],
+    ['torn tail', rec.tornTail],
+    ['zero tail', rec.zeroTail],
   ] as const) {
     if (cut === undefined) continue
     let lastAckEnd = 0
     const maxAck = acked.reduce((m, a) => Math.max(m, a.seq), 0)
-    const r = parsed.records[maxAck - 1]
+    const r = parsed.events.find((x) => x.seq === maxAck)
     if (r !== undefined && r.segment === cut.segment) lastAckEnd = r.end
     if (cut.offset < lastAckEnd)
       failures.push(
@@ -117,9 +146,12 @@ export function recoverAndCheck(
       failures.push(
         `a second recovery changed the log again (lastSeq ${again.rec!.lastSeq}, torn ${JSON.stringify(again.rec!.tornTail)}, zeros ${JSON.stringify(again.rec!.zeroTail)})`,
       )
-    }
+    } else if (JSON.stringify(again.rec!.lost) !== JSON.stringify(rec.lost))
+      failures.push(
+        `a second recovery reports lost seqs ${JSON.stringify(again.rec!.lost)}, the first ${JSON.stringify(rec.lost)}: the cut forgot what it cut`,
+      )
   }
-  return { failures, records: parsed.records.length, outcome: o }
+  return { failures, records: parsed.events.length, outcome: o, before, after: afterDevice }
 }
 
 /**
@@ -127,7 +159,9 @@ export function recoverAndCheck(
  * then the two made to agree (workers/writer/mirror.ts reconcile: the copy behind
  * catches up). A refusal is returned, not judged (the caller knows whether
  * refusing is right); otherwise both copies must pass the checker with every
- * acknowledged receipt and hold byte-for-byte the same segments.
+ * acknowledged receipt and hold byte-for-byte the same segments, and open must
+ * go on past every seq either copy showed (lost exactly those past the agreed
+ * end), forgetting none and giving none to another record.
  */
 export function recoverMirroredAndCheck(
   state: Files,
@@ -139,20 +173,27 @@ export function recoverMirroredAndCheck(
   records: number
   refused: { code: string; message: string } | undefined
   caughtUp: MirrorReport['caughtUp']
+  /** The seqs open would record as a gap. */
+  lost: Resumed['lost']
 } {
   const fs = SimFs.from(state)
   const s = simStorage(fs, {}, { calls: new Map(), fired: [] })
+  const before = union(device(dirFiles(state, dirs[0])), device(dirFiles(state, dirs[1])))
   let report: MirrorReport
+  let rec: Resumed
   try {
     for (const d of dirs) if (!fs.hasDir(d)) fs.mkdir(d)
-    const recs = dirs.map((d) => recover(s, d, LIMITS.eventBytesMax.max, () => RECOVERY_CLOCK_MS)) as [
-      Recovered,
-      Recovered,
-    ]
-    report = reconcile(s, dirs, recs).report
+    const recs = dirs.map((d) => resume(s, d, LIMITS.eventBytesMax.max, () => RECOVERY_CLOCK_MS)) as [Resumed, Resumed]
+    ;({ rec, report } = reconcile(s, dirs, recs))
   } catch (err) {
     const e = err as { code?: string; message: string }
-    return { failures: [], records: 0, refused: { code: e.code ?? 'no-code', message: e.message }, caughtUp: undefined }
+    return {
+      failures: [],
+      records: 0,
+      refused: { code: e.code ?? 'no-code', message: e.message },
+      caughtUp: undefined,
+      lost: undefined,
+    }
   }
   const after = fs.volatileFiles()
   const failures: string[] = []
@@ -162,6 +203,14 @@ export function recoverMirroredAndCheck(
     const c = checkLog(parsed[i]!, { oracle, acked, allowTail: false })
     for (const f of c.failures) failures.push(`${i === 0 ? 'WAL' : 'mirror'} ${d}: ${f}`)
   })
+  // Open goes on from the copies agreed: the seqs either copy showed past the agreed end are lost, and no seq is forgotten.
+  const want = expectedLost(before)
+  if (rec.lastSeq !== parsed[0]!.lastSeq || JSON.stringify(rec.lost) !== JSON.stringify(want))
+    failures.push(
+      `after reconcile open resumes at seq ${rec.lastSeq} with lost seqs ${JSON.stringify(rec.lost)}; the checker reads the log up to ${parsed[0]!.lastSeq} and the two copies showed ${want === undefined ? 'nothing' : `[${want.fromSeq}, ${want.toSeq}]`} past the committed end ${before.lastSeq}`,
+    )
+  const now = union(device(dirFiles(after, dirs[0]), parsed[0]), device(dirFiles(after, dirs[1]), parsed[1]))
+  failures.push(...checkHistory(before, now, 'across recovery and reconcile: '))
   const [a, b] = segs as [Map<string, Buffer>, Map<string, Buffer>]
   const names = new Set([...a.keys(), ...b.keys()])
   for (const n of names)
@@ -169,7 +218,7 @@ export function recoverMirroredAndCheck(
       failures.push(
         `after open the copies differ in ${n} (${a.get(n)?.length ?? 'missing'} and ${b.get(n)?.length ?? 'missing'} bytes)`,
       )
-  return { failures, records: parsed[0]!.records.length, refused: undefined, caughtUp: report.caughtUp }
+  return { failures, records: parsed[0]!.events.length, refused: undefined, caughtUp: report.caughtUp, lost: rec.lost }
 }
 
 /** Acknowledged receipts at crash point c (c ops had happened). */
@@ -180,11 +229,15 @@ export function ackedAt(acks: readonly (Ack & { at: number })[], c: number): Ack
 /**
  * End to end: AuditSink.open on a crash state (real writer, real recovery),
  * emit `count` more events as a new producer, close, and check the final log
- * holds everything acknowledged before and after.
+ * (both copies, with a mirror): everything acknowledged before and after is
+ * there, the log ends with a seal, the open recorded exactly the seqs the
+ * device showed past the committed end as a gap, and no seq the device showed
+ * was given to another record (torture/seqs.ts).
  */
 export async function reopenAndAppend(o: {
   state: Files
   dir: string
+  mirror?: string
   oracle: Oracle
   ackedBefore: Ack[]
   producer: number
@@ -194,16 +247,25 @@ export async function reopenAndAppend(o: {
 }): Promise<string[]> {
   resetJournal(o.journal)
   const failures: string[] = []
+  const dirs = o.mirror === undefined ? [o.dir] : [o.dir, o.mirror]
+  const before = dirs.map((d) => device(dirFiles(o.state, d))).reduce(union)
   let sink: AuditSink
   try {
     sink = await AuditSink.open({
       dir: o.dir,
+      mirror: o.mirror,
       ...SMALL,
       storage: { module: SIM_MODULE, config: { journal: o.journal, initial: filesToWire(o.state) } },
     })
   } catch (err) {
     return [`AuditSink.open refused the crash state: ${(err as { code?: string }).code}: ${(err as Error).message}`]
   }
+  const want = expectedLost(before)
+  const { resumedSeq, gap, lastSeq: lastBefore } = sink.openReport
+  if (resumedSeq !== before.lastSeq || JSON.stringify(gap) !== JSON.stringify(want))
+    failures.push(
+      `open resumed at seq ${resumedSeq} with gap ${JSON.stringify(gap)}; the device showed the log committed up to ${before.lastSeq} and ${want === undefined ? 'no seq' : `seqs [${want.fromSeq}, ${want.toSeq}]`} past it`,
+    )
   const acks: Ack[] = []
   const rs = await Promise.allSettled(
     Array.from({ length: o.count }, (_, n) =>
@@ -215,11 +277,17 @@ export async function reopenAndAppend(o: {
   await sink.close().catch((e: Error) => failures.push(`close after reopen failed: ${e.message}`))
   const fs = SimFs.from(o.state)
   for (const op of readJournal(o.journal)) fs.apply(op)
-  void journalCount
-  const parsed = parseWal(dirFiles(fs.volatileFiles(), o.dir))
-  const c = checkLog(parsed, { oracle: o.oracle, acked: [...o.ackedBefore, ...acks], allowTail: false })
-  failures.push(...c.failures)
-  const lastBefore = sink.openReport.lastSeq
+  const final = fs.volatileFiles()
+  const now: Device[] = []
+  for (const d of dirs) {
+    const label = dirs.length > 1 ? `${d === o.dir ? 'WAL' : 'mirror'}: ` : ''
+    const parsed = parseWal(dirFiles(final, d))
+    const c = checkLog(parsed, { oracle: o.oracle, acked: [...o.ackedBefore, ...acks], allowTail: false, closed: true })
+    failures.push(...c.failures.map((f) => label + f))
+    failures.push(...checkNewGap(before, parsed, label))
+    now.push(device(dirFiles(final, d), parsed))
+  }
+  failures.push(...checkHistory(before, now.reduce(union), 'across reopen: '))
   for (const a of acks)
     if (a.seq <= lastBefore)
       failures.push(`after reopen, seq ${a.seq} was handed out again (the recovered log ended at ${lastBefore})`)

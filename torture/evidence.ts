@@ -5,12 +5,14 @@
  * runner also writes the exact state that failed — the files a reboot found,
  * the receipts acknowledged at that instant, the oracle's salt — and
  * `mtlog-audit torture --check-state <file>` re-runs that one check
- * (the real recovery, then the checker) byte for byte.
+ * (the real recovery, then the checker) byte for byte; for a state with a
+ * mirror, the recovery of both copies and their reconcile, as open() runs them.
  */
 
 import fs from 'node:fs'
 import path from 'node:path'
-import { recoverAndCheck } from './crashcheck.js'
+import { dirFiles, recoverAndCheck, recoverMirroredAndCheck } from './crashcheck.js'
+import { device } from './seqs.js'
 import { makeOracle } from './events.js'
 import type { StateEvidence } from './scenarios/common.js'
 import { type Files, filesFromWire } from './sim-fs.js'
@@ -20,8 +22,10 @@ interface Wire {
   seed: number
   message: string
   dir: string
+  mirror?: string
   files: Record<string, Record<string, string>>
   acked: StateEvidence['acked']
+  earlier?: Record<string, Record<string, string>>[]
   salt: number
   clock?: StateEvidence['clock']
   epoch?: StateEvidence['epoch']
@@ -34,18 +38,16 @@ export function writeEvidence(
   message: string,
   e: StateEvidence,
 ): string {
-  const files: Wire['files'] = {}
-  for (const [d, m] of e.files) {
-    files[d] = {}
-    for (const [n, b] of m) files[d]![n] = b.toString('base64')
-  }
+  const files = toWire(e.files)
   const w: Wire = {
     scenario,
     seed,
     message,
     dir: e.dir,
+    mirror: e.mirror,
     files,
     acked: e.acked,
+    earlier: e.earlier?.map(toWire),
     salt: e.salt,
     clock: e.clock,
     epoch: e.epoch,
@@ -65,14 +67,33 @@ export function checkEvidence(file: string): {
   records: number
 } {
   const w = JSON.parse(fs.readFileSync(file, 'utf8')) as Wire
-  const wire: Record<string, Record<string, Uint8Array>> = {}
-  for (const d of Object.keys(w.files)) {
-    wire[d] = {}
-    for (const [n, b64] of Object.entries(w.files[d]!)) wire[d]![n] = Buffer.from(b64, 'base64')
-  }
-  const files: Files = filesFromWire(wire)
+  const files = fromWire(w.files)
+  const history = (w.earlier ?? []).map((f) => device(dirFiles(fromWire(f), w.dir)))
   const oracle = makeOracle({ salt: w.salt, clock: w.clock })
   const epochOf = w.epoch === 'p' ? (p: number) => p : w.epoch === 'p>>2' ? (p: number) => p >> 2 : undefined
-  const res = recoverAndCheck(files, w.dir, oracle, w.acked, epochOf ? { epochOf } : {})
+  if (w.mirror !== undefined) {
+    const m = recoverMirroredAndCheck(files, [w.dir, w.mirror], oracle, w.acked)
+    const failures = m.refused === undefined ? m.failures : [`open refused: ${m.refused.code}: ${m.refused.message}`]
+    return { scenario: w.scenario, seed: w.seed, message: w.message, failures, records: m.records }
+  }
+  const res = recoverAndCheck(files, w.dir, oracle, w.acked, epochOf ? { epochOf, history } : { history })
   return { scenario: w.scenario, seed: w.seed, message: w.message, failures: res.failures, records: res.records }
+}
+
+function toWire(f: Files): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {}
+  for (const [d, m] of f) {
+    out[d] = {}
+    for (const [n, b] of m) out[d]![n] = b.toString('base64')
+  }
+  return out
+}
+
+function fromWire(w: Record<string, Record<string, string>>): Files {
+  const wire: Record<string, Record<string, Uint8Array>> = {}
+  for (const d of Object.keys(w)) {
+    wire[d] = {}
+    for (const [n, b64] of Object.entries(w[d]!)) wire[d]![n] = Buffer.from(b64, 'base64')
+  }
+  return filesFromWire(wire)
 }

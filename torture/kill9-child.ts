@@ -3,7 +3,8 @@
  * runner's pool (node startup, imports and the second producer thread are
  * already done: 'W'), it reads one job line on stdin, then:
  *   O                          about to call AuditSink.open (recovery follows)
- *   R <lastSeq> <tornBytes> <tmpRemoved> <zeroBytes>  open returned
+ *   R <lastSeq> <tornBytes> <tmpRemoved> <zeroBytes> <resumedSeq> <gapFrom|-> <gapTo|->
+ *                              open returned (lastSeq: after the gap and seal open wrote)
  *   A <seq> <p> <n>            emit n of producer p resolved with seq (durable)
  *   E <p> <n> <code>           an emit rejected (never expected)
  *   C                          every emit settled; about to close
@@ -43,8 +44,9 @@ rl.close()
 const job = JSON.parse(line) as Kill9Job
 out('O\n')
 const sink = await AuditSink.open({ dir: job.dir, ...job.opts })
+const rep = sink.openReport
 out(
-  `R ${sink.openReport.lastSeq} ${sink.openReport.tornTail?.bytes ?? 0} ${sink.openReport.removedTmp.length} ${sink.openReport.zeroTail?.bytes ?? 0}\n`,
+  `R ${rep.lastSeq} ${rep.tornTail?.bytes ?? 0} ${rep.removedTmp.length} ${rep.zeroTail?.bytes ?? 0} ${rep.resumedSeq} ${rep.gap?.fromSeq ?? '-'} ${rep.gap?.toSeq ?? '-'}\n`,
 )
 const p1 = job.p0 + 1
 const workerDone = new Promise<void>((resolve, reject) => {

@@ -5,7 +5,9 @@
  * sticks, through several restarts, each ending in a power loss. Order, seqs,
  * the chain and every stored timestamp must be exact, side files must not
  * collide, and replaying by time (readLog, then filtering on timestamp) must
- * give exactly the emitted events of that window, in seq order.
+ * give exactly the emitted events of that window, in seq order. Each life's
+ * open must record the seqs the previous crash left on the device as a gap
+ * and give none of them to another record.
  */
 
 import fs from 'node:fs'
@@ -13,6 +15,7 @@ import path from 'node:path'
 import { readLog, verifyLog } from '../../lib/index.js'
 import { type Ack, parseWal } from '../checker.js'
 import { ackedAt, dirFiles, recoverAndCheck } from '../crashcheck.js'
+import type { Device } from '../seqs.js'
 import { makeOracle } from '../events.js'
 import { int } from '../prng.js'
 import { type Files, randomPolicy } from '../sim-fs.js'
@@ -31,6 +34,9 @@ export const clockJump: Scenario = {
     let acked: Ack[] = []
     const lives = ctx.quick ? 3 : 6
     let sideFiles = 0
+    // What the device showed at the previous crash: the next life's open must gap it, never reuse it.
+    let seen: Device | undefined
+    let prev: Files | undefined
     for (let life = 1; life <= lives; life++) {
       const run = await runSim({
         dir,
@@ -52,13 +58,25 @@ export const clockJump: Scenario = {
       const policy = randomPolicy(ctx.rng)
       const crashed = new Replayer(state, run.ops).to(c).crash(policy, ctx.rng)
       acked = [...acked, ...now]
-      const res = recoverAndCheck(crashed, dir, oracle, acked, { epochOf: (p) => p })
+      const res = recoverAndCheck(crashed, dir, oracle, acked, { epochOf: (p) => p, history: seen ? [seen] : [] })
       r.crashStates++
+      seen = res.before
+      const earlier = prev
+      prev = crashed
+      if (res.outcome.rec?.lost) note(r, 'seqs past the committed end reported lost')
       if (res.failures.length > 0) {
         r.failures.push({
           message: `life ${life}: ${res.failures[0]}`,
           detail: `crash after op ${c}`,
-          state: { dir, files: crashed, acked, salt: ctx.seed, clock: 'jumpy', epoch: 'p' },
+          state: {
+            dir,
+            files: crashed,
+            acked,
+            salt: ctx.seed,
+            clock: 'jumpy',
+            epoch: 'p',
+            earlier: earlier ? [earlier] : undefined,
+          },
         })
         return r
       }
@@ -75,19 +93,22 @@ export const clockJump: Scenario = {
     fs.mkdirSync(real, { recursive: true })
     for (const [n, b] of dirFiles(state!, dir)) fs.writeFileSync(path.join(real, n), b)
     const parsed = parseWal(dirFiles(state!, dir))
-    r.recovered += parsed.records.length
-    const times = parsed.records.map((x) => x.timeMs)
+    r.recovered += parsed.events.length
+    const bySeq = new Map(parsed.events.map((x) => [x.seq, x]))
+    const times = parsed.events.map((x) => x.timeMs)
     if (times.length === 0) return r
     const sorted = [...times].sort((a, b) => a - b)
     const lo = sorted[int(ctx.rng, 0, sorted.length - 1)]!
     const hi = sorted[int(ctx.rng, sorted.indexOf(lo), sorted.length - 1)]!
-    const want = parsed.records.filter((x) => x.timeMs >= lo && x.timeMs <= hi).map((x) => x.seq)
+    const want = parsed.events.filter((x) => x.timeMs >= lo && x.timeMs <= hi).map((x) => x.seq)
     const got: number[] = []
-    let prev = 0
+    // readLog yields the events, in seq order, exactly the ones the checker reads (seals and gaps take seqs between them).
+    let k = 0
     for await (const rec of readLog(real)) {
-      if (rec.seq !== prev + 1) r.failures.push({ message: `readLog gave seq ${rec.seq} after ${prev}` })
-      prev = rec.seq
-      const pr = parsed.records[rec.seq - 1]
+      const expect = parsed.events[k++]?.seq
+      if (rec.seq !== expect)
+        r.failures.push({ message: `readLog gave seq ${rec.seq} where the checker reads event seq ${expect}` })
+      const pr = bySeq.get(rec.seq)
       if (pr === undefined || rec.timestamp.getTime() !== pr.timeMs)
         r.failures.push({
           message: `readLog seq ${rec.seq} has timestamp ${rec.timestamp.getTime()}, stored ${pr?.timeMs}`,
@@ -95,13 +116,22 @@ export const clockJump: Scenario = {
       const t = rec.timestamp.getTime()
       if (t >= lo && t <= hi) got.push(rec.seq)
     }
+    if (k !== parsed.events.length)
+      r.failures.push({ message: `readLog gave ${k} events, the checker reads ${parsed.events.length}` })
     if (JSON.stringify(got) !== JSON.stringify(want))
       r.failures.push({ message: `replay by time [${lo}, ${hi}] gave ${got.length} events, expected ${want.length}` })
     const v = await verifyLog(real)
     if (!v.ok) r.failures.push({ message: `verifyLog: ${v.firstBad?.message}` })
-    else if (v.firstTime?.getTime() !== times[0] || v.lastTime?.getTime() !== times.at(-1))
+    else if (
+      (v.firstTime === undefined ? undefined : Date.parse(v.firstTime)) !== parsed.records[0]?.timeMs ||
+      (v.lastTime === undefined ? undefined : Date.parse(v.lastTime)) !== parsed.records.at(-1)?.timeMs
+    )
       r.failures.push({
-        message: `verifyLog firstTime/lastTime ${v.firstTime?.getTime()}/${v.lastTime?.getTime()} are not the first/last records' ${times[0]}/${times.at(-1)}`,
+        message: `verifyLog firstTime/lastTime ${v.firstTime === undefined ? undefined : Date.parse(v.firstTime)}/${v.lastTime === undefined ? undefined : Date.parse(v.lastTime)} are not the first/last records' ${parsed.records[0]?.timeMs}/${parsed.records.at(-1)?.timeMs}`,
+      })
+    else if (v.events !== parsed.events.length || v.lastSeq !== parsed.lastSeq)
+      r.failures.push({
+        message: `verifyLog counts ${v.events} events up to seq ${v.lastSeq}, the checker ${parsed.events.length} up to ${parsed.lastSeq}`,
       })
     note(r, 'replay-by-time windows checked')
     return r

@@ -15,10 +15,14 @@ export interface Failure {
 /** Everything needed to re-run one crash-state check exactly (recover + check). */
 export interface StateEvidence {
   dir: string
+  /** The mirror of dir: the state is re-checked as open() does it with a mirror (each copy recovered, then reconciled). */
+  mirror?: string
   files: Files
   acked: Ack[]
   salt: number
   clock?: 'steady' | 'jumpy'
+  /** Earlier crash states of the same history: no seq they showed may be forgotten or reused (torture/seqs.ts). */
+  earlier?: Files[]
   /** Producers' order along the log must follow p (ClockJump) or p >> 2 (Kill9). */
   epoch?: 'p' | 'p>>2'
 }

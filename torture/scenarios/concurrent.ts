@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { AuditSink, verifyLog } from '../../lib/index.js'
-import { type Ack, checkLog, parseWal } from '../checker.js'
+import { type Ack, checkLog, parseHeader, parseWal } from '../checker.js'
 import { makeOracle } from '../events.js'
 import type { ProducerJob, ProducerMsg } from '../producer-worker.js'
 import { int } from '../prng.js'
@@ -76,12 +76,12 @@ export const concurrent: Scenario = {
       const file = path.join(dir, seg)
       const orig = fs.readFileSync(file)
       const at = int(ctx.rng, 0, orig.length - 1)
-      const parsedSeg = parseWal(new Map([[seg, orig]]))
-      void parsedSeg
       // Where the damaged byte lives: the header, or the record that holds it.
+      const h = parseHeader(orig)
+      const headerBytes = typeof h === 'string' ? 80 : h.bytes
       let expect = 0
-      if (at >= 80) {
-        let off = 80
+      if (at >= headerBytes) {
+        let off = headerBytes
         while (off < orig.length) {
           const end = off + 64 + orig.readUInt32LE(off + 8)
           if (at < end) break
@@ -137,7 +137,13 @@ export const concurrent: Scenario = {
     if (errors.length > 0)
       r.failures.push({ message: `the live writer was disturbed: ${errors[0]}`, detail: `${errors.length} errors` })
     if (acks.length !== per * 3) r.failures.push({ message: `${per * 3 - acks.length} emits never resolved` })
-    const c = checkLog(parseWal(readWal(dir)), { oracle, acked: acks, allowTail: false, expectRecords: per * 3 })
+    const c = checkLog(parseWal(readWal(dir)), {
+      oracle,
+      acked: acks,
+      allowTail: false,
+      expectEvents: per * 3,
+      closed: true,
+    })
     r.recovered = c.records
     if (!c.ok) r.failures.push({ message: `final log: ${c.failures[0]}` })
     return r

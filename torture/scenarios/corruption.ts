@@ -1,28 +1,35 @@
 /**
- * RandomCorruption: damage acknowledged data of a closed log (with a mirror):
- * a flipped bit, a zeroed 512-byte sector, two sectors swapped, one sector
- * copied over another. verifyLog must report it at the record that holds the
- * first damaged byte (segment and offset), and the writer's recovery must
- * refuse with ERR_AUDIT_CORRUPT naming the same place. Damage inside the last
- * batch of the last segment is indistinguishable from a torn write (docs/
- * wal-format.md section 7): it must then be reported as a torn tail that covers
- * the damage, and is counted apart. The mirror copy must hold every record
- * intact, so a repair from it is possible. When lib/index.ts exports
- * recoverLog (`mtlog-audit recover`), it is driven too: salvage (no mirror) must
- * carry every record the damage did not touch into the new log at its seq, and
- * repair (with the mirror) must give back every record, 100 %.
+ * RandomCorruption: damage a closed log (with a mirror): a flipped bit, a
+ * zeroed 512-byte sector, two sectors swapped, one sector copied over another.
+ * A closed log is sealed: every byte of it is acknowledged data, so it has no
+ * tail (docs/wal-format.md §0). verifyLog must report the damage at the record
+ * that holds the first damaged byte (segment and offset, exact), and the
+ * writer's recovery must refuse with ERR_AUDIT_CORRUPT naming the same place.
+ * Reporting damage as a torn or zero tail is a failure, with two exceptions:
+ *   - a torn seal: damage only inside the final seal record (the seal is its
+ *     own write after the last batch is durable) may be cut, at the seal's
+ *     offset exactly, so that no event is lost;
+ *   - zeros from the first damaged byte to the end of the file: what a write
+ *     that never reached the disk leaves, which the device alone cannot tell
+ *     from a torn last batch (wal-format.md §0, "What the rule cannot tell
+ *     apart"). Then open with the mirror must give back every event.
+ * The mirror copy must hold every record intact. When lib/index.ts exports
+ * recoverLog (`mtlog-audit recover`), it is driven too: salvage (no mirror)
+ * must carry every event the damage did not touch into the new log at its
+ * seq, and repair (with the mirror) must give back every event, 100 %.
  */
 
 import fs from 'node:fs'
 import path from 'node:path'
 import * as lib from '../../lib/index.js'
-import { checkLog, parseWal, type PRec } from '../checker.js'
-import { recoverState } from '../crashcheck.js'
+import { checkLog, parseWal, type PRec, T_SEAL } from '../checker.js'
+import { recoverMirroredAndCheck, recoverState } from '../crashcheck.js'
 import { makeOracle } from '../events.js'
 import { int, pick, type Rng } from '../prng.js'
 import { SimFs } from '../sim-fs.js'
 import { runSim } from '../workload.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
+import { type RecoverFn, salvageAndRepair } from './corruption-recover.js'
 
 const SECTOR = 512
 type Kind = 'bit-flip' | 'zero-sector' | 'swap-sectors' | 'dup-sector'
@@ -50,31 +57,27 @@ function damage(rng: Rng, b: Buffer, kind: Kind): Buffer {
   return out
 }
 
-function lastDiff(x: Buffer, y: Buffer): number {
-  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return i
-  return -1
-}
-
-function readWal(dir: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>()
-  for (const n of fs.readdirSync(dir)) if (n.endsWith('.wal')) m.set(n, fs.readFileSync(path.join(dir, n)))
-  return m
-}
-
-type RecoverFn = (
-  dir: string,
-  o: { output: string; mirror?: string },
-) => Promise<{ ok: boolean; records: { intact: number; lost: number; fromMirror: number } }>
-
 function firstDiff(x: Buffer, y: Buffer): number {
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i
   return -1
 }
 
+function lastDiff(x: Buffer, y: Buffer): number {
+  for (let i = x.length - 1; i >= 0; i--) if (x[i] !== y[i]) return i
+  return -1
+}
+
+function allZero(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false
+  return true
+}
+
+type Tail = { segment: string; offset: number } | undefined
+
 export const corruption: Scenario = {
   name: 'RandomCorruption',
   description:
-    'bit flips, zeroed, swapped and duplicated sectors in acknowledged data: detected and located by verify and by open; the mirror holds every record',
+    'bit flips, zeroed, swapped and duplicated sectors in a sealed log: detected and located by verify and by open, never cut as a tail; the mirror holds every record',
   async run(ctx: IterCtx): Promise<IterResult> {
     const r = emptyResult()
     const dir = path.join(ctx.workDir, 'wal')
@@ -102,17 +105,31 @@ export const corruption: Scenario = {
     const primary = all.get(dir)!
     const copy = all.get(mirror)!
     const pristine = parseWal(primary)
-    const base = checkLog(pristine, { oracle, acked: run.acks, allowTail: false, expectRecords: run.acks.length })
+    const closed = { oracle, acked: run.acks, allowTail: false, expectEvents: run.acks.length, closed: true }
+    const base = checkLog(pristine, closed)
     if (!base.ok) {
       r.failures.push({ message: `the undamaged log does not check: ${base.failures[0]}` })
       return r
     }
-    const m = checkLog(parseWal(copy), { oracle, acked: run.acks, allowTail: false, expectRecords: run.acks.length })
+    const m = checkLog(parseWal(copy), closed)
     if (!m.ok) r.failures.push({ message: `the mirror copy does not hold every record: ${m.failures[0]}` })
     // A real directory for verifyLog (it reads the file system).
     const scratch = path.join(ctx.workDir, 'scratch')
     fs.mkdirSync(scratch, { recursive: true })
     for (const [n, b] of primary) fs.writeFileSync(path.join(scratch, n), b)
+    const v0 = await lib.verifyLog(scratch)
+    if (
+      !v0.ok ||
+      !v0.sealed ||
+      v0.tornTail ||
+      v0.zeroTail ||
+      v0.events !== run.acks.length ||
+      v0.lastSeq !== pristine.lastSeq
+    )
+      r.failures.push({
+        message: `verify of the undamaged closed log: ${JSON.stringify({ ok: v0.ok, sealed: v0.sealed, events: v0.events, lastSeq: v0.lastSeq, tornTail: v0.tornTail, zeroTail: v0.zeroTail })}, the checker reads ${run.acks.length} events up to seq ${pristine.lastSeq}, sealed`,
+      })
+    if (r.failures.length > 0) return r
     const recoverLog = (lib as Record<string, unknown>).recoverLog as RecoverFn | undefined
     const mirrorDir = path.join(ctx.workDir, 'mirror-real')
     if (recoverLog !== undefined) {
@@ -124,67 +141,8 @@ export const corruption: Scenario = {
     for (const rec of pristine.records)
       (bySeg.get(rec.segment) ?? bySeg.set(rec.segment, []).get(rec.segment)!).push(rec)
     const lastSeg = names.at(-1)!
-    const lastRecs = bySeg.get(lastSeg) ?? []
-    // The last batch of the last segment starts after the second-to-last COMMIT there.
-    let lastBatchStart = 80
-    {
-      const recsL = lastRecs
-      const lastAck = recsL.at(-1)
-      if (lastAck) {
-        // batch boundaries come from the oracle-free parse: a record ends a batch when the next batch's first record follows; use the flags on disk.
-        const b = primary.get(lastSeg)!
-        for (const rec of recsL) if (rec.end < lastAck.end && (b[rec.offset + 13]! & 1) === 1) lastBatchStart = rec.end
-      }
-    }
-    // recover: salvage without the mirror, repair with it.
-    const salvageAndRepair = async (i: number, seg: string, from: number, to: number): Promise<void> => {
-      const where = `recover after damage to ${seg} bytes ${from}..${to}`
-      const out1 = path.join(ctx.workDir, `salvage-${i}`)
-      try {
-        await recoverLog!(scratch, { output: out1 })
-      } catch (err) {
-        r.failures.push({ message: `recover (salvage) threw: ${(err as Error).message}`, detail: where })
-        return
-      }
-      const got = parseWal(readWal(out1)).records
-      let intact = 0
-      let kept = 0
-      for (const rec of pristine.records) {
-        const touched = rec.segment === seg && (from < 80 || (rec.offset <= to && rec.end > from))
-        if (touched) continue
-        intact++
-        const o = got[rec.seq - 1]
-        if (o !== undefined && o.seq === rec.seq && o.payload.equals(rec.payload) && o.timeMs === rec.timeMs) kept++
-      }
-      note(r, 'salvage: intact records', intact)
-      note(r, 'salvage: intact records kept', kept)
-      if (kept !== intact)
-        r.failures.push({
-          message: `recover (salvage) kept ${kept} of ${intact} records the damage did not touch`,
-          detail: where,
-        })
-      const out2 = path.join(ctx.workDir, `repair-${i}`)
-      try {
-        await recoverLog!(scratch, { output: out2, mirror: mirrorDir })
-      } catch (err) {
-        r.failures.push({ message: `recover (repair from the mirror) threw: ${(err as Error).message}`, detail: where })
-        return
-      }
-      const rc = checkLog(parseWal(readWal(out2)), {
-        oracle,
-        acked: run.acks,
-        allowTail: false,
-        expectRecords: run.acks.length,
-      })
-      if (!rc.ok)
-        r.failures.push({
-          message: `recover with the mirror did not repair everything: ${rc.failures[0]}`,
-          detail: where,
-        })
-      else note(r, 'repaired 100 % from the mirror')
-      fs.rmSync(out1, { recursive: true, force: true })
-      fs.rmSync(out2, { recursive: true, force: true })
-    }
+    const seal = pristine.records.at(-1)!
+    const headerBytes = (seg: string): number => pristine.headers.get(seg)!.bytes
     const cases = ctx.quick ? 12 : 40
     for (let i = 0; i < cases; i++) {
       const seg = pick(ctx.rng, names)
@@ -196,29 +154,41 @@ export const corruption: Scenario = {
       note(r, `${kind} cases`)
       r.crashStates++
       const rec = (bySeg.get(seg) ?? []).find((x) => x.offset <= at && at < x.end)
-      const expectOffset = at < 80 ? 0 : (rec?.offset ?? -1)
-      const inLastBatch = seg === lastSeg && at >= lastBatchStart
-      // In the last segment, damage that leaves no intact record of a later batch behind it also reads as a torn write.
-      const inLastSeg = seg === lastSeg
-      const where = `${kind} in ${seg}, first damaged byte ${at} (record at ${expectOffset}${inLastBatch ? ', last batch' : ''})`
+      const expectOffset = at < headerBytes(seg) ? 0 : (rec?.offset ?? -1)
+      // The two tails a sealed log may show (see the header comment).
+      const to = lastDiff(orig, bad)
+      const inSeal = seg === lastSeg && seal.type === T_SEAL && at >= seal.offset
+      const lostWrite = seg === lastSeg && !inSeal && to >= seal.offset && allZero(bad, at, to + 1)
+      const where = `${kind} in ${seg} (${orig.length} bytes, seal at ${seal.offset}), damaged bytes ${at}..${to} (record at ${expectOffset}${inSeal ? ', the seal' : lostWrite ? ', zeros over the end of the last batch and the seal' : ''})`
+      /** A tail a sealed log may show for this damage, or why not. */
+      const tailOk = (t: Tail): string | undefined =>
+        t === undefined || t.segment !== seg
+          ? 'none'
+          : inSeal
+            ? t.offset === seal.offset
+              ? undefined
+              : `a torn seal cut at ${t.offset}, not at the seal's offset ${seal.offset}`
+            : lostWrite && t.offset <= at
+              ? undefined
+              : 'damage in a sealed log'
       fs.writeFileSync(path.join(scratch, seg), bad)
+      let restoreFromMirror = false
       try {
         const v = await lib.verifyLog(scratch)
-        // A tail cut at or before the damage, torn or (damage that left only zeros) a zero tail, reports it.
-        const covers = (t: { segment: string; offset: number } | undefined): boolean =>
-          t !== undefined && t.segment === seg && t.offset <= at
-        const tailKind = covers(v.tornTail) ? 'a torn tail' : covers(v.zeroTail) ? 'a zero tail' : undefined
-        const tornCovers = tailKind !== undefined
-        if (inLastSeg && !inLastBatch && v.ok && tornCovers) {
-          note(r, `last-segment damage with no intact later batch reported as ${tailKind}`)
-        } else if (inLastBatch) {
-          const covered = tornCovers || (v.firstBad?.segment === seg && v.firstBad.offset <= at)
-          if (!covered)
+        const vt: Tail = v.tornTail ?? v.zeroTail
+        if (v.ok && vt !== undefined) {
+          const why = tailOk(vt)
+          if (why !== undefined)
             r.failures.push({
-              message: `verify did not report damage in the last batch: ${JSON.stringify({ ok: v.ok, firstBad: v.firstBad, tornTail: v.tornTail, zeroTail: v.zeroTail })}`,
+              message: `verify reported ${why} as a ${v.tornTail ? 'torn' : 'zero'} tail at ${vt.segment}@${vt.offset}: a sealed log has no tail`,
               detail: where,
             })
-          else note(r, v.ok ? `last-batch damage reported as ${tailKind}` : 'last-batch damage reported as corrupt')
+          else if (inSeal) note(r, 'torn seal reported by verify (no event in it)')
+          else
+            note(
+              r,
+              'zeros over the last batch and the seal reported as a tail by verify (a lost write, wal-format.md §0)',
+            )
         } else if (v.ok || v.firstBad === undefined) {
           r.failures.push({ message: `verify missed the damage: ok=${v.ok}, records ${v.records}`, detail: where })
         } else if (v.firstBad.segment !== seg || v.firstBad.offset !== expectOffset) {
@@ -231,18 +201,22 @@ export const corruption: Scenario = {
         const files = new Map(primary)
         files.set(seg, bad)
         const o = recoverState(new Map([[dir, files]]), dir)
-        if (inLastBatch || (inLastSeg && v.ok && tornCovers)) {
-          const t = o.rec?.tornTail ?? o.rec?.zeroTail
-          if (o.error === undefined && !covers(t))
+        if (o.error === undefined) {
+          const cut: Tail = o.rec!.tornTail ?? o.rec!.zeroTail
+          const why = tailOk(cut)
+          if (why !== undefined)
             r.failures.push({
-              message: `open neither refused nor cut the damaged last batch (${JSON.stringify(t)})`,
+              message: `open accepted ${why === 'none' ? 'the damaged log without a word' : `${why}, cut as a ${o.rec!.tornTail ? 'torn' : 'zero'} tail at ${cut!.segment}@${cut!.offset}`} (lastSeq ${o.rec!.lastSeq})`,
               detail: where,
             })
-        } else if (o.error === undefined) {
-          r.failures.push({
-            message: `open accepted a log with damage in acknowledged data (lastSeq ${o.rec!.lastSeq})`,
-            detail: where,
-          })
+          else if (inSeal) {
+            if (o.rec!.lastSeq !== seal.seq - 1)
+              r.failures.push({
+                message: `open cut a torn seal but resumed at seq ${o.rec!.lastSeq}, not ${seal.seq - 1}`,
+                detail: where,
+              })
+            else note(r, 'torn seal cut by open (no event lost)')
+          } else restoreFromMirror = true
         } else if (o.error.code === 'ERR_AUDIT_CORRUPT') {
           const d = o.error.details as { segment?: string; offset?: number }
           if (d.segment !== seg || d.offset !== expectOffset)
@@ -261,6 +235,28 @@ export const corruption: Scenario = {
             detail: where,
           })
         } else note(r, 'first header damage refused as not-a-WAL')
+        // A lost write at the end of the log: the device cannot tell, the mirror can.
+        if (restoreFromMirror) {
+          const mo = recoverMirroredAndCheck(
+            new Map([
+              [dir, files],
+              [mirror, copy],
+            ]),
+            [dir, mirror],
+            oracle,
+            run.acks,
+          )
+          if (mo.refused !== undefined || mo.failures.length > 0 || mo.records !== run.acks.length)
+            r.failures.push({
+              message: `zeros over the end of the closed log were cut, and open with the mirror did not give every event back: ${mo.refused?.message ?? mo.failures[0] ?? `${mo.records} events`}`,
+              detail: where,
+            })
+          else
+            note(
+              r,
+              'zeros over the last batch and the seal cut by open alone, every event given back by open with the mirror',
+            )
+        }
         // Repairable: the mirror's copy of the damaged range is intact.
         const twin = copy.get(seg)
         if (twin === undefined || !twin.equals(orig))
@@ -269,8 +265,18 @@ export const corruption: Scenario = {
             detail: where,
           })
         else note(r, 'mirror copy intact (repairable)')
-        r.recovered += pristine.records.length
-        if (recoverLog !== undefined && r.failures.length === 0) await salvageAndRepair(i, seg, at, lastDiff(orig, bad))
+        r.recovered += pristine.events.length
+        if (recoverLog !== undefined && r.failures.length === 0)
+          await salvageAndRepair(
+            ctx,
+            r,
+            recoverLog,
+            scratch,
+            mirrorDir,
+            { i, seg, from: at, to, headerBytes: headerBytes(seg) },
+            pristine.events,
+            closed,
+          )
       } finally {
         fs.writeFileSync(path.join(scratch, seg), orig)
       }

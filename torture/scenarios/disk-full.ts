@@ -12,7 +12,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink } from '../../lib/index.js'
 import { type Ack, checkLog, parseWal } from '../checker.js'
-import { recoverAndCheck, recoverState, reopenAndAppend } from '../crashcheck.js'
+import { dirFiles, recoverAndCheck, recoverState, reopenAndAppend } from '../crashcheck.js'
+import { checkHistory, checkNewGap, device } from '../seqs.js'
 import { makeOracle } from '../events.js'
 import { int } from '../prng.js'
 import { POLICIES } from '../sim-fs.js'
@@ -44,9 +45,10 @@ function canMount(probeDir: string): { ok: boolean; reason: string } {
   return mountState
 }
 
+/** Segments and side files (the checker ignores other names). */
 function readDirFiles(dir: string): Map<string, Buffer> {
   const m = new Map<string, Buffer>()
-  for (const n of fs.readdirSync(dir)) if (n.endsWith('.wal')) m.set(n, fs.readFileSync(path.join(dir, n)))
+  for (const n of fs.readdirSync(dir)) if (n.includes('.wal')) m.set(n, fs.readFileSync(path.join(dir, n)))
   return m
 }
 
@@ -95,7 +97,9 @@ async function realFull(ctx: IterCtx, r: IterResult): Promise<void> {
       r.failures.push({ message: `the full tmpfs rejected emits with ${failed}` })
     if (ackedAfterFailure > 0)
       r.failures.push({ message: `${ackedAfterFailure} emits resolved after the disk-full failure was reported` })
-    const raw = checkLog(parseWal(readDirFiles(mnt)), { oracle, acked: acks, allowTail: true })
+    const rawFiles = readDirFiles(mnt)
+    const rawParsed = parseWal(rawFiles)
+    const raw = checkLog(rawParsed, { oracle, acked: acks, allowTail: true })
     if (!raw.ok) r.failures.push({ message: `real full disk: ${raw.failures[0]}`, detail: `tmpfs ${kb} KiB` })
     // Room again: reopen (real recovery), append, close, check everything.
     execFileSync('mount', ['-o', `remount,size=${kb * 4}k`, mnt], { stdio: 'pipe' })
@@ -104,10 +108,14 @@ async function realFull(ctx: IterCtx, r: IterResult): Promise<void> {
       Array.from({ length: 5 }, (_, k) => again.emit(oracle.event(2, k)).then((x) => ({ seq: x.seq, p: 2, n: k }))),
     )
     await again.close()
-    const fin = checkLog(parseWal(readDirFiles(mnt)), { oracle, acked: [...acks, ...more], allowTail: false })
+    const finFiles = readDirFiles(mnt)
+    const finParsed = parseWal(finFiles)
+    const fin = checkLog(finParsed, { oracle, acked: [...acks, ...more], allowTail: false, closed: true })
+    const was = device(rawFiles, rawParsed)
+    fin.failures.push(...checkHistory(was, device(finFiles, finParsed)), ...checkNewGap(was, finParsed))
     r.crashStates++
     r.recovered += fin.records
-    if (!fin.ok)
+    if (fin.failures.length > 0)
       r.failures.push({ message: `reopen after the real disk-full: ${fin.failures[0]}`, detail: `tmpfs ${kb} KiB` })
   } finally {
     execFileSync('umount', [mnt], { stdio: 'pipe' })
@@ -147,7 +155,7 @@ export const diskFull: Scenario = {
         detail: where,
       })
     const after = still.after.crash(POLICIES.dropAll!, () => 0.5)
-    const res = recoverAndCheck(after, dir, oracle, run.acks)
+    const res = recoverAndCheck(after, dir, oracle, run.acks, { history: [device(dirFiles(dropped, dir))] })
     r.crashStates++
     if (res.failures.length > 0)
       r.failures.push({ message: `after an open on the still-full disk: ${res.failures[0]}`, detail: where })

@@ -1,7 +1,8 @@
 /** Shared by IOErrorSweep and DiskFull: what must hold after a run that hit an I/O error. */
 
 import type { Ack } from '../checker.js'
-import { recoverAndCheck } from '../crashcheck.js'
+import { dirFiles, recoverAndCheck } from '../crashcheck.js'
+import { device } from '../seqs.js'
 import type { Oracle } from '../events.js'
 import { type Files, POLICIES, SimFs } from '../sim-fs.js'
 import type { SimRun } from '../workload.js'
@@ -21,7 +22,8 @@ function codeFailure(r: IterResult, message: string, where: string): void {
  * Fail closed and no ack lost: nothing resolved after a failure was reported,
  * every rejection is coded FAILED/IO, an open that failed failed with IO, and
  * after a power loss right after the run (every unsynced write dropped) and
- * after a process crash (all kept), recovery holds every acknowledged event.
+ * after a process crash (all kept), recovery holds every acknowledged event,
+ * and no seq the initial state showed is forgotten or given to another record.
  */
 export function checkFaultedRun(
   r: IterResult,
@@ -49,6 +51,8 @@ export function checkFaultedRun(
   const fs = SimFs.from(initial)
   for (const op of run.ops) fs.apply(op)
   const acked = [...ackedBefore, ...run.acks]
+  // The seqs the initial state showed (a torn tail, side files) are used: the run, whatever failed in it, keeps them.
+  const history = initial === undefined ? [] : [device(dirFiles(initial, dir))]
   let dropped: Files | undefined
   for (const [name, policy] of [
     ['power loss', POLICIES.dropAll!],
@@ -56,14 +60,14 @@ export function checkFaultedRun(
   ] as const) {
     const state = fs.crash(policy, () => 0.5)
     if (name === 'power loss') dropped = state
-    const res = recoverAndCheck(state, dir, oracle, acked)
+    const res = recoverAndCheck(state, dir, oracle, acked, { history })
     r.crashStates++
     r.recovered += res.records
     if (res.failures.length > 0) {
       r.failures.push({
         message: `after the faulted run and a ${name}: ${res.failures[0]}`,
         detail: where,
-        state: { dir, files: state, acked, salt: oracle.salt },
+        state: { dir, files: state, acked, salt: oracle.salt, earlier: initial ? [initial] : undefined },
       })
       return undefined
     }

@@ -9,9 +9,12 @@
  *
  * After every kill the directory is checked as the next reboot finds it
  * (independent checker: every receipt present at its seq, intact, per-producer
- * order, lives in order, nothing never emitted); the next life's open must
- * recover exactly the committed log; after the last life the real recovery
- * runs in-process on the final state and is checked too.
+ * order, lives in order, nothing never emitted, a life that closed ends
+ * sealed); no seq the directory showed after the previous life is given to
+ * another record (torture/seqs.ts: receipts across lives, cut tails, side
+ * files); the next life's open must recover exactly the committed log and
+ * record exactly the seqs the device showed past it as a gap; after the last
+ * life the real recovery runs in-process on the final state and is checked too.
  *
  * Fast, and still honest: children are started ahead (a warm spare, its node
  * startup, imports and second thread already done) while the previous life is
@@ -21,168 +24,21 @@
  * instruction.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Ack, checkLog, parseWal } from '../checker.js'
 import { recoverAndCheck } from '../crashcheck.js'
+import { checkHistory, checkNewGap, type Device, device, expectedLost } from '../seqs.js'
 import { makeOracle } from '../events.js'
 import type { Kill9Job } from '../kill9-child.js'
+import { ChildPool, KILL9_LIFE_MS_MAX, life } from './kill9-life.js'
 import { int, pick } from '../prng.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
 
-/** A life that has not reached its kill point by now is hung (the sink never settled, opened or closed). */
-export const KILL9_LIFE_MS_MAX = 20_000
+export { ChildPool, KILL9_LIFE_MS_MAX, life, type LifeOut, type Mode } from './kill9-life.js'
 
 const CHILD = fileURLToPath(new URL('../kill9-child.js', import.meta.url))
-
-interface Warm {
-  proc: ChildProcess
-  ready: Promise<boolean>
-  onLine: ((line: string) => void) | undefined
-  closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  stderr: string
-}
-
-function startChild(script: string): Warm {
-  const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] })
-  const w: Warm = {
-    proc,
-    ready: undefined as unknown as Promise<boolean>,
-    onLine: undefined,
-    closed: undefined as unknown as Warm['closed'],
-    stderr: '',
-  }
-  let partial = ''
-  let readyResolve!: (ok: boolean) => void
-  w.ready = new Promise((resolve) => (readyResolve = resolve))
-  proc.stdout!.setEncoding('utf8')
-  proc.stdout!.on('data', (chunk: string) => {
-    const text = partial + chunk
-    const end = text.lastIndexOf('\n')
-    if (end < 0) {
-      partial = text
-      return
-    }
-    partial = text.slice(end + 1)
-    for (const line of text.slice(0, end).split('\n')) {
-      if (line === 'W') readyResolve(true)
-      else w.onLine?.(line)
-    }
-  })
-  proc.stderr!.setEncoding('utf8')
-  proc.stderr!.on('data', (d: string) => (w.stderr = (w.stderr + d).slice(-4000)))
-  proc.stdin!.on('error', () => undefined) // the child may die before reading
-  // 'close': gone, reaped, pipes drained. A line cut by the kill (no newline) is dropped.
-  w.closed = new Promise((resolve) =>
-    proc.on('close', (code, signal) => {
-      readyResolve(false)
-      resolve({ code, signal })
-    }),
-  )
-  return w
-}
-
-/** Children of one script, one spare always starting while the current life runs. */
-export class ChildPool {
-  private spare: Warm | undefined
-  constructor(private readonly script: string) {}
-  take(): Warm {
-    const w = this.spare ?? startChild(this.script)
-    this.spare = startChild(this.script)
-    return w
-  }
-  /** SIGKILL the spare and wait until it is reaped. */
-  async close(): Promise<void> {
-    const s = this.spare
-    this.spare = undefined
-    if (s !== undefined) {
-      s.proc.kill('SIGKILL')
-      await s.closed
-    }
-  }
-}
-
-export type Mode = 'early' | 'opening' | 'running' | 'closing'
-
-export interface LifeOut {
-  acks: Ack[]
-  opened: { lastSeq: number; torn: number; tmp: number; zeros: number } | undefined
-  finished: boolean
-  /** No kill point within lifeMsMax: the guard killed it (an error, and not a kill of the schedule). */
-  hung: boolean
-  errors: string[]
-  signal: NodeJS.Signals | null
-  code: number | null
-  stderr: string
-}
-
-/** One life: hand a warm child the job, SIGKILL it at the mode's point + delayMs, collect what it reported. */
-export async function life(
-  pool: ChildPool,
-  job: Kill9Job,
-  mode: Mode,
-  delayMs: number,
-  lifeMsMax = KILL9_LIFE_MS_MAX,
-): Promise<LifeOut> {
-  const w = pool.take()
-  const o: LifeOut = {
-    acks: [],
-    opened: undefined,
-    finished: false,
-    hung: false,
-    errors: [],
-    signal: null,
-    code: null,
-    stderr: '',
-  }
-  if (!(await w.ready)) {
-    const c = await w.closed
-    o.errors.push(`child died before it was ready: code ${c.code} ${c.signal}: ${w.stderr}`)
-    return o
-  }
-  let timer: NodeJS.Timeout | undefined
-  const killIn = (ms: number): void => {
-    timer ??= setTimeout(() => w.proc.kill('SIGKILL'), ms)
-  }
-  w.onLine = (line) => {
-    const c = line.charCodeAt(0)
-    if (c === 65 /* A */) {
-      const [, seq, p, n] = line.split(' ')
-      o.acks.push({ seq: Number(seq), p: Number(p), n: Number(n) })
-    } else if (line === 'O') {
-      if (mode === 'opening') killIn(delayMs)
-    } else if (c === 82 /* R */) {
-      const [, lastSeq, torn, tmp, zeros] = line.split(' ')
-      o.opened = { lastSeq: Number(lastSeq), torn: Number(torn), tmp: Number(tmp), zeros: Number(zeros ?? 0) }
-      if (mode === 'running') killIn(delayMs)
-    } else if (line === 'C') {
-      if (mode === 'closing') killIn(delayMs)
-    } else if (line === 'D') o.finished = true
-    else o.errors.push(line.startsWith('E ') ? `emit rejected: ${line}` : `unexpected line: ${line}`)
-  }
-  w.proc.stdin!.end(`${JSON.stringify(job)}\n`)
-  if (mode === 'early') killIn(delayMs)
-  // Every mode reaches its kill point (or finishes) within moments; a life still
-  // short of it after lifeMsMax is a hang in the sink, killed and failed.
-  const guard = setTimeout(() => {
-    if (timer === undefined) {
-      o.hung = true
-      o.errors.push(
-        `hang: no ${mode === 'closing' ? 'close (every emit settled)' : mode === 'running' ? 'open' : 'kill point'} within ${lifeMsMax / 1000} s`,
-      )
-    }
-    w.proc.kill('SIGKILL')
-  }, lifeMsMax)
-  const c = await w.closed
-  clearTimeout(timer)
-  clearTimeout(guard)
-  o.signal = c.signal
-  o.code = c.code
-  o.stderr = w.stderr
-  return o
-}
 
 function readWal(dir: string): Map<string, Buffer> {
   const m = new Map<string, Buffer>()
@@ -207,6 +63,8 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
       const lives = ctx.quick ? 3 : 5
       const acked: Ack[] = []
       let committed = 0
+      // What the device showed after the previous life: every seq in it stays that record, or becomes a gap.
+      let seen: Device = { committed: [], cut: [], maxSeen: 0, lastSeq: 0 }
       for (let l = 1; l <= lives; l++) {
         const mode = pick(ctx.rng, ['early', 'opening', 'opening', 'running', 'running', 'running', 'closing'] as const)
         const small = ctx.rng() < 0.6
@@ -250,25 +108,43 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
           return r
         }
         if (L.opened !== undefined) {
-          if (L.opened.lastSeq !== committed)
+          const want = expectedLost(seen)
+          if (L.opened.resumedSeq !== committed)
             r.failures.push({
-              message: `${where}: open recovered up to seq ${L.opened.lastSeq}, the log was committed up to ${committed}`,
+              message: `${where}: open recovered up to seq ${L.opened.resumedSeq}, the log was committed up to ${committed}`,
             })
+          else if (JSON.stringify(L.opened.gap) !== JSON.stringify(want))
+            r.failures.push({
+              message: `${where}: open recorded the gap ${JSON.stringify(L.opened.gap)}; the device showed ${want === undefined ? 'no seq' : `seqs [${want.fromSeq}, ${want.toSeq}]`} past the committed end ${committed}`,
+            })
+          if (L.opened.gap !== undefined) note(r, 'gaps recorded by the next open')
           if (L.opened.torn > 0) note(r, 'torn tails cut by the next open')
           if (L.opened.zeros > 0) note(r, 'zero tails cut by the next open')
           if (L.opened.tmp > 0) note(r, 'half-made segments removed by the next open')
         } else if (L.acks.length > 0) r.failures.push({ message: `${where}: receipts without an open` })
         acked.push(...L.acks)
         r.acked += L.acks.length
-        // The directory exactly as the next boot finds it.
-        const parsed = parseWal(readWal(dir))
-        const c = checkLog(parsed, { oracle, acked, allowTail: true, epochOf: (p) => p >> 2 })
+        // The directory exactly as the next boot finds it (a life that closed: sealed, no tail).
+        const files = readWal(dir)
+        const parsed = parseWal(files)
+        const c = checkLog(parsed, {
+          oracle,
+          acked,
+          allowTail: !L.finished,
+          closed: L.finished,
+          epochOf: (p) => p >> 2,
+        })
         r.crashStates++
         r.recovered += c.records
         if (!c.ok) r.failures.push({ message: `${where}: ${c.failures[0]}`, detail: c.failures.join(' | ') })
-        if (parsed.records.length < committed)
-          r.failures.push({ message: `${where}: the log shrank from ${committed} to ${parsed.records.length} records` })
-        committed = parsed.records.length
+        if (parsed.lastSeq < committed)
+          r.failures.push({ message: `${where}: the log shrank from seq ${committed} to seq ${parsed.lastSeq}` })
+        // No seq given to two records across the kill, and the open's gap exactly what the device showed.
+        const now = device(files, parsed)
+        const seq = [...checkHistory(seen, now), ...checkNewGap(seen, parsed)]
+        if (seq.length > 0) r.failures.push({ message: `${where}: ${seq[0]}`, detail: seq.join(' | ') })
+        seen = now
+        committed = parsed.lastSeq
         if (r.failures.length > 0) return r
       }
       // The real recovery, in-process, on the final state (the disk is not touched).
@@ -280,8 +156,10 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
             message: `final recovery: ${res.failures[0]}`,
             state: { dir, files: new Map([[dir, files]]), acked, salt, epoch: 'p>>2' },
           })
-        else if (res.records !== committed)
-          r.failures.push({ message: `final recovery kept ${res.records} records, ${committed} were committed` })
+        else if (res.outcome.rec!.lastSeq !== committed)
+          r.failures.push({
+            message: `final recovery kept the log up to seq ${res.outcome.rec!.lastSeq}, it was committed up to ${committed}`,
+          })
       }
       return r
     },

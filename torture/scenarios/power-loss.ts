@@ -4,8 +4,10 @@
  * drop every unsynced write, keep a random subset, reorder them, tear the last
  * one at a byte or at sectors, lose or keep pending creates/renames/unlinks
  * that no directory fsync covered. Every state is recovered with the real
- * recovery code and checked; one state per iteration is reopened end to end
- * (AuditSink.open, append, close).
+ * recovery code and checked (with the seqs the device showed past the committed
+ * end: exactly what recovery must report lost); one state per iteration is
+ * reopened end to end (AuditSink.open, append, close): the gap written, the
+ * log sealed at close, no seq the device showed given to another record.
  */
 
 import path from 'node:path'
@@ -47,6 +49,7 @@ export const powerLoss: Scenario = {
         if (res.outcome.rec?.tornTail) note(r, 'torn tails cut')
         if (res.outcome.rec?.zeroTail) note(r, 'zero tails cut')
         if (res.outcome.rec?.removedTmp.length) note(r, 'half-made segments removed')
+        if (res.outcome.rec?.lost) note(r, 'seqs past the committed end reported lost')
         if (res.failures.length > 0) {
           r.failures.push({
             message: res.failures[0]!,

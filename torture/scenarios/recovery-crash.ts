@@ -3,11 +3,14 @@
  * tail to cut into a side file, a half-made segment to delete), journal what
  * the real recovery does, then lose power after each of its ops (in several
  * variants) and recover again; once per iteration crash a third time inside
- * that second recovery. Every end state must be correct.
+ * that second recovery. Every end state must be correct, and must still show
+ * every seq the first crash state showed (or record it as a gap): a crash
+ * inside a cut never makes the next open hand a used seq out again.
  */
 
 import path from 'node:path'
-import { ackedAt, recoverAndCheck, recoverState } from '../crashcheck.js'
+import { ackedAt, dirFiles, recoverAndCheck, recoverState } from '../crashcheck.js'
+import { device } from '../seqs.js'
 import { makeOracle } from '../events.js'
 import { int } from '../prng.js'
 import { describePolicy, type Files, randomPolicy, SimFs } from '../sim-fs.js'
@@ -56,7 +59,10 @@ export const recoveryCrash: Scenario = {
         return r
       }
       if (first.ops.length === 0) continue
+      // What the device showed before any recovery: a crash inside recovery must not make it forget a used seq.
+      const history = [device(dirFiles(state, dir))]
       note(r, 'recoveries interrupted')
+      if (first.rec!.lost) note(r, 'with seqs past the committed end to record as a gap')
       if (first.rec!.tornTail) note(r, 'with a torn tail to cut')
       if (first.rec!.zeroTail) note(r, 'with a zero tail to cut')
       if (first.rec!.removedTmp.length > 0) note(r, 'with a half-made segment to delete')
@@ -66,14 +72,14 @@ export const recoveryCrash: Scenario = {
         for (let v = 0; v < n; v++) {
           const p1 = randomPolicy(ctx.rng)
           const s1 = mid.crash(p1, ctx.rng)
-          const res = recoverAndCheck(s1, dir, oracle, acked)
+          const res = recoverAndCheck(s1, dir, oracle, acked, { history })
           r.crashStates++
           r.recovered += res.records
           if (res.failures.length > 0) {
             r.failures.push({
               message: res.failures[0]!,
               detail: `run crashed after op ${c} (${describePolicy(p0)}); recovery crashed after its op ${k} of ${first.ops.length} (${first.ops[k - 1]?.k ?? 'start'}), ${describePolicy(p1)}`,
-              state: { dir, files: s1, acked, salt: ctx.seed },
+              state: { dir, files: s1, acked, salt: ctx.seed, earlier: [state] },
             })
             return r
           }
@@ -82,14 +88,14 @@ export const recoveryCrash: Scenario = {
             const k2 = int(ctx.rng, 0, res.outcome.ops.length)
             const p2 = randomPolicy(ctx.rng)
             const s2 = replayOnto(s1, res.outcome.ops, k2).crash(p2, ctx.rng)
-            const res2 = recoverAndCheck(s2, dir, oracle, acked)
+            const res2 = recoverAndCheck(s2, dir, oracle, acked, { history: [...history, res.before] })
             r.crashStates++
             note(r, 'second recoveries interrupted')
             if (res2.failures.length > 0) {
               r.failures.push({
                 message: res2.failures[0]!,
                 detail: `third recovery after crashes at run op ${c}, recovery op ${k}, second recovery op ${k2}`,
-                state: { dir, files: s2, acked, salt: ctx.seed },
+                state: { dir, files: s2, acked, salt: ctx.seed, earlier: [state, s1] },
               })
               return r
             }
