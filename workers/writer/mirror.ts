@@ -132,5 +132,11 @@ export function reconcile(
     }
   }
   if (bytes > 0) report.caughtUp = { dir: dirs[behind], bytes, segments: copied }
-  return { rec: recs[ahead], report }
+  // Seqs either copy showed past the agreed end were used: the gap covers them all,
+  // so a seq one copy saw is never handed to a new event (found by the torture
+  // runner's ByzantineStorage scenario with a mirror, seed 437177415).
+  const agreed = recs[ahead]
+  const seen = Math.max(agreed.lost?.toSeq ?? 0, recs[behind].lost?.toSeq ?? 0)
+  const lost = seen > agreed.lastSeq ? { fromSeq: agreed.lastSeq + 1, toSeq: seen } : undefined
+  return { rec: { ...agreed, lost }, report }
 }
