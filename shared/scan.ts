@@ -218,6 +218,14 @@ export type TornRuleProblem = 'sealed' | 'later-batch' | 'too-long' | 'not-torn'
 /** Sector size of the torn-write rule: a disk writes a sector whole or not at all. */
 export const SECTOR_BYTES = 512
 
+/**
+ * The most zero bytes in a row that a record written by the writer can hold
+ * (its header's high bytes of len, flags, batchIndex, seq and time; a gap's
+ * u64 last seq; event JSON holds none): about 8, rounded up. A zero run may
+ * reach this far past a lost sector's edges and still be that sector.
+ */
+export const RECORD_ZERO_RUN_MAX = 16
+
 /** What the end of the last segment means (see the header comment and docs/wal-format.md). */
 export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
   if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
@@ -307,7 +315,9 @@ function tornStretch(buf: Buffer, a: number, b: number, batchStart: number, zero
     // the torture runner's PowerLoss scenario, seed 2104581887).
     const s = x === batchStart ? x : Math.ceil(x / SECTOR_BYTES) * SECTOR_BYTES
     const e = y === zeroStart ? y : Math.floor(y / SECTOR_BYTES) * SECTOR_BYTES
-    if (e > s && (e - s >= SECTOR_BYTES || s === batchStart || e === zeroStart)) return true
+    // ...but only by as many zero bytes as a record can hold in a row.
+    const explained = s - x <= RECORD_ZERO_RUN_MAX && y - e <= RECORD_ZERO_RUN_MAX
+    if (explained && e > s && (e - s >= SECTOR_BYTES || s === batchStart || e === zeroStart)) return true
     x = y
   }
   if (b !== zeroStart) return false

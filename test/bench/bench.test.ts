@@ -376,7 +376,7 @@ test('an open loop that overloads the sink counts the refused emits (ERR_AUDIT_Q
           destroy: (e) => sink.destroy(e),
           async verify(expected) {
             const v = await verifyLog(dir)
-            return { ok: v.ok && v.records === expected, note: `${v.records} records, expected ${expected}` }
+            return { ok: v.ok && v.events === expected, note: `${v.events} events, expected ${expected}` }
           },
         }
       },
