@@ -174,13 +174,15 @@ export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: H
   // at [size − 8, size − 4): a version we do not know is reported as such only
   // when its header is intact; a flipped bit in the version field is damage.
   const bytes = version === 1 ? SEGMENT_HEADER_BYTES_V1 : buf.readUInt16LE(10)
-  if (bytes < SEGMENT_HEADER_BYTES_V1 || bytes > SEGMENT_HEADER_BYTES_MAX || bytes % 8 !== 0) return { problem: 'layout' }
+  if (bytes < SEGMENT_HEADER_BYTES_V1 || bytes > SEGMENT_HEADER_BYTES_MAX || bytes % 8 !== 0)
+    return { problem: 'layout' }
   if (buf.length < bytes) return { problem: 'short' }
   if (buf.readUInt32LE(bytes - 8) !== crc32c(buf, 0, 0, bytes - 8)) return { problem: 'checksum' }
   if (!FORMAT_VERSIONS.includes(version)) return { problem: 'version', version }
   if (version !== 1 && bytes !== SEGMENT_HEADER_BYTES) return { problem: 'layout' }
   if (buf.readUInt32LE(bytes - 4) !== 0) return { problem: 'layout' }
-  if (version === 1 && (buf.readUInt32LE(12) !== 0 || buf.readUInt16LE(10) !== SEGMENT_HEADER_BYTES_V1)) return { problem: 'layout' }
+  if (version === 1 && (buf.readUInt32LE(12) !== 0 || buf.readUInt16LE(10) !== SEGMENT_HEADER_BYTES_V1))
+    return { problem: 'layout' }
   if (version !== 1) {
     for (let i = 72 + LOG_ID_BYTES; i < bytes - 8; i++) if (buf[i] !== 0) return { problem: 'layout' }
   }
@@ -330,7 +332,16 @@ function frameAt(
   // A seal is the last record of its segment, and ends its batch.
   if (type === RecordType.SEAL && flags !== (RecordFlag.COMMIT | RecordFlag.SEALED)) return 'reserved'
   if ((flags & RecordFlag.SEALED) !== 0 && (flags & RecordFlag.COMMIT) === 0) return 'reserved'
-  return { len, type, flags, batchIndex: buf.readUInt16LE(off + 14), seq, lastSeq, timeMs: readI64(buf, off + 24), end: recEnd }
+  return {
+    len,
+    type,
+    flags,
+    batchIndex: buf.readUInt16LE(off + 14),
+    seq,
+    lastSeq,
+    timeMs: readI64(buf, off + 24),
+    end: recEnd,
+  }
 }
 
 /**
@@ -378,6 +389,20 @@ export function looksLikeRecord(
   if (end - off < RECORD_HEADER_BYTES || buf.readUInt32LE(off) !== RECORD_MAGIC) return undefined
   const f = frameAt(buf, off, end, saltSeed, payloadBytesMax, rules)
   return typeof f === 'string' ? undefined : f
+}
+
+/** A gap record's payload: the u64 last seq of the range, then why, as JSON. */
+export function gapPayload(toSeq: number, why: Record<string, unknown>): Buffer {
+  const json = Buffer.from(JSON.stringify(why))
+  const b = Buffer.alloc(GAP_LAST_SEQ_BYTES + json.length)
+  writeU64(b, 0, toSeq)
+  json.copy(b, GAP_LAST_SEQ_BYTES)
+  return b
+}
+
+/** The last seq a gap record's payload names. */
+export function gapLastSeq(payload: Buffer): number {
+  return readU64(payload, 0)
 }
 
 /** The payload a record carries after its range prefix (a gap's u64 last seq), as a view into buf. */

@@ -6,4 +6,4 @@
 
 export { recoverLog, RECOVERY_REPORT_FILE, SEQ_POLICY, type RecoverOptions, type RecoverReport } from './recover.js'
 export { checkOutputDir } from './output.js'
-export { gapPayload, WalRewriter, type RewriteOptions, type RewriteRecord } from './rewrite.js'
+export { WalRewriter, type RewriteOptions, type RewriteRecord } from './rewrite.js'

@@ -48,6 +48,7 @@ import {
   sealRecord,
   segmentFileName,
   writeU64,
+  gapPayload,
 } from '../../shared/format.js'
 import { crc32c } from '../../shared/crc32c.js'
 import { createRegular, DEFAULT_FILE_MODE } from '../../shared/files.js'
@@ -97,15 +98,6 @@ async function writeAll(fh: fs.FileHandle, bufs: Buffer[]): Promise<void> {
     let done = 0
     while (done < data.length) done += (await fh.write(data, done, data.length - done)).bytesWritten
   }
-}
-
-/** A gap record's payload: the u64 last seq of the lost range, then why, as JSON. */
-export function gapPayload(toSeq: number, why: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(why))
-  const b = Buffer.alloc(GAP_LAST_SEQ_BYTES + json.length)
-  writeU64(b, 0, toSeq)
-  json.copy(b, GAP_LAST_SEQ_BYTES)
-  return b
 }
 
 /** The seal recover ends its output with: the log was closed by a recovery, not by a writer. */

@@ -38,8 +38,9 @@ import {
   RecordFlag,
   RecordType,
   RECORD_HEADER_BYTES,
+  gapLastSeq,
+  gapPayload,
   sealRecordInPlace,
-  writeU64,
 } from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../../shared/ring/protocol.js'
@@ -294,7 +295,7 @@ class Writer {
     for (let k = 0; k < records.length; k++) {
       const r = records[k]!
       const seq = this.nextSeq
-      const lastSeq = r.type === RecordType.GAP ? readLastSeq(r.payload) : seq
+      const lastSeq = r.type === RecordType.GAP ? gapLastSeq(r.payload) : seq
       batch.set(r.payload, off + RECORD_HEADER_BYTES)
       this.recOff[k] = off
       this.putChainInput(off, k)
@@ -324,19 +325,6 @@ class Writer {
   private nowMs(): number {
     return this.init.clockMs ?? Date.now()
   }
-}
-
-function readLastSeq(payload: Buffer): number {
-  return payload.readUInt32LE(0) + payload.readUInt32LE(4) * 0x1_0000_0000
-}
-
-/** A gap record's payload: the u64 last seq of the range, then why, as JSON. */
-export function gapPayload(toSeq: number, why: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(why))
-  const b = Buffer.alloc(GAP_LAST_SEQ_BYTES + json.length)
-  writeU64(b, 0, toSeq)
-  json.copy(b, GAP_LAST_SEQ_BYTES)
-  return b
 }
 
 /** A seal record's payload: why the segment was closed, as JSON. */
@@ -389,7 +377,10 @@ async function main(): Promise<void> {
         : [
             {
               type: RecordType.GAP,
-              payload: gapPayload(rec.lost.toSeq, { reason: 'seqs seen on the device past the last intact record', tornTail: recs[0]!.tornTail?.sideFile ?? null }),
+              payload: gapPayload(rec.lost.toSeq, {
+                reason: 'seqs seen on the device past the last intact record',
+                tornTail: recs[0]!.tornTail?.sideFile ?? null,
+              }),
             },
           ]
     // Every session writes its own segment: seal the last one (a version-1
