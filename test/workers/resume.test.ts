@@ -25,6 +25,7 @@ import {
   sealRecord,
   segmentFileName,
 } from '../../shared/format.js'
+import { batchAfter as framesAfter } from '../helpers/frames.js'
 import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 import { appendV1Batch, writeV1Log } from '../fixtures/make-v1.js'
 
@@ -254,39 +255,9 @@ test('v2: the last batch of an unsealed segment truncated at every offset inside
 
 // ── an unfinished batch ─────────────────────────────────────────────────────
 
-/**
- * n event records that continue the last record of file (seq, chain, the
- * segment's salt), batchIndex 0.., the last one with lastFlags: one batch as
- * the writer frames it (lastFlags 0: a batch that never got its COMMIT).
- */
+/** A batch as the writer frames one, continuing the last record of file (test/helpers/frames.ts). */
 function batchAfter(file: string, n: number, lastFlags: number): Buffer {
-  const b = fs.readFileSync(file)
-  const header = decodeSegmentHeader(b.subarray(0, SEGMENT_HEADER_BYTES))
-  if ('problem' in header) throw new Error('bad header')
-  const last = records(file).at(-1)!
-  const prevHash = Buffer.from(b.subarray(last.off + 32, last.off + 64))
-  const parts = Array.from({ length: n }, (_, k) => {
-    const payload = Buffer.from(
-      JSON.stringify({ level: 'Information', messageTemplate: 'batch {K}', properties: { K: k } }),
-    )
-    const rec = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
-    payload.copy(rec, RECORD_HEADER_BYTES)
-    const flags = k === n - 1 ? lastFlags : 0
-    sealRecord(
-      rec,
-      0,
-      payload.length,
-      RecordType.EVENT,
-      flags,
-      k,
-      last.seq + 1 + k,
-      Date.now(),
-      prevHash,
-      header.saltSeed,
-    ).copy(prevHash)
-    return rec
-  })
-  return Buffer.concat(parts)
+  return framesAfter(file, records(file).at(-1)!, n, lastFlags, { level: 'Information', template: 'batch' })
 }
 
 test('valid records without a COMMIT record at the end are an unfinished batch: cut whole, and their seqs never handed out again (v1 and v2)', async () => {

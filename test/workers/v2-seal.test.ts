@@ -20,6 +20,7 @@ import {
   segmentFileName,
 } from '../../shared/format.js'
 import { cli, cliAsync, SMALL } from '../helpers/cli-run.js'
+import { batchAfter as framesAfter } from '../helpers/frames.js'
 import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
 import { mulberry32, seedFrom } from '../helpers/load.js'
 
@@ -102,39 +103,9 @@ function dropSeal(file: string): void {
   fs.truncateSync(file, last.off)
 }
 
-/**
- * n event records continuing the last record of file (seq, chain, salt),
- * batchIndex 0.., the last with lastFlags: a batch as the writer frames one.
- */
+/** A batch as the writer frames one, continuing the last record of file (test/helpers/frames.ts). */
 function batchAfter(file: string, n: number, lastFlags: number): Buffer {
-  const b = fs.readFileSync(file)
-  const h = decodeSegmentHeader(b.subarray(0, SEGMENT_HEADER_BYTES))
-  if ('problem' in h) throw new Error('bad header')
-  const last = records(file).at(-1)!
-  const prev = Buffer.from(b.subarray(last.off + 32, last.off + 64))
-  return Buffer.concat(
-    Array.from({ length: n }, (_, k) => {
-      const payload = Buffer.from(
-        JSON.stringify({ level: 'Warning', messageTemplate: 'late {K}', properties: { K: k } }),
-      )
-      const rec = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
-      payload.copy(rec, RECORD_HEADER_BYTES)
-      const flags = k === n - 1 ? lastFlags : 0
-      sealRecord(
-        rec,
-        0,
-        payload.length,
-        RecordType.EVENT,
-        flags,
-        k,
-        last.seq + 1 + k,
-        Date.now(),
-        prev,
-        h.saltSeed,
-      ).copy(prev)
-      return rec
-    }),
-  )
+  return framesAfter(file, records(file).at(-1)!, n, lastFlags, { level: 'Warning', template: 'late' })
 }
 
 async function eventSeqs(dir: string): Promise<number[]> {
