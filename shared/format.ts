@@ -73,9 +73,16 @@ export interface RecordRules {
 export const RULES_V1: RecordRules = { version: 1, types: new Set([RecordType.EVENT]), flags: RecordFlag.COMMIT }
 export const RULES_V2: RecordRules = {
   version: 2,
-  types: new Set([RecordType.EVENT, RecordType.SEAL, RecordType.GAP]),
+  types: new Set([RecordType.EVENT, RecordType.CHECKPOINT, RecordType.SEAL, RecordType.GAP]),
   flags: RecordFlag.COMMIT | RecordFlag.SEALED,
 }
+/**
+ * Record types an app thread may publish into the ring (shared/ring/layout.ts,
+ * the kind bits of a length word): events, and the records the sink makes on
+ * the app thread (a checkpoint, signed off the durable path). The writer makes
+ * seals and gaps itself and refuses any other kind.
+ */
+export const SINK_RECORD_TYPES: ReadonlySet<number> = new Set([RecordType.EVENT, RecordType.CHECKPOINT])
 /** The error for a segment of a format version this code does not read. */
 export function versionUnsupported(segment: string, version: number | undefined): AuditError {
   return new AuditError(
@@ -409,6 +416,56 @@ export function gapLastSeq(payload: Buffer): number {
 export function recordBody(buf: Buffer, r: { type: number; end: number; len: number }): Buffer {
   const start = r.end - r.len + (r.type === RecordType.GAP ? GAP_LAST_SEQ_BYTES : 0)
   return buf.subarray(start, r.end)
+}
+
+/**
+ * A record's Merkle leaf (docs/wal-format.md section 0, "Leaves"): its content,
+ * never its framing (salt, CRC, offsets, batch index, flags, chain hash), so
+ * recover, rewrite and mirror repair keep every proof valid:
+ *
+ *   u8 leaf version (1) ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ payload as stored
+ *
+ * The first LEAF_HEAD_BYTES are the head (leafHead); the leaf hash is RFC 9162's
+ * SHA-256(0x00 ‖ head ‖ payload).
+ */
+export const LEAF_VERSION = 1
+export const LEAF_HEAD_BYTES = 26
+
+/** The leaf head of a record. */
+export function leafHead(type: number, seq: number, lastSeq: number, timeMs: number, into?: Buffer): Buffer {
+  const b = into ?? Buffer.alloc(LEAF_HEAD_BYTES)
+  b[0] = LEAF_VERSION
+  b[1] = type
+  writeU64(b, 2, seq)
+  writeU64(b, 10, lastSeq)
+  writeI64(b, 18, timeMs)
+  return b
+}
+
+/** A record's whole leaf bytes (a proof bundle carries them). */
+export function leafBytes(type: number, seq: number, lastSeq: number, timeMs: number, payload: Uint8Array): Buffer {
+  const b = Buffer.alloc(LEAF_HEAD_BYTES + payload.length)
+  leafHead(type, seq, lastSeq, timeMs, b)
+  b.set(payload, LEAF_HEAD_BYTES)
+  return b
+}
+
+export interface Leaf {
+  type: number
+  seq: number
+  lastSeq: number
+  timeMs: number
+  payload: Buffer
+}
+
+/** Read leaf bytes back; undefined when they are not a leaf of this version. */
+export function parseLeaf(leaf: Uint8Array): Leaf | undefined {
+  if (leaf.length < LEAF_HEAD_BYTES || leaf[0] !== LEAF_VERSION) return undefined
+  const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.length)
+  const seq = readU64(b, 2)
+  const lastSeq = readU64(b, 10)
+  if (seq < 1 || lastSeq < seq || lastSeq >= SEQ_LIMIT) return undefined
+  return { type: b[1]!, seq, lastSeq, timeMs: readI64(b, 18), payload: b.subarray(LEAF_HEAD_BYTES) }
 }
 
 function isZero(buf: Buffer, from: number, to: number): boolean {

@@ -218,6 +218,8 @@ function assertDefaults(): void {
   if (LIMITS.eventBytesMax.default + 64 > ring / 2) throw new Error('limits: an event must fit in half the ring')
   if (LIMITS.eventBytesMax.default + 64 > LIMITS.batchBytesMax.default)
     throw new Error('limits: an event must fit in a batch')
+  // shared/ring/layout.ts keeps a record's length in the low 27 bits of its length word.
+  if (LIMITS.eventBytesMax.max >= 2 ** 27) throw new Error('limits: an event length must fit in 27 bits')
   if (LIMITS.batchBytesMax.default + 128 > LIMITS.segmentBytesMax.default)
     throw new Error('limits: a batch must fit in a segment')
   if (FIXED.proofBundleLeafBytesMax < LIMITS.eventBytesMax.max + 1024)

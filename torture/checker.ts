@@ -14,7 +14,7 @@
  */
 
 import type { Oracle } from './events.js'
-import { type Parsed, type PRec, T_EVENT, T_GAP, T_SEAL } from './walker.js'
+import { type Parsed, type PRec, T_CHECKPOINT, T_EVENT, T_GAP, T_SEAL } from './walker.js'
 
 export {
   frame,
@@ -148,6 +148,8 @@ export function describe(r: PRec | undefined): string {
         ? 'seal'
         : r.type === T_GAP
           ? `gap [${r.seq}, ${r.lastSeq}]`
-          : `type ${r.type}`
+          : r.type === T_CHECKPOINT
+            ? 'checkpoint'
+            : `type ${r.type}`
   return `${what} seq ${r.seq} (${r.segment}@${r.offset})`
 }

@@ -10,8 +10,9 @@
  *     batchBytesMax at 12, logId at 72, CRC of [0,120) at 120, the rest zero);
  *     versions never go back from 2 to 1; every v2 segment has the same logId;
  *   - records: v1 holds events only (flag COMMIT); v2 adds seal (type 4, flags
- *     COMMIT + SEALED, one seq) and gap (type 5, range [seq, lastSeq], lastSeq
- *     in the first 8 payload bytes); SEALED implies COMMIT and ends the segment;
+ *     COMMIT + SEALED, one seq), gap (type 5, range [seq, lastSeq], lastSeq
+ *     in the first 8 payload bytes) and checkpoint (type 2, one seq, a signed
+ *     tree head); SEALED implies COMMIT and ends the segment;
  *   - seq ranges tile the log from 1: each record starts at the previous
  *     record's lastSeq + 1 (events and seals one seq, a gap its whole range);
  *   - the hash chain holds across segments, batch indexes restart after COMMIT;
@@ -27,6 +28,7 @@ import { createHash } from 'node:crypto'
 import { crc32c } from '../shared/crc32c.js'
 
 export const T_EVENT = 1
+export const T_CHECKPOINT = 2
 export const T_SEAL = 4
 export const T_GAP = 5
 const F_COMMIT = 1
@@ -147,7 +149,8 @@ export function frame(b: Buffer, off: number, h: Header, segment: string): (PRec
   if (h.version === 1) {
     if (type !== T_EVENT || (flags & ~F_COMMIT) !== 0) return `reserved (v1 type ${type}, flags ${flags})`
   } else {
-    if (type !== T_EVENT && type !== T_SEAL && type !== T_GAP) return `reserved (type ${type})`
+    if (type !== T_EVENT && type !== T_CHECKPOINT && type !== T_SEAL && type !== T_GAP)
+      return `reserved (type ${type})`
     if ((flags & ~(F_COMMIT | F_SEALED)) !== 0) return `reserved (flags ${flags})`
     if ((flags & F_SEALED) !== 0 && (flags & F_COMMIT) === 0) return 'SEALED without COMMIT'
     if (type === T_SEAL && flags !== (F_COMMIT | F_SEALED)) return 'a seal without COMMIT + SEALED'

@@ -12,6 +12,7 @@ export {
   emptyRoot,
   inclusionProof,
   leafHash,
+  leafHashOf,
   nodeHash,
   rootOf,
   subtreeRoot,

@@ -57,6 +57,18 @@ export function leafHash(data: Uint8Array): Buffer {
   return createHash('sha256').update(LEAF_PREFIX_BYTES).update(data).digest()
 }
 
+/** leafHash(head ‖ body) without building the concatenation: a WAL record's leaf is its head, then its payload. */
+export function leafHashOf(head: Uint8Array, body: Uint8Array): Buffer {
+  const bytes = 1 + head.length + body.length
+  if (bytes <= SCRATCH.length) {
+    SCRATCH[0] = LEAF_PREFIX
+    SCRATCH.set(head, 1)
+    SCRATCH.set(body, 1 + head.length)
+    return oneShotHash('sha256', SCRATCH.subarray(0, bytes), 'buffer') as Buffer
+  }
+  return createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest()
+}
+
 /** RFC 9162 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (!(left instanceof Uint8Array) || !(right instanceof Uint8Array))

@@ -42,9 +42,13 @@ export interface LogRecord {
   segment: string
 }
 
-/** A record the writer made itself: a gap (seqs [seq, lastSeq] lost to a crash or a cut) or a seal (end of a segment). */
+/**
+ * A record the log makes itself: a gap (seqs [seq, lastSeq] lost to a crash or
+ * a cut), a seal (end of a segment), or a checkpoint (a signed tree head:
+ * detail holds its tree size, the last seq it covers and the signed note).
+ */
 export interface ControlRecord {
-  kind: 'gap' | 'seal'
+  kind: 'gap' | 'seal' | 'checkpoint'
   seq: number
   lastSeq: number
   timestamp: Date
@@ -305,7 +309,7 @@ export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGen
       } else if (options.records === true) {
         const body = type === RecordType.GAP ? buf.subarray(off + GAP_LAST_SEQ_BYTES, off + len) : buf.subarray(off, off + len)
         yield {
-          kind: type === RecordType.GAP ? 'gap' : 'seal',
+          kind: type === RecordType.GAP ? 'gap' : type === RecordType.CHECKPOINT ? 'checkpoint' : 'seal',
           seq,
           lastSeq: offs[k + 6]!,
           timestamp: new Date(timeMs),

@@ -19,7 +19,10 @@
  *   producer that sees 1 clears it and notifies), CLOSE_REQUESTED.
  *
  * Ring record: i32 lenWord, i32 seqLo, f64 timeMs, payload, padded to 8 bytes.
- * lenWord 0 = not yet published, > 0 = payload bytes, PAD = skip to ring end.
+ * lenWord 0 = not yet published, PAD = skip to ring end, > 0 = a record: bits
+ * [0, 27) its payload bytes, bits [27, 31) its kind (RING_KIND_EVENT for an
+ * emit; otherwise the WAL record type of a record the sink makes itself, such
+ * as a checkpoint: shared/format.ts RecordType).
  */
 
 export const CACHE_LINE_BYTES = 64
@@ -97,6 +100,12 @@ export const POS_MASK = 0x7fff_ffff
 export const CLOSED_BIT = 0x8000_0000
 export const RING_RECORD_HEADER_BYTES = 16
 export const PAD = -1
+/** lenWord bits: payload bytes below RING_KIND_SHIFT, the record's kind above (never bit 31). */
+export const RING_KIND_SHIFT = 27
+export const RING_LEN_MASK = (1 << RING_KIND_SHIFT) - 1
+export const RING_KIND_MAX = 0xf
+/** The kind of an emitted event (lenWord = payload bytes). */
+export const RING_KIND_EVENT = 0
 
 export function align8(n: number): number {
   return (n + 7) & ~7

@@ -28,6 +28,10 @@ import {
   FAILURE_LEN,
   FAILURE_OFFSET,
   PAD,
+  RING_KIND_EVENT,
+  RING_KIND_MAX,
+  RING_KIND_SHIFT,
+  RING_LEN_MASK,
   POS_MASK,
   RESERVE_U64,
   RING_RECORD_HEADER_BYTES,
@@ -111,16 +115,18 @@ export class Ring {
   }
 
   /** Write the record claimed by the last reserve() and make it visible to the writer. */
-  publish(payload: Uint8Array, len: number, timeMs: number): void {
+  publish(payload: Uint8Array, len: number, timeMs: number, kind = RING_KIND_EVENT): void {
     const at = DATA_OFFSET + this.resOff
     this.u8.set(len === payload.length ? payload : payload.subarray(0, len), at + RING_RECORD_HEADER_BYTES)
-    this.commitPublish(at, len, timeMs)
+    this.commitPublish(at, len, timeMs, kind)
   }
 
-  private commitPublish(at: number, len: number, timeMs: number): void {
+  private commitPublish(at: number, len: number, timeMs: number, kind: number): void {
+    if (len > RING_LEN_MASK || kind < 0 || kind > RING_KIND_MAX || !Number.isInteger(kind))
+      throw new Error(`ring: a record of ${len} bytes and kind ${kind} does not fit a length word`)
     this.i32[(at >> 2) + 1] = this.resSeqLo | 0
     this.f64[(at >> 3) + 1] = timeMs
-    Atomics.store(this.i32, at >> 2, len)
+    Atomics.store(this.i32, at >> 2, len | (kind << RING_KIND_SHIFT))
     if (Atomics.load(this.i32, WRITER_SLEEPING) !== 0) {
       Atomics.store(this.i32, WRITER_SLEEPING, 0)
       Atomics.notify(this.i32, WRITER_SLEEPING, 1)
@@ -128,11 +134,11 @@ export class Ring {
   }
 
   /** publish(), with the payload given as a string of exactly len UTF-8 bytes, encoded straight into the ring. */
-  publishString(payload: string, len: number, timeMs: number): void {
+  publishString(payload: string, len: number, timeMs: number, kind = RING_KIND_EVENT): void {
     const at = DATA_OFFSET + this.resOff
     const written = this.buf.write(payload, at + RING_RECORD_HEADER_BYTES, len, 'utf8')
     if (written !== len) throw new Error(`ring: payload encoded to ${written} bytes, ${len} were reserved`)
-    this.commitPublish(at, len, timeMs)
+    this.commitPublish(at, len, timeMs, kind)
   }
 
   consumedWord(): number {
@@ -155,10 +161,13 @@ export class Ring {
 
   /**
    * Visit published records from readPos, at most maxRecords / until visit
-   * returns false. visit(offsetOfPayloadInU8, len, seqLo, timeMs). Returns the
-   * new read position (not yet released).
+   * returns false. visit(offsetOfPayloadInU8, len, seqLo, timeMs, kind).
+   * Returns the new read position (not yet released).
    */
-  take(readPos: number, visit: (payloadAt: number, len: number, seqLo: number, timeMs: number) => boolean): number {
+  take(
+    readPos: number,
+    visit: (payloadAt: number, len: number, seqLo: number, timeMs: number, kind: number) => boolean,
+  ): number {
     let pos = readPos
     for (;;) {
       // One lap at most: on an exactly full ring the next length word is the first one again.
@@ -173,8 +182,9 @@ export class Ring {
       }
       const seqLo = this.i32[(at >> 2) + 1]! >>> 0
       const timeMs = this.f64[(at >> 3) + 1]!
-      if (!visit(at + RING_RECORD_HEADER_BYTES, lenWord, seqLo, timeMs)) return pos
-      pos = (pos + align8(RING_RECORD_HEADER_BYTES + lenWord)) & POS_MASK
+      const len = lenWord & RING_LEN_MASK
+      if (!visit(at + RING_RECORD_HEADER_BYTES, len, seqLo, timeMs, lenWord >>> RING_KIND_SHIFT)) return pos
+      pos = (pos + align8(RING_RECORD_HEADER_BYTES + len)) & POS_MASK
     }
   }
 

@@ -314,6 +314,28 @@ test('ring: a reserved but unpublished record holds back every later one', () =>
   assert.is(end, 2 * align8(RING_RECORD_HEADER_BYTES + 3))
 })
 
+test('ring: a record published with a kind comes back with that kind and its true length; a kind or length past the word is refused', () => {
+  const ring = Ring.allocate(RING)
+  ring.initCursors(0)
+  const p = Buffer.from('checkpoint body')
+  assert.is(ring.reserve(p.length), 1)
+  ring.publish(p, p.length, 5, 2)
+  assert.is(ring.reserve(3), 2)
+  ring.publishString('abc', 3, 6)
+  const seen: [number, number, number, string][] = []
+  const end = ring.take(0, (at, len, s, _t, kind) => {
+    seen.push([s, len, kind, Buffer.from(ring.u8.subarray(at, at + len)).toString()])
+    return true
+  })
+  assert.equal(seen, [
+    [1, p.length, 2, 'checkpoint body'],
+    [2, 3, 0, 'abc'],
+  ])
+  assert.is(end, align8(RING_RECORD_HEADER_BYTES + p.length) + align8(RING_RECORD_HEADER_BYTES + 3))
+  assert.is(ring.reserve(1), 3)
+  assert.throws(() => ring.publish(Buffer.from('x'), 1, 7, 16), /does not fit a length word/)
+})
+
 test('ring: closeReservations makes every later reserve CLOSED; what was reserved before still goes through', () => {
   const ring = Ring.allocate(RING)
   ring.initCursors(41)

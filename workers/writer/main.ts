@@ -41,11 +41,12 @@ import {
   gapLastSeq,
   gapPayload,
   sealRecordInPlace,
+  SINK_RECORD_TYPES,
 } from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import type { OpenReport, WriterInit, WriterMessage } from '../../shared/ring/protocol.js'
 import { Ring } from '../../shared/ring/ring.js'
-import { Stat, STATE_CLOSED } from '../../shared/ring/layout.js'
+import { RING_KIND_EVENT, Stat, STATE_CLOSED } from '../../shared/ring/layout.js'
 // metrics (lib/adapters/prometheus.ts): fsync durations and batch sizes
 import {
   BATCH_HIST_F64,
@@ -79,6 +80,7 @@ class Writer {
   private readonly recOff: Int32Array
   private readonly recLen: Int32Array
   private readonly recTime: Float64Array
+  private readonly recType: Uint8Array
   private readonly maxRecords: number
   /**
    * Hash of the last record of the last batch written (the chain head the next
@@ -111,6 +113,7 @@ class Writer {
     this.recOff = new Int32Array(this.maxRecords)
     this.recLen = new Int32Array(this.maxRecords)
     this.recTime = new Float64Array(this.maxRecords)
+    this.recType = new Uint8Array(this.maxRecords)
     this.prevHash = Buffer.from(lastHash)
     this.nextSeq = lastSeq + 1
     this.readPos = ring.consumedWord()
@@ -176,10 +179,10 @@ class Writer {
   /** Take published records into the batch and seal them (without COMMIT) as they come. */
   private fill(): void {
     if (this.full || this.needRotate) return
-    const { ring, batch, recOff, recLen, recTime } = this
+    const { ring, batch, recOff, recLen, recTime, recType } = this
     const u8 = ring.u8
     const cap = Math.min(this.init.batchBytesMax, this.appender.room())
-    const newPos = ring.take(this.readPos, (at, len, seqLo, timeMs) => {
+    const newPos = ring.take(this.readPos, (at, len, seqLo, timeMs, kind) => {
       const n = this.n
       const off = this.off
       if (off + RECORD_HEADER_BYTES + len > cap || n === this.maxRecords) {
@@ -190,13 +193,16 @@ class Writer {
       }
       const seq = this.nextSeq
       invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
+      const type = kind === RING_KIND_EVENT ? RecordType.EVENT : kind
+      invariant(SINK_RECORD_TYPES.has(type), `ring record of kind ${kind}: not a record the sink may publish`)
       if (n === 0) this.saltSeed = this.appender.saltSeed()
       batch.set(u8.subarray(at, at + len), off + RECORD_HEADER_BYTES)
       this.putChainInput(off, n)
-      sealRecordInPlace(batch, off, len, RecordType.EVENT, 0, n, seq, timeMs, this.saltSeed)
+      sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
       recOff[n] = off
       recLen[n] = len
       recTime[n] = timeMs
+      recType[n] = type
       this.off = off + RECORD_HEADER_BYTES + len
       this.n = n + 1
       this.nextSeq = seq + 1
@@ -229,7 +235,7 @@ class Writer {
       batch,
       at,
       this.recLen[last]!,
-      RecordType.EVENT,
+      this.recType[last]!,
       sealsSegment ? RecordFlag.COMMIT | RecordFlag.SEALED : RecordFlag.COMMIT,
       last,
       lastSeq,
