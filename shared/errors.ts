@@ -55,6 +55,10 @@ export const ERROR_CODES = {
   KEY_INVALID: 'ERR_AUDIT_KEY_INVALID',
   /** A private key file is readable or writable by group or others (it must be 0600). */
   KEY_FILE_MODE: 'ERR_AUDIT_KEY_FILE_MODE',
+  /** A checkpoint signer task failed for a reason that is not coded otherwise (a crash of its thread); stats() reports it. */
+  SIGNER_FAILED: 'ERR_AUDIT_SIGNER_FAILED',
+  /** No signed checkpoint in the log covers what was asked (prove --seq, checkpoint on a log that never signed). */
+  NO_CHECKPOINT: 'ERR_AUDIT_NO_CHECKPOINT',
   /** A witness refused a checkpoint or gave no answer (details.status, details.size on 409). */
   WITNESS_FAILED: 'ERR_AUDIT_WITNESS_FAILED',
   /** A keyring file does not follow the keyring schema, or an entry does not unwrap under its provider. */

@@ -24,6 +24,10 @@ export const LIMITS = {
   /** A segment is rotated before a batch would take it past this size. */
   // At most 1 GiB: rotation is cheap, and every reader can then hold a segment (readFile stops at 2 GiB).
   segmentBytesMax: { default: 64 * 1024 * 1024, min: 64 * 1024, max: 1024 * 1024 * 1024 },
+  /** Sign a checkpoint after this many new records (or checkpointEveryMs, whichever comes first). */
+  checkpointEveryRecords: { default: 10_000, min: 1, max: 1_000_000_000 },
+  /** Sign a checkpoint this long after the last one when anything new is durable. */
+  checkpointEveryMs: { default: 1_000, min: 10, max: 24 * 60 * 60 * 1000 },
   /** Emits of one producer that may wait for ring space before emit() rejects with ERR_AUDIT_QUEUE_FULL. */
   pendingEmitsMax: { default: 65_536, min: 1, max: 16_777_216 },
 } as const satisfies Record<string, Bound>
@@ -126,7 +130,7 @@ export const FIXED = {
   /** Property keys whose JSON each emitting thread keeps (emptied when full), and the longest cached. */
   keyCacheEntries: 1024,
   keyCacheCharsMax: 64,
-    /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */
+  /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */
   merkleScratchBytes: 64 * 1024,
   /** Most hashes in an inclusion or consistency proof we parse: a tree of 2^53 leaves needs 53 (RFC 9162). */
   proofHashesMax: 64,
@@ -143,6 +147,10 @@ export const FIXED = {
    * each: 16 × ~6.7 kB of base64 fits with room to spare.
    */
   noteBytesMax: 256 * 1024,
+  /** How often the sink looks whether a checkpoint is due (at most; everyMs when smaller). */
+  checkpointPollMs: 50,
+  /** The signer reads durable records in windows of this size (grown only for one larger record). */
+  signerReadWindowBytes: 4 * 1024 * 1024,
   /** Most signature lines in one note (the Go reference refuses more than 100). */
   noteSignaturesMax: 100,
   /** Longest key name (a schema-less URL in practice) in UTF-8 bytes. */

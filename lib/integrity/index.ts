@@ -78,5 +78,13 @@ export {
 } from './keys.js'
 export { Witness, stateFileOf, type WitnessAnswer, type WitnessLog, type WitnessOptions } from './witness.js'
 export { addCheckpoint, type AddCheckpointResult } from './witness-client.js'
+export { replaceFile } from './durable-file.js'
+export {
+  CONSISTENCY_HEADER,
+  checkConsistency,
+  formatConsistencyProof,
+  parseConsistencyProof,
+  type ConsistencyProof,
+} from './consistency.js'
 export { checkProofBundle, type ProofCheck } from './proof-check.js'
 export { formatAddCheckpoint, parseAddCheckpoint, type AddCheckpointRequest } from './witness-protocol.js'

@@ -45,6 +45,27 @@ export interface AuditSinkOptions {
    * log-reader group). Directories the sink creates get 0o700 or 0o750 to match.
    */
   fileMode?: FileMode
+  /**
+   * Sign checkpoints of the log's Merkle tree (docs/integrity.md): keyFile is
+   * the 0600 private key `mtlog-audit keygen` writes; name (default: the key's
+   * name) begins the log's origin line `<name>/<logId>`.
+   */
+  signing?: { keyFile: string; name?: string }
+  /**
+   * When to sign (needs `signing`): after everyRecords records (default
+   * 10,000) or everyMs ms (default 1,000) with anything new, and at close.
+   * export.dir receives `<logId>.checkpoint`, the latest signed note, replaced
+   * atomically: keep it on another disk or host.
+   */
+  checkpoints?: { everyRecords?: number; everyMs?: number; export?: { dir: string } }
+}
+
+export interface ResolvedSigning {
+  keyFile: string
+  name: string | undefined
+  everyRecords: number
+  everyMs: number
+  exportDir: string | undefined
 }
 
 export interface ResolvedOptions {
@@ -57,6 +78,7 @@ export interface ResolvedOptions {
   mirror: string | undefined
   storage: StorageSpec | undefined
   fileMode: FileMode
+  signing: ResolvedSigning | undefined
 }
 
 const KNOWN = new Set([
@@ -69,6 +91,8 @@ const KNOWN = new Set([
   'mirror',
   'storage',
   'fileMode',
+  'signing',
+  'checkpoints',
 ])
 
 function bad(option: string, message: string): AuditError {
@@ -106,13 +130,18 @@ function snapshotOptions(input: object, what: string): Record<string, unknown> {
   return out
 }
 
-function bounded(opts: Record<string, unknown>, name: keyof typeof LIMITS): number {
+function bounded(
+  opts: Record<string, unknown>,
+  name: keyof typeof LIMITS,
+  key: string = name,
+  label: string = key,
+): number {
   const bound: Bound = LIMITS[name]
-  const v = opts[name]
+  const v = opts[key]
   if (v === undefined) return bound.default
   if (typeof v !== 'number' || !Number.isInteger(v))
-    throw bad(name, `must be an integer (got ${typeof v === 'number' ? v : typeof v})`)
-  if (v < bound.min || v > bound.max) throw bad(name, `must be between ${bound.min} and ${bound.max} (got ${v})`)
+    throw bad(label, `must be an integer (got ${typeof v === 'number' ? v : typeof v})`)
+  if (v < bound.min || v > bound.max) throw bad(label, `must be between ${bound.min} and ${bound.max} (got ${v})`)
   return v
 }
 
@@ -152,6 +181,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     if (typeof s.module !== 'string') throw bad('storage', 'must be { module: string, config?: unknown }')
     storage = s.config === undefined ? { module: s.module } : { module: s.module, config: s.config }
   }
+  const signing = resolveSigning(opts.signing, opts.checkpoints)
+  if (signing?.exportDir !== undefined && isInside(signing.exportDir, path.resolve(opts.dir)))
+    throw bad(
+      'checkpoints.export.dir',
+      'must be outside the log directory: a checkpoint kept beside the log proves nothing',
+    )
   return {
     dir: path.resolve(opts.dir),
     ringBytes,
@@ -162,5 +197,54 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     mirror,
     storage,
     fileMode: checkFileMode(opts.fileMode),
+    signing,
+  }
+}
+
+function isInside(p: string, dir: string): boolean {
+  const rel = path.relative(dir, p)
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+function subObject(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(what, 'must be an object')
+  return snapshotOptions(v, what)
+}
+
+function onlyKnown(o: Record<string, unknown>, what: string, known: readonly string[]): void {
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw bad(`${what}.${k}`, `unknown option (known: ${known.join(', ')})`)
+}
+
+function resolveSigning(signingIn: unknown, checkpointsIn: unknown): ResolvedSigning | undefined {
+  if (signingIn === undefined) {
+    if (checkpointsIn !== undefined) throw bad('checkpoints', 'needs signing: { keyFile } (a checkpoint is signed)')
+    return undefined
+  }
+  const signing = subObject(signingIn, 'signing')
+  onlyKnown(signing, 'signing', ['keyFile', 'name'])
+  if (!isPath(signing.keyFile))
+    throw bad('signing.keyFile', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
+  if (
+    signing.name !== undefined &&
+    (typeof signing.name !== 'string' || !/^[\x21-\x2a\x2c-\x7e]{1,200}$/.test(signing.name))
+  )
+    throw bad('signing.name', "must be 1 to 200 printable ASCII characters, no space and no '+'")
+  const cp = checkpointsIn === undefined ? {} : subObject(checkpointsIn, 'checkpoints')
+  onlyKnown(cp, 'checkpoints', ['everyRecords', 'everyMs', 'export'])
+  let exportDir: string | undefined
+  if (cp.export !== undefined) {
+    const ex = subObject(cp.export, 'checkpoints.export')
+    onlyKnown(ex, 'checkpoints.export', ['dir'])
+    if (!isPath(ex.dir))
+      throw bad('checkpoints.export.dir', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
+    exportDir = path.resolve(ex.dir)
+  }
+  return {
+    keyFile: path.resolve(signing.keyFile),
+    name: signing.name as string | undefined,
+    everyRecords: bounded(cp, 'checkpointEveryRecords', 'everyRecords', 'checkpoints.everyRecords'),
+    everyMs: bounded(cp, 'checkpointEveryMs', 'everyMs', 'checkpoints.everyMs'),
+    exportDir,
   }
 }

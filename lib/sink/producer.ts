@@ -28,7 +28,14 @@
 import { AuditError, ERROR_CODES, fromWire } from '../../shared/errors.js'
 import { FIXED } from '../../shared/limits.js'
 import { CLOSED, NO_SPACE, Ring } from '../../shared/ring/ring.js'
-import { CONSUMED, DURABLE_LO, STATE_CLOSED, STATE_FAILED, STATE_OPEN } from '../../shared/ring/layout.js'
+import {
+  CONSUMED,
+  DURABLE_LO,
+  RING_KIND_EVENT,
+  STATE_CLOSED,
+  STATE_FAILED,
+  STATE_OPEN,
+} from '../../shared/ring/layout.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { encodeEvent } from './event.js'
 import { EmitTally } from './telemetry.js'
@@ -52,6 +59,8 @@ interface Waiting {
   json: string
   len: number
   timeMs: number
+  /** The ring kind: an event, or a record the sink makes (shared/ring/layout.ts). */
+  kind: number
   /** performance.now() when emit() accepted it. */
   acceptedAt: number
   resolve: Resolve
@@ -123,11 +132,27 @@ export class Producer {
     } catch (err) {
       return this.refuse(err as Error)
     }
+    return this.submit(enc.json, enc.len, enc.timeMs, RING_KIND_EVENT)
+  }
+
+  /**
+   * Publish a record the sink makes itself (a checkpoint: kind = its WAL record
+   * type) through the same path as an emit: it takes the next seq and resolves
+   * once durable. Not refused while closing, so close() can end with one.
+   */
+  publishRecord(kind: number, json: string): Promise<Receipt> {
+    if (this.abortError !== undefined) return Promise.reject(this.abortError)
+    const stateErr = this.stateError()
+    if (stateErr !== undefined) return Promise.reject(stateErr)
+    return this.submit(json, Buffer.byteLength(json), Date.now(), kind)
+  }
+
+  private submit(json: string, len: number, timeMs: number, kind: number): Promise<Receipt> {
     if (this.waiting.length === 0) {
-      const seqLo = this.ring.reserve(enc.len)
+      const seqLo = this.ring.reserve(len)
       if (seqLo >= 0) {
         const seq = this.fullSeq(seqLo)
-        this.ring.publishString(enc.json, enc.len, enc.timeMs)
+        this.ring.publishString(json, len, timeMs, kind)
         return this.track(seq, this.accept())
       }
       if (seqLo === CLOSED) return this.refuse(this.stateError() ?? closedError())
@@ -145,7 +170,7 @@ export class Producer {
     }
     const acceptedAt = this.accept()
     return new Promise<Receipt>((resolve, reject) => {
-      this.waiting.push({ json: enc.json, len: enc.len, timeMs: enc.timeMs, acceptedAt, resolve, reject })
+      this.waiting.push({ json, len, timeMs, kind, acceptedAt, resolve, reject })
       this.hold()
       if (!this.spaceLoop) void this.runSpaceLoop()
     })
@@ -293,7 +318,7 @@ export class Producer {
           continue
         }
         const seq = this.fullSeq(seqLo)
-        ring.publishString(w.json, w.len, w.timeMs)
+        ring.publishString(w.json, w.len, w.timeMs, w.kind)
         this.await(seq, w.acceptedAt, w.resolve, w.reject)
       }
       if (this.waiting.length === 0) break

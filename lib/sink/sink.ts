@@ -36,6 +36,8 @@ import {
   type SinkHistograms,
 } from './telemetry.js'
 import { releaseLockFile } from '../../shared/lock.js'
+import { loadSigner } from '../integrity/index.js'
+import { Checkpointer, type CheckpointStats } from './checkpointer.js'
 import { pinDir } from '../../shared/files.js'
 
 const WRITER_URL = new URL('../../workers/writer/main.js', import.meta.url)
@@ -71,6 +73,8 @@ export interface SinkStats {
   /** Wall-clock ms (epoch) when the writer last made a batch durable; undefined before the first. */
   lastDurableAtMs: number | undefined
   state: 'open' | 'closing' | 'closed' | 'failed' | 'destroyed'
+  /** Signed checkpoints since open (undefined without the `signing` option). */
+  checkpoints: CheckpointStats | undefined
 }
 
 type State = 'open' | 'closing' | 'closed' | 'failed' | 'destroyed'
@@ -86,6 +90,8 @@ export class AuditSink {
   private onClosed: ((lastSeq: number) => void) | undefined
   /** health(): a stall of any thread, seen across calls. */
   private readonly stall = new StallClock()
+  /** Signs checkpoints (the `signing` option). */
+  private checkpointer: Checkpointer | undefined
 
   private constructor(
     private readonly worker: Worker,
@@ -110,6 +116,8 @@ export class AuditSink {
   /** Open (or create) the WAL in options.dir and start its writer. */
   static async open(options: AuditSinkOptions): Promise<AuditSink> {
     const opts = resolveOptions(options)
+    // A key file that is not 0600 or does not parse is refused before anything is written.
+    if (opts.signing !== undefined) await loadSigner(opts.signing.keyFile)
     const ring = Ring.allocate(opts.ringBytes)
     const init: WriterInit = {
       sab: ring.sab,
@@ -173,7 +181,21 @@ export class AuditSink {
       throw unknownMessage(first)
     }
     const producer = new Producer(ring, opts.eventBytesMax, opts.pendingEmitsMax)
-    return new AuditSink(worker, ring, producer, opts, first.report, first.locks)
+    const sink = new AuditSink(worker, ring, producer, opts, first.report, first.locks)
+    if (opts.signing !== undefined) {
+      try {
+        sink.checkpointer = await Checkpointer.start(
+          opts.signing,
+          { dir: init.dir, logId: first.report.logId, fileMode: opts.fileMode },
+          ring,
+          (kind, json) => producer.publishRecord(kind, json),
+        )
+      } catch (err) {
+        await sink.close().catch(() => undefined)
+        throw err
+      }
+    }
+    return sink
   }
 
   /** Attach to a sink opened in another thread; the producer's emit() has the same contract. */
@@ -227,6 +249,7 @@ export class AuditSink {
       ringUsedBytes: ringUsedBytes(r),
       lastDurableAtMs: lastDurableAtMs(r),
       state: this.currentState(),
+      checkpoints: this.checkpointer === undefined ? undefined : structuredClone(this.checkpointer.stats),
     }
   }
 
@@ -285,6 +308,12 @@ export class AuditSink {
 
   private async doClose(): Promise<void> {
     if (this.state === 'open') this.state = 'closing'
+    if (this.checkpointer !== undefined) {
+      // A last checkpoint over everything this thread emitted, before the seal.
+      if (this.state === 'closing') await this.producer.flush().catch(() => undefined)
+      if (this.state === 'closing') await this.checkpointer.finish()
+      else await this.checkpointer.stop()
+    }
     await this.producer.drain()
     if (this.state === 'closing') {
       const closed = new Promise<void>((resolve) => {
@@ -315,6 +344,7 @@ export class AuditSink {
       if (this.state === 'open' || this.state === 'closing') this.state = 'destroyed'
       this.ring.fail(toWire(reason))
       this.producer.abort(reason)
+      await this.checkpointer?.stop()
       await this.worker.terminate()
       await this.exited
     })()

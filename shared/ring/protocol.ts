@@ -56,6 +56,8 @@ export interface MirrorOpenReport {
 }
 
 export interface OpenReport {
+  /** The log's id (32 lowercase hex digits; all zeros for a log still in version 1): its checkpoints' origin ends with it. */
+  logId: string
   /** The last seq of the log when open() resolved: the next emit gets lastSeq + 1. */
   lastSeq: number
   /** The last seq that was on disk intact when open() began (after any cut), before open wrote its own records. */

@@ -402,6 +402,7 @@ async function main(): Promise<void> {
       type: 'ready',
       locks: locks.map((l) => ({ file: l.file, token: l.token })),
       report: {
+        logId: logId.toString('hex'),
         lastSeq: writer.lastSeq(),
         resumedSeq: rec.lastSeq,
         gap: rec.lost,

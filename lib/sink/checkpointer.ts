@@ -1,0 +1,170 @@
+/**
+ * Checkpoints on the app thread's side: when to sign, and publishing what the
+ * signer returns (docs/integrity.md, "Checkpoints").
+ *
+ *   a timer (unref'd) every min(everyMs, FIXED.checkpointPollMs) looks at the
+ *   ring's durable seq: something durable since our last checkpoint record,
+ *   and everyRecords records or everyMs ms since it?
+ *     ─► one task in the signer pool (workers/signer/main.ts: its own thread,
+ *        piscina with atomics 'async'): extend the tree over [covers + 1,
+ *        durable], sign, export the note
+ *     ─► publish the checkpoint record through this thread's Producer (ring
+ *        kind CHECKPOINT): it takes the next seq, the writer writes it like
+ *        an event, and its receipt says it is durable
+ *
+ * Contract:
+ * - Nothing in the durable path waits for a checkpoint: emits never wait for
+ *   the signer, and a checkpoint covers only records already durable.
+ * - One task at a time; a task that fails (key file gone, export disk full,
+ *   signer crash) is counted and reported in stats() with its coded error;
+ *   the tree does not move, so the next checkpoint covers everything since.
+ * - finish() (close) waits for a running task, signs once more if anything is
+ *   durable past the last checkpoint record, publishes that record, and shuts
+ *   the pool down; it never throws (a failure is in stats()).
+ * - The pool's module (piscina) is loaded only when signing is configured.
+ */
+
+import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { FIXED } from '../../shared/limits.js'
+import { RecordType } from '../../shared/format.js'
+import type { Ring } from '../../shared/ring/ring.js'
+import type { ResolvedSigning } from './options.js'
+import type { Receipt } from './producer.js'
+import type { SignResult, SignTask, TreeState } from '../../shared/checkpoint-record.js'
+
+const SIGNER_URL = new URL('../../workers/signer/main.js', import.meta.url)
+
+/** What stats() tells about checkpoints. */
+export interface CheckpointStats {
+  /** Checkpoint records made durable since open. */
+  written: number
+  /** Signer tasks that failed since open (the next one covers what they would have). */
+  failed: number
+  /** The last checkpoint made durable: tree size, last seq it covers, its own seq, when (ms since epoch). */
+  last: { size: number; covers: number; seq: number; atMs: number } | undefined
+  /** The last failure's code and message (no key material: errors never carry it). */
+  lastError: { code: string; message: string } | undefined
+}
+
+interface Pool {
+  run(task: SignTask): Promise<SignResult>
+  destroy(): Promise<void>
+}
+
+export class Checkpointer {
+  private tree: TreeState | undefined
+  private running: Promise<void> | undefined
+  private timer: NodeJS.Timeout | undefined
+  /** Seq of our last checkpoint record (records after it are what a new checkpoint would add). */
+  private lastRecordSeq: number
+  private lastAtMs = Date.now()
+  private stopped = false
+  readonly stats: CheckpointStats = { written: 0, failed: 0, last: undefined, lastError: undefined }
+
+  private constructor(
+    private readonly pool: Pool,
+    private readonly opts: ResolvedSigning,
+    private readonly task: { dir: string; logId: string; fileMode: number },
+    private readonly ring: Ring,
+    private readonly publish: (kind: number, json: string) => Promise<Receipt>,
+  ) {
+    this.lastRecordSeq = 0
+  }
+
+  static async start(
+    opts: ResolvedSigning,
+    task: { dir: string; logId: string; fileMode: number },
+    ring: Ring,
+    publish: (kind: number, json: string) => Promise<Receipt>,
+  ): Promise<Checkpointer> {
+    const { Piscina } = await import('piscina')
+    const piscina = new Piscina<SignTask, SignResult>({
+      filename: SIGNER_URL.href,
+      minThreads: 1,
+      maxThreads: 1,
+      atomics: 'async',
+      // The signer reads files and signs: a task takes ms to s, and only one runs at a time.
+      idleTimeout: FIXED.checkpointPollMs * 100,
+    })
+    const c = new Checkpointer(
+      { run: (t) => piscina.run(t), destroy: () => piscina.destroy() },
+      opts,
+      task,
+      ring,
+      publish,
+    )
+    c.timer = setInterval(() => c.tick(), Math.min(opts.everyMs, FIXED.checkpointPollMs))
+    c.timer.unref()
+    return c
+  }
+
+  /**
+   * Seqs durable and not in the tree, our own last checkpoint record aside (a
+   * checkpoint alone is no reason for another: an idle log signs nothing new).
+   */
+  private uncovered(): number {
+    const covers = this.tree?.covers ?? 0
+    const durable = this.ring.durableSeq()
+    return durable - covers - (this.lastRecordSeq > covers && this.lastRecordSeq <= durable ? 1 : 0)
+  }
+
+  private due(): boolean {
+    const n = this.uncovered()
+    return n > 0 && (n >= this.opts.everyRecords || Date.now() - this.lastAtMs >= this.opts.everyMs)
+  }
+
+  private tick(): void {
+    if (this.running !== undefined || this.stopped || !this.due()) return
+    this.running = this.once().finally(() => {
+      this.running = undefined
+    })
+  }
+
+  /** Sign what is durable now and publish the record; failures are counted, never thrown. */
+  private async once(): Promise<void> {
+    const durableSeq = this.ring.durableSeq()
+    this.lastAtMs = Date.now()
+    try {
+      const result = await this.pool.run({
+        dir: this.task.dir,
+        keyFile: this.opts.keyFile,
+        name: this.opts.name,
+        logId: this.task.logId,
+        tree: this.tree,
+        durableSeq,
+        exportDir: this.opts.exportDir,
+        fileMode: this.task.fileMode,
+      })
+      const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
+      this.tree = result.tree
+      this.lastRecordSeq = receipt.seq
+      this.stats.written++
+      this.stats.last = { size: result.tree.size, covers: result.tree.covers, seq: receipt.seq, atMs: Date.now() }
+    } catch (err) {
+      this.stats.failed++
+      const coded =
+        err instanceof AuditError
+          ? err
+          : new AuditError(ERROR_CODES.SIGNER_FAILED, `the checkpoint signer failed: ${(err as Error)?.message}`, {
+              cause: err,
+            })
+      this.stats.lastError = { code: coded.code, message: coded.message }
+    }
+  }
+
+  /** Close: a last checkpoint over everything durable, then stop the pool. */
+  async finish(): Promise<void> {
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    await this.running
+    if (this.uncovered() > 0) await this.once()
+    await this.pool.destroy().catch(() => undefined)
+  }
+
+  /** Destroy: stop without a last checkpoint. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    await this.pool.destroy().catch(() => undefined)
+  }
+}

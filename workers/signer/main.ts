@@ -1,0 +1,124 @@
+/**
+ * The signer: a piscina task (lib/sink/checkpointer.ts runs it in its own
+ * thread, atomics 'async') that extends the log's Merkle tree over records
+ * already durable and signs a checkpoint of it. It never writes the WAL: it
+ * returns the checkpoint record's payload, which the sink publishes through
+ * the ring like an event (it takes the next seq; the writer alone writes).
+ *
+ *   tree from the task (or, on the first task of a session, from the log's
+ *   last checkpoint record whose note our key signs and whose range folds to
+ *   its root; none: an empty tree at seq 1)
+ *     ─► one leaf per durable record after it (workers/signer/walk.ts)
+ *     ─► C2SP checkpoint note: origin `<name>/<logId>`, size, root; Ed25519
+ *     ─► export: the note replaces <export dir>/<logId>.checkpoint (temp file,
+ *        fsync, rename, fsync dir) before the task resolves
+ *     ─► the record payload (shared/checkpoint-record.ts) and the new tree
+ *
+ * Contract: a task covers exactly the records [tree.covers + 1, durableSeq];
+ * the signing key is read from its 0600 file (refused otherwise) and cached per
+ * thread by path; no key material is returned or put in an error. Any failure
+ * rejects the task with a coded error; the sink reports it and the next
+ * checkpoint covers everything since (nothing in the durable path waits).
+ */
+
+import path from 'node:path'
+import {
+  encodeCheckpointRecord,
+  parseCheckpointRecord,
+  type SignResult,
+  type SignTask,
+} from '../../shared/checkpoint-record.js'
+import { dirModeFor, makeDirs } from '../../shared/files.js'
+import { parseSegmentFileName, RecordType } from '../../shared/format.js'
+import {
+  CompactRange,
+  loadSigner,
+  logOrigin,
+  noteVerifier,
+  openCheckpoint,
+  replaceFile,
+  signCheckpoint,
+  type NoteSigner,
+} from '../../lib/integrity/index.js'
+import { appendLeaves, segmentsOf, walkRecords } from './walk.js'
+
+const signers = new Map<string, Promise<NoteSigner>>()
+
+function signerFor(file: string): Promise<NoteSigner> {
+  let s = signers.get(file)
+  if (s === undefined) {
+    s = loadSigner(file)
+    s.catch(() => signers.delete(file))
+    signers.set(file, s)
+  }
+  return s
+}
+
+/** The log's last checkpoint record that this key signed and whose range folds to the signed root. */
+async function lastCheckpoint(
+  dir: string,
+  origin: string,
+  signer: NoteSigner,
+  durableSeq: number,
+): Promise<{ range: CompactRange; covers: number } | undefined> {
+  const verifier = noteVerifier(signer.name, signer.type, signer.publicKey)
+  const names = await segmentsOf(dir)
+  for (let i = names.length - 1; i >= 0; i--) {
+    const first = parseSegmentFileName(names[i]!)!
+    if (first > durableSeq) continue
+    const last = i + 1 < names.length ? Math.min(durableSeq, parseSegmentFileName(names[i + 1]!)! - 1) : durableSeq
+    let found: { range: CompactRange; covers: number } | undefined
+    await walkRecords(dir, first, last, (r) => {
+      if (r.type !== RecordType.CHECKPOINT) return
+      const c = parseCheckpointRecord(r.payload)
+      if (c === undefined) return
+      try {
+        const { checkpoint } = openCheckpoint(c.note, [verifier])
+        const range = CompactRange.from(c.size, c.range)
+        if (checkpoint.origin === origin && checkpoint.size === c.size && range.root().equals(checkpoint.root))
+          found = { range, covers: c.covers }
+      } catch {
+        // another key's or a damaged checkpoint: not a place to resume from
+      }
+    })
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+export default async function sign(task: SignTask): Promise<SignResult> {
+  const signer = await signerFor(task.keyFile)
+  const origin = logOrigin(task.name ?? signer.name, task.logId)
+  let range: CompactRange
+  let covers: number
+  let resumedFrom: SignResult['resumedFrom']
+  if (task.tree !== undefined) {
+    range = CompactRange.from(
+      task.tree.size,
+      task.tree.range.map((h) => Buffer.from(h, 'base64')),
+    )
+    covers = task.tree.covers
+    resumedFrom = 'task'
+  } else {
+    const found = await lastCheckpoint(task.dir, origin, signer, task.durableSeq)
+    range = found?.range ?? CompactRange.empty()
+    covers = found?.covers ?? 0
+    resumedFrom = found === undefined ? 'start' : 'log'
+  }
+  const before = range.size
+  if (task.durableSeq > covers) covers = await appendLeaves(task.dir, range, covers + 1, task.durableSeq)
+  const root = range.root()
+  const note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, [signer])
+  if (task.exportDir !== undefined) {
+    makeDirs(task.exportDir, dirModeFor(task.fileMode))
+    await replaceFile(path.join(task.exportDir, `${task.logId}.checkpoint`), Buffer.from(note), task.fileMode)
+  }
+  const hashes = range.hashes()
+  return {
+    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers },
+    record: encodeCheckpointRecord({ size: range.size, covers, range: hashes, note }).toString('utf8'),
+    note,
+    resumedFrom,
+    leaves: range.size - before,
+  }
+}
