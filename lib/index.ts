@@ -74,7 +74,32 @@ export {
   type RepairRange,
   type SkippedRecord,
   type SegmentResult,
+  readRecords,
+  type RawRecord,
+  logTree,
+  type LogTree,
+  type LogCheckpoint,
+  verifySigned,
+  type SignedReport,
+  type CheckpointCheck,
+  type Parting,
+  latestCheckpoint,
+  proveRecord,
+  proveConsistency,
 } from './read/index.js'
+// Tamper evidence (docs/integrity.md): keys, checkpoints, offline checks of proofs.
+export {
+  checkConsistency,
+  checkProofBundle,
+  loadVerifier,
+  loadVerifiers,
+  openCheckpoint,
+  writeKeyPair,
+  type Checkpoint,
+  type NoteVerifier,
+  type ProofCheck,
+} from './integrity/index.js'
+export type { CheckpointStats } from './sink/index.js'
 export {
   recoverLog,
   RECOVERY_REPORT_FILE,

@@ -29,7 +29,13 @@ export function mb(bytes: number): string {
 
 export function exitCodeOf(err: unknown): number {
   if (!(err instanceof AuditError)) return EXIT.ENVIRONMENT
-  if (err.code === ERROR_CODES.CORRUPT) return EXIT.INTEGRITY
+  // Evidence that does not hold (damage, a proof or signature that fails) is an integrity failure.
+  if (
+    err.code === ERROR_CODES.CORRUPT ||
+    err.code === ERROR_CODES.PROOF_INVALID ||
+    err.code === ERROR_CODES.SIGNATURE_INVALID
+  )
+    return EXIT.INTEGRITY
   if (err.code === ERROR_CODES.OPTION_INVALID || err.code === ERROR_CODES.OUTPUT_EXISTS) return EXIT.USAGE
   return EXIT.ENVIRONMENT
 }

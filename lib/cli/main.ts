@@ -21,6 +21,7 @@ import { register as keys } from './commands/keys.js'
 import { register as keygen } from './commands/keygen.js'
 import { register as witness } from './commands/witness.js'
 import { register as verifyProof } from './commands/verify-proof.js'
+import { register as signed } from './commands/signed.js'
 
 const COMMANDS: Register[] = [
   verify,
@@ -36,6 +37,7 @@ const COMMANDS: Register[] = [
   keygen,
   witness,
   verifyProof,
+  signed,
 ]
 
 export function buildProgram(): Command {

@@ -12,12 +12,15 @@
  * key given has a valid cosignature on the checkpoint. The last three fail as
  * ERR_AUDIT_PROOF_INVALID with details.problem `origin`, `index`, `inclusion`.
  *
- * Not checked here: that the bundle's seq is the seq the leaf bytes record.
- * The seq travels in the bundle's unauthenticated extra data; binding it needs
- * the leaf encoding of the WAL format (docs/integrity.md, "Proof bundles").
+ * Last, the bundle's seq must be the seq the leaf bytes record (shared/format.ts
+ * leaf encoding): the seq travels in the bundle's unauthenticated extra data,
+ * the leaf is authenticated by the proof, so a bundle whose seq was edited
+ * fails as ERR_AUDIT_PROOF_INVALID with problem `seq`. ProofCheck.leaf is the
+ * decoded leaf: the record's type, seq range, time and payload as stored.
  */
 
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { parseLeaf, type Leaf } from '../../shared/format.js'
 import { openCheckpoint, verifyCosignatures, type Checkpoint, type Cosignature } from './checkpoint.js'
 import { leafHash, verifyInclusion } from './merkle.js'
 import type { NoteVerifier } from './note-keys.js'
@@ -29,6 +32,8 @@ export interface ProofCheck {
   /** Names of the trusted log keys whose signatures verified. */
   signedBy: string[]
   cosignatures: Cosignature[]
+  /** The proven record as stored: type, seq range, time, payload (ciphertext stays ciphertext). */
+  leaf: Leaf
 }
 
 function invalid(problem: string, message: string): AuditError {
@@ -49,5 +54,11 @@ export function checkProofBundle(
   if (!verifyInclusion(bundle.index, checkpoint.size, leafHash(bundle.leaf), bundle.proof, checkpoint.root))
     throw invalid('inclusion', `the inclusion proof of leaf ${bundle.index} does not lead to the checkpoint's root`)
   const cosignatures = verifyCosignatures(bundle.checkpoint, keys.witnesses ?? [])
-  return { bundle, checkpoint, signedBy: note.verified.map((s) => s.name), cosignatures }
+  const leaf = parseLeaf(bundle.leaf)
+  if (leaf === undefined || leaf.seq !== bundle.seq)
+    throw invalid(
+      'seq',
+      `the bundle names seq ${bundle.seq}, its proven leaf records ${leaf === undefined ? 'no seq' : `seq ${leaf.seq}`}`,
+    )
+  return { bundle, checkpoint, signedBy: note.verified.map((s) => s.name), cosignatures, leaf }
 }

@@ -22,6 +22,7 @@ import {
   GAP_LAST_SEQ_BYTES,
   GENESIS_HASH,
   parseSegmentFileName,
+  RECORD_HEADER_BYTES,
   type RecordProblem,
   RecordType,
   versionUnsupported,
@@ -29,7 +30,13 @@ import {
 } from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
 import { readRegular } from '../../shared/files.js'
-import { classifyTail, corruptTailMessage, scanSegment, type SegmentScan, type TornRuleProblem } from '../../shared/scan.js'
+import {
+  classifyTail,
+  corruptTailMessage,
+  scanSegment,
+  type SegmentScan,
+  type TornRuleProblem,
+} from '../../shared/scan.js'
 import { decodeEvent, type StoredEvent } from '../../shared/event.js'
 import { checkReadArgs, checkVerifyArgs } from './args.js'
 
@@ -272,19 +279,38 @@ function corruptError(dir: string, bad: BadSpot): AuditError {
   )
 }
 
-/** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
-export function readLog(dir: string, options?: ReadOptions & { records?: false }): AsyncGenerator<LogRecord>
-export function readLog(dir: string, options: ReadOptions & { records: true }): AsyncGenerator<LogEntry>
-export function readLog(dir: string, options?: ReadOptions): AsyncGenerator<LogEntry>
-export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
-  options = checkReadArgs(dir, options)
+/**
+ * One committed record as stored (the read side's raw view): what a Merkle
+ * leaf covers (shared/format.ts leafHead), and where it is. payload is a view
+ * valid until the generator moves on.
+ */
+export interface RawRecord {
+  type: number
+  seq: number
+  lastSeq: number
+  timeMs: number
+  payload: Buffer
+  segment: string
+  offset: number
+}
+
+/**
+ * Every committed record whose range meets [fromSeq, toSeq], in log order,
+ * with the checks readLog makes (from seq 1, no segment missing, the chain
+ * unbroken). Throws ERR_AUDIT_CORRUPT on damage. Options are not checked here:
+ * callers pass checked ones.
+ */
+export async function* readRecords(
+  dir: string,
+  options: { fromSeq?: number; toSeq?: number; onSegment?: (segment: string, bytes: number) => void } = {},
+): AsyncGenerator<RawRecord> {
   const fromSeq = options.fromSeq ?? 1
   const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
   const abs = path.resolve(dir)
   const { segments } = await listSegments(abs)
   // Every segment from the first is checked (seq 1, no segment missing, the
   // chain unbroken), so readLog refuses what verifyLog refuses; records
-  // before fromSeq are checked but not decoded.
+  // before fromSeq are checked but not yielded.
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
@@ -293,32 +319,48 @@ export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGen
     options.onSegment?.(name, buf.length)
     const offs: number[] = []
     const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
-      if (r.lastSeq >= fromSeq && r.seq <= toSeq) offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end, r.type, r.lastSeq)
+      if (r.lastSeq >= fromSeq && r.seq <= toSeq)
+        offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end, r.type, r.lastSeq)
     })
     if (step.kind === 'bad') throw corruptError(abs, step.bad)
     for (let k = 0; k < offs.length; k += 7) {
-      if (offs[k + 4]! > step.end) break // uncommitted tail
+      const end = offs[k + 4]!
+      if (end > step.end) break // uncommitted tail
       const off = offs[k]!
-      const len = offs[k + 1]!
-      const seq = offs[k + 2]!
-      const timeMs = offs[k + 3]!
-      const type = offs[k + 5]!
-      if (type === RecordType.EVENT) {
-        const event = decodeEvent(buf.subarray(off, off + len), timeMs, seq)
-        yield { kind: 'event', seq, timestamp: event.timestamp, event, segment: name }
-      } else if (options.records === true) {
-        const body = type === RecordType.GAP ? buf.subarray(off + GAP_LAST_SEQ_BYTES, off + len) : buf.subarray(off, off + len)
-        yield {
-          kind: type === RecordType.GAP ? 'gap' : type === RecordType.CHECKPOINT ? 'checkpoint' : 'seal',
-          seq,
-          lastSeq: offs[k + 6]!,
-          timestamp: new Date(timeMs),
-          detail: controlDetail(body),
-          segment: name,
-        }
+      yield {
+        type: offs[k + 5]!,
+        seq: offs[k + 2]!,
+        lastSeq: offs[k + 6]!,
+        timeMs: offs[k + 3]!,
+        payload: buf.subarray(off, off + offs[k + 1]!),
+        segment: name,
+        offset: off - RECORD_HEADER_BYTES,
       }
     }
     expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
+  }
+}
+
+/** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
+export function readLog(dir: string, options?: ReadOptions & { records?: false }): AsyncGenerator<LogRecord>
+export function readLog(dir: string, options: ReadOptions & { records: true }): AsyncGenerator<LogEntry>
+export function readLog(dir: string, options?: ReadOptions): AsyncGenerator<LogEntry>
+export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
+  options = checkReadArgs(dir, options)
+  for await (const r of readRecords(dir, options)) {
+    if (r.type === RecordType.EVENT) {
+      const event = decodeEvent(r.payload, r.timeMs, r.seq)
+      yield { kind: 'event', seq: r.seq, timestamp: event.timestamp, event, segment: r.segment }
+    } else if (options.records === true) {
+      yield {
+        kind: r.type === RecordType.GAP ? 'gap' : r.type === RecordType.CHECKPOINT ? 'checkpoint' : 'seal',
+        seq: r.seq,
+        lastSeq: r.lastSeq,
+        timestamp: new Date(r.timeMs),
+        detail: controlDetail(r.type === RecordType.GAP ? r.payload.subarray(GAP_LAST_SEQ_BYTES) : r.payload),
+        segment: r.segment,
+      }
+    }
   }
 }
 
@@ -392,7 +434,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
     // Only what is committed counts: an uncommitted tail is neither read nor counted.
     for (const end of eventEnds) if (end <= step.end) report.events++
-    for (const g of gaps) if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
+    for (const g of gaps)
+      if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
     eventEnds.length = 0
     gaps.length = 0
     report.sealed = scan.sealed
