@@ -2,6 +2,12 @@
  * A/B of two builds of mtlog-audit on this machine, in one process, interleaved.
  *
  *   node dist/bench/ab.js --before <dist dir> --after <dist dir> [--windows 1,16,256,4096] [--rounds 8] [--seconds 1.5]
+ *        [--before-options JSON] [--after-options JSON]
+ *
+ * The options are merged into AuditSink.open's for that side, so one build can
+ * be paired with itself, a feature off against on (e.g. --after-options
+ * '{"signing":{"keyFile":"/tmp/k"},"checkpoints":{"export":{"dir":"$DIR-ckpt"}}}');
+ * "$DIR" in a string value is the run's fresh log directory.
  *
  * Why: this VM's disk drifts (window 1 of one build measured 1,078 to 3,364
  * durable events/s within ten minutes), so two harness runs minutes apart
@@ -40,11 +46,19 @@ interface Sample {
   p99: number
 }
 
-async function loadBuild(dist: string): Promise<Open> {
-  const file = path.resolve(dist, 'lib', 'sink.js')
-  if (!fs.existsSync(file)) throw new Error(`${dist} is not a built dist/ directory (no lib/sink.js)`)
+type Extra = Record<string, unknown>
+
+/** Options with "$DIR" in any string value replaced by the run's log directory. */
+function withDir(extra: Extra, dir: string): Extra {
+  return JSON.parse(JSON.stringify(extra).replaceAll('$DIR', dir.replaceAll('\\', '\\\\'))) as Extra
+}
+
+async function loadBuild(dist: string, extra: Extra): Promise<Open> {
+  // lib/index.js since the house layout; lib/sink.js in builds before it.
+  const file = ['index.js', 'sink.js'].map((f) => path.resolve(dist, 'lib', f)).find((f) => fs.existsSync(f))
+  if (file === undefined) throw new Error(`${dist} is not a built dist/ directory (no lib/index.js or lib/sink.js)`)
   const mod = (await import(pathToFileURL(file).href)) as { AuditSink: typeof AuditSink }
-  return (o) => mod.AuditSink.open(o)
+  return (o) => mod.AuditSink.open({ ...o, ...withDir(extra, o.dir) } as Parameters<Open>[0])
 }
 
 async function once(open: Open, window: number, seconds: number, baseDir: string): Promise<Sample> {
@@ -63,6 +77,7 @@ async function once(open: Open, window: number, seconds: number, baseDir: string
     return { eventsPerSec: r.acked / elapsed, p50: l.p50, p99: l.p99 }
   } finally {
     await fsp.rm(dir, { recursive: true, force: true })
+    await fsp.rm(`${dir}-ckpt`, { recursive: true, force: true })
   }
 }
 
@@ -76,6 +91,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       dir: { type: 'string' },
       out: { type: 'string' },
+      'before-options': { type: 'string' },
+      'after-options': { type: 'string' },
     },
   })
   if (values.before === undefined || values.after === undefined)
@@ -87,7 +104,11 @@ async function main(): Promise<void> {
     throw new Error('--windows must be positive integers, --rounds a positive integer, --seconds a positive number')
   }
   const baseDir = values.dir ?? os.tmpdir()
-  const builds = { before: await loadBuild(values.before), after: await loadBuild(values.after) }
+  const extra = (v: string | undefined): Extra => (v === undefined ? {} : (JSON.parse(v) as Extra))
+  const builds = {
+    before: await loadBuild(values.before, extra(values['before-options'])),
+    after: await loadBuild(values.after, extra(values['after-options'])),
+  }
   const samples = new Map<string, Sample[]>()
   const key = (w: number, side: string): string => `${w} ${side}`
   const machine = machineInfo(baseDir)

@@ -84,6 +84,8 @@ export interface TreeState {
   range: string[]
   /** The last seq of the last record in the tree (0 for an empty tree). */
   covers: number
+  /** Where the record after `covers` begins, when known: the next task reads from there. */
+  next?: { segment: string; offset: number }
 }
 
 export interface SignTask {

@@ -106,7 +106,9 @@ export default async function sign(task: SignTask): Promise<SignResult> {
     resumedFrom = found === undefined ? 'start' : 'log'
   }
   const before = range.size
-  if (task.durableSeq > covers) covers = await appendLeaves(task.dir, range, covers + 1, task.durableSeq)
+  let next = task.tree?.next
+  if (task.durableSeq > covers)
+    ({ covers, next } = await appendLeaves(task.dir, range, covers + 1, task.durableSeq, next))
   const root = range.root()
   const note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, [signer])
   if (task.exportDir !== undefined) {
@@ -115,7 +117,7 @@ export default async function sign(task: SignTask): Promise<SignResult> {
   }
   const hashes = range.hashes()
   return {
-    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers },
+    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers, next },
     record: encodeCheckpointRecord({ size: range.size, covers, range: hashes, note }).toString('utf8'),
     note,
     resumedFrom,

@@ -106,24 +106,55 @@ class SegmentFile {
   }
 }
 
+/** Where the record after a walk's last one begins (a hint for the next walk). */
+export interface WalkPosition {
+  segment: string
+  offset: number
+}
+
 /**
  * Visit every record with fromSeq ≤ seq ≤ toSeq (a record whose range starts
- * before fromSeq is passed over), in log order, starting in the segment that
- * holds fromSeq.
+ * before fromSeq is passed over), in log order. `start`, where the last walk
+ * ended, saves reading the segment from its beginning: if the record there is
+ * not fromSeq, the walk starts over from the segment that holds fromSeq.
+ * Returns where the next record begins (undefined after a segment's seal).
  */
 export async function walkRecords(
   dir: string,
   fromSeq: number,
   toSeq: number,
   visit: (r: WalkedRecord) => void,
-): Promise<void> {
-  let name = await segmentOf(dir, fromSeq)
+  start?: WalkPosition,
+): Promise<WalkPosition | undefined> {
+  if (start !== undefined) {
+    let visited = false
+    try {
+      return await walkFrom(dir, fromSeq, toSeq, (r) => ((visited = true), visit(r)), start)
+    } catch (err) {
+      if (visited) throw err
+      // A stale hint (the log was recovered or rewritten since): from the segment's start.
+    }
+  }
+  return walkFrom(dir, fromSeq, toSeq, visit, undefined)
+}
+
+async function walkFrom(
+  dir: string,
+  fromSeq: number,
+  toSeq: number,
+  visit: (r: WalkedRecord) => void,
+  start: WalkPosition | undefined,
+): Promise<WalkPosition | undefined> {
+  let name = start?.segment ?? (await segmentOf(dir, fromSeq))
   if (name === undefined) throw corrupt(segmentFileName(fromSeq), 0, fromSeq, 'no segment holds this seq')
-  let expected = parseSegmentFileName(name)!
+  let expected = start === undefined ? parseSegmentFileName(name)! : fromSeq
+  let firstOffset = start?.offset
   let window = Buffer.allocUnsafe(FIXED.signerReadWindowBytes)
+  let next: WalkPosition | undefined
   while (expected <= toSeq) {
     const seg = await SegmentFile.open(dir, name)
-    let off = seg.header.bytes
+    let off = firstOffset ?? seg.header.bytes
+    firstOffset = undefined
     let sealed = false
     try {
       for (;;) {
@@ -150,8 +181,10 @@ export async function walkRecords(
             })
           expected = f.lastSeq + 1
           at = f.end
+          next = { segment: name, offset: off + at }
           if ((f.flags & RecordFlag.SEALED) !== 0) {
             sealed = true
+            next = undefined
             break
           }
         }
@@ -172,31 +205,40 @@ export async function walkRecords(
     } finally {
       await seg.close()
     }
-    if (expected > toSeq) return
+    if (expected > toSeq) return next
     // The segment ended (sealed, or v1 without a seal): the next one starts at the next seq.
-    const next = segmentFileName(expected)
+    const nextName = segmentFileName(expected)
     if (!sealed) {
-      const exists = (await segmentsOf(dir)).includes(next)
+      const exists = (await segmentsOf(dir)).includes(nextName)
       if (!exists) throw corrupt(name, off, expected, `durable seq ${toSeq} is not in the log`)
     }
-    name = next
+    name = nextName
   }
+  return next
 }
 
-/** Append one leaf per record of [fromSeq, toSeq] to range; returns the last seq covered. */
+/** Append one leaf per record of [fromSeq, toSeq] to range; returns the last seq covered and where the walk ended. */
 export async function appendLeaves(
   dir: string,
   range: CompactRange,
   fromSeq: number,
   toSeq: number,
-  onRecord?: (r: WalkedRecord) => void,
-): Promise<number> {
+  start?: WalkPosition,
+  onLeaf?: (hash: Buffer) => void,
+): Promise<{ covers: number; next: WalkPosition | undefined }> {
   const head = Buffer.alloc(LEAF_HEAD_BYTES)
   let covers = fromSeq - 1
-  await walkRecords(dir, fromSeq, toSeq, (r) => {
-    range.append(leafHashOf(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload))
-    covers = r.lastSeq
-    onRecord?.(r)
-  })
-  return covers
+  const next = await walkRecords(
+    dir,
+    fromSeq,
+    toSeq,
+    (r) => {
+      const h = leafHashOf(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload)
+      range.append(h)
+      onLeaf?.(h)
+      covers = r.lastSeq
+    },
+    start,
+  )
+  return { covers, next }
 }
