@@ -86,6 +86,8 @@ export interface TreeState {
   covers: number
   /** Where the record after `covers` begins, when known: the next task reads from there. */
   next?: { segment: string; offset: number }
+  /** The tree size each witness (by URL) last cosigned for this log. */
+  witnessed?: Record<string, number>
 }
 
 export interface SignTask {
@@ -101,6 +103,8 @@ export interface SignTask {
   durableSeq: number
   exportDir?: string
   fileMode: number
+  /** Witness URLs (C2SP tlog-witness): each gets the checkpoint with a consistency proof; their cosignatures go into the note. */
+  witnesses?: string[]
 }
 
 export interface SignResult {
@@ -112,4 +116,6 @@ export interface SignResult {
   resumedFrom: 'task' | 'log' | 'start'
   /** Records hashed by this task. */
   leaves: number
+  /** Witnesses that did not cosign this checkpoint, and why (the checkpoint is logged without theirs). */
+  witnessErrors: { url: string; code: string; message: string }[]
 }

@@ -147,6 +147,8 @@ export const FIXED = {
    * each: 16 × ~6.7 kB of base64 fits with room to spare.
    */
   noteBytesMax: 256 * 1024,
+  /** Witnesses one sink sends its checkpoints to, at most. */
+  witnessesMax: 16,
   /** How often the sink looks whether a checkpoint is due (at most; everyMs when smaller). */
   checkpointPollMs: 50,
   /** The signer reads durable records in windows of this size (grown only for one larger record). */

@@ -9,6 +9,7 @@ export {
   CompactRange,
   HASH_BYTES,
   consistencyProof,
+  consistencyProofFromRange,
   emptyRoot,
   inclusionProof,
   leafHash,

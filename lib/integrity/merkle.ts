@@ -285,6 +285,74 @@ function isProof(proof: unknown): proof is readonly Uint8Array[] {
 
 const half = (n: number): number => Math.floor(n / 2)
 
+/**
+ * PROOF(oldSize, D[newSize]) (RFC 9162 §2.1.4.1) from what a signer holds: the
+ * old tree's right edge (its compact range) and the leaf hashes appended since.
+ * Every subtree the proof needs inside the old tree is one of the old range's
+ * perfect subtrees or a right fold of its last ones (the RFC's recursion splits
+ * the old size at its bits), and every other one lies in the new leaves.
+ */
+export function consistencyProofFromRange(old: CompactRange, newLeaves: readonly Uint8Array[]): Buffer[] {
+  const m = old.size
+  const n = m + newLeaves.length
+  if (m === n) return []
+  if (m === 0) throw invalid('old-size-zero', 'no consistency proof exists from the empty tree')
+  const edge = old.hashes()
+  // Start leaf of each old perfect subtree, biggest first.
+  const starts: number[] = []
+  for (let at = 0, rest = m; rest > 0;) {
+    let k = 1
+    while (k * 2 <= rest) k *= 2
+    starts.push(at)
+    at += k
+    rest -= k
+  }
+  const oldRoot = (a: number, b: number): Buffer => {
+    const i = starts.indexOf(a)
+    invariantRange(i >= 0 && b === m, a, b)
+    let root = edge[edge.length - 1]!
+    for (let j = edge.length - 2; j >= i; j--) root = nodeHash(edge[j]!, root)
+    return Buffer.from(root)
+  }
+  const perfectOld = (a: number, b: number): Buffer => {
+    const i = starts.indexOf(a)
+    invariantRange(i >= 0 && (i + 1 < starts.length ? starts[i + 1] : m) === b, a, b)
+    return Buffer.from(edge[i]!)
+  }
+  const newRoot = (a: number, b: number): Buffer => subtreeRoot(a - m, b - m, (i) => newLeaves[i]!)
+  const proof: Buffer[] = []
+  let start = 0
+  let end = n
+  let rel = m
+  let whole = true
+  for (;;) {
+    const width = end - start
+    if (rel === width) {
+      if (!whole) proof.push(oldRoot(start, end))
+      break
+    }
+    const k = splitPoint(width)
+    if (rel <= k) {
+      proof.push(start + k >= m ? newRoot(start + k, end) : invalidRange(start + k, end))
+      end = start + k
+    } else {
+      proof.push(perfectOld(start, start + k))
+      start += k
+      rel -= k
+      whole = false
+    }
+  }
+  return proof.reverse()
+}
+
+function invariantRange(ok: boolean, a: number, b: number): void {
+  if (!ok) throw invalid('range', `subtree [${a}, ${b}) is not in the old tree's right edge`)
+}
+
+function invalidRange(a: number, b: number): never {
+  throw invalid('range', `subtree [${a}, ${b}) spans the old and the new leaves`)
+}
+
 /** RFC 9162 §2.1.3.2: does proof show leafHash at index in the tree of size with this root? */
 export function verifyInclusion(
   index: number,

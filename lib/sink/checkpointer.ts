@@ -44,6 +44,9 @@ export interface CheckpointStats {
   last: { size: number; covers: number; seq: number; atMs: number } | undefined
   /** The last failure's code and message (no key material: errors never carry it). */
   lastError: { code: string; message: string } | undefined
+  /** Checkpoints a witness did not cosign (counted per witness and checkpoint), and the last reason. */
+  witnessFailed: number
+  lastWitnessError: { url: string; code: string; message: string } | undefined
 }
 
 interface Pool {
@@ -59,7 +62,14 @@ export class Checkpointer {
   private lastRecordSeq: number
   private lastAtMs = Date.now()
   private stopped = false
-  readonly stats: CheckpointStats = { written: 0, failed: 0, last: undefined, lastError: undefined }
+  readonly stats: CheckpointStats = {
+    written: 0,
+    failed: 0,
+    last: undefined,
+    lastError: undefined,
+    witnessFailed: 0,
+    lastWitnessError: undefined,
+  }
 
   private constructor(
     private readonly pool: Pool,
@@ -134,7 +144,10 @@ export class Checkpointer {
         durableSeq,
         exportDir: this.opts.exportDir,
         fileMode: this.task.fileMode,
+        witnesses: this.opts.witnesses,
       })
+      this.stats.witnessFailed += result.witnessErrors.length
+      if (result.witnessErrors.length > 0) this.stats.lastWitnessError = result.witnessErrors.at(-1)
       const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
       this.tree = result.tree
       this.lastRecordSeq = receipt.seq

@@ -55,9 +55,11 @@ export interface AuditSinkOptions {
    * When to sign (needs `signing`): after everyRecords records (default
    * 10,000) or everyMs ms (default 1,000) with anything new, and at close.
    * export.dir receives `<logId>.checkpoint`, the latest signed note, replaced
-   * atomically: keep it on another disk or host.
+   * atomically: keep it on another disk or host. witnesses: URLs of C2SP
+   * tlog-witnesses (e.g. `mtlog-audit witness serve`): each checkpoint is sent
+   * with a consistency proof, and their cosignatures go into the note.
    */
-  checkpoints?: { everyRecords?: number; everyMs?: number; export?: { dir: string } }
+  checkpoints?: { everyRecords?: number; everyMs?: number; export?: { dir: string }; witnesses?: string[] }
 }
 
 export interface ResolvedSigning {
@@ -66,6 +68,7 @@ export interface ResolvedSigning {
   everyRecords: number
   everyMs: number
   exportDir: string | undefined
+  witnesses: string[]
 }
 
 export interface ResolvedOptions {
@@ -231,7 +234,14 @@ function resolveSigning(signingIn: unknown, checkpointsIn: unknown): ResolvedSig
   )
     throw bad('signing.name', "must be 1 to 200 printable ASCII characters, no space and no '+'")
   const cp = checkpointsIn === undefined ? {} : subObject(checkpointsIn, 'checkpoints')
-  onlyKnown(cp, 'checkpoints', ['everyRecords', 'everyMs', 'export'])
+  onlyKnown(cp, 'checkpoints', ['everyRecords', 'everyMs', 'export', 'witnesses'])
+  const witnesses = cp.witnesses === undefined ? [] : cp.witnesses
+  if (
+    !Array.isArray(witnesses) ||
+    witnesses.length > FIXED.witnessesMax ||
+    !witnesses.every((u) => typeof u === 'string' && isHttpUrl(u))
+  )
+    throw bad('checkpoints.witnesses', `must be a list of at most ${FIXED.witnessesMax} http(s) URLs`)
   let exportDir: string | undefined
   if (cp.export !== undefined) {
     const ex = subObject(cp.export, 'checkpoints.export')
@@ -246,5 +256,16 @@ function resolveSigning(signingIn: unknown, checkpointsIn: unknown): ResolvedSig
     everyRecords: bounded(cp, 'checkpointEveryRecords', 'everyRecords', 'checkpoints.everyRecords'),
     everyMs: bounded(cp, 'checkpointEveryMs', 'everyMs', 'checkpoints.everyMs'),
     exportDir,
+    witnesses: [...(witnesses as string[])],
+  }
+}
+
+function isHttpUrl(u: string): boolean {
+  if (u.length > FIXED.pathCharsMax) return false
+  try {
+    const p = new URL(u).protocol
+    return p === 'http:' || p === 'https:'
+  } catch {
+    return false
   }
 }

@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
   addCheckpoint,
@@ -23,6 +23,7 @@ import {
   type NoteSigner,
 } from '../../lib/integrity/index.js'
 import { CLI, cli } from '../helpers/cli-run.js'
+import { serve, type Running } from '../helpers/witness-process.js'
 import { tempDir } from '../helpers/dirs.js'
 
 const modeOf = (f: string): number => fs.statSync(f).mode & 0o777
@@ -77,45 +78,6 @@ test('keygen under umask 000 still writes 0600 and 0644', () => {
 })
 
 // ── the witness, a real process ─────────────────────────────────────────────
-
-interface Running {
-  child: ChildProcess
-  url: string
-  stdout: string[]
-  exited: Promise<number | null>
-}
-
-/** Start `witness serve` and wait for its listening line (a guard against a hang, not a timing check). */
-function serve(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'witness', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const lines: string[] = []
-  let err = ''
-  child.stderr!.on('data', (d) => (err += d))
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`no listening line in 60 s; stderr: ${err}`)), 60_000)
-    let buf = ''
-    child.stdout!.on('data', (d) => {
-      buf += d
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        lines.push(buf.slice(0, nl))
-        buf = buf.slice(nl + 1)
-        const m = /listening on (http:\/\/\S+)$/.exec(lines[lines.length - 1]!)
-        if (m) {
-          clearTimeout(guard)
-          resolve({ child, url: m[1]!, stdout: lines, exited })
-        }
-      }
-    })
-    void exited.then((code) => {
-      clearTimeout(guard)
-      reject(
-        Object.assign(new Error(`witness exited ${code} before listening: ${err}`), { exitCode: code, stderr: err }),
-      )
-    })
-  })
-}
 
 /** The first stdout line with this prefix, waiting for it if it has not come yet (lines may come after "listening"). */
 function lineStarting(w: Running, prefix: string): Promise<string> {

@@ -13,6 +13,7 @@ import {
   CompactRange,
   HASH_BYTES,
   consistencyProof,
+  consistencyProofFromRange,
   emptyRoot,
   inclusionProof,
   leafHash,
@@ -331,6 +332,24 @@ test('random trees: every consistency proof verifies, and no single flipped bit 
       }
     }
   }
+})
+
+test('consistencyProofFromRange (old right edge + new leaves) equals consistencyProof for every 1 ≤ m < n ≤ 70', () => {
+  const leaves = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)))
+  for (let n = 2; n <= 70; n++)
+    for (let m = 1; m < n; m++) {
+      const old = CompactRange.empty()
+      old.appendMany(leaves.slice(0, m))
+      const got = consistencyProofFromRange(old, leaves.slice(m, n))
+      assert.equal(
+        got,
+        consistencyProof(m, n, (i) => leaves[i]!),
+        `m ${m} n ${n}`,
+      )
+    }
+  const old = CompactRange.empty()
+  old.appendMany(leaves.slice(0, 5))
+  assert.equal(consistencyProofFromRange(old, []), [])
 })
 
 test('CompactRange: resumed from (size, hashes()) it continues to the same root as rootOf', () => {

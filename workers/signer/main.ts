@@ -30,8 +30,12 @@ import {
 } from '../../shared/checkpoint-record.js'
 import { dirModeFor, makeDirs } from '../../shared/files.js'
 import { parseSegmentFileName, RecordType } from '../../shared/format.js'
+import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
+  addCheckpoint,
+  addSignatures,
   CompactRange,
+  consistencyProofFromRange,
   loadSigner,
   logOrigin,
   noteVerifier,
@@ -39,6 +43,7 @@ import {
   replaceFile,
   signCheckpoint,
   type NoteSigner,
+  type NoteSignature,
 } from '../../lib/integrity/index.js'
 import { appendLeaves, segmentsOf, walkRecords } from './walk.js'
 
@@ -106,21 +111,66 @@ export default async function sign(task: SignTask): Promise<SignResult> {
     resumedFrom = found === undefined ? 'start' : 'log'
   }
   const before = range.size
+  const old = range.clone()
+  const newLeaves: Buffer[] = []
+  const keepLeaves = (task.witnesses?.length ?? 0) > 0 ? (h: Buffer) => void newLeaves.push(h) : undefined
   let next = task.tree?.next
   if (task.durableSeq > covers)
-    ({ covers, next } = await appendLeaves(task.dir, range, covers + 1, task.durableSeq, next))
+    ({ covers, next } = await appendLeaves(task.dir, range, covers + 1, task.durableSeq, next, keepLeaves))
   const root = range.root()
-  const note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, [signer])
+  let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, [signer])
+  const witnessed = { ...task.tree?.witnessed }
+  const witnessErrors: SignResult['witnessErrors'] = []
+  const cosignatures: NoteSignature[] = []
+  for (const url of task.witnesses ?? []) {
+    try {
+      cosignatures.push(...(await witness(url, witnessed[url] ?? 0, old, newLeaves, note)))
+      witnessed[url] = range.size
+    } catch (err) {
+      const e = err instanceof AuditError ? err : new AuditError(ERROR_CODES.WITNESS_FAILED, String(err))
+      witnessErrors.push({ url, code: e.code, message: e.message })
+    }
+  }
+  if (cosignatures.length > 0) note = addSignatures(note, cosignatures)
   if (task.exportDir !== undefined) {
     makeDirs(task.exportDir, dirModeFor(task.fileMode))
     await replaceFile(path.join(task.exportDir, `${task.logId}.checkpoint`), Buffer.from(note), task.fileMode)
   }
   const hashes = range.hashes()
   return {
-    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers, next },
+    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers, next, witnessed },
     record: encodeCheckpointRecord({ size: range.size, covers, range: hashes, note }).toString('utf8'),
     note,
     resumedFrom,
     leaves: range.size - before,
+    witnessErrors,
+  }
+}
+
+/**
+ * Send the checkpoint to one witness: from the size it holds for us (0, or the
+ * previous tree, whose right edge makes the consistency proof with the new
+ * leaves); on 409 it says which size it holds, and we answer once from there
+ * if we can prove from it. Returns its cosignatures.
+ */
+async function witness(
+  url: string,
+  held: number,
+  old: CompactRange,
+  newLeaves: Buffer[],
+  note: string,
+): Promise<NoteSignature[]> {
+  const from = (size: number) => ({
+    oldSize: size,
+    proof: size === 0 || size === old.size + newLeaves.length ? [] : consistencyProofFromRange(old, newLeaves),
+    note,
+  })
+  const provable = (size: number): boolean => size === 0 || size === old.size
+  try {
+    return (await addCheckpoint(url, from(provable(held) ? held : old.size))).cosignatures
+  } catch (err) {
+    const size = err instanceof AuditError ? (err.details?.size as number | undefined) : undefined
+    if (size === undefined || !provable(size) || size === held) throw err
+    return (await addCheckpoint(url, from(size))).cosignatures
   }
 }
