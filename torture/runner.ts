@@ -32,7 +32,7 @@ import { concurrent } from './scenarios/concurrent.js'
 import { corruption } from './scenarios/corruption.js'
 import { diskFull } from './scenarios/disk-full.js'
 import { ioError } from './scenarios/io-error.js'
-import { kill9 } from './scenarios/kill9.js'
+import { kill9, kill9Signed } from './scenarios/kill9.js'
 import { powerLoss } from './scenarios/power-loss.js'
 import { recoveryCrash } from './scenarios/recovery-crash.js'
 
@@ -47,6 +47,7 @@ export const ITERATION_MS_MAX = 300_000
 
 export const SCENARIOS: readonly Scenario[] = [
   kill9,
+  kill9Signed,
   powerLoss,
   ioError,
   diskFull,

@@ -18,6 +18,7 @@ console.log(`torture seed=${seed} (replay with TORTURE_SEED=${seed})`)
 // Iterations per scenario, sized so the whole file takes 1-1.5 minutes on 2 idle cores (under 3 when they are busy).
 const ITER: Record<string, number> = {
   Kill9DuringWrite: 15,
+  Kill9DuringCheckpoint: 2,
   PowerLoss: 50,
   IOErrorSweep: 3,
   DiskFull: 10,

@@ -22,6 +22,14 @@
  * fixes the schedule (modes, delays, sizes); where the instant lands inside the
  * process is up to the OS, so a replay repeats the schedule, not the exact
  * instruction.
+ *
+ * Kill9DuringCheckpoint is the same with signing on (checkpoints every few
+ * records and ms, exported): kills land while the signer thread reads, signs,
+ * exports and while the checkpoint record is written. After every kill, as
+ * the next boot finds the directory: every checkpoint record in the log is
+ * signed by the key and its tree is the log's tree at its size, and the
+ * exported checkpoint (if one was made) is a tree the log still contains: a
+ * checkpoint never covers a record that a crash can lose.
  */
 
 import fs from 'node:fs'
@@ -34,6 +42,7 @@ import { makeOracle } from '../events.js'
 import type { Kill9Job } from '../kill9-child.js'
 import { ChildPool, KILL9_LIFE_MS_MAX, life } from './kill9-life.js'
 import { int, pick } from '../prng.js'
+import { loadVerifier, verifySigned, writeKeyPair } from '../../lib/index.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
 
 export { ChildPool, KILL9_LIFE_MS_MAX, life, type LifeOut, type Mode } from './kill9-life.js'
@@ -47,17 +56,45 @@ function readWal(dir: string): Map<string, Buffer> {
   return m
 }
 
+/** The signed history as a reboot finds it: every checkpoint in the log holds, and the exported one is contained. */
+async function checkSigned(dir: string, exportDir: string, pub: string): Promise<string[]> {
+  if (!fs.existsSync(dir) || !fs.readdirSync(dir).some((n) => n.endsWith('.wal'))) return []
+  const exported = fs.existsSync(exportDir) ? fs.readdirSync(exportDir).filter((n) => n.endsWith('.checkpoint')) : []
+  const note = exported.length > 0 ? fs.readFileSync(path.join(exportDir, exported[0]!), 'utf8') : undefined
+  const rep = await verifySigned(dir, { keys: [loadVerifier(pub)], checkpoint: note })
+  const out: string[] = []
+  if (rep.inLog.firstBad !== undefined)
+    out.push(
+      `checkpoint record seq ${rep.inLog.firstBad.seq} (size ${rep.inLog.firstBad.size}) does not hold: ${rep.inLog.firstBad.problem}`,
+    )
+  if (rep.checkpoint !== undefined && !rep.checkpoint.contained)
+    out.push(`the exported checkpoint (size ${rep.checkpoint.size}) is not in the log: ${rep.checkpoint.problem}`)
+  return out
+}
+
 /** The scenario over children of `child` (tests pass a child that hangs, and a short lifeMsMax). */
-export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scenario {
+export function makeKill9(o: { child?: string; lifeMsMax?: number; signed?: boolean } = {}): Scenario {
   const pool = new ChildPool(o.child ?? CHILD)
   const lifeMsMax = o.lifeMsMax ?? KILL9_LIFE_MS_MAX
   return {
-    name: 'Kill9DuringWrite',
+    name: o.signed === true ? 'Kill9DuringCheckpoint' : 'Kill9DuringWrite',
     description:
-      'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
+      o.signed === true
+        ? 'Kill9DuringWrite with signed checkpoints every few records: every checkpoint in the log and the exported one hold after every kill'
+        : 'a real child process emitting from two threads is SIGKILLed at a random instant: before open, in open/recovery, while emitting and rotating, in close',
     async run(ctx: IterCtx): Promise<IterResult> {
       const r = emptyResult()
       const dir = path.join(ctx.workDir, 'wal')
+      const exportDir = path.join(ctx.workDir, 'exported')
+      const keyFile = path.join(ctx.workDir, 'signing.key')
+      if (o.signed === true && !fs.existsSync(keyFile)) await writeKeyPair(keyFile, 'torture.example/log')
+      const signing =
+        o.signed === true
+          ? {
+              signing: { keyFile },
+              checkpoints: { everyRecords: int(ctx.rng, 1, 400), everyMs: 10, export: { dir: exportDir } },
+            }
+          : {}
       const salt = ctx.seed
       const oracle = makeOracle({ salt })
       const lives = ctx.quick ? 3 : 5
@@ -88,8 +125,9 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
                 batchBytesMax: 4096,
                 segmentBytesMax: 64 * 1024,
                 ringBytes: pick(ctx.rng, [64 * 1024, 1024 * 1024]),
+                ...signing,
               }
-            : { eventBytesMax: 4096 },
+            : { eventBytesMax: 4096, ...signing },
         }
         const where = `life ${l}/${lives} (${mode} +${delayMs} ms, ${small ? 'small segments' : 'default sizes'}, inflight ${job.inflight})`
         const L = await life(pool, job, mode, delayMs, lifeMsMax)
@@ -145,6 +183,11 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
         if (seq.length > 0) r.failures.push({ message: `${where}: ${seq[0]}`, detail: seq.join(' | ') })
         seen = now
         committed = parsed.lastSeq
+        if (o.signed === true && r.failures.length === 0) {
+          const bad = await checkSigned(dir, exportDir, `${keyFile}.pub`)
+          if (bad.length > 0) r.failures.push({ message: `${where}: ${bad[0]}`, detail: bad.join(' | ') })
+          else note(r, 'signed history held')
+        }
         if (r.failures.length > 0) return r
       }
       // The real recovery, in-process, on the final state (the disk is not touched).
@@ -168,3 +211,4 @@ export function makeKill9(o: { child?: string; lifeMsMax?: number } = {}): Scena
 }
 
 export const kill9: Scenario = makeKill9()
+export const kill9Signed: Scenario = makeKill9({ signed: true })
