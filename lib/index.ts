@@ -23,7 +23,20 @@ export {
   type HealthStatus,
   type Histogram,
   type SinkHistograms,
+  type EncryptionOptions,
+  type PersonalDataOptions,
+  type ErasureOptions,
+  type ErasureReceipt,
 } from './sink/index.js'
+export {
+  Keyring,
+  type KeyProvider,
+  type KeyringOptions,
+  type KeyInfo,
+  LocalKeyProvider,
+  ENCRYPTED_MARKER,
+  ERASED_MARKER,
+} from './crypto/index.js'
 export { LEVELS, type AuditEvent, type Level, type StoredEvent } from '../shared/event.js'
 export {
   readLog,

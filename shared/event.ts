@@ -32,6 +32,11 @@ export interface StoredEvent {
   messageTemplate: string
   properties: Record<string, unknown>
   exception?: string
+  /**
+   * The event's properties and exception are encrypted and the reader had no
+   * keyring (docs/encryption.md): properties is empty, the exception unknown.
+   */
+  encrypted?: true
 }
 
 /** Why a stored payload is not an event (ERR_AUDIT_RECORD_UNREADABLE's details.problem). */

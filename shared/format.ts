@@ -13,14 +13,15 @@
  *     0  u32 magic      0x5261746d ("mtaR" on disk)
  *     4  u32 crc        CRC32C of bytes [8, 64+len), seeded with CRC32C(salt)
  *     8  u32 len        payload bytes
- *    12  u8  type       1 event; v2 adds 4 seal, 5 gap (2, 3 reserved: checkpoint, key change)
+ *    12  u8  type       1 event; v2 adds 2 checkpoint, 3 key change, 4 seal, 5 gap, 6 tombstone
  *    13  u8  flags      bit 0 COMMIT: last record of a write batch;
  *                       v2 bit 1 SEALED: last record of its segment
  *    14  u16 batchIndex position of the record in its write batch (0 = first)
  *    16  u64 seq        first seq of the record's range; contiguous across segments
  *    24  i64 timeMs     event timestamp, ms since the Unix epoch
  *    32  32B hash       SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
- *    64  len payload    event: UTF-8 JSON; seal: UTF-8 JSON; gap: u64 lastSeq, then UTF-8 JSON
+ *    64  len payload    event: UTF-8 JSON, or a sealed event (shared/sealed.ts);
+ *                       seal, key change, tombstone: UTF-8 JSON; gap: u64 lastSeq, then UTF-8 JSON
  *
  * Every record has a seq range [seq, lastSeq]: one seq for events and seals,
  * exactly the lost seqs for a gap (lastSeq is the first 8 payload bytes).
@@ -57,7 +58,7 @@ export const RECORD_HEADER_BYTES = 64
 export const HASH_BYTES = 32
 export const SALT_BYTES = 8
 
-export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4, GAP: 5 } as const
+export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4, GAP: 5, TOMBSTONE: 6 } as const
 export const RecordFlag = { COMMIT: 1, SEALED: 2 } as const
 /** Records in one write batch at most (batchIndex is a u16). */
 export const BATCH_RECORDS_MAX = 0xffff
@@ -73,16 +74,29 @@ export interface RecordRules {
 export const RULES_V1: RecordRules = { version: 1, types: new Set([RecordType.EVENT]), flags: RecordFlag.COMMIT }
 export const RULES_V2: RecordRules = {
   version: 2,
-  types: new Set([RecordType.EVENT, RecordType.CHECKPOINT, RecordType.SEAL, RecordType.GAP]),
+  types: new Set([
+    RecordType.EVENT,
+    RecordType.CHECKPOINT,
+    RecordType.KEY_CHANGE,
+    RecordType.SEAL,
+    RecordType.GAP,
+    RecordType.TOMBSTONE,
+  ]),
   flags: RecordFlag.COMMIT | RecordFlag.SEALED,
 }
 /**
  * Record types an app thread may publish into the ring (shared/ring/layout.ts,
  * the kind bits of a length word): events, and the records the sink makes on
- * the app thread (a checkpoint, signed off the durable path). The writer makes
- * seals and gaps itself and refuses any other kind.
+ * the app thread (a checkpoint, signed off the durable path; a key change after
+ * a rotation; an erasure tombstone). The writer makes seals and gaps (and the
+ * key change that starts a session's epoch) itself and refuses any other kind.
  */
-export const SINK_RECORD_TYPES: ReadonlySet<number> = new Set([RecordType.EVENT, RecordType.CHECKPOINT])
+export const SINK_RECORD_TYPES: ReadonlySet<number> = new Set([
+  RecordType.EVENT,
+  RecordType.CHECKPOINT,
+  RecordType.KEY_CHANGE,
+  RecordType.TOMBSTONE,
+])
 /** The error for a segment of a format version this code does not read. */
 export function versionUnsupported(segment: string, version: number | undefined): AuditError {
   return new AuditError(

@@ -197,6 +197,10 @@ export const FIXED = {
    * it serves. 12 KiB = 1024 IVs per call.
    */
   randomIvPoolBytes: 12 * 1024,
+  /** Subject keys a sink keeps unwrapped in memory (personalData); past it the cache starts over. */
+  subjectKeyCacheEntries: 10_000,
+  /** Longest `by` or `legalBasis` text stored in an erasure tombstone. */
+  tombstoneTextCharsMax: 1024,
 } as const
 
 /** Bounds of sink.health() and of the integrations (lib/adapters/). */

@@ -14,7 +14,7 @@
  */
 
 import type { Oracle } from './events.js'
-import { type Parsed, type PRec, T_CHECKPOINT, T_EVENT, T_GAP, T_SEAL } from './walker.js'
+import { type Parsed, type PRec, T_CHECKPOINT, T_EVENT, T_GAP, T_KEY_CHANGE, T_SEAL, T_TOMBSTONE } from './walker.js'
 
 export {
   frame,
@@ -150,6 +150,10 @@ export function describe(r: PRec | undefined): string {
           ? `gap [${r.seq}, ${r.lastSeq}]`
           : r.type === T_CHECKPOINT
             ? 'checkpoint'
-            : `type ${r.type}`
+            : r.type === T_KEY_CHANGE
+              ? 'key change'
+              : r.type === T_TOMBSTONE
+                ? 'tombstone'
+                : `type ${r.type}`
   return `${what} seq ${r.seq} (${r.segment}@${r.offset})`
 }

@@ -29,8 +29,11 @@ import { crc32c } from '../shared/crc32c.js'
 
 export const T_EVENT = 1
 export const T_CHECKPOINT = 2
+export const T_KEY_CHANGE = 3
 export const T_SEAL = 4
 export const T_GAP = 5
+export const T_TOMBSTONE = 6
+const V2_TYPES = new Set([T_EVENT, T_CHECKPOINT, T_KEY_CHANGE, T_SEAL, T_GAP, T_TOMBSTONE])
 const F_COMMIT = 1
 const F_SEALED = 2
 
@@ -149,8 +152,7 @@ export function frame(b: Buffer, off: number, h: Header, segment: string): (PRec
   if (h.version === 1) {
     if (type !== T_EVENT || (flags & ~F_COMMIT) !== 0) return `reserved (v1 type ${type}, flags ${flags})`
   } else {
-    if (type !== T_EVENT && type !== T_CHECKPOINT && type !== T_SEAL && type !== T_GAP)
-      return `reserved (type ${type})`
+    if (!V2_TYPES.has(type)) return `reserved (type ${type})`
     if ((flags & ~(F_COMMIT | F_SEALED)) !== 0) return `reserved (flags ${flags})`
     if ((flags & F_SEALED) !== 0 && (flags & F_COMMIT) === 0) return 'SEALED without COMMIT'
     if (type === T_SEAL && flags !== (F_COMMIT | F_SEALED)) return 'a seal without COMMIT + SEALED'

@@ -31,6 +31,7 @@ export const FIELDS_DOMAIN = 'mtlog-audit/fields/v1'
 
 export interface FieldsContext {
   logId: string
+  /** The record's seq, or 0 when the box travels inside a frame that binds it to its seq. */
   seq: number
   /** The subject key's id (lib/crypto keyring). */
   keyId: string
@@ -51,7 +52,9 @@ function bad(option: string, message: string): AuditError {
 function checkContext(ctx: FieldsContext): void {
   if (typeof ctx.logId !== 'string' || ctx.logId.length === 0 || Buffer.byteLength(ctx.logId) > FIXED.logIdBytesMax)
     throw bad('logId', `a log id is 1..${FIXED.logIdBytesMax} bytes`)
-  if (!Number.isSafeInteger(ctx.seq) || ctx.seq < 1) throw bad('seq', 'a seq is an integer ≥ 1')
+  // seq 0: the box is bound to its record by the frame that holds it (the sink encrypts
+  // personal fields before the event has a seq; the frame's AAD names the seq).
+  if (!Number.isSafeInteger(ctx.seq) || ctx.seq < 0) throw bad('seq', 'a seq is an integer ≥ 0')
   if (typeof ctx.keyId !== 'string' || ctx.keyId.length === 0 || ctx.keyId.length > 64)
     throw bad('keyId', 'a key id is 1..64 chars')
 }

@@ -37,8 +37,9 @@ import {
   type SegmentScan,
   type TornRuleProblem,
 } from '../../shared/scan.js'
-import { decodeEvent, type StoredEvent } from '../../shared/event.js'
+import type { StoredEvent } from '../../shared/event.js'
 import { checkReadArgs, checkVerifyArgs } from './args.js'
+import { openReadKeys, type ReadKeys, Unsealer } from './sealed.js'
 
 export interface LogRecord {
   kind: 'event'
@@ -55,7 +56,7 @@ export interface LogRecord {
  * detail holds its tree size, the last seq it covers and the signed note).
  */
 export interface ControlRecord {
-  kind: 'gap' | 'seal' | 'checkpoint'
+  kind: 'gap' | 'seal' | 'checkpoint' | 'key-change' | 'tombstone'
   seq: number
   lastSeq: number
   timestamp: Date
@@ -66,7 +67,7 @@ export interface ControlRecord {
 
 export type LogEntry = LogRecord | ControlRecord
 
-export interface ReadOptions {
+export interface ReadOptions extends ReadKeys {
   fromSeq?: number
   toSeq?: number
   /** Yield every record (gaps and seals too), not only events. */
@@ -292,17 +293,25 @@ export interface RawRecord {
   payload: Buffer
   segment: string
   offset: number
+  /** The segment's log id, 32 lowercase hex digits (all zeros in a version-1 segment). */
+  logId: string
 }
 
 /**
- * Every committed record whose range meets [fromSeq, toSeq], in log order,
- * with the checks readLog makes (from seq 1, no segment missing, the chain
- * unbroken). Throws ERR_AUDIT_CORRUPT on damage. Options are not checked here:
- * callers pass checked ones.
+ * Every committed record whose range meets [fromSeq, toSeq] (every record of
+ * each segment read, with allRecords: a sealed batch is read whole), in log
+ * order, with the checks readLog makes (from seq 1, no segment missing, the
+ * chain unbroken). Throws ERR_AUDIT_CORRUPT on damage. Options are not checked
+ * here: callers pass checked ones.
  */
 export async function* readRecords(
   dir: string,
-  options: { fromSeq?: number; toSeq?: number; onSegment?: (segment: string, bytes: number) => void } = {},
+  options: {
+    fromSeq?: number
+    toSeq?: number
+    allRecords?: boolean
+    onSegment?: (segment: string, bytes: number) => void
+  } = {},
 ): AsyncGenerator<RawRecord> {
   const fromSeq = options.fromSeq ?? 1
   const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
@@ -319,10 +328,11 @@ export async function* readRecords(
     options.onSegment?.(name, buf.length)
     const offs: number[] = []
     const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
-      if (r.lastSeq >= fromSeq && r.seq <= toSeq)
+      if (options.allRecords === true || (r.lastSeq >= fromSeq && r.seq <= toSeq))
         offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end, r.type, r.lastSeq)
     })
     if (step.kind === 'bad') throw corruptError(abs, step.bad)
+    const logId = step.scan.header.logId.toString('hex')
     for (let k = 0; k < offs.length; k += 7) {
       const end = offs[k + 4]!
       if (end > step.end) break // uncommitted tail
@@ -335,10 +345,19 @@ export async function* readRecords(
         payload: buf.subarray(off, off + offs[k + 1]!),
         segment: name,
         offset: off - RECORD_HEADER_BYTES,
+        logId,
       }
     }
     expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
   }
+}
+
+const CONTROL_KINDS: Record<number, ControlRecord['kind']> = {
+  [RecordType.GAP]: 'gap',
+  [RecordType.SEAL]: 'seal',
+  [RecordType.CHECKPOINT]: 'checkpoint',
+  [RecordType.KEY_CHANGE]: 'key-change',
+  [RecordType.TOMBSTONE]: 'tombstone',
 }
 
 /** Events in seq order, from fromSeq to toSeq (inclusive). Throws ERR_AUDIT_CORRUPT on damage. */
@@ -347,21 +366,43 @@ export function readLog(dir: string, options: ReadOptions & { records: true }): 
 export function readLog(dir: string, options?: ReadOptions): AsyncGenerator<LogEntry>
 export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
   options = checkReadArgs(dir, options)
-  for await (const r of readRecords(dir, options)) {
+  const fromSeq = options.fromSeq ?? 1
+  const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
+  // Sealed events (lib/read/sealed.ts): with a keyring, whole frames are read, so every record of a segment is taken.
+  const keyring = await openReadKeys(options)
+  const unsealer = new Unsealer<LogEntry>(keyring, (event, p) => ({
+    kind: 'event',
+    seq: p.seq,
+    timestamp: event.timestamp,
+    event,
+    segment: p.segment,
+  }))
+  const wanted = (e: LogEntry): boolean =>
+    (e.kind === 'event' ? e.seq : (e as ControlRecord).lastSeq) >= fromSeq && e.seq <= toSeq
+  let segment: string | undefined
+  for await (const r of readRecords(dir, { ...options, allRecords: keyring !== undefined })) {
+    if (segment !== undefined && r.segment !== segment) unsealer.end(segment)
+    segment = r.segment
+    const at = { seq: r.seq, timeMs: r.timeMs, segment: r.segment, offset: r.offset + RECORD_HEADER_BYTES }
+    let ready: LogEntry[]
     if (r.type === RecordType.EVENT) {
-      const event = decodeEvent(r.payload, r.timeMs, r.seq)
-      yield { kind: 'event', seq: r.seq, timestamp: event.timestamp, event, segment: r.segment }
+      const got = unsealer.push({ ...at, payload: r.payload, ready: undefined }, r.logId)
+      ready = got instanceof Promise ? await got : got
     } else if (options.records === true) {
-      yield {
-        kind: r.type === RecordType.GAP ? 'gap' : r.type === RecordType.CHECKPOINT ? 'checkpoint' : 'seal',
+      const entry: ControlRecord = {
+        kind: CONTROL_KINDS[r.type] ?? 'seal',
         seq: r.seq,
         lastSeq: r.lastSeq,
         timestamp: new Date(r.timeMs),
         detail: controlDetail(r.type === RecordType.GAP ? r.payload.subarray(GAP_LAST_SEQ_BYTES) : r.payload),
         segment: r.segment,
       }
-    }
+      const got = unsealer.push({ ...at, payload: undefined, ready: entry }, r.logId)
+      ready = got instanceof Promise ? await got : got
+    } else continue
+    for (const e of ready) if (wanted(e)) yield e
   }
+  if (segment !== undefined) unsealer.end(segment)
 }
 
 /** The JSON a gap or seal record carries (an object; anything else is shown as it is). */

@@ -12,6 +12,7 @@ import { AuditError, ERROR_CODES, preview } from '../../shared/errors.js'
 import { type Bound, FIXED, LIMITS } from '../../shared/limits.js'
 import type { StorageSpec } from '../../shared/storage.js'
 import { checkFileMode, type FileMode } from '../../shared/files.js'
+import { type EncryptionOptions, type PersonalDataOptions, resolveCryptoOptions } from './crypt.js'
 
 export interface AuditSinkOptions {
   /** The WAL directory; created if missing. */
@@ -60,6 +61,19 @@ export interface AuditSinkOptions {
    * with a consistency proof, and their cosignatures go into the note.
    */
   checkpoints?: { everyRecords?: number; everyMs?: number; export?: { dir: string }; witnesses?: string[] }
+  /**
+   * Encrypt every event's properties and exception before they reach the disk
+   * (docs/encryption.md): `{ keyring: FILE }` (mode 0600, made with `mtlog-audit
+   * keys init`), with `provider` for a KMS-held KEK, `template: true` to encrypt
+   * message templates too.
+   */
+  encryption?: EncryptionOptions
+  /**
+   * Personal fields under a key per data subject, erasable with
+   * sink.eraseSubject(id): `{ subject: 'PatientId', fields: ['PatientName', ...] }`.
+   * Needs encryption.
+   */
+  personalData?: PersonalDataOptions
 }
 
 export interface ResolvedSigning {
@@ -82,6 +96,8 @@ export interface ResolvedOptions {
   storage: StorageSpec | undefined
   fileMode: FileMode
   signing: ResolvedSigning | undefined
+  encryption: EncryptionOptions | undefined
+  personalData: PersonalDataOptions | undefined
 }
 
 const KNOWN = new Set([
@@ -96,6 +112,8 @@ const KNOWN = new Set([
   'fileMode',
   'signing',
   'checkpoints',
+  'encryption',
+  'personalData',
 ])
 
 function bad(option: string, message: string): AuditError {
@@ -201,6 +219,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     storage,
     fileMode: checkFileMode(opts.fileMode),
     signing,
+    ...resolveCryptoOptions(opts.encryption, opts.personalData),
   }
 }
 

@@ -39,6 +39,8 @@ import { releaseLockFile } from '../../shared/lock.js'
 import { loadSigner } from '../integrity/index.js'
 import { Checkpointer, type CheckpointStats } from './checkpointer.js'
 import { pinDir } from '../../shared/files.js'
+import { SEALED_OVERHEAD_BYTES } from '../../shared/sealed.js'
+import { type ErasureOptions, type ErasureReceipt, SinkCrypto } from './crypt.js'
 
 const WRITER_URL = new URL('../../workers/writer/main.js', import.meta.url)
 
@@ -101,6 +103,8 @@ export class AuditSink {
     /** What open() found and did: last seq, segments, a cut torn tail. */
     readonly openReport: OpenReport,
     private readonly locks: { file: string; token: string }[],
+    /** Encryption and erasure (lib/sink/crypt.ts), when the encryption option is set. */
+    private readonly crypt: SinkCrypto | undefined,
   ) {
     this.exited = new Promise((resolve) => worker.once('exit', resolve))
     worker.on('message', (m: unknown) => this.onMessage(m))
@@ -118,6 +122,17 @@ export class AuditSink {
     const opts = resolveOptions(options)
     // A key file that is not 0600 or does not parse is refused before anything is written.
     if (opts.signing !== undefined) await loadSigner(opts.signing.keyFile)
+    // The session's data key is durable in the keyring before the writer can use it.
+    const crypt = opts.encryption === undefined ? undefined : await SinkCrypto.open(opts.encryption, opts.personalData)
+    try {
+      return await AuditSink.start(opts, crypt)
+    } catch (err) {
+      crypt?.close()
+      throw err
+    }
+  }
+
+  private static async start(opts: ResolvedOptions, crypt: SinkCrypto | undefined): Promise<AuditSink> {
     const ring = Ring.allocate(opts.ringBytes)
     const init: WriterInit = {
       sab: ring.sab,
@@ -130,6 +145,9 @@ export class AuditSink {
       storage: opts.storage,
       clockMs: undefined,
       fileMode: opts.fileMode,
+      ...(crypt === undefined
+        ? {}
+        : { crypt: { dataKey: crypt.dataKey, keyPort: crypt.writerPort, template: opts.encryption!.template === true } }),
     }
     // The writer is a module file: flags meant for the app's own entry (--input-type,
     // --eval) must not reach it.
@@ -180,8 +198,9 @@ export class AuditSink {
       await worker.terminate()
       throw unknownMessage(first)
     }
-    const producer = new Producer(ring, opts.eventBytesMax, opts.pendingEmitsMax)
-    const sink = new AuditSink(worker, ring, producer, opts, first.report, first.locks)
+    crypt?.setLogId(first.report.logId)
+    const producer = new Producer(ring, eventJsonBytesMax(opts), opts.pendingEmitsMax)
+    const sink = new AuditSink(worker, ring, producer, opts, first.report, first.locks, crypt)
     if (opts.signing !== undefined) {
       try {
         sink.checkpointer = await Checkpointer.start(
@@ -211,7 +230,50 @@ export class AuditSink {
   /** Resolves with { seq } once the event and all before it are fdatasync'ed. */
   emit(event: AuditEvent): Promise<Receipt> {
     if (this.state !== 'open') return this.producer.refuse(this.stateError())
-    return this.producer.emit(event)
+    if (this.crypt?.personalData === undefined) return this.producer.emit(event)
+    let ev: AuditEvent | Promise<AuditEvent>
+    try {
+      ev = this.crypt.prepare(event)
+    } catch (err) {
+      return this.producer.refuse(err as Error)
+    }
+    if (!(ev instanceof Promise)) return this.producer.emit(ev)
+    return ev.then(
+      (e) => (this.state === 'open' ? this.producer.emit(e) : this.producer.refuse(this.stateError())),
+      (err: Error) => this.producer.refuse(err),
+    )
+  }
+
+  /**
+   * Crypto-shred a data subject (personalData): their subject keys leave the
+   * keyring (durable), then a tombstone record naming their pseudonym is
+   * written; resolves with its receipt once durable. Every copy of the log
+   * then shows their personal fields as [erased]; no byte of the log changes,
+   * so verification and every proof stay valid.
+   */
+  async eraseSubject(subjectId: string, options: ErasureOptions = {}): Promise<ErasureReceipt> {
+    const crypt = this.needCrypt('eraseSubject')
+    if (this.state !== 'open') throw this.stateError()
+    return crypt.eraseSubject(subjectId, options, (type, json) => this.producer.publishRecord(type, json))
+  }
+
+  /**
+   * A new data key (durable in the keyring), then a key-change record: the
+   * events after its seq are written under the new key; older ones stay
+   * readable with the retired key.
+   */
+  async rotateKey(): Promise<{ seq: number; keyId: string }> {
+    const crypt = this.needCrypt('rotateKey')
+    if (this.state !== 'open') throw this.stateError()
+    return crypt.rotate((type, json) => this.producer.publishRecord(type, json))
+  }
+
+  private needCrypt(what: string): SinkCrypto {
+    if (this.crypt === undefined)
+      throw new AuditError(ERROR_CODES.OPTION_INVALID, `${what}() needs the encryption option`, {
+        details: { option: 'encryption' },
+      })
+    return this.crypt
   }
 
   /** Resolves { durableSeq } once every emit this thread made so far is durable; rejects (coded) if one failed or the sink failed. */
@@ -224,7 +286,7 @@ export class AuditSink {
     return {
       kind: 'mtlog-audit/handle@1',
       sab: this.ring.sab,
-      eventBytesMax: this.options.eventBytesMax,
+      eventBytesMax: eventJsonBytesMax(this.options),
       pendingEmitsMax: this.options.pendingEmitsMax,
     }
   }
@@ -329,6 +391,7 @@ export class AuditSink {
     }
     await this.worker.terminate()
     await this.exited
+    this.crypt?.close()
     if (this.state === 'failed') throw this.stateError()
     this.state = 'closed'
   }
@@ -347,6 +410,7 @@ export class AuditSink {
       await this.checkpointer?.stop()
       await this.worker.terminate()
       await this.exited
+      this.crypt?.close()
     })()
     return this.destroyPromise
   }
@@ -434,7 +498,14 @@ function startWriter(init: WriterInit, dir: string): Worker {
   let last: unknown
   for (const execArgv of attempts) {
     try {
-      return new Worker(WRITER_URL, { workerData: init, name, ...(execArgv === undefined ? {} : { execArgv }) })
+      // The key port moves to the writer; a KeyObject in workerData is cloned (it never becomes bytes).
+      const transferList = init.crypt === undefined ? [] : [init.crypt.keyPort]
+      return new Worker(WRITER_URL, {
+        workerData: init,
+        transferList,
+        name,
+        ...(execArgv === undefined ? {} : { execArgv }),
+      })
     } catch (err) {
       last = err
     }
@@ -458,6 +529,11 @@ function writerExecArgv(argv: readonly string[]): string[] {
     out.push(a)
   }
   return out
+}
+
+/** The largest event JSON producers accept: with encryption, the sealed event's head and tag must fit in eventBytesMax too. */
+function eventJsonBytesMax(opts: ResolvedOptions): number {
+  return opts.encryption === undefined ? opts.eventBytesMax : opts.eventBytesMax - SEALED_OVERHEAD_BYTES
 }
 
 function unknownMessage(m: unknown): AuditError {

@@ -13,6 +13,8 @@
 import type { WireError } from '../errors.js'
 import type { StorageSpec } from '../storage.js'
 import type { LockReport } from '../lock.js'
+import type { MessagePort } from 'node:worker_threads'
+import type { KeyObject } from 'node:crypto'
 
 export interface WriterInit {
   sab: SharedArrayBuffer
@@ -27,6 +29,12 @@ export interface WriterInit {
   clockMs: number | undefined
   /** Mode of every file the writer creates (0o600 or 0o640); directories get the matching 0o700 / 0o750. */
   fileMode: number
+  /**
+   * Encryption (docs/encryption.md): the session's data key, durable in the
+   * keyring before the writer starts, and the port rotated keys arrive on
+   * (workers/writer/crypt.ts). Key bytes travel only as KeyObjects.
+   */
+  crypt?: { dataKey: { id: string; key: KeyObject; epochSalt: Uint8Array }; keyPort: MessagePort; template: boolean }
 }
 
 export interface TornTailReport {
@@ -56,7 +64,7 @@ export interface MirrorOpenReport {
 }
 
 export interface OpenReport {
-  /** The log's id (32 lowercase hex digits; all zeros for a log still in version 1): its checkpoints' origin ends with it. */
+  /** The log's id (32 lowercase hex digits): its checkpoints' origin ends with it, and every ciphertext is bound to it. */
   logId: string
   /** The last seq of the log when open() resolved: the next emit gets lastSeq + 1. */
   lastSeq: number

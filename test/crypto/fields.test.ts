@@ -201,13 +201,13 @@ test('random IVs from the pool: distinct across several refills, each its own bu
   assert.is(ivs[1]!.toString('hex'), second, 'writing one IV changes no other')
 })
 
-test('bad input: an empty field set, a non-object, a seq of 0, a 128-bit key are refused with codes', async () => {
+test('bad input: an empty field set, a non-object, a seq of -1, a 128-bit key are refused with codes', async () => {
   const { ring } = await ringWith(['x'])
   const k = (await ring.subjectKey(ring.pseudonym('x'), { create: false }))!
   const ctx = { logId: LOG, seq: 1, keyId: k.id }
   await expectCode(() => encryptFields(k.key, ctx, {}), 'ERR_AUDIT_OPTION_INVALID')
   await expectCode(() => encryptFields(k.key, ctx, [] as never), 'ERR_AUDIT_OPTION_INVALID')
-  await expectCode(() => encryptFields(k.key, { ...ctx, seq: 0 }, { a: 1 }), 'ERR_AUDIT_OPTION_INVALID')
+  await expectCode(() => encryptFields(k.key, { ...ctx, seq: -1 }, { a: 1 }), 'ERR_AUDIT_OPTION_INVALID')
   await expectCode(() => encryptFields(Buffer.alloc(16), ctx, { a: 1 }), 'ERR_AUDIT_OPTION_INVALID')
   await expectCode(() => encryptFields(k.key, ctx, { a: 1n } as never), 'ERR_AUDIT_EVENT_INVALID')
 })

@@ -714,15 +714,14 @@ test('v1 reserved: a type other than event or a flag bit other than COMMIT, even
   }
 })
 
-test('v2 reserved: an unknown type (3 is still reserved) or flag bit, a seal without COMMIT + SEALED, SEALED without COMMIT, a bad gap range', () => {
+test('v2 reserved: an unknown type (0, 7, 15) or flag bit, a seal without COMMIT + SEALED, SEALED without COMMIT, a bad gap range', () => {
   const gapTo = (to: number) => (b: Buffer, off: number) => {
     b[off + 12] = RecordType.GAP
     writeU64(b, off + RECORD_HEADER_BYTES, to) // the payload's first 8 bytes: the gap's last seq
   }
   const cases: [string, (b: Buffer, off: number) => void][] = [
-    ['type 3 (key change, reserved)', (b, off) => void (b[off + 12] = RecordType.KEY_CHANGE)],
     ['type 0', (b, off) => void (b[off + 12] = 0)],
-    ['type 6', (b, off) => void (b[off + 12] = 6)],
+    ['type 7', (b, off) => void (b[off + 12] = 7)],
     ['type 15', (b, off) => void (b[off + 12] = 15)],
     ['flag bit 2', (b, off) => void (b[off + 13] = RecordFlag.COMMIT | 0x04)],
     ['SEALED without COMMIT', (b, off) => void (b[off + 13] = RecordFlag.SEALED)],

@@ -60,6 +60,8 @@ import { Appender } from './appender.js'
 import { DirLock } from '../../shared/lock.js'
 import { reconcile } from './mirror.js'
 import { resume } from './resume.js'
+import { BatchCrypt } from './crypt.js'
+import { keyChangePayload } from '../../shared/sealed.js'
 
 const U32 = 0x1_0000_0000
 
@@ -100,6 +102,8 @@ class Writer {
   private needRotate = false
   /** The batch written last, while its fdatasync runs. */
   private inflight: InFlight | undefined
+  /** Encryption (workers/writer/crypt.ts): events are sealed as one frame per batch at flush. */
+  crypt: BatchCrypt | undefined
 
   constructor(
     private readonly ring: Ring,
@@ -195,15 +199,24 @@ class Writer {
       invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
       const type = kind === RING_KIND_EVENT ? RecordType.EVENT : kind
       invariant(SINK_RECORD_TYPES.has(type), `ring record of kind ${kind}: not a record the sink may publish`)
+      const crypt = this.crypt
+      const head = crypt === undefined ? 0 : crypt.headBytes(type)
+      if (crypt !== undefined && n > 0 && (off + RECORD_HEADER_BYTES + head + len > cap || crypt.startsBatch(type))) {
+        this.full = true
+        return false
+      }
       if (n === 0) this.saltSeed = this.appender.saltSeed()
-      batch.set(u8.subarray(at, at + len), off + RECORD_HEADER_BYTES)
-      this.putChainInput(off, n)
-      sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
+      const payloadOff = off + RECORD_HEADER_BYTES + head
+      batch.set(u8.subarray(at, at + len), payloadOff)
+      if (crypt === undefined) {
+        this.putChainInput(off, n)
+        sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
+      } else crypt.place(type, seq, payloadOff, len, u8.subarray(at, at + len)) // chained and checksummed at flush
       recOff[n] = off
-      recLen[n] = len
+      recLen[n] = head + len
       recTime[n] = timeMs
       recType[n] = type
-      this.off = off + RECORD_HEADER_BYTES + len
+      this.off = off + RECORD_HEADER_BYTES + head + len
       this.n = n + 1
       this.nextSeq = seq + 1
       return true
@@ -227,6 +240,7 @@ class Writer {
     const last = this.n - 1
     const lastSeq = this.nextSeq - 1
     const at = this.recOff[last]!
+    if (this.crypt !== undefined) this.sealEncrypted(last, lastSeq)
     // No room after this batch for one more record of eventBytesMax: it ends the segment.
     const sealsSegment =
       this.appender.size() + this.off + RECORD_HEADER_BYTES + this.init.eventBytesMax > this.init.segmentBytesMax
@@ -278,6 +292,21 @@ class Writer {
       done: this.appender.sync().then(() => settle(undefined), settle),
     }
     this.inflight = inflight
+  }
+
+  /**
+   * Encrypt the batch's events as one frame, then chain and checksum every
+   * record but the last (flush seals that one with COMMIT), as fill() does
+   * without encryption: the hash covers the payload as stored.
+   */
+  private sealEncrypted(last: number, lastSeq: number): void {
+    this.crypt!.seal(this.batch)
+    for (let k = 0; k < last; k++) {
+      const off = this.recOff[k]!
+      this.putChainInput(off, k)
+      const seq = lastSeq - last + k
+      sealRecordInPlace(this.batch, off, this.recLen[k]!, this.recType[k]!, 0, k, seq, this.recTime[k]!, this.saltSeed)
+    }
   }
 
   /** Wait (without blocking the event loop) until the sync settles, or new records can be sealed meanwhile. */
@@ -377,6 +406,7 @@ async function main(): Promise<void> {
       batchBytesMax: init.batchBytesMax,
     })
     writer = new Writer(ring, appender, init, rec.lastSeq, rec.lastHash)
+    if (init.crypt !== undefined) writer.crypt = new BatchCrypt(init.crypt, logId.toString('hex'))
     const gap =
       rec.lost === undefined
         ? []
@@ -396,7 +426,9 @@ async function main(): Promise<void> {
       gap.length = 0
     }
     appender.rotate(writer.lastSeq() + 1, writer.chainHead())
-    if (gap.length > 0) writer.writeOwn(gap)
+    // An encrypted session starts its epoch with a key change naming its data key (durable in the keyring already).
+    const epoch = writer.crypt === undefined ? [] : [{ type: RecordType.KEY_CHANGE, payload: keyChangePayload(writer.crypt.keyId, 'open') }]
+    if (gap.length + epoch.length > 0) writer.writeOwn([...gap, ...epoch])
     ring.initCursors(writer.lastSeq())
     post({
       type: 'ready',
