@@ -185,6 +185,13 @@ export const FIXED = {
    * (key, IV); a frame is one writer batch, and batchBytesMax allows at most 256 MiB.
    */
   frameBytesMax: 256 * 1024 * 1024,
+  /**
+   * Events the writer gathers before it seals them as a frame while the previous
+   * batch's fdatasync runs (the rest of a batch is sealed at its flush): one
+   * cipher call costs ~5 µs, a 256-B event ~0.3 µs, so 32 keep the set-up below
+   * 0.2 µs per event.
+   */
+  frameRecordsMin: 32,
   /** Most records in one frame (its AAD holds 12 bytes per record). */
   frameRecordsMax: 1 << 20,
   /** Longest log id bound into a frame's or a field box's AAD. */

@@ -110,6 +110,9 @@ export class SinkCrypto {
   private logId = ''
   private readonly subjectKeys = new Map<string, SubjectKey>()
   private readonly making = new Map<string, Promise<SubjectKey>>()
+  /** New subjects gathered this turn, and the one keyring rewrite that makes them. */
+  private batch: Set<string> | undefined
+  private batchDone: Promise<Map<string, SubjectKey>> | undefined
   /** Emits waiting behind a subject key being made: later emits queue behind them (call order = seq order). */
   private queue: Promise<unknown> | undefined
   private queued = 0
@@ -212,10 +215,24 @@ export class SinkCrypto {
     return this.subjectKey(pseudonym).then(finish)
   }
 
+  /**
+   * The subject key for a pseudonym, made if missing. New subjects asked for in
+   * one turn of the event loop are made together: one durable keyring rewrite.
+   */
   private subjectKey(pseudonym: string): Promise<SubjectKey> {
     let p = this.making.get(pseudonym)
     if (p === undefined) {
-      p = this.keyring.subjectKey(pseudonym, { create: true }).then((k) => {
+      if (this.batch === undefined) {
+        const batch = new Set<string>()
+        this.batch = batch
+        this.batchDone = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+          this.batch = undefined
+          return this.keyring.subjectKeys([...batch], { create: true })
+        })
+      }
+      this.batch.add(pseudonym)
+      p = this.batchDone!.then((keys) => {
+        const k = keys.get(pseudonym)
         if (k === undefined) throw new AuditError(ERROR_CODES.INVARIANT, 'invariant violated: a created subject key is missing')
         if (this.subjectKeys.size >= FIXED.subjectKeyCacheEntries) this.subjectKeys.clear()
         this.subjectKeys.set(pseudonym, k)

@@ -1,15 +1,19 @@
 /**
- * The writer's encryption stage: the sealed events of one batch become one
- * frame, sealed by ONE AES-256-GCM call at flush (docs/encryption.md, "Frames";
- * the payload layout is shared/sealed.ts).
+ * The writer's encryption stage: the events of a batch are sealed in frames,
+ * each by ONE AES-256-GCM call (docs/encryption.md, "Frames"; the payload
+ * layout is shared/sealed.ts).
  *
  *   fill(): an event is copied into the batch after room for its head (and, for
- *           the batch's first event, the tag); nothing is hashed yet
- *   flush(): split each event's JSON at the end of its clear part ─► seal the
- *           rest of every event as one frame (EpochSealer: IV = epoch salt ‖
- *           first seq, AAD = log id, key id, every (seq, length)) ─► ciphertext
- *           over the plaintext in place, heads and tag written ─► the writer
- *           then chains and checksums the records as usual
+ *           a frame's first event, the tag); nothing is hashed yet
+ *   end of a fill() pass with ≥ frameRecordsMin events waiting, a full batch,
+ *   or flush(): split each event's JSON at the end of its clear part ─► seal
+ *           the rest of every waiting event as one frame (EpochSealer: IV =
+ *           epoch salt ‖ first seq, AAD = log id, key id, every (seq, length))
+ *           ─► ciphertext over the plaintext in place, heads and tag written
+ *           ─► the writer then chains and checksums those records as usual
+ *
+ * So sealing runs while the previous batch's fdatasync does, as hashing does
+ * without encryption; a batch holds one or more frames, never part of one.
  *
  * Keys: the session's data key comes in WriterInit (made durable in the keyring
  * by the sink before the writer starts). A rotation arrives as a KEY_CHANGE
@@ -60,6 +64,11 @@ export class BatchCrypt {
     return this.sealer.keyId
   }
 
+  /** Events taken since the last frame was sealed. */
+  pending(): number {
+    return this.at.length
+  }
+
   /** Bytes a record of this type takes in the batch before its ring payload. */
   headBytes(type: number): number {
     return type === RecordType.EVENT ? sealedHeadBytes(this.at.length === 0) : 0
@@ -82,7 +91,7 @@ export class BatchCrypt {
     }
   }
 
-  /** Seal the batch's events as one frame, in place; returns how many were sealed. */
+  /** Seal the events taken since the last frame as one frame, in place; returns how many were sealed. */
   seal(batch: Buffer): number {
     const n = this.at.length
     if (n === 0) return 0

@@ -102,8 +102,10 @@ class Writer {
   private needRotate = false
   /** The batch written last, while its fdatasync runs. */
   private inflight: InFlight | undefined
-  /** Encryption (workers/writer/crypt.ts): events are sealed as one frame per batch at flush. */
+  /** Encryption (workers/writer/crypt.ts): the batch's events are sealed in frames as they come. */
   crypt: BatchCrypt | undefined
+  /** Records of the batch already chained and checksummed (encryption: those before the open frame). */
+  private hashed = 0
 
   constructor(
     private readonly ring: Ring,
@@ -211,7 +213,7 @@ class Writer {
       if (crypt === undefined) {
         this.putChainInput(off, n)
         sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
-      } else crypt.place(type, seq, payloadOff, len, u8.subarray(at, at + len)) // chained and checksummed at flush
+      } else crypt.place(type, seq, payloadOff, len, u8.subarray(at, at + len)) // chained once its frame is sealed
       recOff[n] = off
       recLen[n] = head + len
       recTime[n] = timeMs
@@ -226,6 +228,7 @@ class Writer {
       ring.release(this.readPos, newPos)
       this.readPos = newPos
     }
+    if (this.crypt !== undefined) this.sealFrames(this.full)
   }
 
   /** Put the chain input of the batch's record n (at off) in its hash field: the hash of the record before it. */
@@ -240,7 +243,7 @@ class Writer {
     const last = this.n - 1
     const lastSeq = this.nextSeq - 1
     const at = this.recOff[last]!
-    if (this.crypt !== undefined) this.sealEncrypted(last, lastSeq)
+    if (this.crypt !== undefined) this.sealFrames(true)
     // No room after this batch for one more record of eventBytesMax: it ends the segment.
     const sealsSegment =
       this.appender.size() + this.off + RECORD_HEADER_BYTES + this.init.eventBytesMax > this.init.segmentBytesMax
@@ -266,6 +269,7 @@ class Writer {
     observeF64(ring.f64, BATCH_HIST_F64, BATCH_RECORDS_BUCKETS, this.n) // metrics
     const records = this.n
     this.n = 0
+    this.hashed = 0
     this.off = 0
     this.full = false
     if (records < FIXED.asyncSyncMinRecords) {
@@ -295,18 +299,26 @@ class Writer {
   }
 
   /**
-   * Encrypt the batch's events as one frame, then chain and checksum every
-   * record but the last (flush seals that one with COMMIT), as fill() does
-   * without encryption: the hash covers the payload as stored.
+   * Encryption: seal the events taken since the last frame as one frame, then
+   * chain and checksum the records not sealed yet (without COMMIT; flush
+   * re-seals the last one with it), as fill() does without encryption: the
+   * hash covers the payload as stored. Done while the previous batch's
+   * fdatasync runs, once a frame has FIXED.frameRecordsMin events (or
+   * `now`: the batch is full or being flushed), so frames stay large enough
+   * for one cipher call to pay off and the sealing stays off the critical path.
    */
-  private sealEncrypted(last: number, lastSeq: number): void {
-    this.crypt!.seal(this.batch)
-    for (let k = 0; k < last; k++) {
+  private sealFrames(now: boolean): void {
+    const crypt = this.crypt!
+    const pending = crypt.pending()
+    if (!now && pending > 0 && pending < FIXED.frameRecordsMin) return
+    crypt.seal(this.batch)
+    const firstSeq = this.nextSeq - this.n
+    for (let k = this.hashed; k < this.n; k++) {
       const off = this.recOff[k]!
       this.putChainInput(off, k)
-      const seq = lastSeq - last + k
-      sealRecordInPlace(this.batch, off, this.recLen[k]!, this.recType[k]!, 0, k, seq, this.recTime[k]!, this.saltSeed)
+      sealRecordInPlace(this.batch, off, this.recLen[k]!, this.recType[k]!, 0, k, firstSeq + k, this.recTime[k]!, this.saltSeed)
     }
+    this.hashed = this.n
   }
 
   /** Wait (without blocking the event loop) until the sync settles, or new records can be sealed meanwhile. */
