@@ -29,9 +29,11 @@ export function mb(bytes: number): string {
 
 export function exitCodeOf(err: unknown): number {
   if (!(err instanceof AuditError)) return EXIT.ENVIRONMENT
-  // Evidence that does not hold (damage, a proof or signature that fails) is an integrity failure.
+  // Evidence that does not hold (damage, a ciphertext that does not authenticate, a proof or
+  // signature that fails) is an integrity failure.
   if (
     err.code === ERROR_CODES.CORRUPT ||
+    err.code === ERROR_CODES.DECRYPT_FAILED ||
     err.code === ERROR_CODES.PROOF_INVALID ||
     err.code === ERROR_CODES.SIGNATURE_INVALID
   )
@@ -147,6 +149,9 @@ export function withFilters(cmd: Command): Command {
     .option('--level <spec>', "level filter: '>=Warning', 'Warning', '<=Debug'")
     .option('--where <Prop=value>', 'property filter (repeatable, AND)', collect)
 }
+
+/** --keyring: read an encrypted log's content (without it: [encrypted]). */
+export const KEYRING_HELP = 'the keyring of an encrypted log: without it, encrypted properties show as [encrypted]'
 
 export function filtersOf(f: FilterFlags): EventFilters {
   return { from: f.from, to: f.to, fromSeq: f.fromSeq, toSeq: f.toSeq, level: f.level, where: f.where }

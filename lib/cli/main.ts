@@ -22,6 +22,7 @@ import { register as keygen } from './commands/keygen.js'
 import { register as witness } from './commands/witness.js'
 import { register as verifyProof } from './commands/verify-proof.js'
 import { register as signed } from './commands/signed.js'
+import { register as erase } from './commands/erase.js'
 
 const COMMANDS: Register[] = [
   verify,
@@ -38,6 +39,7 @@ const COMMANDS: Register[] = [
   witness,
   verifyProof,
   signed,
+  erase,
 ]
 
 export function buildProgram(): Command {
@@ -59,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE
     if (err instanceof AuditError) {
       console.error(`mtlog-audit: ${err.code}: ${err.message}`)
-      if (err.code === ERROR_CODES.CORRUPT) return EXIT.INTEGRITY
+      if (err.code === ERROR_CODES.CORRUPT || err.code === ERROR_CODES.DECRYPT_FAILED) return EXIT.INTEGRITY
       if (err.code === ERROR_CODES.OPTION_INVALID || err.code === ERROR_CODES.OUTPUT_EXISTS) return EXIT.USAGE
       return EXIT.ENVIRONMENT
     }

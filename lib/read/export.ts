@@ -19,6 +19,7 @@ import { CSV_HEADER, toClef, toCsvRow, toJsonRecord } from './formats.js'
 import type { EventFilters } from './query.js'
 import type { LogRecord } from './reader.js'
 import { replay } from './replay.js'
+import type { ReadKeys } from './sealed.js'
 import { renderTemplate } from './render.js'
 import { listWal, type LostRange } from './salvage.js'
 import { checkExportArgs } from './args.js'
@@ -27,7 +28,7 @@ import { assertOutside, checkFileMode, createRegular, type FileMode } from '../.
 export const EXPORT_FORMATS = ['jsonl', 'clef', 'csv', 'parquet'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
 
-export interface ExportOptions {
+export interface ExportOptions extends ReadKeys {
   format: ExportFormat
   /** The file to write. */
   output: string
@@ -215,6 +216,8 @@ export async function exportLog(dir: string, options: ExportOptions): Promise<Ex
     }
     const records = replay(dir, options.filters ?? {}, {
       salvage: options.salvage,
+      keyring: options.keyring,
+      provider: options.provider,
       verifyAll: true,
       onBytes: options.onBytes,
       onLost: (r) => report.lost.push(r),

@@ -13,8 +13,10 @@ import { compileFilters, type EventFilters, matchesFilters } from './query.js'
 import { readLog, type LogRecord } from './reader.js'
 import { type LostRange, payloadOf, salvageSegments } from './salvage.js'
 import { checkReplayArgs } from './args.js'
+import { clearView, type ReadKeys } from './sealed.js'
+import { readSealed } from '../../shared/sealed.js'
 
-export interface ReplayOptions {
+export interface ReplayOptions extends ReadKeys {
   /** Read past damage: every intact record, lost ranges reported to onLost. */
   salvage?: boolean
   onLost?: (range: LostRange) => void
@@ -45,7 +47,10 @@ export async function* replay(
         }
         const r = it.rec
         if (r.type !== RecordType.EVENT || r.seq < f.fromSeq || r.seq > f.toSeq) continue
-        const event = decodeEvent(payloadOf(r), r.timeMs, r.seq)
+        // Salvage reads records one by one, so a sealed event shows its clear part only (no frame to authenticate).
+        const payload = payloadOf(r)
+        const sealed = readSealed(payload)
+        const event = sealed === undefined ? decodeEvent(payload, r.timeMs, r.seq) : clearView(sealed, r)
         const rec: LogRecord = { kind: 'event', seq: r.seq, timestamp: event.timestamp, event, segment: seg.name }
         if (matchesFilters(f, rec)) yield rec
       }
@@ -53,7 +58,8 @@ export async function* replay(
     return
   }
   const range = options.verifyAll ? {} : { fromSeq: f.fromSeq, toSeq: f.toSeq }
-  for await (const rec of readLog(dir, { ...range, onSegment: (_s, bytes) => options.onBytes?.(bytes) })) {
+  const keys = { keyring: options.keyring, provider: options.provider }
+  for await (const rec of readLog(dir, { ...range, ...keys, onSegment: (_s, bytes) => options.onBytes?.(bytes) })) {
     if (matchesFilters(f, rec)) yield rec
   }
 }

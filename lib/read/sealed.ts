@@ -21,6 +21,7 @@
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { decodeEvent, LEVELS, type StoredEvent } from '../../shared/event.js'
 import { isSealedPayload, readSealed, type SealedHead } from '../../shared/sealed.js'
+import { parseTemplate } from './render.js'
 import {
   type DataKey,
   decryptFields,
@@ -67,6 +68,10 @@ function damaged(seq: number, segment: string, why: string): AuditError {
 export async function openReadKeys(keys: ReadKeys | undefined): Promise<Keyring | undefined> {
   if (keys?.keyring === undefined) return undefined
   if (keys.keyring instanceof Keyring) return keys.keyring
+  if (typeof keys.keyring !== 'string' || keys.keyring === '')
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'keyring: must be a keyring file path or a Keyring', {
+      details: { option: 'keyring' },
+    })
   return Keyring.load(keys.keyring, keys.provider === undefined ? {} : { provider: keys.provider })
 }
 
@@ -220,11 +225,14 @@ export function clearView(head: SealedHead, p: { seq: number; timeMs: number }):
       details: { seq: p.seq, problem: 'shape' },
     })
   const template = typeof body!.messageTemplate === 'string' ? body!.messageTemplate : ENCRYPTED_MARKER
+  // The properties the template names, each shown as [encrypted]: the rest cannot be known without the key.
+  const properties: Record<string, unknown> = {}
+  for (const t of parseTemplate(template)) if (t.kind === 'hole') properties[t.name] = ENCRYPTED_MARKER
   return {
     timestamp: new Date(p.timeMs),
     level: level as StoredEvent['level'],
     messageTemplate: template,
-    properties: {},
+    properties,
     encrypted: true,
   }
 }

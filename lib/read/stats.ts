@@ -12,6 +12,7 @@ import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { LEVELS, type Level } from '../../shared/event.js'
+import type { ReadKeys } from './sealed.js'
 import { readLog } from './reader.js'
 import { listWal } from './salvage.js'
 import { checkStatsArgs } from './args.js'
@@ -55,7 +56,7 @@ export interface LogStats {
   firstBad: { segment: string; offset: number; seq: number; problem: string; message: string } | undefined
 }
 
-export interface StatsOptions {
+export interface StatsOptions extends ReadKeys {
   onBytes?: (bytes: number) => void
 }
 
@@ -121,7 +122,8 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
   let minMs = Infinity
   let maxMs = -Infinity
   try {
-    for await (const rec of readLog(abs, { onSegment: (_s, bytes) => options.onBytes?.(bytes) })) {
+    const keys = { keyring: options.keyring, provider: options.provider }
+    for await (const rec of readLog(abs, { ...keys, onSegment: (_s, bytes) => options.onBytes?.(bytes) })) {
       stats.records++
       stats.firstSeq ??= rec.seq
       stats.lastSeq = rec.seq

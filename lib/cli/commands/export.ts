@@ -5,6 +5,7 @@ import { EXPORT_FORMATS, type ExportFormat, exportLog } from '../../read/index.j
 import {
   EXIT,
   FILTER_HELP,
+  KEYRING_HELP,
   type FilterFlags,
   filtersOf,
   lostLine,
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the export report as JSON')
     .option('-q, --quiet', 'no progress bar')
+    .option('--keyring <file>', KEYRING_HELP)
   withFilters(cmd)
     .addHelpText(
       'after',
@@ -52,6 +54,7 @@ Exit codes: 0 written; 1 the log is damaged (nothing written) or, with --salvage
           salvage?: boolean
           json?: boolean
           quiet?: boolean
+          keyring?: string
         },
       ) =>
         run(
@@ -64,6 +67,7 @@ Exit codes: 0 written; 1 the log is damaged (nothing written) or, with --salvage
                 output: opts.output,
                 force: opts.force,
                 salvage: opts.salvage,
+                keyring: opts.keyring,
                 filters: filtersOf(opts),
                 onBytes: (b) => bar.add(b),
               })

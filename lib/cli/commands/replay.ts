@@ -9,6 +9,7 @@ import {
   EXIT,
   FILTER_HELP,
   type FilterFlags,
+  KEYRING_HELP,
   filtersOf,
   lostLine,
   Out,
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .addOption(new Option('--json', 'the same as --format json').conflicts('format'))
     .option('--salvage', 'read past damage: every intact record; lost seq ranges go to stderr')
     .option('-q, --quiet', 'no progress bar')
+    .option('--keyring <file>', KEYRING_HELP)
   withFilters(cmd)
     .addHelpText(
       'after',
@@ -47,7 +49,11 @@ export function register(program: Command): void {
 Text lines are "<seq> <timestamp> [<LVL>] <message>", the exception indented below.
 Exit codes: 0 printed, 1 damage met (events before it were printed; with --salvage: seqs were lost), 2 usage, 3 no WAL / not a WAL / I/O.`,
     )
-    .action((dir: string, opts: FilterFlags & { format: string; json?: boolean; salvage?: boolean; quiet?: boolean }) =>
+    .action(
+      (
+        dir: string,
+        opts: FilterFlags & { format: string; json?: boolean; salvage?: boolean; quiet?: boolean; keyring?: string },
+      ) =>
       run(
         async () => {
           const out = new Out()
@@ -57,6 +63,7 @@ Exit codes: 0 printed, 1 damage met (events before it were printed; with --salva
           try {
             const records = replay(dir, filtersOf(opts), {
               salvage: opts.salvage,
+              keyring: opts.keyring,
               onBytes: (b) => bar.add(b),
               onLost: (r) => lost.push(r),
             })

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander'
 import { type LogStats, logStats } from '../../read/index.js'
-import { EXIT, mb, progress, run, walBytes } from '../common.js'
+import { EXIT, KEYRING_HELP, mb, progress, run, walBytes } from '../common.js'
 
 const BAR_WIDTH = 40
 
@@ -52,16 +52,17 @@ export function register(program: Command): void {
     .argument('<dir>', 'the WAL directory')
     .option('--json', 'print the statistics as JSON')
     .option('-q, --quiet', 'no progress bar')
+    .option('--keyring <file>', `${KEYRING_HELP} (levels and hours are counted without it; with it every frame is opened too)`)
     .addHelpText(
       'after',
       '\nExit codes: 0 counted, 1 damage met (counts cover the records before it), 2 usage, 3 no WAL / not a WAL / I/O.',
     )
-    .action((dir: string, opts: { json?: boolean; quiet?: boolean }) =>
+    .action((dir: string, opts: { json?: boolean; quiet?: boolean; keyring?: string }) =>
       run(async () => {
         const bar = progress('stats', walBytes(dir), { quiet: opts.quiet })
         let s: LogStats
         try {
-          s = await logStats(dir, { onBytes: (b) => bar.add(b) })
+          s = await logStats(dir, { keyring: opts.keyring, onBytes: (b) => bar.add(b) })
         } finally {
           bar.stop()
         }
