@@ -262,6 +262,9 @@ export class SinkCrypto {
       throw bad('subjectId', `must be a non-empty string or a number (got ${preview(subjectId)})`)
     const by = textOption(options?.by, 'by')
     const legalBasis = textOption(options?.legalBasis, 'legalBasis')
+    // Emits made before this call that wait for a subject key get it first, so the erasure covers them.
+    // (The queue's tail now is the last emit made before this call.)
+    await Promise.all([this.queue, this.batchDone?.catch(() => undefined)])
     const pseudonyms = this.keyring.pseudonyms(String(subjectId))
     const res = await this.keyring.eraseSubject(pseudonyms)
     for (const p of pseudonyms) this.subjectKeys.delete(p)
