@@ -30,6 +30,7 @@ import { clockJump } from './scenarios/clock.js'
 import { emptyResult, type IterResult, type Scenario } from './scenarios/common.js'
 import { concurrent } from './scenarios/concurrent.js'
 import { corruption } from './scenarios/corruption.js'
+import { encryptedLog } from './scenarios/crypt.js'
 import { diskFull } from './scenarios/disk-full.js'
 import { ioError } from './scenarios/io-error.js'
 import { kill9, kill9Signed } from './scenarios/kill9.js'
@@ -56,6 +57,7 @@ export const SCENARIOS: readonly Scenario[] = [
   byzantine,
   concurrent,
   recoveryCrash,
+  encryptedLog,
 ]
 
 export interface CampaignOptions {

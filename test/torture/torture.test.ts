@@ -27,6 +27,7 @@ const ITER: Record<string, number> = {
   ByzantineStorage: 50,
   ConcurrentCorruption: 6,
   CrashDuringRecovery: 50,
+  EncryptedLog: 4,
 }
 
 for (const s of SCENARIOS) {

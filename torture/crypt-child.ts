@@ -1,4 +1,5 @@
-// The process test/sink/crypt-crash.test.ts kills with SIGKILL. Run as
+// The process test/sink/crypt-crash.test.ts and the EncryptedLog torture
+// scenario (torture/scenarios/crypt.ts) kill with SIGKILL. Run as
 //   node crypt-child.js '<CryptChildConfig JSON>'
 // It opens an encrypted sink with personal data and emits with many emits in
 // flight, rotating the data key and erasing a subject on the way; one line per
@@ -12,7 +13,7 @@
 //   X <seq> <subject>       eraseSubject resolved: its tombstone is durable at seq
 //   E <error>               an emit or call rejected (never expected)
 import { fileURLToPath } from 'node:url'
-import { AuditSink } from '../../lib/index.js'
+import { AuditSink } from '../lib/index.js'
 
 export interface CryptChildConfig {
   dir: string
