@@ -138,6 +138,9 @@ function startsWith(b: Uint8Array, at: number, prefix: Buffer): boolean {
   return true
 }
 
+/** The property an event's encrypted personal fields are stored under (lib/sink/crypt.ts writes it, readers open it). */
+export const PERSONAL_PROPERTY = '@personal'
+
 /** The payload of a key change record (type 3): which data key the sealed events after it use, and why. */
 export function keyChangePayload(keyId: string, reason: 'open' | 'rotate'): Buffer {
   return Buffer.from(JSON.stringify({ keyId, reason }))

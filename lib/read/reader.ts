@@ -40,6 +40,7 @@ import {
 import type { StoredEvent } from '../../shared/event.js'
 import { checkReadArgs, checkVerifyArgs } from './args.js'
 import { openReadKeys, type ReadKeys, Unsealer } from './sealed.js'
+import type { Keyring } from '../crypto/index.js'
 
 export interface LogRecord {
   kind: 'event'
@@ -366,10 +367,19 @@ export function readLog(dir: string, options: ReadOptions & { records: true }): 
 export function readLog(dir: string, options?: ReadOptions): AsyncGenerator<LogEntry>
 export async function* readLog(dir: string, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
   options = checkReadArgs(dir, options)
+  // Sealed events (lib/read/sealed.ts): a keyring loaded here is closed (its unwrapped keys dropped) when reading ends.
+  const keyring = await openReadKeys(options)
+  try {
+    yield* readEntries(dir, options, keyring)
+  } finally {
+    if (keyring !== undefined && keyring !== options.keyring) keyring.close()
+  }
+}
+
+async function* readEntries(dir: string, options: ReadOptions, keyring: Keyring | undefined): AsyncGenerator<LogEntry> {
   const fromSeq = options.fromSeq ?? 1
   const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER
-  // Sealed events (lib/read/sealed.ts): with a keyring, whole frames are read, so every record of a segment is taken.
-  const keyring = await openReadKeys(options)
+  // With a keyring, whole frames are read, so every record of a segment is taken.
   const unsealer = new Unsealer<LogEntry>(keyring, (event, p) => ({
     kind: 'event',
     seq: p.seq,

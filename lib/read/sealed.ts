@@ -20,7 +20,7 @@
 
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { decodeEvent, LEVELS, type StoredEvent } from '../../shared/event.js'
-import { isSealedPayload, readSealed, type SealedHead } from '../../shared/sealed.js'
+import { isSealedPayload, PERSONAL_PROPERTY, readSealed, type SealedHead } from '../../shared/sealed.js'
 import { parseTemplate } from './render.js'
 import {
   type DataKey,
@@ -36,8 +36,6 @@ import {
   type SubjectKeyLookup,
 } from '../crypto/index.js'
 
-/** The property encrypted personal fields are stored under (lib/sink/crypt.ts writes it). */
-const PERSONAL_PROPERTY = '@personal'
 
 /** How a reader gets keys: a keyring file (with its provider for a KMS KEK), or a Keyring. */
 export type ReadKeyring = string | Keyring

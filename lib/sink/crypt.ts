@@ -20,12 +20,10 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { AuditError, ERROR_CODES, preview } from '../../shared/errors.js'
 import { RecordType } from '../../shared/format.js'
 import { FIXED } from '../../shared/limits.js'
-import { keyChangePayload } from '../../shared/sealed.js'
+import { keyChangePayload, PERSONAL_PROPERTY } from '../../shared/sealed.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { encryptFields, type KeyProvider, Keyring, type SubjectKey } from '../crypto/index.js'
 
-/** The property an event's encrypted personal fields are stored under. */
-export const PERSONAL_PROPERTY = '@personal'
 
 export interface EncryptionOptions {
   /** The keyring file (mode 0600), or a Keyring already loaded. */
@@ -108,6 +106,7 @@ export class SinkCrypto {
   readonly writerPort: MessagePort
   private readonly keyPort: MessagePort
   private logId = ''
+  /** Subject id → its key (the pseudonym's HMAC is paid once per subject, not per event). */
   private readonly subjectKeys = new Map<string, SubjectKey>()
   private readonly making = new Map<string, Promise<SubjectKey>>()
   /** New subjects gathered this turn, and the one keyring rewrite that makes them. */
@@ -199,7 +198,7 @@ export class SinkCrypto {
     const personal: Record<string, unknown> = { [pd.subject]: subject }
     for (const n of names) personal[n] = props[n]
     for (const n of [pd.subject, ...names]) delete props[n]
-    const pseudonym = this.keyring.pseudonym(String(subject))
+    const id = String(subject)
     const finish = (key: SubjectKey): AuditEvent => {
       props[PERSONAL_PROPERTY] = encryptFields(key.key, { logId: this.logId, seq: 0, keyId: key.id }, personal)
       return {
@@ -210,16 +209,18 @@ export class SinkCrypto {
         exception: e.exception as AuditEvent['exception'],
       }
     }
-    const known = this.subjectKeys.get(pseudonym)
+    const known = this.subjectKeys.get(id)
     if (known !== undefined) return finish(known)
-    return this.subjectKey(pseudonym).then(finish)
+    if (id.length === 0 || id.length > FIXED.subjectIdCharsMax)
+      throw refusal(`the subject id must have 1..${FIXED.subjectIdCharsMax} characters`, `properties.${pd.subject}`)
+    return this.subjectKey(id, this.keyring.pseudonym(id)).then(finish)
   }
 
   /**
    * The subject key for a pseudonym, made if missing. New subjects asked for in
    * one turn of the event loop are made together: one durable keyring rewrite.
    */
-  private subjectKey(pseudonym: string): Promise<SubjectKey> {
+  private subjectKey(id: string, pseudonym: string): Promise<SubjectKey> {
     let p = this.making.get(pseudonym)
     if (p === undefined) {
       if (this.batch === undefined) {
@@ -235,7 +236,7 @@ export class SinkCrypto {
         const k = keys.get(pseudonym)
         if (k === undefined) throw new AuditError(ERROR_CODES.INVARIANT, 'invariant violated: a created subject key is missing')
         if (this.subjectKeys.size >= FIXED.subjectKeyCacheEntries) this.subjectKeys.clear()
-        this.subjectKeys.set(pseudonym, k)
+        this.subjectKeys.set(id, k)
         return k
       })
       this.making.set(pseudonym, p)
@@ -267,7 +268,7 @@ export class SinkCrypto {
     await Promise.all([this.queue, this.batchDone?.catch(() => undefined)])
     const pseudonyms = this.keyring.pseudonyms(String(subjectId))
     const res = await this.keyring.eraseSubject(pseudonyms)
-    for (const p of pseudonyms) this.subjectKeys.delete(p)
+    this.subjectKeys.delete(String(subjectId))
     const tombstone = {
       erasure: 'subject',
       pseudonyms,
