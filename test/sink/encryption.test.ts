@@ -10,7 +10,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditSink, Keyring, readLog, verifyLog, type LogEntry, type LogRecord } from '../../lib/index.js'
+import { AuditSink, Keyring, readLog, recoverLog, verifyLog, type LogEntry, type LogRecord } from '../../lib/index.js'
 import { tempDir } from '../helpers/dirs.js'
 import { mulberry32, seedFrom } from '../helpers/load.js'
 import { header, records, reseal, segmentsOf, setLogId } from '../helpers/sealed-log.js'
@@ -263,6 +263,25 @@ test('options: personalData needs encryption, a provider needs a keyring file, r
   assert.is((await sink.emit({ level: 'Information', messageTemplate: 'no subject here', properties: { Q: 1 } })).seq, 2)
   await sink.close()
   assert.equal((await events(dir, { keyring }))[0]!.event.properties, { Q: 1 })
+})
+
+test('recover and the mirror keep ciphertext readable: the AAD names the log id and seq, never the framing', async () => {
+  const base = tempDir('crypt-repair')
+  const keyring = await newKeyring(base)
+  const dir = path.join(base, 'log')
+  const mirror = path.join(base, 'mirror')
+  for (let s = 0; s < 2; s++) {
+    const sink = await AuditSink.open({ dir, mirror, encryption: { keyring }, segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, eventBytesMax: 4096 })
+    await Promise.all(Array.from({ length: 400 }, (_, i) => sink.emit(secretEvent(s * 400 + i))))
+    await sink.close()
+  }
+  const want = Array.from({ length: 800 }, (_, i) => secretEvent(i).properties)
+  assert.equal((await events(mirror, { keyring })).map((r) => r.event.properties), want)
+  const out = path.join(base, 'recovered')
+  const rep = await recoverLog(dir, { output: out, segmentBytesMax: 128 * 1024 })
+  assert.is(rep.logId, header(fs.readFileSync(segmentsOf(dir)[0]!)).logId.toString('hex'))
+  assert.equal((await events(out, { keyring })).map((r) => r.event.properties), want)
+  assert.ok((await verifyLog(out)).ok)
 })
 
 test('header: the segment says which log id every frame is bound to', async () => {
