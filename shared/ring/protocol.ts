@@ -6,7 +6,10 @@
  *
  * App → writer: workerData (WriterInit) once; then only control words in the
  * shared block (close request), because the writer's thread is busy in a
- * synchronous loop and does not read messages.
+ * synchronous loop and does not read messages. One exception, read
+ * synchronously (receiveMessageOnPort) when the writer meets a key-change
+ * record in the ring: rotated data keys on the encryption key port
+ * (workers/writer/crypt.ts), `{ id, key: KeyObject, epochSalt }`.
  * Writer → app: WriterMessage. An unknown message is an invariant failure.
  */
 
