@@ -61,6 +61,7 @@ export class Checkpointer {
   /** Seq of our last checkpoint record (records after it are what a new checkpoint would add). */
   private lastRecordSeq: number
   private lastAtMs = Date.now()
+  private lastNote: string | undefined
   private stopped = false
   readonly stats: CheckpointStats = {
     written: 0,
@@ -150,6 +151,7 @@ export class Checkpointer {
       if (result.witnessErrors.length > 0) this.stats.lastWitnessError = result.witnessErrors.at(-1)
       const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
       this.tree = result.tree
+      this.lastNote = result.note
       this.lastRecordSeq = receipt.seq
       this.stats.written++
       this.stats.last = { size: result.tree.size, covers: result.tree.covers, seq: receipt.seq, atMs: Date.now() }
@@ -163,6 +165,25 @@ export class Checkpointer {
             })
       this.stats.lastError = { code: coded.code, message: coded.message }
     }
+  }
+
+  /**
+   * A checkpoint covering at least `seq` (durable already), signed now unless
+   * one already covers it: what eraseSubject returns with its tombstone.
+   * undefined when the signer failed (stats() says why).
+   */
+  async coverNow(seq: number): Promise<(CheckpointStats['last'] & { note: string }) | undefined> {
+    await this.running
+    if ((this.tree?.covers ?? 0) < seq) {
+      this.running = this.once().finally(() => {
+        this.running = undefined
+      })
+      await this.running
+    }
+    const last = this.stats.last
+    return last !== undefined && last.covers >= seq && this.lastNote !== undefined
+      ? { ...last, note: this.lastNote }
+      : undefined
   }
 
   /** Close: a last checkpoint over everything durable, then stop the pool. */

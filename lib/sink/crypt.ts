@@ -24,7 +24,6 @@ import { keyChangePayload, PERSONAL_PROPERTY } from '../../shared/sealed.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { encryptFields, type KeyProvider, Keyring, type SubjectKey } from '../crypto/index.js'
 
-
 export interface EncryptionOptions {
   /** The keyring file (mode 0600), or a Keyring already loaded. */
   keyring: string | Keyring
@@ -57,8 +56,15 @@ export interface ErasureReceipt {
   /** The subject keys shredded (none when the subject never had one or was erased before). */
   keyIds: string[]
   erasedAt: string
-  /** Whether the tombstone carries a signature (signing is wired with the sink's signing option). */
-  signed: false
+  /**
+   * With the sink's signing option: the tombstone is covered by a signed
+   * checkpoint made right after it (signed: true, checkpoint: its tree size,
+   * the last seq it covers and the signed note); prove the tombstone with
+   * `mtlog-audit prove --seq <seq>`. Without signing, or when the signer failed
+   * (stats().checkpoints says why): signed: false.
+   */
+  signed: boolean
+  checkpoint?: { size: number; covers: number; note: string }
 }
 
 type Publish = (type: number, json: string) => Promise<{ seq: number }>
@@ -80,17 +86,23 @@ export function resolveCryptoOptions(
       if (!['keyring', 'provider', 'template'].includes(k)) throw bad(`encryption.${k}`, 'unknown option')
     if (e.keyring === undefined)
       throw bad('encryption.keyring', 'a keyring file is needed (a provider wraps the keys kept in it)')
-    if (!(e.keyring instanceof Keyring) && (typeof e.keyring !== 'string' || e.keyring === '' || e.keyring.length > FIXED.pathCharsMax))
+    if (
+      !(e.keyring instanceof Keyring) &&
+      (typeof e.keyring !== 'string' || e.keyring === '' || e.keyring.length > FIXED.pathCharsMax)
+    )
       throw bad('encryption.keyring', `must be a keyring file path or a Keyring (got ${preview(e.keyring)})`)
-    if (e.template !== undefined && typeof e.template !== 'boolean') throw bad('encryption.template', 'must be a boolean')
+    if (e.template !== undefined && typeof e.template !== 'boolean')
+      throw bad('encryption.template', 'must be a boolean')
     enc = { keyring: e.keyring, provider: e.provider as KeyProvider | undefined, template: e.template === true }
   }
   let pd: PersonalDataOptions | undefined
   if (personalData !== undefined) {
     if (enc === undefined) throw bad('personalData', 'needs encryption (the subject keys live in the keyring)')
-    if (typeof personalData !== 'object' || personalData === null) throw bad('personalData', 'must be { subject, fields }')
+    if (typeof personalData !== 'object' || personalData === null)
+      throw bad('personalData', 'must be { subject, fields }')
     const p = { ...(personalData as Record<string, unknown>) }
-    for (const k of Object.keys(p)) if (k !== 'subject' && k !== 'fields') throw bad(`personalData.${k}`, 'unknown option')
+    for (const k of Object.keys(p))
+      if (k !== 'subject' && k !== 'fields') throw bad(`personalData.${k}`, 'unknown option')
     if (typeof p.subject !== 'string' || p.subject === '' || p.subject.length > FIXED.previewCharsMax)
       throw bad('personalData.subject', 'must be a property name')
     const fields = Array.isArray(p.fields) ? [...(p.fields as unknown[])] : undefined
@@ -185,16 +197,25 @@ export class SinkCrypto {
     if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) return ev
     const props = { ...(properties as Record<string, unknown>) }
     if (PERSONAL_PROPERTY in props)
-      throw refusal(`the property ${PERSONAL_PROPERTY} is reserved for encrypted personal fields`, `properties.${PERSONAL_PROPERTY}`)
+      throw refusal(
+        `the property ${PERSONAL_PROPERTY} is reserved for encrypted personal fields`,
+        `properties.${PERSONAL_PROPERTY}`,
+      )
     const names = pd.fields.filter((f) => props[f] !== undefined)
     const subject = props[pd.subject]
     if (subject === undefined) {
       if (names.length > 0)
-        throw refusal(`personal fields ${names.join(', ')} without the subject property ${pd.subject}`, `properties.${pd.subject}`)
+        throw refusal(
+          `personal fields ${names.join(', ')} without the subject property ${pd.subject}`,
+          `properties.${pd.subject}`,
+        )
       return ev
     }
     if (typeof subject !== 'string' && typeof subject !== 'number')
-      throw refusal(`the subject ${pd.subject} must be a string or a number (got ${preview(subject)})`, `properties.${pd.subject}`)
+      throw refusal(
+        `the subject ${pd.subject} must be a string or a number (got ${preview(subject)})`,
+        `properties.${pd.subject}`,
+      )
     const personal: Record<string, unknown> = { [pd.subject]: subject }
     for (const n of names) personal[n] = props[n]
     for (const n of [pd.subject, ...names]) delete props[n]
@@ -234,7 +255,8 @@ export class SinkCrypto {
       this.batch.add(pseudonym)
       p = this.batchDone!.then((keys) => {
         const k = keys.get(pseudonym)
-        if (k === undefined) throw new AuditError(ERROR_CODES.INVARIANT, 'invariant violated: a created subject key is missing')
+        if (k === undefined)
+          throw new AuditError(ERROR_CODES.INVARIANT, 'invariant violated: a created subject key is missing')
         if (this.subjectKeys.size >= FIXED.subjectKeyCacheEntries) this.subjectKeys.clear()
         this.subjectKeys.set(id, k)
         return k
@@ -276,7 +298,6 @@ export class SinkCrypto {
       erasedAt: res.erasedAt,
       ...(by === undefined ? {} : { by }),
       ...(legalBasis === undefined ? {} : { legalBasis }),
-      signed: false,
     }
     const r = await publish(RecordType.TOMBSTONE, JSON.stringify(tombstone))
     return { seq: r.seq, pseudonyms, keyIds: res.keyIds, erasedAt: res.erasedAt, signed: false }

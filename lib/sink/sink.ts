@@ -147,7 +147,9 @@ export class AuditSink {
       fileMode: opts.fileMode,
       ...(crypt === undefined
         ? {}
-        : { crypt: { dataKey: crypt.dataKey, keyPort: crypt.writerPort, template: opts.encryption!.template === true } }),
+        : {
+            crypt: { dataKey: crypt.dataKey, keyPort: crypt.writerPort, template: opts.encryption!.template === true },
+          }),
     }
     // The writer is a module file: flags meant for the app's own entry (--input-type,
     // --eval) must not reach it.
@@ -254,7 +256,13 @@ export class AuditSink {
   async eraseSubject(subjectId: string, options: ErasureOptions = {}): Promise<ErasureReceipt> {
     const crypt = this.needCrypt('eraseSubject')
     if (this.state !== 'open') throw this.stateError()
-    return crypt.eraseSubject(subjectId, options, (type, json) => this.producer.publishRecord(type, json))
+    const receipt = await crypt.eraseSubject(subjectId, options, (type, json) =>
+      this.producer.publishRecord(type, json),
+    )
+    const cp = await this.checkpointer?.coverNow(receipt.seq)
+    return cp === undefined
+      ? receipt
+      : { ...receipt, signed: true, checkpoint: { size: cp.size, covers: cp.covers, note: cp.note } }
   }
 
   /**

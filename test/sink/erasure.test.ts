@@ -19,13 +19,20 @@ const PD = { subject: 'PatientId', fields: ['PatientName', 'Email'] }
 const visit = (i: number, patient: string) => ({
   level: 'Information' as const,
   messageTemplate: 'Viewed chart of {PatientName}',
-  properties: { PatientId: patient, PatientName: `Name of ${patient}`, Email: `${patient}@mail.example`, UserId: `dr-${i % 3}` },
+  properties: {
+    PatientId: patient,
+    PatientName: `Name of ${patient}`,
+    Email: `${patient}@mail.example`,
+    UserId: `dr-${i % 3}`,
+  },
 })
 
 /** Every record's Merkle leaf hash, over the record as stored. */
 function leaves(dir: string): string[] {
   return segmentsOf(dir).flatMap((f) =>
-    records(fs.readFileSync(f)).map((r) => leafHashOf(leafHead(r.type, r.seq, r.seq, r.timeMs), r.payload).toString('hex')),
+    records(fs.readFileSync(f)).map((r) =>
+      leafHashOf(leafHead(r.type, r.seq, r.seq, r.timeMs), r.payload).toString('hex'),
+    ),
   )
 }
 
@@ -35,7 +42,9 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
   ;(await Keyring.create(keyring)).close()
   const dir = path.join(base, 'log')
   const sink = await AuditSink.open({ dir, encryption: { keyring }, personalData: PD })
-  const before = await Promise.all(Array.from({ length: 60 }, (_, i) => sink.emit(visit(i, i % 2 === 0 ? 'p-17' : 'p-18'))))
+  const before = await Promise.all(
+    Array.from({ length: 60 }, (_, i) => sink.emit(visit(i, i % 2 === 0 ? 'p-17' : 'p-18'))),
+  )
   await sink.flush()
   const [seg] = segmentsOf(dir)
   const bytesBefore = fs.readFileSync(seg!)
@@ -51,7 +60,10 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
   const lastBefore = records(bytesBefore).pop()!
   const end = lastBefore.off + 64 + lastBefore.len
   assert.ok(end > 1000)
-  assert.ok(bytesAfter.subarray(0, end).equals(bytesBefore.subarray(0, end)), 'no byte written before the erasure changed')
+  assert.ok(
+    bytesAfter.subarray(0, end).equals(bytesBefore.subarray(0, end)),
+    'no byte written before the erasure changed',
+  )
   const leavesAfter = leaves(dir)
   assert.equal(leavesAfter.slice(0, leavesBefore.length), leavesBefore)
   const v = await verifyLog(dir)
@@ -60,7 +72,8 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
   // No plaintext of p-17 anywhere on disk (log and keyring).
   for (const f of [...segmentsOf(dir), keyring]) {
     const text = fs.readFileSync(f).toString('latin1')
-    for (const s of ['p-17', 'Name of p-17', 'p-17@mail.example', 'p-18', 'Name of p-18']) assert.not.ok(text.includes(s), `${s} in ${f}`)
+    for (const s of ['p-17', 'Name of p-17', 'p-17@mail.example', 'p-18', 'Name of p-18'])
+      assert.not.ok(text.includes(s), `${s} in ${f}`)
   }
 
   // Open every frame with the data keys (the keyring still has them), collect p-17's boxes,
@@ -82,7 +95,9 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
       tag: r.sealed.tag!,
     })
     members.forEach((m, k) => {
-      const ev = JSON.parse(Buffer.concat([m.sealed!.clear, plain[k]!]).toString()) as { properties: Record<string, unknown> }
+      const ev = JSON.parse(Buffer.concat([m.sealed!.clear, plain[k]!]).toString()) as {
+        properties: Record<string, unknown>
+      }
       const box = ev.properties['@personal']
       assert.ok(isEncryptedFields(box), `seq ${m.seq} carries its personal fields in a box`)
       assert.not.ok('PatientId' in ev.properties || 'PatientName' in ev.properties, 'no personal field outside the box')
@@ -114,7 +129,8 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
   for (const r of before) {
     const e = evs.find((x) => x.seq === r.seq)!
     const p = e.event.properties
-    if (p.PatientId === '[erased]') assert.equal(p, { PatientId: '[erased]', PatientName: '[erased]', Email: '[erased]', UserId: p.UserId })
+    if (p.PatientId === '[erased]')
+      assert.equal(p, { PatientId: '[erased]', PatientName: '[erased]', Email: '[erased]', UserId: p.UserId })
     else assert.is(p.PatientName, 'Name of p-18')
   }
   assert.is(evs.filter((e) => e.event.properties.PatientId === '[erased]').length, 30)
@@ -125,7 +141,7 @@ test('after eraseSubject no byte decrypts to the subject; verify passes; leaves 
   assert.equal(detail.pseudonyms, receipt.pseudonyms)
   assert.equal(detail.keyIds, receipt.keyIds)
   assert.is(detail.legalBasis, 'GDPR Art. 17(1)(b)')
-  assert.is(detail.signed, false)
+  assert.is(detail.signed, undefined, 'the tombstone is signed by the checkpoint covering it, not by a flag in it')
   const ring2 = await Keyring.load(keyring)
   assert.is(ring2.pseudonym('p-17'), receipt.pseudonyms[0])
   ring2.close()
