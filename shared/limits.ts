@@ -22,7 +22,8 @@ export const LIMITS = {
   /** Largest framed batch the writer writes with one write + one fdatasync. */
   batchBytesMax: { default: 4 * 1024 * 1024, min: 4 * 1024, max: 256 * 1024 * 1024 },
   /** A segment is rotated before a batch would take it past this size. */
-  // At most 1 GiB: rotation is cheap, and every reader can then hold a segment (readFile stops at 2 GiB).
+  // At most 1 GiB: rotation is cheap, and offsets stay well inside what every reader handles. Readers
+  // never hold a segment: they read it through a window of FIXED.segmentWindowBytes (shared/bytes.ts).
   segmentBytesMax: { default: 64 * 1024 * 1024, min: 64 * 1024, max: 1024 * 1024 * 1024 },
   /** Sign a checkpoint after this many new records (or checkpointEveryMs, whichever comes first). */
   checkpointEveryRecords: { default: 10_000, min: 1, max: 1_000_000_000 },
@@ -102,8 +103,16 @@ export const FIXED = {
    * in the zeros, too few to pay back writing every byte twice.
    */
   zeroAheadBatchBytesMax: 64 * 1024,
-  /** Bytes read per call when scanning segment files. */
-  readChunkBytes: 1024 * 1024,
+  /**
+   * Bytes of the window through which readers, open-time resume and recovery
+   * read a segment (shared/bytes.ts): one positioned read each, refilled as
+   * the walk moves on. Memory for a segment is this window, or one record
+   * when a record is larger (at most RECORD_HEADER_BYTES +
+   * LIMITS.eventBytesMax.max), never the segment. 4 MiB: reads this large
+   * cost no more per byte than one whole-file read (docs/operations.md,
+   * "Reading a segment").
+   */
+  segmentWindowBytes: 4 * 1024 * 1024,
   /**
    * Largest LOCK file read (shared/lock.ts): a body is ~150 bytes of JSON. A larger
    * file is not one this version wrote, so it is judged malformed without being read.

@@ -22,8 +22,18 @@
  *               stop there;
  *     'corrupt' anything else: damage inside acknowledged data, or tampering.
  *               Refuse, and name the place.
+ *
+ * Every function takes the segment as Bytes: a Buffer, or a SegmentBytes that
+ * reads the file through a bounded window (shared/bytes.ts). The walk is the
+ * same either way (same stops, problems and offsets; offsets are always the
+ * segment's): a record is checked once the window holds all of it (its header,
+ * then its claimed length, never more than the file), so memory is a window
+ * or one record, not the segment. classifyTail reads the bytes after the last
+ * commit the same way; the torn-write rule looks at no more than the segment's
+ * batchBytesMax of them.
  */
 
+import { type Bytes, bytesOf, SegmentBytes } from './bytes.js'
 import {
   checkRecord,
   decodeSegmentHeader,
@@ -60,27 +70,39 @@ export class RecordCursor {
   batchIndex: number
   /** A SEALED record was passed: nothing may follow it in this segment. */
   sealed = false
+  /** The bytes walked (the window holds the last record returned until next() is called again). */
+  readonly bytes: SegmentBytes
 
   constructor(
-    private readonly buf: Buffer,
+    bytes: Bytes,
     private readonly header: SegmentHeader,
     private readonly payloadBytesMax: number,
     from: { offset: number; seq: number; hash: Buffer; batchIndex?: number },
   ) {
+    this.bytes = bytesOf(bytes)
     this.offset = from.offset
     this.seq = from.seq
     this.hash = Buffer.from(from.hash)
     this.batchIndex = from.batchIndex ?? 0
   }
 
-  /** The next record when it checks out and continues the walk; a stop otherwise; undefined at the end of the bytes. */
+  /**
+   * The next record when it checks out and continues the walk; a stop otherwise;
+   * undefined at the end of the bytes. A record's offsets (payloadOff, end) are
+   * the segment's; its payload is in bytes.buf at payloadOff - bytes.base until
+   * the next call.
+   */
   next(): RecordOk | WalkStop | undefined {
-    const { buf, offset } = this
-    if (offset >= buf.length) return undefined
+    const { bytes, offset } = this
+    if (offset >= bytes.size) return undefined
     if (this.sealed) return { offset, problem: 'reserved', seq: this.seq }
+    const i = recordWindow(bytes, offset, this.payloadBytesMax)
+    const base = bytes.base
     const before = Buffer.from(this.hash)
-    const r = checkRecord(buf, offset, buf.length, this.header.saltSeed, this.seq, this.hash, this.payloadBytesMax, this.header.rules)
+    const r = checkRecord(bytes.buf, i, bytes.filled, this.header.saltSeed, this.seq, this.hash, this.payloadBytesMax, this.header.rules)
     if (!r.ok) return { offset, problem: r.problem, seq: this.seq }
+    r.payloadOff += base
+    r.end += base
     if (r.batchIndex !== this.batchIndex) {
       before.copy(this.hash)
       return { offset, problem: 'batch', seq: this.seq }
@@ -93,25 +115,59 @@ export class RecordCursor {
   }
 }
 
+/**
+ * Make the record at off readable as a whole: its header, then (when the
+ * header's magic and length are plausible) its claimed length, never past the
+ * end of the bytes. Returns off's index in bytes.buf. The window then ends at
+ * or after the record's end, or at the end of the bytes, so frameAt and
+ * checkRecord, given the window's end, judge exactly as they would with the
+ * whole segment.
+ */
+function recordWindow(bytes: SegmentBytes, off: number, payloadBytesMax: number): number {
+  let i = bytes.window(off, RECORD_HEADER_BYTES)
+  if (bytes.filled - i >= RECORD_HEADER_BYTES && bytes.buf.readUInt32LE(i) === RECORD_MAGIC) {
+    const len = bytes.buf.readUInt32LE(i + 8)
+    if (len <= payloadBytesMax && bytes.filled - i < RECORD_HEADER_BYTES + len)
+      i = bytes.window(off, RECORD_HEADER_BYTES + len)
+  }
+  return i
+}
+
 const MAGIC = Buffer.alloc(4)
 MAGIC.writeUInt32LE(RECORD_MAGIC)
 
 /**
  * The loose walk: the first offset ≥ from where a record checks out on its own
  * (framing, CRC with the segment's salt, type, flags, range), found by scanning
- * for the record magic. Undefined when none is left before end.
+ * for the record magic. Undefined when none is left before end (end ≤ the
+ * bytes' size).
  */
 export function nextIntact(
-  buf: Buffer,
+  bytes: Bytes,
   from: number,
   end: number,
   saltSeed: number,
   payloadBytesMax: number,
   rules = undefined as SegmentHeader['rules'] | undefined,
 ): (RecordFrame & { offset: number }) | undefined {
-  for (let i = buf.indexOf(MAGIC, from); i !== -1 && i < end; i = buf.indexOf(MAGIC, i + 1)) {
-    const r = looksLikeRecord(buf, i, end, saltSeed, payloadBytesMax, rules)
-    if (r !== undefined) return { ...r, offset: i }
+  const b = bytesOf(bytes)
+  end = Math.min(end, b.size)
+  for (let at = from; at < end; ) {
+    const w = b.window(at, b.windowBytes)
+    const hit = b.buf.indexOf(MAGIC, w)
+    if (hit === -1 || hit + MAGIC.length > b.filled) {
+      // None in this window: go on from its last bytes (a magic may straddle its end).
+      const windowEnd = b.base + b.filled
+      if (windowEnd >= end) return undefined
+      at = Math.max(at + 1, windowEnd - (MAGIC.length - 1))
+      continue
+    }
+    const off = b.base + hit
+    if (off >= end) return undefined
+    const i = recordWindow(b, off, payloadBytesMax)
+    const r = looksLikeRecord(b.buf, i, Math.min(b.filled, end - b.base), saltSeed, payloadBytesMax, rules)
+    if (r !== undefined) return { ...r, end: r.end + b.base, offset: off }
+    at = off + 1
   }
   return undefined
 }
@@ -144,15 +200,18 @@ export type HeaderFault = {
 /**
  * Scan one segment. expected: the last seq and hash the previous segment ended
  * with ({ seq: 0, hash: GENESIS } for the first). onRecord sees every valid
- * record (committed or not) in order; the payload is buf[r.payloadOff, r.payloadOff + r.len).
+ * record (committed or not) in order, with its payload (a view into the
+ * window, valid only during the call).
  */
 export function scanSegment(
-  buf: Buffer,
+  bytes: Bytes,
   expected: { seq: number; hash: Buffer },
   payloadBytesMax: number,
-  onRecord?: (r: RecordOk, buf: Buffer) => void,
+  onRecord?: (r: RecordOk, payload: Buffer) => void,
 ): SegmentScan | HeaderFault {
-  const header = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES))
+  const b = bytesOf(bytes)
+  const h = b.window(0, SEGMENT_HEADER_BYTES)
+  const header = decodeSegmentHeader(b.buf.subarray(h, Math.min(b.filled, h + SEGMENT_HEADER_BYTES)))
   if ('problem' in header) return header
   if (header.firstSeq !== expected.seq + 1) return { problem: 'first-seq' }
   if (!header.chainStart.equals(expected.hash)) return { problem: 'chain-start' }
@@ -170,7 +229,7 @@ export function scanSegment(
     lastTimeMs: undefined,
     stop: undefined,
   }
-  const cursor = new RecordCursor(buf, header, payloadBytesMax, {
+  const cursor = new RecordCursor(b, header, payloadBytesMax, {
     offset: header.bytes,
     seq: header.firstSeq,
     hash: header.chainStart,
@@ -180,7 +239,10 @@ export function scanSegment(
       scan.stop = r
       break
     }
-    onRecord?.(r, buf)
+    if (onRecord !== undefined) {
+      const p = r.payloadOff - b.base
+      onRecord(r, b.buf.subarray(p, p + r.len))
+    }
     scan.records++
     scan.firstTimeMs ??= r.timeMs
     scan.lastTimeMs = r.timeMs
@@ -227,11 +289,13 @@ export const SECTOR_BYTES = 512
 export const RECORD_ZERO_RUN_MAX = 16
 
 /** What the end of the last segment means (see the header comment and docs/wal-format.md). */
-export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
-  if (scan.stop === undefined && scan.commitEnd === buf.length) return { kind: 'clean' }
+export function classifyTail(bytes: Bytes, scan: SegmentScan, payloadBytesMax: number): TailVerdict {
+  const buf = bytesOf(bytes)
+  const size = buf.size
+  if (scan.stop === undefined && scan.commitEnd === size) return { kind: 'clean' }
   const zeroStart = zeroFrom(buf, scan.commitEnd)
   if (scan.stop !== undefined && scan.stop.offset === scan.commitEnd && zeroStart === scan.commitEnd) {
-    return { kind: 'zeros', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+    return { kind: 'zeros', cutAt: scan.commitEnd, bytes: size - scan.commitEnd }
   }
   const corrupt = (rule: RecordProblem | TornRuleProblem, laterValidAt: number): TailVerdict => ({
     kind: 'corrupt',
@@ -248,12 +312,12 @@ export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: nu
   const tornBatch = scan.commitSeq + 1
   const { saltSeed, rules } = scan.header
   const intact: (RecordFrame & { offset: number })[] = []
-  for (let r = nextIntact(buf, scan.commitEnd, buf.length, saltSeed, payloadBytesMax, rules); r !== undefined; ) {
+  for (let r = nextIntact(buf, scan.commitEnd, size, saltSeed, payloadBytesMax, rules); r !== undefined; ) {
     if (r.seq - r.batchIndex !== tornBatch) return corrupt('later-batch', r.offset)
     intact.push(r)
-    r = nextIntact(buf, r.end, buf.length, saltSeed, payloadBytesMax, rules)
+    r = nextIntact(buf, r.end, size, saltSeed, payloadBytesMax, rules)
   }
-  if (scan.header.version === 1) return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+  if (scan.header.version === 1) return { kind: 'torn', cutAt: scan.commitEnd, bytes: size - scan.commitEnd }
   // Version 2: the torn-write rule. A torn batch is at most one write of at
   // most the segment writer's batchBytesMax, and each bad stretch in it must
   // show the mark of a write that did not land.
@@ -270,7 +334,7 @@ export function classifyTail(buf: Buffer, scan: SegmentScan, payloadBytesMax: nu
   // with nothing missing before it (a wrong seq, chain or batchIndex) is not torn.
   const stop = scan.stop
   if (stop !== undefined && intact.some((r) => r.offset === stop.offset)) return corrupt(stop.problem, stop.offset)
-  return { kind: 'torn', cutAt: scan.commitEnd, bytes: buf.length - scan.commitEnd }
+  return { kind: 'torn', cutAt: scan.commitEnd, bytes: size - scan.commitEnd }
 }
 
 /** Why damage after the last commit is not a torn tail, in words. */
@@ -302,14 +366,11 @@ export function corruptTailMessage(v: Extract<TailVerdict, { kind: 'corrupt' }>)
  * what was written (a prefix tear: the record's extent runs past b, and b is
  * where the trailing zeros begin).
  */
-function tornStretch(buf: Buffer, a: number, b: number, batchStart: number, zeroStart: number): boolean {
+function tornStretch(buf: SegmentBytes, a: number, b: number, batchStart: number, zeroStart: number): boolean {
   for (let x = a; x < b; ) {
-    if (buf[x] !== 0) {
-      x++
-      continue
-    }
-    let y = x
-    while (y < b && buf[y] === 0) y++
+    x = nextZero(buf, x, b)
+    if (x === b) break
+    const y = zeroRunEnd(buf, x, b)
     // The records' own zero bytes may lie beside a lost sector and lengthen the
     // run: what must have been lost is the whole sectors inside it (found by
     // the torture runner's PowerLoss scenario, seed 2104581887).
@@ -323,20 +384,58 @@ function tornStretch(buf: Buffer, a: number, b: number, batchStart: number, zero
   if (b !== zeroStart) return false
   // A prefix tear: one record whose header (as far as it was written) is whole,
   // and whose end lies beyond what was written.
-  if (b - a < 4) return buf.readUIntLE(a, b - a) === (RECORD_MAGIC & (2 ** (8 * (b - a)) - 1))
-  if (buf.readUInt32LE(a) !== RECORD_MAGIC) return false
+  const i = buf.window(a, Math.min(b - a, RECORD_HEADER_BYTES))
+  const head = buf.buf
+  if (b - a < 4) return head.readUIntLE(i, b - a) === (RECORD_MAGIC & (2 ** (8 * (b - a)) - 1))
+  if (head.readUInt32LE(i) !== RECORD_MAGIC) return false
   if (b - a < RECORD_HEADER_BYTES) return true
-  return a + RECORD_HEADER_BYTES + buf.readUInt32LE(a + 8) > b
+  return a + RECORD_HEADER_BYTES + head.readUInt32LE(i + 8) > b
+}
+
+/** The first zero byte in [x, b), or b. */
+function nextZero(bytes: SegmentBytes, x: number, b: number): number {
+  while (x < b) {
+    const n = Math.min(b - x, bytes.windowBytes)
+    const i = bytes.window(x, n)
+    const at = bytes.buf.indexOf(0, i)
+    if (at !== -1 && at < i + n) return x + (at - i)
+    x += n
+  }
+  return b
+}
+
+/** Where the run of zero bytes starting at x ends, at most b. */
+function zeroRunEnd(bytes: SegmentBytes, x: number, b: number): number {
+  while (x < b) {
+    const n = Math.min(b - x, bytes.windowBytes)
+    const i = bytes.window(x, n)
+    const buf = bytes.buf
+    let k = i
+    while (k < i + n && buf[k] === 0) k++
+    if (k < i + n) return x + (k - i)
+    x += n
+  }
+  return b
 }
 
 const ZEROS = Buffer.alloc(64 * 1024)
 
-/** Where the run of zero bytes that ends buf begins (buf.length when its last byte is not zero), never below `from`. */
-export function zeroFrom(buf: Buffer, from: number): number {
-  let end = buf.length
-  // Whole chunks compared natively, the chunk holding the last non-zero byte byte by byte.
-  while (end - from >= ZEROS.length && buf.subarray(end - ZEROS.length, end).equals(ZEROS)) end -= ZEROS.length
-  while (end > from && buf[end - 1] === 0) end--
+/** Where the run of zero bytes that ends the bytes begins (their size when the last byte is not zero), never below `from`. */
+export function zeroFrom(bytes: Bytes, from: number): number {
+  const b = bytesOf(bytes)
+  let end = b.size
+  while (end > from) {
+    // One window ending at `end`, scanned backwards: whole chunks compared
+    // natively, the chunk holding the last non-zero byte byte by byte.
+    const n = Math.min(end - from, b.windowBytes)
+    const i = b.window(end - n, n)
+    const buf = b.buf
+    let e = i + n
+    while (e - i >= ZEROS.length && buf.subarray(e - ZEROS.length, e).equals(ZEROS)) e -= ZEROS.length
+    while (e > i && buf[e - 1] === 0) e--
+    if (e > i) return end - n + (e - i)
+    end -= n
+  }
   return end
 }
 

@@ -1,0 +1,85 @@
+// A log whose first segment is exactly `segmentBytes` long (up to the 1-GiB
+// cap), written by the real sink with the largest events the options allow,
+// so it fills in few batches. Used by the cap test (test/read/cap.test.ts) and
+// by the reading measurement (bench/read-window.ts):
+//   node dist/test/helpers/big-log.js <dir> <segmentBytes>
+import fs from 'node:fs'
+import path from 'node:path'
+import { AuditSink } from '../../lib/index.js'
+import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, segmentFileName } from '../../shared/format.js'
+import { LIMITS } from '../../shared/limits.js'
+
+/** The options a cap-sized segment is written with: the largest event, a batch that holds it, a ring twice that. */
+export const BIG_OPTIONS = {
+  eventBytesMax: LIMITS.eventBytesMax.max,
+  batchBytesMax: 2 * LIMITS.eventBytesMax.max,
+  ringBytes: 4 * LIMITS.eventBytesMax.max,
+  segmentBytesMax: LIMITS.segmentBytesMax.max,
+} as const
+
+const TEMPLATE = 'Fill {Pad}'
+
+/** Bytes a stored event with a Pad of n characters takes beyond n (its JSON), measured once on a small log. */
+function padPayloadBytes(n: number): number {
+  return Buffer.byteLength(JSON.stringify({ level: 'Information', messageTemplate: TEMPLATE, properties: { Pad: 'x'.repeat(n) } }))
+}
+
+/**
+ * Payload sizes of records that fill `bytes` exactly. The writer seals a
+ * segment after a batch that leaves no room for one more record of
+ * eventBytesMax; so every record but the last leaves room for that, and the
+ * last one is exactly eventBytesMax: whatever batches the writer forms, it
+ * seals only when the segment is full.
+ */
+function recordPayloads(bytes: number): number[] {
+  const per = RECORD_HEADER_BYTES + BIG_OPTIONS.eventBytesMax
+  let left = bytes - per
+  const count = Math.ceil(left / per)
+  const payloads: number[] = []
+  for (let i = count; i > 0; i--) {
+    const recBytes = Math.floor(left / i)
+    payloads.push(recBytes - RECORD_HEADER_BYTES)
+    left -= recBytes
+  }
+  payloads.push(BIG_OPTIONS.eventBytesMax)
+  return payloads
+}
+
+/**
+ * Write a log in dir whose first segment holds exactly segmentBytes (header
+ * and records; it is sealed, since no more event fits). Returns the events'
+ * seqs and the segment's path.
+ */
+export async function writeBigLog(dir: string, segmentBytes: number): Promise<{ seqs: number[]; file: string }> {
+  const overhead = padPayloadBytes(0)
+  const payloads = recordPayloads(segmentBytes - SEGMENT_HEADER_BYTES)
+  const sink = await AuditSink.open({ dir, ...BIG_OPTIONS, segmentBytesMax: segmentBytes })
+  const seqs: number[] = []
+  try {
+    // Two in flight at a time: each is 64 MiB of JSON in memory.
+    for (let i = 0; i < payloads.length; i += 2) {
+      const batch = payloads.slice(i, i + 2).map((p) => {
+        const pad = 'x'.repeat(p - overhead)
+        return sink.emit({ level: 'Information', messageTemplate: TEMPLATE, properties: { Pad: pad } })
+      })
+      for (const r of await Promise.all(batch)) seqs.push(r.seq)
+    }
+  } finally {
+    await sink.close()
+  }
+  const file = path.join(dir, segmentFileName(1))
+  const size = fs.statSync(file).size
+  if (size !== segmentBytes) throw new Error(`big log: segment is ${size} bytes, wanted ${segmentBytes}`)
+  return { seqs, file }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[1]}`) {
+  const [dir, bytes] = process.argv.slice(2)
+  if (dir === undefined || bytes === undefined) {
+    console.error('usage: big-log <dir> <segmentBytes>')
+    process.exit(2)
+  }
+  const t0 = performance.now()
+  const { seqs } = await writeBigLog(dir, Number(bytes))
+  console.log(`${dir}: ${seqs.length} events, first segment ${bytes} bytes, ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+}
