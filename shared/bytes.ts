@@ -31,6 +31,7 @@
 
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import { AuditError } from './errors.js'
 import { FIXED } from './limits.js'
 import { openRegularSync } from './files.js'
 
@@ -76,18 +77,34 @@ export class SegmentBytes {
   }
 
   /**
-   * A regular file opened for reading (ERR_AUDIT_NOT_A_FILE for anything else,
-   * the fs error when it cannot be opened). Close it with close().
+   * A regular file opened for reading (ERR_AUDIT_NOT_A_FILE for anything else).
+   * An fs error opening or reading it is passed through `fail` (the caller's
+   * coded error) or thrown as it is. Close it with close().
    */
-  static open(file: string, windowBytes: number = FIXED.segmentWindowBytes): SegmentBytes & { close(): void } {
-    const fd = openRegularSync(file, 'r')
+  static open(
+    file: string,
+    options: { windowBytes?: number; fail?: (err: unknown) => unknown } = {},
+  ): SegmentBytes & { close(): void } {
+    const fail = options.fail ?? ((err: unknown) => err)
+    let fd: number
+    try {
+      fd = openRegularSync(file, 'r')
+    } catch (err) {
+      throw err instanceof AuditError ? err : fail(err)
+    }
     try {
       const size = fs.fstatSync(fd).size
-      const bytes = new SegmentBytes((b, o, l, p) => fs.readSync(fd, b, o, l, p), size, windowBytes)
-      return Object.assign(bytes, { close: () => fs.closeSync(fd) })
+      const read: PositionedRead = (b, o, l, p) => {
+        try {
+          return fs.readSync(fd, b, o, l, p)
+        } catch (err) {
+          throw fail(err)
+        }
+      }
+      return Object.assign(new SegmentBytes(read, size, options.windowBytes), { close: () => fs.closeSync(fd) })
     } catch (err) {
       fs.closeSync(fd)
-      throw err
+      throw err instanceof AuditError ? err : fail(err)
     }
   }
 

@@ -5,8 +5,11 @@
  * they run beside a live writer without disturbing it. A live log's last batch
  * may still be in flight; it shows up as an uncommitted tail and is not read,
  * and the space the writer zero-filled ahead shows up as a zero tail.
- * Both use shared/scan.ts, the same checks recovery uses. Memory is bounded by
- * one segment (segmentBytesMax) at a time.
+ * Both use shared/scan.ts, the same checks recovery uses, over a segment read
+ * through a bounded window (shared/bytes.ts): memory is one window
+ * (FIXED.segmentWindowBytes) or one record, never a segment. readLog walks a
+ * segment twice: once to check all of it (nothing of a damaged segment is
+ * yielded, as before), then again to yield its records.
  *
  * Both check everything from seq 1 (the first segment must be there, and no
  * segment may be missing): readLog refuses what verifyLog refuses. Damage
@@ -23,16 +26,18 @@ import {
   GENESIS_HASH,
   parseSegmentFileName,
   RECORD_HEADER_BYTES,
+  RecordFlag,
   type RecordProblem,
   RecordType,
   versionUnsupported,
   SIDE_FILE,
 } from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
-import { readRegular } from '../../shared/files.js'
+import { SegmentBytes } from '../../shared/bytes.js'
 import {
   classifyTail,
   corruptTailMessage,
+  RecordCursor,
   scanSegment,
   type SegmentScan,
   type TornRuleProblem,
@@ -157,28 +162,27 @@ export async function listSegments(dir: string): Promise<{ segments: string[]; s
   return { segments, sideFiles: names.filter((n) => SIDE_FILE.test(n)).sort() }
 }
 
-async function readSegment(dir: string, name: string): Promise<Buffer> {
-  try {
-    return await readRegular(path.join(dir, name), LIMITS.segmentBytesMax.max)
-  } catch (err) {
-    if (err instanceof AuditError) throw err // a FIFO or device named like a segment: ERR_AUDIT_NOT_A_FILE
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
-      cause: err,
-      details: { segment: name },
-    })
-  }
+/** A segment read through a window; a FIFO or device named like a segment is ERR_AUDIT_NOT_A_FILE, an fs error ERR_AUDIT_IO. */
+function openSegment(dir: string, name: string): SegmentBytes & { close(): void } {
+  return SegmentBytes.open(path.join(dir, name), {
+    fail: (err) =>
+      new AuditError(ERROR_CODES.IO, `cannot read ${name}: ${(err as Error).message}`, {
+        cause: err,
+        details: { segment: name },
+      }),
+  })
 }
 
 type Tail = { offset: number; bytes: number }
 
 type Step =
-  | { kind: 'ok'; scan: SegmentScan; buf: Buffer; end: number; torn: Tail | undefined; zeros: Tail | undefined }
+  | { kind: 'ok'; scan: SegmentScan; end: number; torn: Tail | undefined; zeros: Tail | undefined }
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
 
 /** Check one segment against what the previous one ended with. */
 function checkSegment(
   name: string,
-  buf: Buffer,
+  buf: SegmentBytes,
   expected: { seq: number; hash: Buffer },
   isLast: boolean,
   onRecord?: Parameters<typeof scanSegment>[3],
@@ -220,7 +224,7 @@ function checkSegment(
         bad: { ...scan.stop, segment: name, message: `record is bad: ${scan.stop.problem}` },
         before: scan,
       }
-    if (scan.commitEnd !== buf.length)
+    if (scan.commitEnd !== buf.size)
       return {
         kind: 'bad',
         bad: {
@@ -244,7 +248,7 @@ function checkSegment(
         },
         before: scan,
       }
-    return { kind: 'ok', scan, buf, end: buf.length, torn: undefined, zeros: undefined }
+    return { kind: 'ok', scan, end: buf.size, torn: undefined, zeros: undefined }
   }
   const verdict = classifyTail(buf, scan, PAYLOAD_MAX)
   if (verdict.kind === 'corrupt') {
@@ -264,7 +268,6 @@ function checkSegment(
   return {
     kind: 'ok',
     scan,
-    buf,
     end: scan.commitEnd,
     torn: verdict.kind === 'torn' ? tail : undefined,
     zeros: verdict.kind === 'zeros' ? tail : undefined,
@@ -325,32 +328,55 @@ export async function* readRecords(
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     if (parseSegmentFileName(name)! > toSeq) return
-    const buf = await readSegment(abs, name)
-    options.onSegment?.(name, buf.length)
-    const offs: number[] = []
-    const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
-      if (options.allRecords === true || (r.lastSeq >= fromSeq && r.seq <= toSeq))
-        offs.push(r.payloadOff, r.len, r.seq, r.timeMs, r.end, r.type, r.lastSeq)
-    })
-    if (step.kind === 'bad') throw corruptError(abs, step.bad)
-    const logId = step.scan.header.logId.toString('hex')
-    for (let k = 0; k < offs.length; k += 7) {
-      const end = offs[k + 4]!
-      if (end > step.end) break // uncommitted tail
-      const off = offs[k]!
-      yield {
-        type: offs[k + 5]!,
-        seq: offs[k + 2]!,
-        lastSeq: offs[k + 6]!,
-        timeMs: offs[k + 3]!,
-        payload: buf.subarray(off, off + offs[k + 1]!),
-        segment: name,
-        offset: off - RECORD_HEADER_BYTES,
-        logId,
+    const buf = openSegment(abs, name)
+    try {
+      options.onSegment?.(name, buf.size)
+      const step = checkSegment(name, buf, expected, i === segments.length - 1)
+      if (step.kind === 'bad') throw corruptError(abs, step.bad)
+      // The segment checked out as far as step.end: walk it again and yield
+      // (the records before fromSeq are walked, not yielded).
+      const { header } = step.scan
+      const logId = header.logId.toString('hex')
+      if (step.scan.commitSeq >= fromSeq || options.allRecords === true) {
+        const cursor = new RecordCursor(buf, header, PAYLOAD_MAX, {
+          offset: header.bytes,
+          seq: header.firstSeq,
+          hash: header.chainStart,
+        })
+        for (let r = cursor.next(); r !== undefined && !('problem' in r) && r.end <= step.end; r = cursor.next()) {
+          if (options.allRecords !== true && (r.seq > toSeq || r.lastSeq < fromSeq)) {
+            if (r.seq > toSeq) break
+            continue
+          }
+          const at = r.payloadOff - buf.base
+          yield {
+            type: r.type,
+            seq: r.seq,
+            lastSeq: r.lastSeq,
+            timeMs: r.timeMs,
+            payload: buf.buf.subarray(at, at + r.len),
+            segment: name,
+            offset: r.payloadOff - RECORD_HEADER_BYTES,
+            logId,
+          }
+        }
+        if (cursor.offset < Math.min(step.end, buf.size) && (options.allRecords === true || cursor.seq <= toSeq))
+          throw changedWhileRead(abs, name, cursor)
       }
+      expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
+    } finally {
+      buf.close()
     }
-    expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
   }
+}
+
+/** The second walk of a segment stopped before the first one did: its bytes changed in between. */
+function changedWhileRead(dir: string, name: string, at: RecordCursor): AuditError {
+  return new AuditError(
+    ERROR_CODES.IO,
+    `${dir}: segment ${name} changed while it was read (a second read of offset ${at.offset} differs from the first)`,
+    { details: { op: 'read', path: path.join(dir, name), errno: null, segment: name, offset: at.offset, seq: at.seq } },
+  )
 }
 
 const CONTROL_KINDS: Record<number, ControlRecord['kind']> = {
@@ -396,7 +422,8 @@ async function* readEntries(dir: string, options: ReadOptions, keyring: Keyring 
     const at = { seq: r.seq, timeMs: r.timeMs, segment: r.segment, offset: r.offset + RECORD_HEADER_BYTES }
     let ready: LogEntry[]
     if (r.type === RecordType.EVENT) {
-      const got = unsealer.push({ ...at, payload: r.payload, ready: undefined }, r.logId)
+      // A copy: the window under r.payload moves on, and a frame is gathered before it is opened.
+      const got = unsealer.push({ ...at, payload: Buffer.from(r.payload), ready: undefined }, r.logId)
       ready = got instanceof Promise ? await got : got
     } else if (options.records === true) {
       const entry: ControlRecord = {
@@ -459,24 +486,32 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     bytesPerSecond: 0,
   }
   let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
-  const eventEnds: number[] = []
   const gaps: { fromSeq: number; toSeq: number; segment: string; end: number }[] = []
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
-    const buf = await readSegment(abs, name)
-    options.onSegment?.(name, buf.length)
-    report.bytes += buf.length
-    const step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
-      if (r.type === RecordType.EVENT) eventEnds.push(r.end)
-      else if (r.type === RecordType.GAP) gaps.push({ fromSeq: r.seq, toSeq: r.lastSeq, segment: name, end: r.end })
-    })
+    const buf = openSegment(abs, name)
+    // Events among the records that checked out, and among those up to the last COMMIT.
+    let events = 0
+    let committedEvents = 0
+    let step: Step
+    try {
+      options.onSegment?.(name, buf.size)
+      step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
+        if (r.type === RecordType.EVENT) events++
+        else if (r.type === RecordType.GAP) gaps.push({ fromSeq: r.seq, toSeq: r.lastSeq, segment: name, end: r.end })
+        if (r.flags & RecordFlag.COMMIT) committedEvents = events
+      })
+      report.bytes += buf.size
+    } finally {
+      buf.close()
+    }
     if (step.kind === 'bad') {
       report.ok = false
       report.firstBad = step.bad
       // Records that checked out before the damage still count.
       if (step.before !== undefined && step.before.records > 0) {
         count(report, step.before, step.before.records, step.before.validSeq)
-        for (const end of eventEnds) if (end <= step.before.validEnd) report.events++
+        report.events += events
       }
       report.sealed = false
       break
@@ -484,10 +519,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     const { scan } = step
     if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
     // Only what is committed counts: an uncommitted tail is neither read nor counted.
-    for (const end of eventEnds) if (end <= step.end) report.events++
-    for (const g of gaps)
-      if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
-    eventEnds.length = 0
+    report.events += committedEvents
+    for (const g of gaps) if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
     gaps.length = 0
     report.sealed = scan.sealed
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
