@@ -16,12 +16,16 @@
  * mirror is new or was detached for a while.
  * Anything else means the copies hold different histories: ERR_AUDIT_CORRUPT
  * with problem 'mirror-diverged', and nothing is changed.
+ *
+ * Segments are compared and copied a window at a time
+ * (FIXED.segmentWindowBytes per read), never held whole.
  */
 
 import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
 import { parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
-import { type Storage, writeFully } from '../../shared/storage.js'
+import { FIXED } from '../../shared/limits.js'
+import { readFully, type Storage, writeFully } from '../../shared/storage.js'
 import { firstDifference, readWhole, type Resumed } from './resume.js'
 import type { MirrorOpenReport } from '../../shared/ring/protocol.js'
 
@@ -48,32 +52,87 @@ function diverged(message: string, segment: string, offset: number, seq: number)
   )
 }
 
-function copySegment(s: Storage, buf: Buffer, to: string, name: string): void {
+/** An open file of the log and its size; ERR_AUDIT_IO naming it on failure. */
+function openSized(s: Storage, file: string): { fd: number; size: number } {
+  let fd: number
+  try {
+    fd = s.open(file, 'r')
+  } catch (err) {
+    throw ioError('open', file, err)
+  }
+  try {
+    return { fd, size: s.size(fd) }
+  } catch (err) {
+    s.close(fd)
+    throw ioError('read', file, err)
+  }
+}
+
+/** Copy [from, to) of the open file src to the same offsets of the open file dst, a window at a time. */
+function copyRange(s: Storage, src: number, srcFile: string, dst: number, from: number, to: number): void {
+  const chunk = Buffer.alloc(Math.min(Math.max(to - from, 0), FIXED.segmentWindowBytes))
+  for (let at = from; at < to; at += chunk.length) {
+    const n = Math.min(chunk.length, to - at)
+    let got: number
+    try {
+      got = readFully(s, src, chunk, 0, n, at)
+    } catch (err) {
+      throw ioError('read', srcFile, err)
+    }
+    if (got !== n) throw ioError('read', srcFile, Object.assign(new Error(`file ended at ${at + got}`), { code: 'EIO' }))
+    writeFully(s, dst, chunk, 0, n, at)
+  }
+}
+
+/** Where the first `len` bytes of two open files first differ (len when they agree). */
+function firstDifferenceIn(s: Storage, a: { fd: number; file: string }, b: { fd: number; file: string }, len: number): number {
+  const n = Math.min(len, FIXED.segmentWindowBytes)
+  const x = Buffer.alloc(n)
+  const y = Buffer.alloc(n)
+  for (let at = 0; at < len; at += n) {
+    const k = Math.min(n, len - at)
+    let gx: number
+    let gy: number
+    try {
+      gx = readFully(s, a.fd, x, 0, k, at)
+      gy = readFully(s, b.fd, y, 0, k, at)
+    } catch (err) {
+      throw ioError('read', `${a.file} and ${b.file}`, err)
+    }
+    const d = firstDifference(x.subarray(0, gx), y.subarray(0, gy))
+    if (d < k) return at + d
+  }
+  return len
+}
+
+function copySegment(s: Storage, src: { fd: number; size: number }, from: string, to: string, name: string): void {
   const tmp = path.join(to, `${name}.tmp`)
   try {
     const fd = s.open(tmp, 'wx')
     try {
-      writeFully(s, fd, buf, 0, buf.length, 0)
+      copyRange(s, src.fd, from, fd, 0, src.size)
       s.fdatasync(fd)
     } finally {
       s.close(fd)
     }
     s.rename(tmp, path.join(to, name))
   } catch (err) {
+    if (err instanceof AuditError) throw err
     throw ioError('copy segment into', path.join(to, name), err)
   }
 }
 
-function appendTail(s: Storage, buf: Buffer, from: number, file: string): void {
+function appendTail(s: Storage, src: { fd: number; size: number }, srcFile: string, from: number, file: string): void {
   try {
     const fd = s.open(file, 'r+')
     try {
-      writeFully(s, fd, buf, from, buf.length - from, from)
+      copyRange(s, src.fd, srcFile, fd, from, src.size)
       s.fdatasync(fd)
     } finally {
       s.close(fd)
     }
   } catch (err) {
+    if (err instanceof AuditError) throw err
     throw ioError('catch up', file, err)
   }
 }
@@ -103,25 +162,36 @@ export function reconcile(
   for (let i = 0; i < long.length; i++) {
     const name = long[i]!
     const firstSeq = parseSegmentFileName(name)!
-    const la = readWhole(s, path.join(dirs[ahead], name))
-    if (i >= short.length) {
-      copySegment(s, la, dirs[behind], name)
-      bytes += la.length
-      copied++
-      continue
-    }
-    if (short[i] !== name) throw diverged(`segment ${short[i]} in ${dirs[behind]} has no twin`, name, 0, firstSeq)
-    const lb = readWhole(s, path.join(dirs[behind], name))
-    if (!la.subarray(0, SEGMENT_HEADER_BYTES).equals(lb.subarray(0, SEGMENT_HEADER_BYTES)))
-      throw diverged('segment headers differ', name, 0, firstSeq)
-    if (lb.length > la.length || !la.subarray(0, lb.length).equals(lb)) {
-      throw diverged('segment contents differ', name, firstDifference(la, lb), firstSeq)
-    }
-    if (lb.length < la.length) {
-      if (i < short.length - 1)
-        throw diverged(`sealed segment sizes differ (${la.length} and ${lb.length})`, name, lb.length, firstSeq)
-      appendTail(s, la, lb.length, path.join(dirs[behind], name))
-      bytes += la.length - lb.length
+    const fileA = path.join(dirs[ahead], name)
+    const la = openSized(s, fileA)
+    try {
+      if (i >= short.length) {
+        copySegment(s, la, fileA, dirs[behind], name)
+        bytes += la.size
+        copied++
+        continue
+      }
+      if (short[i] !== name) throw diverged(`segment ${short[i]} in ${dirs[behind]} has no twin`, name, 0, firstSeq)
+      const fileB = path.join(dirs[behind], name)
+      if (!readWhole(s, fileA, SEGMENT_HEADER_BYTES).equals(readWhole(s, fileB, SEGMENT_HEADER_BYTES)))
+        throw diverged('segment headers differ', name, 0, firstSeq)
+      const lb = openSized(s, fileB)
+      let sizeB: number
+      try {
+        sizeB = lb.size
+        const d = firstDifferenceIn(s, { fd: la.fd, file: fileA }, { fd: lb.fd, file: fileB }, Math.min(la.size, sizeB))
+        if (sizeB > la.size || d < sizeB) throw diverged('segment contents differ', name, d, firstSeq)
+      } finally {
+        s.close(lb.fd)
+      }
+      if (sizeB < la.size) {
+        if (i < short.length - 1)
+          throw diverged(`sealed segment sizes differ (${la.size} and ${sizeB})`, name, sizeB, firstSeq)
+        appendTail(s, la, fileA, sizeB, fileB)
+        bytes += la.size - sizeB
+      }
+    } finally {
+      s.close(la.fd)
     }
   }
   if (copied > 0) {

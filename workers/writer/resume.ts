@@ -17,6 +17,13 @@
  * gap record, so a seq never names two events. Crash-safe at every step: the
  * side file is durable before the cut, and a repeated cut of the same bytes
  * only writes a second side file.
+ *
+ * Segments are read through a bounded window (shared/bytes.ts) with the
+ * storage's positioned reads, never whole. A cut destroys bytes, so it is made
+ * only on what a second, independent read confirms: the last segment is
+ * walked twice (scan, tail verdict, the seqs in the cut bytes), each walk
+ * keeping a digest of every read, and the two lists must match; the side file
+ * is copied from two more reads that must agree chunk by chunk.
  */
 
 import path from 'node:path'
@@ -29,7 +36,17 @@ import {
   type SegmentHeader,
   versionUnsupported,
 } from '../../shared/format.js'
-import { classifyTail, corruptTailMessage, nextIntact, scanSegment, zeroFrom } from '../../shared/scan.js'
+import { firstDifferentRead, SegmentBytes } from '../../shared/bytes.js'
+import { FIXED } from '../../shared/limits.js'
+import {
+  classifyTail,
+  corruptTailMessage,
+  nextIntact,
+  scanSegment,
+  type SegmentScan,
+  type TailVerdict,
+  zeroFrom,
+} from '../../shared/scan.js'
 import { decodeSegmentHeader, SIDE_FILE, sideFileName } from '../../shared/format.js'
 import { readFully, type Storage, writeFully } from '../../shared/storage.js'
 import { LOCK_FILE } from '../../shared/lock.js'
@@ -122,95 +139,89 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
     const name = segments[i]!
     const file = path.join(dir, name)
     const isLast = i === segments.length - 1
-    const buf = readWhole(s, file)
-    const scan = scanSegment(buf, expected, payloadBytesMax)
-    if ('problem' in scan) {
-      if (scan.problem === 'version') {
-        throw versionUnsupported(name, scan.version)
+    const buf = openBytes(s, file)
+    try {
+      if (isLast) buf.track()
+      const scan = scanSegment(buf, expected, payloadBytesMax)
+      if ('problem' in scan) {
+        if (scan.problem === 'version') {
+          throw versionUnsupported(name, scan.version)
+        }
+        if (scan.problem === 'magic' && i === 0 && buf.size >= 8) {
+          throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, {
+            details: { segment: name, offset: 0 },
+          })
+        }
+        throw corrupt(`segment header is bad: ${scan.problem}`, {
+          segment: name,
+          offset: 0,
+          seq: expected.seq + 1,
+          problem: scan.problem,
+        })
       }
-      if (scan.problem === 'magic' && i === 0 && buf.length >= 8) {
-        throw new AuditError(ERROR_CODES.NOT_A_WAL, `${name} is not an mtlog-audit segment (bad magic)`, {
-          details: { segment: name, offset: 0 },
+      if (scan.header.firstSeq !== parseSegmentFileName(name)) {
+        throw corrupt('segment file name does not match its header', {
+          segment: name,
+          offset: 0,
+          seq: scan.header.firstSeq,
+          problem: 'file-name',
         })
       }
-      throw corrupt(`segment header is bad: ${scan.problem}`, {
-        segment: name,
-        offset: 0,
-        seq: expected.seq + 1,
-        problem: scan.problem,
-      })
-    }
-    if (scan.header.firstSeq !== parseSegmentFileName(name)) {
-      throw corrupt('segment file name does not match its header', {
-        segment: name,
-        offset: 0,
-        seq: scan.header.firstSeq,
-        problem: 'file-name',
-      })
-    }
-    if (!isLast) {
-      if (scan.stop !== undefined)
-        throw corrupt(`record is bad: ${scan.stop.problem}`, {
-          segment: name,
-          offset: scan.stop.offset,
-          seq: scan.stop.seq,
-          problem: scan.stop.problem,
-        })
-      if (scan.commitEnd !== buf.length)
-        throw corrupt('sealed segment ends inside a batch', {
-          segment: name,
-          offset: scan.commitEnd,
-          seq: scan.commitSeq + 1,
-          problem: 'uncommitted',
-        })
-      if (scan.header.version !== 1 && !scan.sealed)
-        throw corrupt('a segment with a successor is not sealed', {
-          segment: name,
-          offset: scan.commitEnd,
-          seq: scan.commitSeq + 1,
-          problem: 'unsealed',
-        })
-    } else {
-      const verdict = classifyTail(buf, scan, payloadBytesMax)
-      if (verdict.kind === 'corrupt') {
-        throw corrupt(
-          corruptTailMessage(verdict),
-          {
+      if (!isLast) {
+        if (scan.stop !== undefined)
+          throw corrupt(`record is bad: ${scan.stop.problem}`, {
+            segment: name,
+            offset: scan.stop.offset,
+            seq: scan.stop.seq,
+            problem: scan.stop.problem,
+          })
+        if (scan.commitEnd !== buf.size)
+          throw corrupt('sealed segment ends inside a batch', {
+            segment: name,
+            offset: scan.commitEnd,
+            seq: scan.commitSeq + 1,
+            problem: 'uncommitted',
+          })
+        if (scan.header.version !== 1 && !scan.sealed)
+          throw corrupt('a segment with a successor is not sealed', {
+            segment: name,
+            offset: scan.commitEnd,
+            seq: scan.commitSeq + 1,
+            problem: 'unsealed',
+          })
+      } else {
+        const tail = judgeTail(buf, scan, payloadBytesMax)
+        const { verdict } = tail
+        if (verdict.kind === 'corrupt') {
+          throw corrupt(corruptTailMessage(verdict), {
             segment: name,
             offset: verdict.offset,
             seq: verdict.seq,
             problem: verdict.problem,
             laterValidAt: verdict.laterValidAt,
-          },
-        )
-      }
-      if (verdict.kind === 'torn' || verdict.kind === 'zeros') {
-        // Cutting destroys bytes: only on what a second, independent read confirms.
-        // A storage that returned a wrong byte (or zeros) once must not cost acknowledged data.
-        const again = readWhole(s, file)
-        if (!again.equals(buf)) {
-          throw new AuditError(
-            ERROR_CODES.IO,
-            `two reads of ${name} returned different bytes (first difference at offset ${firstDifference(buf, again)}); refusing to cut its tail on unreliable reads`,
-            {
-              details: { op: 'read', path: file, errno: null, segment: name },
-            },
-          )
+          })
         }
-        if (verdict.kind === 'torn') {
-          seenSeq = Math.max(seenSeq, lastSeqIn(buf, verdict.cutAt, scan.header, payloadBytesMax))
-          tornTail = cutTail(s, dir, name, buf, verdict.cutAt, nowMs())
-        } else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
+        if (verdict.kind === 'torn' || verdict.kind === 'zeros') {
+          // Cutting destroys bytes: only on what a second, independent read confirms.
+          // A storage that returned a wrong byte (or zeros) once must not cost acknowledged data.
+          confirmByRereading(s, file, name, expected, payloadBytesMax, buf)
+          if (verdict.kind === 'torn') {
+            seenSeq = Math.max(seenSeq, tail.seenSeq)
+            tornTail = cutTail(s, dir, name, verdict.cutAt, tail.kept, buf.size, nowMs())
+          } else zeroTail = cutZeros(s, dir, name, verdict.cutAt, verdict.bytes)
+        }
+        active = {
+          name,
+          header: scan.header,
+          size: verdict.kind === 'clean' ? buf.size : verdict.cutAt,
+          // Zeros after a seal: a rotation or close that crashed before cutting its zero-ahead space.
+          sealed: verdict.kind !== 'torn' && scan.sealed,
+        }
       }
-      active = {
-        name,
-        header: scan.header,
-        size: verdict.kind === 'clean' ? buf.length : verdict.cutAt,
-        // Zeros after a seal: a rotation or close that crashed before cutting its zero-ahead space.
-        sealed: verdict.kind !== 'torn' && scan.sealed,
-      }
+      expected = { seq: scan.commitSeq, hash: scan.commitHash }
+    } finally {
+      buf.close()
     }
-    expected = { seq: scan.commitSeq, hash: scan.commitHash }
   }
   seenSeq = Math.max(seenSeq, lastSeqInSideFiles(s, dir, names, payloadBytesMax))
   if (seenSeq >= SEQ_SPACE_END) {
@@ -236,12 +247,64 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
 /** A log stops taking seqs this far below 2^53, so every seq stays an exact JavaScript number. */
 const SEQ_SPACE_END = 2 ** 53 - 2 ** 32
 
-/** The highest last seq of any record that checks out on its own in buf[from, end). */
-function lastSeqIn(buf: Buffer, from: number, header: SegmentHeader, payloadBytesMax: number): number {
+/**
+ * What the last segment's end means, and for a torn tail what cutting it
+ * involves: the highest seq among the records that check out in the cut
+ * bytes, and how many of its bytes precede the trailing zeros (what the side
+ * file keeps).
+ */
+function judgeTail(
+  buf: SegmentBytes,
+  scan: SegmentScan,
+  payloadBytesMax: number,
+): { verdict: TailVerdict; seenSeq: number; kept: number } {
+  const verdict = classifyTail(buf, scan, payloadBytesMax)
+  if (verdict.kind !== 'torn') return { verdict, seenSeq: 0, kept: 0 }
+  return {
+    verdict,
+    seenSeq: lastSeqIn(buf, verdict.cutAt, scan.header, payloadBytesMax),
+    kept: zeroFrom(buf, verdict.cutAt) - verdict.cutAt,
+  }
+}
+
+/**
+ * Walk the last segment again with fresh reads (scan, tail verdict, cut
+ * bytes, exactly as the first walk) and refuse (ERR_AUDIT_IO) unless both
+ * walks read the same bytes in the same places.
+ */
+function confirmByRereading(
+  s: Storage,
+  file: string,
+  name: string,
+  expected: { seq: number; hash: Buffer },
+  payloadBytesMax: number,
+  first: SegmentBytes,
+): void {
+  const again = openBytes(s, file).track()
+  try {
+    const scan = scanSegment(again, expected, payloadBytesMax)
+    if (!('problem' in scan)) judgeTail(again, scan, payloadBytesMax)
+  } finally {
+    again.close()
+  }
+  const at = firstDifferentRead(first.reads!, again.reads!)
+  if (at !== undefined) throw unreliableReads(file, name, `bytes [${at.pos}, ${at.pos + at.len})`)
+}
+
+function unreliableReads(file: string, name: string, where: string): AuditError {
+  return new AuditError(
+    ERROR_CODES.IO,
+    `two reads of ${name} returned different bytes (first difference in ${where}); refusing to cut its tail on unreliable reads`,
+    { details: { op: 'read', path: file, errno: null, segment: name } },
+  )
+}
+
+/** The highest last seq of any record that checks out on its own in [from, end of the bytes). */
+function lastSeqIn(buf: SegmentBytes, from: number, header: SegmentHeader, payloadBytesMax: number): number {
   let seen = 0
-  for (let r = nextIntact(buf, from, buf.length, header.saltSeed, payloadBytesMax, header.rules); r !== undefined; ) {
+  for (let r = nextIntact(buf, from, buf.size, header.saltSeed, payloadBytesMax, header.rules); r !== undefined; ) {
     seen = Math.max(seen, r.lastSeq)
-    r = nextIntact(buf, r.end, buf.length, header.saltSeed, payloadBytesMax, header.rules)
+    r = nextIntact(buf, r.end, buf.size, header.saltSeed, payloadBytesMax, header.rules)
   }
   return seen
 }
@@ -260,7 +323,12 @@ function lastSeqInSideFiles(s: Storage, dir: string, names: string[], payloadByt
     const head = readWhole(s, path.join(dir, segment), SEGMENT_HEADER_BYTES)
     const header = decodeSegmentHeader(head)
     if ('problem' in header) continue
-    seen = Math.max(seen, lastSeqIn(readWhole(s, path.join(dir, n)), 0, header, payloadBytesMax))
+    const side = openBytes(s, path.join(dir, n))
+    try {
+      seen = Math.max(seen, lastSeqIn(side, 0, header, payloadBytesMax))
+    } finally {
+      side.close()
+    }
   }
   return seen
 }
@@ -272,7 +340,31 @@ export function firstDifference(x: Buffer, y: Buffer): number {
   return n
 }
 
-export function readWhole(s: Storage, file: string, maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
+/** A file of the log read through a window with the storage's positioned reads (ERR_AUDIT_IO naming the file on failure). */
+export function openBytes(s: Storage, file: string): SegmentBytes & { close(): void } {
+  let fd: number
+  try {
+    fd = s.open(file, 'r')
+  } catch (err) {
+    throw ioError('open', file, err)
+  }
+  try {
+    const read = (b: Buffer, o: number, l: number, p: number): number => {
+      try {
+        return s.pread(fd, b, o, l, p)
+      } catch (err) {
+        throw ioError('read', file, err)
+      }
+    }
+    return Object.assign(new SegmentBytes(read, s.size(fd)), { close: () => s.close(fd) })
+  } catch (err) {
+    s.close(fd)
+    throw ioError('read', file, err)
+  }
+}
+
+/** A whole small file, or its first maxBytes (segment headers). */
+export function readWhole(s: Storage, file: string, maxBytes: number): Buffer {
   let fd: number
   try {
     fd = s.open(file, 'r')
@@ -311,9 +403,15 @@ function truncateDurably(s: Storage, file: string, len: number): void {
   }
 }
 
-export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutAt: number, now: number): TornTail {
-  const bytes = buf.length - cutAt
-  const kept = zeroFrom(buf, cutAt) - cutAt
+/**
+ * Copy [cutAt, cutAt + kept) of the segment into a new side file, durably,
+ * then cut the segment at cutAt. The bytes copied are read twice, a chunk at a
+ * time, and must agree (ERR_AUDIT_IO otherwise, the segment untouched and the
+ * unfinished side file removed).
+ */
+export function cutTail(s: Storage, dir: string, name: string, cutAt: number, kept: number, size: number, now: number): TornTail {
+  const file = path.join(dir, name)
+  const bytes = size - cutAt
   let sideName = sideFileName(name, now)
   try {
     let sfd: number
@@ -326,18 +424,44 @@ export function cutTail(s: Storage, dir: string, name: string, buf: Buffer, cutA
         sideName = sideFileName(name, now, k)
       }
     }
+    let differ: number | undefined
     try {
-      writeFully(s, sfd, buf, cutAt, kept, 0)
-      s.fsync(sfd)
+      differ = copyConfirmed(s, file, cutAt, kept, sfd)
+      if (differ === undefined) s.fsync(sfd)
     } finally {
       s.close(sfd)
     }
+    if (differ !== undefined) {
+      s.unlink(path.join(dir, sideName))
+      throw unreliableReads(file, name, `bytes [${differ}, ${Math.min(differ + FIXED.segmentWindowBytes, cutAt + kept)})`)
+    }
     s.fsyncDir(dir)
-    truncateDurably(s, path.join(dir, name), cutAt)
+    truncateDurably(s, file, cutAt)
   } catch (err) {
-    throw ioError('cut torn tail of', path.join(dir, name), err)
+    if (err instanceof AuditError) throw err
+    throw ioError('cut torn tail of', file, err)
   }
   return { segment: name, offset: cutAt, bytes, sideFile: sideName }
+}
+
+/** Copy [from, from + len) of file to the start of fd, each chunk read twice; the offset of the first chunk whose reads differ, if any. */
+function copyConfirmed(s: Storage, file: string, from: number, len: number, fd: number): number | undefined {
+  const chunk = Math.min(len, FIXED.segmentWindowBytes)
+  const a = Buffer.alloc(chunk)
+  const b = Buffer.alloc(chunk)
+  const src = s.open(file, 'r')
+  try {
+    for (let done = 0; done < len; done += chunk) {
+      const n = Math.min(chunk, len - done)
+      const got = readFully(s, src, a, 0, n, from + done)
+      const again = readFully(s, src, b, 0, n, from + done)
+      if (got !== n || again !== n || !a.subarray(0, n).equals(b.subarray(0, n))) return from + done
+      writeFully(s, fd, a, 0, n, done)
+    }
+  } finally {
+    s.close(src)
+  }
+  return undefined
 }
 
 export { SEGMENT_HEADER_BYTES, segmentFileName }
