@@ -34,6 +34,7 @@ import { encryptedLog } from './scenarios/crypt.js'
 import { diskFull } from './scenarios/disk-full.js'
 import { ioError } from './scenarios/io-error.js'
 import { kill9, kill9Signed } from './scenarios/kill9.js'
+import { lockRace } from './scenarios/lock-race.js'
 import { powerLoss } from './scenarios/power-loss.js'
 import { recoveryCrash } from './scenarios/recovery-crash.js'
 
@@ -58,6 +59,7 @@ export const SCENARIOS: readonly Scenario[] = [
   concurrent,
   recoveryCrash,
   encryptedLog,
+  lockRace,
 ]
 
 export interface CampaignOptions {

@@ -28,6 +28,7 @@ const ITER: Record<string, number> = {
   ConcurrentCorruption: 6,
   CrashDuringRecovery: 50,
   EncryptedLog: 4,
+  StaleLockRace: 4,
 }
 
 for (const s of SCENARIOS) {
