@@ -1,0 +1,77 @@
+// Issue 14, "any size the options allow can be read back": a segment of
+// exactly the largest size the options allow (segmentBytesMax 1 GiB), filled
+// with the largest events (64 MiB), is read back (verifyLog, readLog) and
+// reopened (open, one more emit, close, verify). Readers and resume read it
+// through a window (shared/bytes.ts), never whole.
+//
+// It writes and reads 1 GiB several times (about 40-60 s here), so it runs when
+// CI=true (set by .ci/run) or MTLOG_AUDIT_CAP_TEST=1, and says it was skipped
+// otherwise (docs/testing.md).
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import fs from 'node:fs'
+import path from 'node:path'
+import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
+import { segmentFileName } from '../../shared/format.js'
+import { LIMITS } from '../../shared/limits.js'
+import { BIG_OPTIONS, writeBigLog } from '../helpers/big-log.js'
+import { tempDir } from '../helpers/dirs.js'
+
+const CAP = LIMITS.segmentBytesMax.max
+const enabled = process.env.CI === 'true' || process.env.MTLOG_AUDIT_CAP_TEST === '1'
+
+const seconds = (t0: number): string => ((performance.now() - t0) / 1000).toFixed(1)
+
+if (!enabled) {
+  test('a segment at the 1-GiB cap is read back and reopened (skipped: set CI=true or MTLOG_AUDIT_CAP_TEST=1)', () => {
+    console.log('  cap test skipped: it runs with CI=true (.ci/run) or MTLOG_AUDIT_CAP_TEST=1')
+  })
+} else {
+  test('a segment at the 1-GiB cap is read back (verifyLog, readLog) and reopened (open, emit, close, verify)', async () => {
+    const dir = tempDir('cap')
+    try {
+      let t0 = performance.now()
+      const { seqs } = await writeBigLog(dir, CAP)
+      const first = path.join(dir, segmentFileName(1))
+      assert.is(fs.statSync(first).size, CAP, 'the first segment is exactly at the cap')
+      console.log(`  wrote ${seqs.length} events of up to 64 MiB, a ${CAP}-byte segment: ${seconds(t0)} s`)
+
+      t0 = performance.now()
+      const v = await verifyLog(dir)
+      assert.ok(v.ok, JSON.stringify(v.firstBad))
+      assert.is(v.events, seqs.length)
+      assert.ok(v.bytes > CAP)
+      assert.is(v.sealed, true)
+      console.log(`  verifyLog: ${seconds(t0)} s`)
+
+      t0 = performance.now()
+      const read: { seq: number; pad: number }[] = []
+      for await (const r of readLog(dir)) read.push({ seq: r.seq, pad: (r.event.properties.Pad as string).length })
+      assert.equal(
+        read.map((r) => r.seq),
+        seqs,
+      )
+      // The last event is the largest the options allow; every Pad came back whole.
+      assert.ok(read.every((r) => r.pad > LIMITS.eventBytesMax.max - 1024 && r.pad < LIMITS.eventBytesMax.max))
+      console.log(`  readLog: ${seconds(t0)} s`)
+
+      t0 = performance.now()
+      const sink = await AuditSink.open({ dir, ...BIG_OPTIONS })
+      assert.is(sink.openReport.resumedSeq > seqs.at(-1)!, true)
+      const { seq } = await sink.emit({ level: 'Information', messageTemplate: 'after the cap {N}', properties: { N: 1 } })
+      await sink.close()
+      const again = await verifyLog(dir)
+      assert.ok(again.ok, JSON.stringify(again.firstBad))
+      assert.is(again.events, seqs.length + 1)
+      assert.is(again.lastSeq! >= seq, true)
+      let last: { seq: number; template: string } | undefined
+      for await (const r of readLog(dir, { fromSeq: seq })) last = { seq: r.seq, template: r.event.messageTemplate }
+      assert.equal(last, { seq, template: 'after the cap {N}' })
+      console.log(`  reopen, emit, close, verify, read: ${seconds(t0)} s`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+}
+
+test.run()
