@@ -118,7 +118,7 @@ test('a segment file read through SegmentBytes.open gives what the whole file gi
   const seg = await writtenSegment()
   const file = path.join(tempDir('bytes-file'), 'seg')
   fs.writeFileSync(file, seg)
-  const b = SegmentBytes.open(file, 4096)
+  const b = SegmentBytes.open(file, { windowBytes: 4096 })
   try {
     assert.equal(walk(b), walk(seg))
     // scan + tail: the scan reads the file once; the verdict of a clean segment reads nothing more.
