@@ -6,25 +6,33 @@
 // - ByzantineStorage seeds 437177415, 1939204323: with a mirror, a seq only
 //   the torn copy showed was handed to a new event (reconcile kept the lost
 //   range of the copy that was ahead).
-import { spawnSync } from 'node:child_process'
+//
+// The five re-checks run in one node process (test/helpers/cli-many.ts: the
+// CLI's real entry point, evaluated afresh per state), not a process each.
 import { readdirSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CLI } from '../helpers/cli-run.js'
+import { cliMany } from '../helpers/cli-many.js'
+import type { CliResult } from '../helpers/cli-run.js'
 
 const STATES = fileURLToPath(new URL('../../../test/fixtures/torture-states/', import.meta.url))
+const names = readdirSync(STATES).sort()
+let checked: Promise<CliResult[]> | undefined
+const results = (): Promise<CliResult[]> =>
+  (checked ??= cliMany(
+    names.map((name) => ['torture', '--check-state', path.join(STATES, name)]),
+    path.join(os.tmpdir(), `mtlog-states-${process.pid}.json`),
+  ))
 
-for (const name of readdirSync(STATES).sort()) {
-  test(`torture state ${name} passes the checker`, () => {
-    const r = spawnSync(process.execPath, [CLI, 'torture', '--check-state', path.join(STATES, name)], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    })
-    assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`)
-    assert.match(r.stdout, /passes now/)
+names.forEach((name, k) => {
+  test(`torture state ${name} passes the checker`, async () => {
+    const r = (await results())[k]!
+    assert.is(r.code, 0, `${r.out}\n${r.err}`)
+    assert.match(r.out, /passes now/)
   })
-}
+})
 
 test.run()
