@@ -32,6 +32,7 @@ import { concurrent } from './scenarios/concurrent.js'
 import { corruption } from './scenarios/corruption.js'
 import { encryptedLog } from './scenarios/crypt.js'
 import { diskFull } from './scenarios/disk-full.js'
+import { fuzz } from './scenarios/fuzz.js'
 import { ioError } from './scenarios/io-error.js'
 import { kill9, kill9Signed } from './scenarios/kill9.js'
 import { lockRace } from './scenarios/lock-race.js'
@@ -60,6 +61,7 @@ export const SCENARIOS: readonly Scenario[] = [
   recoveryCrash,
   encryptedLog,
   lockRace,
+  fuzz,
 ]
 
 export interface CampaignOptions {
