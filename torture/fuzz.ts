@@ -34,12 +34,13 @@
 
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { AuditError, ERROR_CODES, exportLog, readLog, recoverLog, salvageSegments, verifyLog } from '../lib/index.js'
 import { type Base, buildBases } from './fuzz-bases.js'
 import { baseInfo, type BaseInfo, type Entry, type Mutated, mutate } from './fuzz-mutate.js'
 import { mulberry32, pick } from './prng.js'
-import { frame, parseHeader, parseWal, type PRec, SEG_NAME, T_EVENT, T_GAP } from './walker.js'
+import { frame, parseHeader, parseWal, type PRec, SEG_NAME, T_EVENT, T_GAP, T_SEAL } from './walker.js'
 
 /** A reader call still pending after this long is a hang (generous: the machine may be loaded). */
 export const CASE_MS_MAX = 60_000
@@ -64,6 +65,8 @@ export interface CaseResult {
     kind: 'crash' | 'uncoded' | 'hang' | 'ok-for-lost-data' | 'changed' | 'inconsistent' | 'recover'
     message: string
   }[]
+  /** Where a failing case's original and mutated files were kept (FUZZ_KEEP_DIR, default <tmp>/mtlog-fuzz-failures). */
+  kept?: string
   /** Counters: codes seen, salvage records whose link was unchecked and not the original's. */
   notes: Record<string, number>
 }
@@ -229,7 +232,9 @@ export function lossEvidence(
 }
 
 /** Why undetectable loss is undetectable, from the shape of the mutation. */
-function undetectableClass(o: Oracle, m: Mutated): string {
+function undetectableClass(o: Oracle, m: Mutated, libLast: number): string {
+  const lost = o.recs.filter((r) => r.lastSeq > libLast)
+  if (lost.length === 1 && lost[0]!.type === T_SEAL) return 'final-seal-damaged'
   const segs = o.info.parsed.segments
   const gone = segs.filter((s) => !m.files.has(s))
   if (gone.length > 0 && gone.every((s) => segs.indexOf(s) >= segs.length - gone.length)) return 'deleted-last-segment'
@@ -251,6 +256,27 @@ function undetectableClass(o: Oracle, m: Mutated): string {
 
 function note(res: CaseResult, key: string): void {
   res.notes[key] = (res.notes[key] ?? 0) + 1
+}
+
+/**
+ * A failing case's evidence: the original log and the mutated directory, as
+ * files, so the failure can be looked at exactly (a replay from the seed
+ * rebuilds the bases, whose batch boundaries depend on timing).
+ */
+function keepEvidence(o: Oracle, m: Mutated, seed: number): string | undefined {
+  try {
+    const dir = path.join(process.env.FUZZ_KEEP_DIR ?? path.join(os.tmpdir(), 'mtlog-fuzz-failures'), `case-${seed}`)
+    fs.rmSync(dir, { recursive: true, force: true })
+    writeEntries(
+      path.join(dir, 'original'),
+      new Map([...o.info.base.files].map(([n, bytes]) => [n, { kind: 'file', bytes } as Entry])),
+    )
+    writeEntries(path.join(dir, 'mutated'), m.files)
+    fs.writeFileSync(path.join(dir, 'mutations.txt'), `base ${o.info.base.name}\n${m.what.join('\n')}\n`)
+    return dir
+  } catch {
+    return undefined
+  }
 }
 
 type Outcome<T> = { ok: true; v: T } | { ok: false; err: unknown } | { hung: true }
@@ -345,7 +371,7 @@ export class FuzzEngine {
             )
           } else {
             res.verdict = 'undetectable'
-            res.undetectable = undetectableClass(o, m)
+            res.undetectable = undetectableClass(o, m, okLast)
           }
           const want = o.gaps.filter((g) => g.toSeq <= okLast!)
           const got = v.v.gaps.map((g) => ({ fromSeq: g.fromSeq, toSeq: g.toSeq }))
@@ -383,6 +409,7 @@ export class FuzzEngine {
     } catch (err) {
       fail('crash', `the case itself threw: ${short(err)}`)
     } finally {
+      if (res.failures.length > 0) res.kept = keepEvidence(o, m, seed)
       if (workDir === undefined) fs.rmSync(caseDir, { recursive: true, force: true })
     }
     return res

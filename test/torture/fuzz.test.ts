@@ -100,7 +100,7 @@ test(`${only === undefined ? CASES : 1} mutated logs through verify, readLog, sa
       for (const m of c.kinds) add(`mutation ${m}`)
       for (const f of c.failures)
         failures.push(
-          `case ${k} (FUZZ_SEED=${seed} FUZZ_CASE=${k}) ${f.kind}: ${f.message}\n    base ${c.base}; ${c.what.join('; ')}`,
+          `case ${k} (FUZZ_SEED=${seed} FUZZ_CASE=${k}) ${f.kind}: ${f.message}\n    base ${c.base}; ${c.what.join('; ')}${c.kept ? ` (kept: ${c.kept})` : ''}`,
         )
     }
   }

@@ -58,7 +58,7 @@ export const fuzz: Scenario = {
       for (const f of c.failures) {
         note(r, `failed ${f.kind}`)
         r.failures.push({
-          message: `${f.kind} (case seed ${seed}): ${f.message} [base ${c.base}; ${c.what.join('; ')}]`,
+          message: `${f.kind} (case seed ${seed}): ${f.message} [base ${c.base}; ${c.what.join('; ')}]${c.kept ? ` (kept: ${c.kept})` : ''}`,
         })
       }
     }
