@@ -48,6 +48,7 @@ import {
 import { LIMITS } from '../../shared/limits.js'
 import { nextIntact } from '../../shared/scan.js'
 import { readRegular } from '../../shared/files.js'
+import { checkDir } from './args.js'
 
 const PAYLOAD_MAX = LIMITS.eventBytesMax.max
 const MAGIC = Buffer.alloc(4)
@@ -735,6 +736,8 @@ export function mergeSegment(
  * taken from the other.
  */
 export async function* salvageSegments(dir: string, mirror?: string): AsyncGenerator<SegmentResult> {
+  checkDir(dir, 'salvageSegments')
+  if (mirror !== undefined) checkDir(mirror, 'salvageSegments', 'mirror')
   const dirs = mirror === undefined ? [path.resolve(dir)] : [path.resolve(dir), path.resolve(mirror)]
   const lists = await Promise.all(dirs.map((d) => listWal(d)))
   const names = [...new Set(lists.flatMap((l) => l.segments))].sort()

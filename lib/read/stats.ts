@@ -47,7 +47,7 @@ export interface LogStats {
   /** Records per second over [firstTime, lastTime] (event timestamps). */
   eventsPerSecond: number | undefined
   byLevel: Record<Level, number>
-  /** Events per UTC hour ('2024-01-31T13'), in time order. */
+  /** Events per UTC hour ('2024-01-31T13'; extended years keep their sign and digits: '+275760-09-13T00'), in time order. */
   byHour: { hour: string; events: number }[]
   /** Write rate per segment, in seq order. */
   writeRate: SegmentStats[]
@@ -118,7 +118,7 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
     sideFiles,
     firstBad: undefined,
   }
-  const hours = new Map<string, number>()
+  const hours = new Map<number, number>()
   let minMs = Infinity
   let maxMs = -Infinity
   try {
@@ -131,7 +131,9 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
       const ms = rec.timestamp.getTime()
       if (ms < minMs) minMs = ms
       if (ms > maxMs) maxMs = ms
-      const hour = rec.timestamp.toISOString().slice(0, 13)
+      // Keyed by the hour's start in ms: labels of extended years ('+275760-09-13T00')
+      // neither have a fixed width nor sort as strings.
+      const hour = ms - (((ms % HOUR_MS) + HOUR_MS) % HOUR_MS)
       hours.set(hour, (hours.get(hour) ?? 0) + 1)
       index.get(rec.segment)!.records++
     }
@@ -152,7 +154,7 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
     stats.lastTime = new Date(maxMs).toISOString()
     if (maxMs > minMs) stats.eventsPerSecond = Number((stats.records / ((maxMs - minMs) / 1000)).toPrecision(3))
   }
-  stats.byHour = [...hours].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([hour, events]) => ({ hour, events }))
+  stats.byHour = [...hours].sort((a, b) => a[0] - b[0]).map(([ms, events]) => ({ hour: hourLabel(ms), events }))
   for (const s of writeRate) {
     if (s.createdAt === undefined) continue
     const seconds = (Date.parse(s.modifiedAt) - Date.parse(s.createdAt)) / 1000
@@ -162,6 +164,14 @@ export async function logStats(dir: string, options: StatsOptions = {}): Promise
     }
   }
   return stats
+}
+
+const HOUR_MS = 3_600_000
+
+/** The UTC hour starting at ms: its ISO 8601 date and hour ('2024-01-31T13', '+275760-09-13T00', '-000001-12-31T23'). */
+function hourLabel(ms: number): string {
+  const iso = new Date(ms).toISOString()
+  return iso.slice(0, iso.indexOf('T') + 3)
 }
 
 function round(x: number): number {

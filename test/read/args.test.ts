@@ -5,7 +5,17 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
-import { AuditError, exportLog, LogWatcher, logStats, readLog, recoverLog, replay, verifyLog } from '../../lib/index.js'
+import {
+  AuditError,
+  exportLog,
+  LogWatcher,
+  logStats,
+  readLog,
+  recoverLog,
+  replay,
+  salvageSegments,
+  verifyLog,
+} from '../../lib/index.js'
 import { tracked } from '../helpers/tracked.js'
 
 const t = tracked('args')
@@ -54,6 +64,17 @@ test('readLog and verifyLog: a directory that is not a path string', async () =>
     await optionInvalid(`readLog(${String(bad)})`, () => readLog(bad as never), 'dir')
     await optionInvalid(`verifyLog(${String(bad)})`, () => verifyLog(bad as never), 'dir')
   }
+})
+
+test('salvageSegments: a directory or mirror that is not a path string (it used to throw a raw TypeError)', async () => {
+  for (const bad of [5, null, '', {}, 'a\0b', 'd'.repeat(5000)]) {
+    await optionInvalid(`salvageSegments(${String(bad)})`, () => salvageSegments(bad as never), 'dir')
+    await optionInvalid(`salvageSegments(dir, ${String(bad)})`, () => salvageSegments(dir, bad as never), 'mirror')
+  }
+  await optionInvalid('salvageSegments(undefined)', () => salvageSegments(undefined as never), 'dir')
+  let segments = 0
+  for await (const seg of salvageSegments(dir)) segments += seg.items.length > 0 ? 1 : 0
+  assert.is(segments, 1, 'a plain directory is still salvaged')
 })
 
 test('readLog: fromSeq NaN (which used to yield nothing), bad types, getters that throw', async () => {
