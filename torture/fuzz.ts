@@ -150,6 +150,15 @@ async function makeOracle(base: Base, dir: string): Promise<Oracle> {
   }
 }
 
+let fifo: string | undefined
+
+function makeFifo(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mtlog-fuzz-fifo-'))
+  const p = path.join(dir, 'fifo')
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  return spawnSync('mkfifo', ['-m', '600', p]).status === 0 ? p : ''
+}
+
 /**
  * Write a case's files. A file the mutation left as it was (the same Buffer
  * as the base's) is hard-linked from the pristine copy: the readers only read,
@@ -168,8 +177,10 @@ function writeEntries(
     else if (e.kind === 'file') fs.writeFileSync(p, e.bytes, { mode: 0o600 })
     else if (e.kind === 'dir') fs.mkdirSync(p)
     else if (e.kind === 'fifo') {
-      const r = spawnSync('mkfifo', ['-m', '600', p])
-      if (r.status !== 0) fs.writeFileSync(p, '') // no mkfifo here: an empty file stands in
+      // One FIFO per process, hard-linked (a link to a FIFO is a FIFO): mkfifo(1) once, not per case.
+      fifo ??= makeFifo()
+      if (fifo !== '') fs.linkSync(fifo, p)
+      else fs.writeFileSync(p, '') // no mkfifo here: an empty file stands in
     } else {
       const target =
         e.target === 'dev-zero'
