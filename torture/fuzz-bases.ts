@@ -10,7 +10,8 @@
  *               segment is unsealed and ends in zero-ahead space
  *   crash-only  one life SIGKILLed: a single unsealed segment
  *   state-*     the raw PowerLoss crash states kept in
- *               test/fixtures/torture-states (torn tails), as they are
+ *               test/fixtures/torture-states (torn tails; MTLOG_FUZZ_STATES,
+ *               else that path under the working directory), as they are
  *   healed-*    the same states opened (cut, gap record, seal), emitted to
  *               and closed: logs that hold gap records
  *
@@ -123,10 +124,17 @@ function writeFiles(dir: string, files: Map<string, Buffer>): void {
   for (const [n, b] of files) fs.writeFileSync(path.join(dir, n), b, { mode: 0o600 })
 }
 
-const STATES = fileURLToPath(new URL('../../test/fixtures/torture-states/', import.meta.url))
+/**
+ * The PowerLoss crash states: MTLOG_FUZZ_STATES, else test/fixtures/torture-states
+ * under the working directory (a checkout); the package does not ship them.
+ */
+function statesDir(): string {
+  return process.env.MTLOG_FUZZ_STATES ?? path.resolve('test/fixtures/torture-states')
+}
 
 /** The PowerLoss crash states of test/fixtures (one WAL directory each, no mirror); none when not shipped. */
 function fixtureStates(): { name: string; files: Map<string, Buffer> }[] {
+  const STATES = statesDir()
   if (!fs.existsSync(STATES)) return []
   const out: { name: string; files: Map<string, Buffer> }[] = []
   for (const f of fs.readdirSync(STATES).sort()) {
