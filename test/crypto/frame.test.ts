@@ -97,8 +97,9 @@ test('round trip for frames of 1..4096 records (every size class, empty records 
     const f = makeFrame(n)
     assert.is(f.sealed.ciphertexts.length, n)
     f.sealed.ciphertexts.forEach((c, i) => assert.is(c.length, f.plain[i]!.length))
+    // (A frame whose records are all empty has no ciphertext bytes to differ: seed 1571544226 made one.)
     assert.ok(
-      f.sealed.ciphertexts.some((c, i) => c.length > 0 && !c.equals(f.plain[i]!)),
+      f.plain.every((p) => p.length === 0) || f.sealed.ciphertexts.some((c, i) => c.length > 0 && !c.equals(f.plain[i]!)),
       'ciphertext is not the plaintext',
     )
     const got = open(f)
