@@ -29,6 +29,8 @@ const ITER: Record<string, number> = {
   CrashDuringRecovery: 50,
   EncryptedLog: 4,
   StaleLockRace: 4,
+  // test/torture/fuzz.test.ts runs the fuzzer on 2,000 cases: one iteration here checks the scenario wiring.
+  Fuzz: 1,
 }
 
 for (const s of SCENARIOS) {
