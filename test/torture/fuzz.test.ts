@@ -22,7 +22,7 @@ import { mix } from '../../torture/prng.js'
 const seed = seedFrom('FUZZ_SEED')
 const only = process.env.FUZZ_CASE === undefined ? undefined : Number(process.env.FUZZ_CASE)
 const CASES = Number(process.env.FUZZ_CASES ?? 2000)
-const FULL_EVERY = 4
+const FULL_EVERY = 8
 const SIDE_BY_SIDE = 4
 console.log(`fuzz seed=${seed} (replay with FUZZ_SEED=${seed}; one case with FUZZ_CASE=<i> too)`)
 
