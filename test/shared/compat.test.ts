@@ -227,7 +227,9 @@ test('clean: AuditSink.open continues the log at seq 51 in a new v2 segment and 
   const before = snapshot(dir)
   const sink = await AuditSink.open({ dir, ...expected.options })
   try {
-    const { locks, ...report } = sink.openReport
+    const { locks, logId, ...report } = sink.openReport
+    // The log id of a log that began as v1 is made at its first v2 open: random, 16 bytes in hex.
+    assert.match(logId, /^[0-9a-f]{32}$/)
     assert.equal(report, {
       lastSeq: 50,
       resumedSeq: 50,
