@@ -16,6 +16,8 @@ import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { parseSegmentFileName } from '../../shared/format.js'
+import { readRegularSync } from '../../shared/files.js'
+import { FIXED } from '../../shared/limits.js'
 import type { EventFilters, LostRange } from '../read/index.js'
 
 export const EXIT = { OK: 0, INTEGRITY: 1, USAGE: 2, ENVIRONMENT: 3 } as const
@@ -188,4 +190,27 @@ export class Out {
 export function lostLine(r: LostRange): string {
   const seqs = r.fromSeq === r.toSeq ? `seq ${r.fromSeq}` : `seqs ${r.fromSeq}..${r.toSeq}`
   return `LOST ${seqs} in ${r.segment} at offset ${r.offset} (${r.bytes} bytes): ${r.reason}`
+}
+
+/**
+ * A signed note (a checkpoint, a consistency proof) named on the command line:
+ * a regular file (a FIFO or device is ERR_AUDIT_NOT_A_FILE, never a hang) of
+ * at most noteBytesMax bytes, checked before it is read; larger is
+ * ERR_AUDIT_NOTE_MALFORMED (problem size), unreadable ERR_AUDIT_IO.
+ */
+export function readNoteFile(file: string, what: string): string {
+  try {
+    return readRegularSync(file, FIXED.noteBytesMax).toString('utf8')
+  } catch (err) {
+    // readRegularSync says NOT_A_WAL only for a file above its bound.
+    if (err instanceof AuditError && err.code === ERROR_CODES.NOT_A_WAL)
+      throw new AuditError(ERROR_CODES.NOTE_MALFORMED, `${what} ${file} is larger than noteBytesMax`, {
+        details: { problem: 'size', path: file },
+      })
+    if (err instanceof AuditError) throw err
+    throw new AuditError(ERROR_CODES.IO, `cannot read ${what} ${file}: ${(err as Error).message}`, {
+      cause: err,
+      details: { path: file },
+    })
+  }
 }

@@ -15,34 +15,15 @@
  * or no checkpoint (ERR_AUDIT_NO_CHECKPOINT).
  */
 
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { AuditError, ERROR_CODES } from '../../../shared/errors.js'
-import { FIXED } from '../../../shared/limits.js'
 import { checkConsistency, loadVerifiers, readCheckpointUnverified, replaceFile } from '../../integrity/index.js'
 import { checkDir, latestCheckpoint, proveConsistency, proveRecord } from '../../read/index.js'
-import { collect, run } from '../common.js'
+import { collect, readNoteFile, run } from '../common.js'
 
 /** Outputs are public evidence (notes, proofs), but like every file we write: owner-only by default. */
 const OUTPUT_MODE = 0o600
-
-function readNote(file: string, what: string): string {
-  let b: Buffer
-  try {
-    b = readFileSync(file)
-  } catch (err) {
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${what} ${file}: ${(err as Error).message}`, {
-      cause: err,
-      details: { path: file },
-    })
-  }
-  if (b.length > FIXED.noteBytesMax)
-    throw new AuditError(ERROR_CODES.NOTE_MALFORMED, `${what} ${file} is larger than noteBytesMax`, {
-      details: { problem: 'size', path: file },
-    })
-  return b.toString('utf8')
-}
 
 function seqArg(v: string): number {
   const n = Number(v)
@@ -87,7 +68,7 @@ export function register(program: Command): void {
       run(async () => {
         checkDir(dir, 'prove')
         const seq = seqArg(opts.seq)
-        const note = opts.checkpoint === undefined ? undefined : readNote(opts.checkpoint, 'checkpoint')
+        const note = opts.checkpoint === undefined ? undefined : readNoteFile(opts.checkpoint, 'checkpoint')
         const bundle = await proveRecord(dir, seq, { checkpoint: note })
         await replaceFile(path.resolve(opts.output), Buffer.from(bundle), OUTPUT_MODE)
         if (opts.json) console.log(JSON.stringify({ output: opts.output, seq, bytes: Buffer.byteLength(bundle) }))
@@ -118,8 +99,8 @@ export function register(program: Command): void {
         opts: { from: string; to: string; output?: string; proof?: string; publicKey?: string[]; json?: boolean },
       ) =>
         run(async () => {
-          const from = readNote(opts.from, '--from')
-          const to = readNote(opts.to, '--to')
+          const from = readNoteFile(opts.from, '--from')
+          const to = readNoteFile(opts.to, '--to')
           if (opts.proof !== undefined) {
             if (dir !== undefined || opts.publicKey === undefined)
               throw new AuditError(
@@ -130,7 +111,7 @@ export function register(program: Command): void {
                 },
               )
             const { from: a, to: b } = checkConsistency(
-              readNote(opts.proof, '--proof'),
+              readNoteFile(opts.proof, '--proof'),
               from,
               to,
               opts.publicKey.flatMap(loadVerifiers),

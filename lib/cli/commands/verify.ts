@@ -5,13 +5,11 @@
  * and the one kept elsewhere (--checkpoint) that the log must contain.
  */
 
-import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { AuditError, ERROR_CODES } from '../../../shared/errors.js'
-import { FIXED } from '../../../shared/limits.js'
+import { AuditError } from '../../../shared/errors.js'
 import { loadVerifiers } from '../../integrity/index.js'
 import { verifyLog, verifySigned, type SignedReport, type VerifyReport } from '../../read/index.js'
-import { collect, EXIT, exitCodeOf, mb, progress, walBytes } from '../common.js'
+import { collect, EXIT, exitCodeOf, mb, progress, readNoteFile, walBytes } from '../common.js'
 
 function printVerify(r: VerifyReport): void {
   const lines = [
@@ -72,20 +70,6 @@ function printSigned(r: SignedReport): void {
   console.log(lines.join('\n'))
 }
 
-function readBounded(file: string): string {
-  try {
-    const b = readFileSync(file)
-    if (b.length > FIXED.noteBytesMax)
-      throw new AuditError(ERROR_CODES.NOTE_MALFORMED, `${file} is larger than noteBytesMax`, {
-        details: { problem: 'size' },
-      })
-    return b.toString('utf8')
-  } catch (err) {
-    if (err instanceof AuditError) throw err
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, { cause: err })
-  }
-}
-
 /** Gap lines printed at most; --json lists every gap. */
 const GAP_LINES_MAX = 20
 
@@ -133,7 +117,7 @@ export function register(program: Command): void {
             signed = await verifySigned(dir, {
               keys: opts.publicKey.flatMap(loadVerifiers),
               witnesses: (opts.witnessKey ?? []).flatMap(loadVerifiers),
-              checkpoint: opts.checkpoint === undefined ? undefined : readBounded(opts.checkpoint),
+              checkpoint: opts.checkpoint === undefined ? undefined : readNoteFile(opts.checkpoint, '--checkpoint'),
             })
           } catch (err) {
             if (!(err instanceof AuditError)) throw err
