@@ -36,7 +36,7 @@ import {
   type Checkpoint,
   type NoteVerifier,
 } from '../integrity/index.js'
-import { readRecords } from './reader.js'
+import { readRecords, type RawRecord } from './reader.js'
 
 /** A checkpoint record found in the log. */
 export interface LogCheckpoint {
@@ -85,12 +85,17 @@ class Growing {
   }
 }
 
-/** The whole log's tree. Throws ERR_AUDIT_CORRUPT (as readLog) on damage. */
-export async function logTree(dir: string): Promise<LogTree> {
+/**
+ * The whole log's tree. Throws ERR_AUDIT_CORRUPT (as readLog) on damage.
+ * onRecord sees each record as stored while the walk is on it (a caller that
+ * needs one record's bytes takes them there instead of reading the log again).
+ */
+export async function logTree(dir: string, onRecord?: (r: RawRecord) => void): Promise<LogTree> {
   const g = new Growing()
   const checkpoints: LogCheckpoint[] = []
   const head = Buffer.alloc(LEAF_HEAD_BYTES)
   for await (const r of readRecords(dir)) {
+    onRecord?.(r)
     if (r.type === RecordType.CHECKPOINT) {
       const c = parseCheckpointRecord(r.payload)
       if (c !== undefined) checkpoints.push({ seq: r.seq, leafIndex: g.n, ...c })
@@ -376,7 +381,11 @@ export async function latestCheckpoint(dir: string): Promise<LogCheckpoint> {
 export async function proveRecord(dir: string, seq: number, options: { checkpoint?: string } = {}): Promise<string> {
   if (!Number.isSafeInteger(seq) || seq < 1)
     throw new AuditError(ERROR_CODES.OPTION_INVALID, 'seq must be an integer ≥ 1', { details: { option: 'seq' } })
-  const t = await logTree(dir)
+  // The record's leaf bytes are taken on the one walk that builds the tree.
+  let leaf: Buffer | undefined
+  const t = await logTree(dir, (r) => {
+    if (r.seq <= seq && seq <= r.lastSeq) leaf = leafBytes(r.type, r.seq, r.lastSeq, r.timeMs, r.payload)
+  })
   // The leaf whose range holds seq.
   let lo = 0
   let hi = t.size - 1
@@ -408,9 +417,6 @@ export async function proveRecord(dir: string, seq: number, options: { checkpoin
         details: { problem: 'checkpoint', seq },
       },
     )
-  let leaf: Buffer | undefined
-  for await (const r of readRecords(dir, { fromSeq: t.firstSeq[index]!, toSeq: t.firstSeq[index]! }))
-    if (r.seq === t.firstSeq[index]) leaf = leafBytes(r.type, r.seq, r.lastSeq, r.timeMs, r.payload)
   return encodeProofBundle({
     logOrigin: cp.origin,
     index,
