@@ -209,21 +209,37 @@ function narrowParting(
   return { from, to: Math.max(from, to) }
 }
 
-function check(
-  t: LogTree,
-  note: string,
-  keys: readonly NoteVerifier[],
-  origin: string | undefined,
-): { c: CheckpointCheck; cp: Checkpoint | undefined } {
-  let cp: Checkpoint
-  let signed = true
+/** A checkpoint note opened with the trusted keys; signed false: it parses, but no trusted key signed it. */
+interface Opened {
+  cp: Checkpoint
+  signed: boolean
+}
+
+/** Open a note; a note that is not a checkpoint at all throws (ERR_AUDIT_NOTE_MALFORMED). */
+function open(note: string, keys: readonly NoteVerifier[]): Opened {
   try {
-    cp = openCheckpoint(note, keys).checkpoint
+    return { cp: openCheckpoint(note, keys).checkpoint, signed: true }
   } catch (err) {
     if (!(err instanceof AuditError) || err.code !== ERROR_CODES.SIGNATURE_INVALID) throw err
-    signed = false
-    cp = readCheckpointUnverified(note)
+    return { cp: readCheckpointUnverified(note), signed: false }
   }
+}
+
+/** open(), for a note found in the log: one that does not even parse is a bad checkpoint (undefined), not an error. */
+function openInLog(note: string, keys: readonly NoteVerifier[]): Opened | undefined {
+  try {
+    return open(note, keys)
+  } catch (err) {
+    if (!(err instanceof AuditError)) throw err
+    return undefined
+  }
+}
+
+/** What the log says of an opened checkpoint (undefined: a note that is not a checkpoint). */
+function judge(t: LogTree, o: Opened | undefined, origin: string | undefined): CheckpointCheck {
+  if (o === undefined)
+    return { origin: '', size: 0, signed: false, contained: false, cosignedBy: [], problem: 'signature' }
+  const { cp, signed } = o
   const c: CheckpointCheck = {
     origin: cp.origin,
     size: cp.size,
@@ -236,42 +252,7 @@ function check(
   else if (cp.size > t.size) c.problem ??= 'shorter'
   else if (!rootAt(t, cp.size).equals(cp.root)) c.problem ??= 'root'
   else c.contained = true
-  return { c, cp }
-}
-
-/** The log's checkpoints whose note a trusted key signed and whose right edge folds to the signed root. */
-function authentic(t: LogTree, keys: readonly NoteVerifier[]): LogCheckpoint[] {
-  return t.checkpoints.filter((lc) => {
-    try {
-      const cp = openCheckpoint(lc.note, keys).checkpoint
-      return cp.size === lc.size && CompactRange.from(lc.size, lc.range).root().equals(cp.root)
-    } catch {
-      return false
-    }
-  })
-}
-
-/** check(), for a note found in the log: one that does not even parse is a bad checkpoint, not an error. */
-function checkInLog(
-  t: LogTree,
-  note: string,
-  keys: readonly NoteVerifier[],
-  origin: string | undefined,
-): { c: CheckpointCheck; cp: Checkpoint | undefined } {
-  try {
-    return check(t, note, keys, origin)
-  } catch (err) {
-    if (!(err instanceof AuditError)) throw err
-    const c: CheckpointCheck = {
-      origin: '',
-      size: 0,
-      signed: false,
-      contained: false,
-      cosignedBy: [],
-      problem: 'signature',
-    }
-    return { c, cp: undefined }
-  }
+  return c
 }
 
 /**
@@ -294,19 +275,19 @@ export async function verifySigned(
     signedThroughSeq: undefined,
     parted: undefined,
   }
+  // Each checkpoint record's note is opened once: its signature, then what the log says of it.
+  const opened = t.checkpoints.map((lc) => openInLog(lc.note, options.keys))
   // The log's origin: that of its first checkpoint a trusted key signed.
-  let origin: string | undefined
-  for (const lc of t.checkpoints) {
-    try {
-      origin = openCheckpoint(lc.note, options.keys).checkpoint.origin
-      break
-    } catch {
-      // not signed by a trusted key, or not a checkpoint: reported below
-    }
-  }
+  const origin = opened.find((o) => o?.signed === true)?.cp.origin
+  // Signed by a trusted key, and the right edge folds to the signed root: what narrowParting may trust.
+  const authentic = t.checkpoints.filter((lc, i) => {
+    const o = opened[i]
+    return o?.signed === true && o.cp.size === lc.size && CompactRange.from(lc.size, lc.range).root().equals(o.cp.root)
+  })
   let lastGood: LogCheckpoint | undefined
-  for (const lc of t.checkpoints) {
-    const { c } = checkInLog(t, lc.note, options.keys, origin)
+  for (let i = 0; i < t.checkpoints.length; i++) {
+    const lc = t.checkpoints[i]!
+    const c = judge(t, opened[i], origin)
     c.seq = lc.seq
     c.covers = lc.covers
     // A checkpoint can only sign records written before it.
@@ -320,14 +301,15 @@ export async function verifySigned(
     if (report.inLog.firstBad === undefined) {
       report.inLog.firstBad = c
       if (c.problem === 'root' && c.signed) {
-        const d = narrowParting(t, authentic(t, options.keys), lastGood?.size ?? 0, lc.size - 1)
+        const d = narrowParting(t, authentic, lastGood?.size ?? 0, lc.size - 1)
         report.parted = { ...seqRange(t, d.from, d.to), by: 'log' }
       }
     }
   }
   report.signedThroughSeq = lastGood?.covers
   if (options.checkpoint !== undefined) {
-    const { c, cp } = check(t, options.checkpoint, options.keys, origin)
+    const { cp, signed } = open(options.checkpoint, options.keys)
+    const c = judge(t, { cp, signed }, origin)
     if (c.signed && options.witnesses !== undefined && options.witnesses.length > 0) {
       try {
         c.cosignedBy = verifyCosignatures(options.checkpoint, options.witnesses).map((w) => w.name)
@@ -340,16 +322,16 @@ export async function verifySigned(
     report.checkpoint = c
     if (c.problem !== undefined) {
       report.ok = false
-      if (report.parted === undefined && cp !== undefined && c.signed) {
+      if (report.parted === undefined && c.signed) {
         if (c.problem === 'shorter')
           report.parted = { fromSeq: t.size > 0 ? t.lastSeq[t.size - 1]! + 1 : 1, toSeq: Number.NaN, by: 'checkpoint' }
         else if (c.problem === 'root') {
-          const d = narrowParting(t, authentic(t, options.keys), 0, cp.size - 1)
+          const d = narrowParting(t, authentic, 0, cp.size - 1)
           report.parted = { ...seqRange(t, d.from, d.to), by: 'checkpoint' }
         }
       }
-    } else if (lastGood === undefined || cp!.size > lastGood.size) {
-      report.signedThroughSeq = t.lastSeq[cp!.size - 1]
+    } else if (lastGood === undefined || cp.size > lastGood.size) {
+      report.signedThroughSeq = t.lastSeq[cp.size - 1]
     }
   }
   return report
