@@ -464,6 +464,19 @@ export function leafBytes(type: number, seq: number, lastSeq: number, timeMs: nu
   return b
 }
 
+/** A record as stored and where it is: what the read side and the signer walk, and what a leaf covers. */
+export interface StoredRecord {
+  type: number
+  seq: number
+  lastSeq: number
+  timeMs: number
+  /** The payload as stored (a view: valid while the walk is on the record). */
+  payload: Buffer
+  segment: string
+  /** Offset of the record's header in its segment. */
+  offset: number
+}
+
 export interface Leaf {
   type: number
   seq: number

@@ -28,6 +28,7 @@ import {
   RECORD_HEADER_BYTES,
   RecordFlag,
   type RecordProblem,
+  type StoredRecord,
   RecordType,
   versionUnsupported,
   SIDE_FILE,
@@ -289,14 +290,7 @@ function corruptError(dir: string, bad: BadSpot): AuditError {
  * leaf covers (shared/format.ts leafHead), and where it is. payload is a view
  * valid until the generator moves on.
  */
-export interface RawRecord {
-  type: number
-  seq: number
-  lastSeq: number
-  timeMs: number
-  payload: Buffer
-  segment: string
-  offset: number
+export interface RawRecord extends StoredRecord {
   /** The segment's log id, 32 lowercase hex digits (all zeros in a version-1 segment). */
   logId: string
 }
@@ -520,7 +514,8 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     if (scan.committedRecords > 0) count(report, scan, scan.committedRecords, scan.commitSeq)
     // Only what is committed counts: an uncommitted tail is neither read nor counted.
     report.events += committedEvents
-    for (const g of gaps) if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
+    for (const g of gaps)
+      if (g.end <= step.end) report.gaps.push({ fromSeq: g.fromSeq, toSeq: g.toSeq, segment: g.segment })
     gaps.length = 0
     report.sealed = scan.sealed
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }

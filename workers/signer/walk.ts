@@ -33,21 +33,14 @@ import {
   SEGMENT_HEADER_BYTES_MAX,
   segmentFileName,
   type SegmentHeader,
+  type StoredRecord,
 } from '../../shared/format.js'
 import { openRegular } from '../../shared/files.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import { CompactRange, leafHashOf } from '../../lib/integrity/index.js'
 
 /** One record as the walk saw it (the callback's view is valid only during the call). */
-export interface WalkedRecord {
-  type: number
-  seq: number
-  lastSeq: number
-  timeMs: number
-  payload: Buffer
-  segment: string
-  offset: number
-}
+export type WalkedRecord = StoredRecord
 
 const PAYLOAD_MAX = LIMITS.eventBytesMax.max
 
