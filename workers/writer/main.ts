@@ -200,7 +200,9 @@ class Writer {
       const seq = this.nextSeq
       invariant(seqLo === seq % U32, `ring record carries seq low bits ${seqLo}, writer expected ${seq % U32}`)
       const type = kind === RING_KIND_EVENT ? RecordType.EVENT : kind
-      invariant(SINK_RECORD_TYPES.has(type), `ring record of kind ${kind}: not a record the sink may publish`)
+      // Checked only for records the sink makes: an emit's path builds no message string.
+      if (kind !== RING_KIND_EVENT)
+        invariant(SINK_RECORD_TYPES.has(type), `ring record of kind ${kind}: not a record the sink may publish`)
       const crypt = this.crypt
       const head = crypt === undefined ? 0 : crypt.headBytes(type)
       if (crypt !== undefined && n > 0 && (off + RECORD_HEADER_BYTES + head + len > cap || crypt.startsBatch(type))) {
