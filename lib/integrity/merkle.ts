@@ -26,9 +26,10 @@
  *   AuditError ERR_AUDIT_PROOF_INVALID with details.problem.
  */
 
-import { createHash, hash as oneShotHash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { FIXED } from '../../shared/limits.js'
+import { sha256, sha256Into } from '../../shared/format.js'
 
 /** Bytes of a SHA-256 hash: every leaf hash, node hash and root. */
 export const HASH_BYTES = 32
@@ -37,6 +38,10 @@ const LEAF_PREFIX = 0x00
 const NODE_PREFIX = 0x01
 const LEAF_PREFIX_BYTES = Buffer.of(LEAF_PREFIX)
 const EMPTY_ROOT = createHash('sha256').digest()
+/** Most right-edge hashes a tree can have: one per bit of its size (≤ 2^53 - 1). */
+const EDGE_HASHES_MAX = 53
+/** CompactRange.append's node input, 0x01 ‖ left ‖ right; the merged hash is written over right. */
+const NODE_SCRATCH = Buffer.alloc(1 + 2 * HASH_BYTES)
 /** A leaf is copied behind its prefix here so that node:crypto hashes it in one call. */
 const SCRATCH = Buffer.alloc(1 + FIXED.merkleScratchBytes)
 
@@ -51,7 +56,7 @@ export function leafHash(data: Uint8Array): Buffer {
   if (data.length <= FIXED.merkleScratchBytes) {
     SCRATCH[0] = LEAF_PREFIX
     SCRATCH.set(data, 1)
-    return oneShotHash('sha256', SCRATCH.subarray(0, bytes), 'buffer') as Buffer
+    return sha256(SCRATCH.subarray(0, bytes))
   }
   // A big leaf: copying it costs more than the second update call.
   return createHash('sha256').update(LEAF_PREFIX_BYTES).update(data).digest()
@@ -64,7 +69,7 @@ export function leafHashOf(head: Uint8Array, body: Uint8Array): Buffer {
     SCRATCH[0] = LEAF_PREFIX
     SCRATCH.set(head, 1)
     SCRATCH.set(body, 1 + head.length)
-    return oneShotHash('sha256', SCRATCH.subarray(0, bytes), 'buffer') as Buffer
+    return sha256(SCRATCH.subarray(0, bytes))
   }
   return createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest()
 }
@@ -78,7 +83,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
     SCRATCH[0] = NODE_PREFIX
     SCRATCH.set(left, 1)
     SCRATCH.set(right, 1 + left.length)
-    return oneShotHash('sha256', SCRATCH.subarray(0, bytes), 'buffer') as Buffer
+    return sha256(SCRATCH.subarray(0, bytes))
   }
   return createHash('sha256').update(Buffer.of(NODE_PREFIX)).update(left).update(right).digest()
 }
@@ -139,16 +144,23 @@ function checkLeafHash(h: unknown): asserts h is Uint8Array {
  */
 export class CompactRange {
   #size: number
-  /** Never mutated in place and never handed out: hashes() and root() return copies. */
-  #hashes: Buffer[]
+  /**
+   * The right edge, HASH_BYTES per hash, biggest subtree first, in one buffer
+   * (a tree of 2^53 - 1 leaves has 53): append() hashes into it in place, so
+   * extending the tree allocates nothing. Never handed out: hashes() and
+   * root() return copies.
+   */
+  #edge: Buffer
+  #count: number
 
-  private constructor(size: number, hashes: Buffer[]) {
+  private constructor(size: number, edge: Buffer, count: number) {
     this.#size = size
-    this.#hashes = hashes
+    this.#edge = edge
+    this.#count = count
   }
 
   static empty(): CompactRange {
-    return new CompactRange(0, [])
+    return new CompactRange(0, Buffer.alloc(EDGE_HASHES_MAX * HASH_BYTES), 0)
   }
 
   /** Resume a tree from its size and right edge (a checkpoint record's hashes()). */
@@ -157,10 +169,9 @@ export class CompactRange {
     if (!Array.isArray(hashes) || hashes.length !== popcount(size))
       throw invalid('range', `a tree of size ${size} has ${popcount(size)} right-edge hashes`)
     for (const h of hashes) if (!isHash(h)) throw invalid('range', `a right-edge hash must be ${HASH_BYTES} bytes`)
-    return new CompactRange(
-      size,
-      hashes.map((h) => Buffer.from(h)),
-    )
+    const edge = Buffer.alloc(EDGE_HASHES_MAX * HASH_BYTES)
+    hashes.forEach((h, i) => edge.set(h, i * HASH_BYTES))
+    return new CompactRange(size, edge, hashes.length)
   }
 
   get size(): number {
@@ -170,10 +181,19 @@ export class CompactRange {
   append(leafHash: Uint8Array): void {
     checkLeafHash(leafHash)
     if (this.#size === Number.MAX_SAFE_INTEGER) throw invalid('size', 'the tree is full (2^53 - 1 leaves)')
-    // Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
-    let merged: Buffer | undefined
-    for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) merged = nodeHash(this.#hashes.pop()!, merged ?? leafHash)
-    this.#hashes.push(merged ?? Buffer.from(leafHash))
+    // Each trailing 1 bit of the old size is a perfect subtree the new leaf
+    // completes: node = SHA-256(0x01 ‖ that subtree's root ‖ what is merged so far).
+    const edge = this.#edge
+    NODE_SCRATCH[0] = NODE_PREFIX
+    NODE_SCRATCH.set(leafHash, 1 + HASH_BYTES)
+    let n = this.#count
+    for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) {
+      n--
+      edge.copy(NODE_SCRATCH, 1, n * HASH_BYTES, (n + 1) * HASH_BYTES)
+      sha256Into(NODE_SCRATCH, NODE_SCRATCH, 1 + HASH_BYTES)
+    }
+    NODE_SCRATCH.copy(edge, n * HASH_BYTES, 1 + HASH_BYTES, 1 + 2 * HASH_BYTES)
+    this.#count = n + 1
     this.#size++
   }
 
@@ -183,20 +203,25 @@ export class CompactRange {
 
   /** The tree's root (MTH): the right edge folded from the right. */
   root(): Buffer {
-    const edge = this.#hashes
-    if (edge.length === 0) return emptyRoot()
-    let root = edge[edge.length - 1]!
-    for (let i = edge.length - 2; i >= 0; i--) root = nodeHash(edge[i]!, root)
-    return edge.length === 1 ? Buffer.from(root) : root
+    const n = this.#count
+    if (n === 0) return emptyRoot()
+    let root = this.#hash(n - 1)
+    for (let i = n - 2; i >= 0; i--) root = nodeHash(this.#hash(i), root)
+    return root
   }
 
   /** The right edge, biggest subtree first: what a checkpoint record stores to resume the tree. */
   hashes(): Buffer[] {
-    return this.#hashes.map((h) => Buffer.from(h))
+    return Array.from({ length: this.#count }, (_, i) => this.#hash(i))
   }
 
   clone(): CompactRange {
-    return new CompactRange(this.#size, [...this.#hashes])
+    return new CompactRange(this.#size, Buffer.from(this.#edge), this.#count)
+  }
+
+  /** A copy of the i-th right-edge hash. */
+  #hash(i: number): Buffer {
+    return Buffer.from(this.#edge.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))
   }
 }
 
