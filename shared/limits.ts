@@ -160,8 +160,14 @@ export const FIXED = {
   witnessesMax: 16,
   /** How often the sink looks whether a checkpoint is due (at most; everyMs when smaller). */
   checkpointPollMs: 50,
+  /**
+   * The signer thread's nice value (Linux: a thread's own priority). Signing is
+   * background work: on a busy host the app thread and the writer go first, and
+   * a signer that falls behind only makes the next checkpoint cover more.
+   */
+  signerThreadNice: 10,
   /** The signer reads durable records in windows of this size (grown only for one larger record). */
-  signerReadWindowBytes: 4 * 1024 * 1024,
+  signerReadWindowBytes: 1024 * 1024,
   /** Most signature lines in one note (the Go reference refuses more than 100). */
   noteSignaturesMax: 100,
   /** Longest key name (a schema-less URL in practice) in UTF-8 bytes. */

@@ -123,7 +123,7 @@ export class RecordCursor {
  * checkRecord, given the window's end, judge exactly as they would with the
  * whole segment.
  */
-function recordWindow(bytes: SegmentBytes, off: number, payloadBytesMax: number): number {
+export function recordWindow(bytes: SegmentBytes, off: number, payloadBytesMax: number): number {
   let i = bytes.window(off, RECORD_HEADER_BYTES)
   if (bytes.filled - i >= RECORD_HEADER_BYTES && bytes.buf.readUInt32LE(i) === RECORD_MAGIC) {
     const len = bytes.buf.readUInt32LE(i + 8)

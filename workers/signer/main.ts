@@ -21,6 +21,8 @@
  * checkpoint covers everything since (nothing in the durable path waits).
  */
 
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {
   encodeCheckpointRecord,
@@ -29,6 +31,7 @@ import {
   type SignTask,
 } from '../../shared/checkpoint-record.js'
 import { dirModeFor, makeDirs } from '../../shared/files.js'
+import { FIXED } from '../../shared/limits.js'
 import { parseSegmentFileName, RecordType } from '../../shared/format.js'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
@@ -46,6 +49,21 @@ import {
   type NoteSignature,
 } from '../../lib/integrity/index.js'
 import { appendLeaves, segmentsOf, walkRecords } from './walk.js'
+
+/**
+ * Lower this thread's priority (FIXED.signerThreadNice). On Linux a thread has
+ * its own nice value, set through its id (/proc/thread-self names it); the app
+ * thread and the writer keep theirs. Elsewhere, or when refused, nothing changes.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')))
+    if (Number.isSafeInteger(tid) && tid > 0 && tid !== process.pid) os.setPriority(tid, FIXED.signerThreadNice)
+  } catch {
+    // not Linux, or not allowed: the signer runs at the process's priority
+  }
+}
+lowerThreadPriority()
 
 const signers = new Map<string, Promise<NoteSigner>>()
 

@@ -13,6 +13,10 @@
  *   walk costs one CRC and one leaf hash per record. Anything else is
  *   ERR_AUDIT_CORRUPT naming segment, offset and seq: the signer never signs a
  *   tree over bytes it could not read as records.
+ * - Reads are synchronous positioned reads through shared/bytes.ts: this is
+ *   the signer's own thread, and the libuv pool stays free for the writer's
+ *   fdatasync (asynchronous reads queued there delayed every batch's sync and
+ *   cost a third of durable throughput, docs/performance.md).
  * - Memory: one window of FIXED.signerReadWindowBytes, grown only to hold one
  *   record larger than it (at most the largest record the format allows).
  * - A segment ends at a SEALED record (v2) or at its last record when the next
@@ -35,7 +39,8 @@ import {
   type SegmentHeader,
   type StoredRecord,
 } from '../../shared/format.js'
-import { openRegular } from '../../shared/files.js'
+import { SegmentBytes } from '../../shared/bytes.js'
+import { recordWindow } from '../../shared/scan.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
 import { CompactRange, leafHashOf } from '../../lib/integrity/index.js'
 
@@ -63,39 +68,21 @@ export async function segmentsOf(dir: string): Promise<string[]> {
   return (await fs.readdir(dir)).filter((n) => parseSegmentFileName(n) !== undefined).sort()
 }
 
-class SegmentFile {
-  private constructor(
-    readonly name: string,
-    private readonly fh: fs.FileHandle,
-    readonly header: SegmentHeader,
-  ) {}
-
-  static async open(dir: string, name: string): Promise<SegmentFile> {
-    const fh = await openRegular(path.join(dir, name), 'r')
-    try {
-      const head = Buffer.alloc(SEGMENT_HEADER_BYTES_MAX)
-      const { bytesRead } = await fh.read(head, 0, head.length, 0)
-      const h = decodeSegmentHeader(head.subarray(0, bytesRead))
-      if ('problem' in h) throw corrupt(name, 0, parseSegmentFileName(name) ?? 0, `segment header is bad: ${h.problem}`)
-      return new SegmentFile(name, fh, h)
-    } catch (err) {
-      await fh.close()
-      throw err
-    }
-  }
-
-  async read(buf: Buffer, off: number, len: number): Promise<number> {
-    let got = 0
-    while (got < len) {
-      const { bytesRead } = await this.fh.read(buf, got, len - got, off + got)
-      if (bytesRead === 0) break
-      got += bytesRead
-    }
-    return got
-  }
-
-  close(): Promise<void> {
-    return this.fh.close()
+/** A segment opened for the walk: its bytes through a window (synchronous reads) and its header. */
+function openSegment(dir: string, name: string): { bytes: SegmentBytes & { close(): void }; header: SegmentHeader } {
+  const file = path.join(dir, name)
+  const bytes = SegmentBytes.open(file, {
+    windowBytes: FIXED.signerReadWindowBytes,
+    fail: (err) => new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, { cause: err }),
+  })
+  try {
+    const i = bytes.window(0, SEGMENT_HEADER_BYTES_MAX)
+    const h = decodeSegmentHeader(bytes.buf.subarray(i, bytes.filled))
+    if ('problem' in h) throw corrupt(name, 0, parseSegmentFileName(name) ?? 0, `segment header is bad: ${h.problem}`)
+    return { bytes, header: h }
+  } catch (err) {
+    bytes.close()
+    throw err
   }
 }
 
@@ -142,61 +129,39 @@ async function walkFrom(
   if (name === undefined) throw corrupt(segmentFileName(fromSeq), 0, fromSeq, 'no segment holds this seq')
   let expected = start === undefined ? parseSegmentFileName(name)! : fromSeq
   let firstOffset = start?.offset
-  let window = Buffer.allocUnsafe(FIXED.signerReadWindowBytes)
   let next: WalkPosition | undefined
   while (expected <= toSeq) {
-    const seg = await SegmentFile.open(dir, name)
-    let off = firstOffset ?? seg.header.bytes
+    const { bytes, header } = openSegment(dir, name)
+    let off = firstOffset ?? header.bytes
     firstOffset = undefined
     let sealed = false
     try {
-      for (;;) {
-        // One window of records from off; a record larger than the window grows it once.
-        const got = await seg.read(window, off, window.length)
-        let at = 0
-        while (expected <= toSeq && at + RECORD_HEADER_BYTES <= got) {
-          const f = looksLikeRecord(window, at, got, seg.header.saltSeed, PAYLOAD_MAX, seg.header.rules)
-          if (f === undefined) {
-            const len = window.readUInt32LE(at + 8)
-            if (at + RECORD_HEADER_BYTES + len > got && len <= PAYLOAD_MAX && got === window.length) break // cut by the window
-            throw corrupt(name, off + at, expected, 'a durable record does not check out')
-          }
-          if (f.seq !== expected) throw corrupt(name, off + at, expected, `record has seq ${f.seq}`)
-          if (f.seq >= fromSeq)
-            visit({
-              type: f.type,
-              seq: f.seq,
-              lastSeq: f.lastSeq,
-              timeMs: f.timeMs,
-              payload: window.subarray(at + RECORD_HEADER_BYTES, f.end),
-              segment: name,
-              offset: off + at,
-            })
-          expected = f.lastSeq + 1
-          at = f.end
-          next = { segment: name, offset: off + at }
-          if ((f.flags & RecordFlag.SEALED) !== 0) {
-            sealed = true
-            next = undefined
-            break
-          }
-        }
-        if (sealed || expected > toSeq) break
-        if (at === 0) {
-          // Nothing whole in the window: either one record larger than it, or the end of the data.
-          if (got === window.length) {
-            const need = RECORD_HEADER_BYTES + window.readUInt32LE(8)
-            if (need > window.length && need <= RECORD_HEADER_BYTES + PAYLOAD_MAX) {
-              window = Buffer.allocUnsafe(need)
-              continue
-            }
-          }
+      while (expected <= toSeq && off + RECORD_HEADER_BYTES <= bytes.size) {
+        const i = recordWindow(bytes, off, PAYLOAD_MAX)
+        const f = looksLikeRecord(bytes.buf, i, bytes.filled, header.saltSeed, PAYLOAD_MAX, header.rules)
+        if (f === undefined) throw corrupt(name, off, expected, 'a durable record does not check out')
+        if (f.seq !== expected) throw corrupt(name, off, expected, `record has seq ${f.seq}`)
+        if (f.seq >= fromSeq)
+          visit({
+            type: f.type,
+            seq: f.seq,
+            lastSeq: f.lastSeq,
+            timeMs: f.timeMs,
+            payload: bytes.buf.subarray(i + RECORD_HEADER_BYTES, f.end),
+            segment: name,
+            offset: off,
+          })
+        expected = f.lastSeq + 1
+        off += f.end - i
+        next = { segment: name, offset: off }
+        if ((f.flags & RecordFlag.SEALED) !== 0) {
+          sealed = true
+          next = undefined
           break
         }
-        off += at
       }
     } finally {
-      await seg.close()
+      bytes.close()
     }
     if (expected > toSeq) return next
     // The segment ended (sealed, or v1 without a seal): the next one starts at the next seq.
