@@ -83,6 +83,7 @@ export {
   CLEF_SEQ_PROPERTY,
   type JsonRecord,
   salvageSegments,
+  payloadOf,
   type LostRange,
   type RepairRange,
   type SkippedRecord,

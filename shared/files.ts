@@ -166,7 +166,8 @@ export async function createRegular(file: string, mode: number): Promise<fsp.Fil
   return fh
 }
 
-function tooLarge(file: string, bytes: number, bytesMax: number): AuditError {
+/** A file larger than any of its kind can be (ERR_AUDIT_NOT_A_WAL): refused without reading it. */
+export function tooLarge(file: string, bytes: number, bytesMax: number): AuditError {
   return new AuditError(
     ERROR_CODES.NOT_A_WAL,
     `${file} holds ${bytes} bytes, more than the ${bytesMax} a file of its kind can hold: not a file mtlog-audit wrote`,

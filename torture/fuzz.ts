@@ -36,7 +36,16 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { AuditError, ERROR_CODES, exportLog, readLog, recoverLog, salvageSegments, verifyLog } from '../lib/index.js'
+import {
+  AuditError,
+  ERROR_CODES,
+  exportLog,
+  payloadOf,
+  readLog,
+  recoverLog,
+  salvageSegments,
+  verifyLog,
+} from '../lib/index.js'
 import { type Base, buildBases } from './fuzz-bases.js'
 import { baseInfo, type BaseInfo, type Entry, type Mutated, mutate } from './fuzz-mutate.js'
 import { mulberry32, pick } from './prng.js'
@@ -444,7 +453,7 @@ export class FuzzEngine {
           if (it.kind !== 'record') continue
           const c = it.rec
           // (`?? T_EVENT`: builds before format v2 had events only and no type field, for before/after runs)
-          const key = frameKey(c.type ?? T_EVENT, c.timeMs, c.buf.subarray(c.offset + 64, c.end))
+          const key = frameKey(c.type ?? T_EVENT, c.timeMs, payloadOf(c))
           if (o.frames.get(c.seq)?.has(key) !== true) {
             if (c.linkVerified)
               fail('changed', `salvageSegments yielded seq ${c.seq} (linked) that the original does not hold there`)

@@ -17,13 +17,29 @@
  * a lost range is exact even when a whole segment is gone. Only the end of the
  * log cannot be bounded: bytes after the last intact record of the last segment
  * are reported as the `tail` (an unknown number of records, or a torn write).
- * Input files are only read. Memory: one segment per copy at a time.
+ *
+ * Each copy of a segment is read through a SegmentBytes window (shared/bytes.ts,
+ * positioned reads), never whole. A candidate is metadata only (offset, end,
+ * seq range, type, flags, time, stored CRC, and the copy it is in); the merge
+ * reads a record's bytes again when it needs them (its hash link, its stored
+ * hash, a comparison with its twin in the other copy), and so does
+ * payloadOf(rec) / recordBytes(rec): each returns a copy of that one record's
+ * bytes, checked against the CRC the scan saw (ERR_AUDIT_CORRUPT when the file
+ * changed meanwhile). The copies stay open while their SegmentResult is the
+ * current one: from the yield until the generator is resumed (or returned), then
+ * they are closed; reading a record after that is ERR_AUDIT_INVARIANT. So a
+ * consumer takes payloads one at a time, inside its loop.
+ *
+ * Input files are only read. Memory: per copy, one window (FIXED.segmentWindowBytes,
+ * or one record when a record is larger) plus the candidates' metadata (some
+ * 100-200 bytes per record of the segment); never the segment's bytes or all of
+ * its payloads.
  */
 
 import { listSegments } from './reader.js'
-import fs from 'node:fs/promises'
 import path from 'node:path'
-import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { AuditError, ERROR_CODES, invariant } from '../../shared/errors.js'
+import { type Bytes, bytesOf, SegmentBytes } from '../../shared/bytes.js'
 import { crc32c } from '../../shared/crc32c.js'
 import {
   checkRecord,
@@ -32,8 +48,6 @@ import {
   looksLikeRecord,
   parseSegmentFileName,
   RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
-  readI64,
   type RecordFrame,
   RecordFlag,
   type RecordRules,
@@ -45,16 +59,34 @@ import {
   sha256,
   versionUnsupported,
 } from '../../shared/format.js'
-import { LIMITS } from '../../shared/limits.js'
-import { nextIntact } from '../../shared/scan.js'
-import { readRegular } from '../../shared/files.js'
+import { FIXED, LIMITS } from '../../shared/limits.js'
+import { nextIntact, recordWindow } from '../../shared/scan.js'
+import { tooLarge } from '../../shared/files.js'
 import { checkDir } from './args.js'
 
 const PAYLOAD_MAX = LIMITS.eventBytesMax.max
-const MAGIC = Buffer.alloc(4)
-MAGIC.writeUInt32LE(RECORD_MAGIC)
 
 export type CopyName = 'primary' | 'mirror'
+
+/**
+ * Where a candidate's bytes are: one copy of one segment, read through its
+ * window, with the salt its records were checked with. Not serialized (toJSON).
+ */
+export class CopySource {
+  constructor(
+    readonly bytes: SegmentBytes,
+    readonly segment: string,
+    readonly copy: 0 | 1,
+    readonly saltSeed: number,
+  ) {}
+
+  toJSON(): { segment: string; copy: CopyName } {
+    return { segment: this.segment, copy: COPY_NAMES[this.copy]! }
+  }
+}
+
+/** Copies salvageSegments has closed: their records can no longer be read. */
+const closed = new WeakSet<SegmentBytes>()
 
 /** A record that checks out on its own: magic, length, CRC with the segment's salt, type. */
 export interface Candidate {
@@ -68,7 +100,10 @@ export interface Candidate {
   offset: number
   end: number
   copy: 0 | 1
-  buf: Buffer
+  /** The record's stored CRC, as the scan read it (a later read must find the same). */
+  crc: number
+  /** The copy it is in; its bytes are read from there when needed (see the module comment). */
+  source: CopySource
 }
 
 /** Bytes where no record checks out, and the first problem found there (docs/wal-format.md section 6). */
@@ -82,7 +117,8 @@ export interface CopyScan {
   copy: 0 | 1
   present: boolean
   size: number
-  buf: Buffer | undefined
+  /** The copy's bytes, read through a window (undefined when the file is missing). */
+  bytes: SegmentBytes | undefined
   header: SegmentHeader | undefined
   headerBytes: Buffer | undefined
   /** Where records start: the header's size (v1 80 bytes, v2 128), from the header or its twin's. */
@@ -167,42 +203,70 @@ const COPY_NAMES: readonly CopyName[] = ['primary', 'mirror']
 /** Segment names of a directory, with the read side's errors. */
 export const listWal = listSegments
 
-async function readIfPresent(file: string): Promise<Buffer | undefined> {
+/** A segment file opened for windowed reads, or undefined when it does not exist. */
+function openIfPresent(file: string, windowBytes: number): (SegmentBytes & { close(): void }) | undefined {
+  const name = path.basename(file)
+  let bytes: SegmentBytes & { close(): void }
   try {
-    return await readRegular(file, LIMITS.segmentBytesMax.max)
+    bytes = SegmentBytes.open(file, {
+      windowBytes,
+      fail: (err) =>
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? err
+          : new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, {
+              cause: err,
+              details: { segment: name },
+            }),
+    })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    if (err instanceof AuditError) throw err // not a regular file: ERR_AUDIT_NOT_A_FILE
-    throw new AuditError(ERROR_CODES.IO, `cannot read ${file}: ${(err as Error).message}`, {
-      cause: err,
-      details: { segment: path.basename(file) },
-    })
+    throw err // not a regular file: ERR_AUDIT_NOT_A_FILE; an fs error: ERR_AUDIT_IO
   }
+  // No writer makes a larger segment: not a file mtlog-audit wrote (as a whole-file read refused it).
+  if (bytes.size > LIMITS.segmentBytesMax.max) {
+    bytes.close()
+    throw tooLarge(file, bytes.size, LIMITS.segmentBytesMax.max)
+  }
+  return bytes
 }
 
-function intactAt(buf: Buffer, off: number, saltSeed: number, rules: RecordRules): RecordFrame | undefined {
-  return looksLikeRecord(buf, off, buf.length, saltSeed, PAYLOAD_MAX, rules)
+/** The record starting at off, when it checks out on its own; the bytes' window then holds all of it. */
+function intactAt(
+  b: SegmentBytes,
+  off: number,
+  saltSeed: number,
+  rules: RecordRules,
+): (RecordFrame & { crc: number }) | undefined {
+  const i = recordWindow(b, off, PAYLOAD_MAX)
+  const r = looksLikeRecord(b.buf, i, b.filled, saltSeed, PAYLOAD_MAX, rules)
+  return r === undefined ? undefined : { ...r, end: r.end - i + off, crc: b.buf.readUInt32LE(i + 4) }
 }
 
 /** The problem of the bytes at off, in the order of docs/wal-format.md section 6 (seq and chain are checked later). */
-function problemAt(buf: Buffer, off: number, saltSeed: number): string {
-  const r = checkRecord(buf, off, buf.length, saltSeed, -1, Buffer.alloc(HASH_BYTES), PAYLOAD_MAX)
+function problemAt(b: SegmentBytes, off: number, saltSeed: number): string {
+  const i = recordWindow(b, off, PAYLOAD_MAX)
+  const r = checkRecord(b.buf, i, b.filled, saltSeed, -1, Buffer.alloc(HASH_BYTES), PAYLOAD_MAX)
   return r.ok ? 'unknown' : r.problem
 }
 
-/** Walk one copy of a segment; at damage, resync on the next record that checks out. */
+/**
+ * Walk one copy of a segment; at damage, resync on the next record that checks
+ * out. The bytes are read through their window (a Buffer is taken as it is);
+ * the candidates keep no bytes, only where they are.
+ */
 export function scanCopy(
-  buf: Buffer | undefined,
+  input: Bytes | undefined,
   copy: 0 | 1,
   nameSeq: number,
   twin: SegmentHeader | undefined,
   name: string,
 ): CopyScan {
+  const b = input === undefined ? undefined : bytesOf(input)
   const scan: CopyScan = {
     copy,
-    present: buf !== undefined,
-    size: buf?.length ?? 0,
-    buf,
+    present: b !== undefined,
+    size: b?.size ?? 0,
+    bytes: b,
     header: undefined,
     headerBytes: undefined,
     start: SEGMENT_HEADER_BYTES,
@@ -211,14 +275,16 @@ export function scanCopy(
     cands: [],
     spots: [],
   }
-  if (buf === undefined) {
+  if (b === undefined) {
     scan.headerProblem = 'missing'
     return scan
   }
-  const h = decodeSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES))
+  const hi = b.window(0, SEGMENT_HEADER_BYTES)
+  const head = Buffer.from(b.buf.subarray(hi, Math.min(b.filled, hi + SEGMENT_HEADER_BYTES)))
+  const h = decodeSegmentHeader(head)
   let saltSeed: number | undefined
   let rules: RecordRules = RULES_V2
-  let start = buf[8] === 1 ? SEGMENT_HEADER_BYTES_V1 : SEGMENT_HEADER_BYTES
+  let start = head[8] === 1 ? SEGMENT_HEADER_BYTES_V1 : SEGMENT_HEADER_BYTES
   if ('problem' in h) {
     if (h.problem === 'version') {
       throw versionUnsupported(name, h.version)
@@ -230,7 +296,7 @@ export function scanCopy(
       saltSeed = twin.saltSeed
       rules = twin.rules
       start = twin.bytes
-    } else if (buf.length >= 72) saltSeed = crc32c(buf.subarray(64, 72))
+    } else if (head.length >= 72) saltSeed = crc32c(head.subarray(64, 72))
   } else {
     saltSeed = h.saltSeed
     rules = h.rules
@@ -238,51 +304,100 @@ export function scanCopy(
     if (h.firstSeq !== nameSeq) scan.headerProblem = 'file-name'
     else {
       scan.header = h
-      scan.headerBytes = Buffer.from(buf.subarray(0, h.bytes))
+      scan.headerBytes = head.subarray(0, h.bytes)
     }
   }
   scan.start = start
-  if (saltSeed === undefined || buf.length <= start) return scan
+  if (saltSeed === undefined || b.size <= start) {
+    scan.size = b.size
+    return scan
+  }
+  const source = new CopySource(b, name, copy, saltSeed)
   let off = start
   const cands: Candidate[] = []
-  while (off < buf.length) {
-    const r = intactAt(buf, off, saltSeed, rules)
+  // b.size, not a size taken once: it shrinks when the file was cut while it is read.
+  while (off < b.size) {
+    const r = intactAt(b, off, saltSeed, rules)
     if (r !== undefined) {
       cands.push({
         type: r.type,
         lastSeq: r.lastSeq,
         seq: r.seq,
-        timeMs: readI64(buf, off + 24),
+        timeMs: r.timeMs,
         flags: r.flags,
         batchIndex: r.batchIndex,
         offset: off,
         end: r.end,
         copy,
-        buf,
+        crc: r.crc,
+        source,
       })
       off = r.end
       continue
     }
-    const problem = problemAt(buf, off, saltSeed)
+    const problem = problemAt(b, off, saltSeed)
     // Resync with the one record walker's loose step (shared/scan.ts).
-    const next = nextIntact(buf, off + 1, buf.length, saltSeed, PAYLOAD_MAX, rules)?.offset ?? buf.length
+    const next = nextIntact(b, off + 1, b.size, saltSeed, PAYLOAD_MAX, rules)?.offset ?? b.size
     scan.spots.push({ offset: off, bytes: next - off, problem })
     off = next
   }
+  scan.size = b.size
   scan.cands = cands
   scan.saltKnown = cands.length > 0 || scan.header !== undefined || twin !== undefined
   return scan
 }
 
-function linkOk(c: Candidate, prevHash: Buffer): boolean {
-  const stored = c.buf.subarray(c.offset + 32, c.offset + 64)
-  const bytes = Buffer.from(c.buf.subarray(c.offset + 8, c.end))
-  prevHash.copy(bytes, 24)
-  return sha256(bytes).equals(stored)
+/** The window index of candidate c's bytes [offset, end), all of them in its copy's window until that copy is read again. */
+function recordIn(c: Candidate): number {
+  const { bytes, segment } = c.source
+  invariant(
+    !closed.has(bytes),
+    `the ${COPY_NAMES[c.copy]} copy of ${segment} is closed: a salvaged record can be read only while its segment's result is the current one`,
+  )
+  const i = bytes.window(c.offset, c.end - c.offset)
+  if (bytes.filled - i < c.end - c.offset) throw changedMeanwhile(c)
+  return i
 }
 
-function storedHash(c: Candidate): Buffer {
-  return Buffer.from(c.buf.subarray(c.offset + 32, c.offset + 64))
+function changedMeanwhile(c: Candidate): AuditError {
+  const { segment } = c.source
+  return new AuditError(
+    ERROR_CODES.CORRUPT,
+    `${segment} changed while it was read: the record at offset ${c.offset} (seq ${c.seq}) of the ${COPY_NAMES[c.copy]} copy no longer checks out (nothing may write a log while it is salvaged)`,
+    { details: { segment, offset: c.offset, seq: c.seq, problem: 'checksum' } },
+  )
+}
+
+/** A copy of candidate c's bytes [offset, end), checked against the CRC the scan saw. */
+export function recordBytes(c: Candidate): Buffer {
+  const i = recordIn(c)
+  const { bytes, saltSeed } = c.source
+  const len = c.end - c.offset
+  if (bytes.buf.readUInt32LE(i + 4) !== c.crc || crc32c(bytes.buf, saltSeed, i + 8, i + len) !== c.crc)
+    throw changedMeanwhile(c)
+  return Buffer.from(bytes.buf.subarray(i, i + len))
+}
+
+/** The payload bytes of a salvaged record: a copy, read from its copy of the segment (see the module comment). */
+export function payloadOf(c: Candidate): Buffer {
+  return recordBytes(c).subarray(RECORD_HEADER_BYTES)
+}
+
+/** Does c link to prevHash? (Its hash field is set to prevHash in the window for the hash, then put back.) */
+function linkOk(c: Candidate, prevHash: Buffer): boolean {
+  const i = recordIn(c)
+  const buf = c.source.bytes.buf
+  const stored = Buffer.from(buf.subarray(i + 32, i + 64))
+  prevHash.copy(buf, i + 32)
+  const ok = sha256(buf.subarray(i + 8, i + c.end - c.offset)).equals(stored)
+  stored.copy(buf, i + 32)
+  return ok
+}
+
+/** The hash stored in record c (a copy). */
+export function storedHash(c: Candidate): Buffer {
+  const i = recordIn(c)
+  return Buffer.from(c.source.bytes.buf.subarray(i + 32, i + 64))
 }
 
 /** For each candidate, the candidate that ends where it starts in the same copy (its neighbour on disk). */
@@ -397,8 +512,15 @@ function skip(ctx: MergeCtx, c: Candidate, reason: SkippedRecord['reason'], mess
   ctx.clean = false
 }
 
+/** Do a and b hold the same bytes? Read through their copies' windows (one of them copied out when both are in one copy). */
 function sameBytes(a: Candidate, b: Candidate): boolean {
-  return a.buf.subarray(a.offset, a.end).equals(b.buf.subarray(b.offset, b.end))
+  if (a === b) return true
+  const len = a.end - a.offset
+  if (b.end - b.offset !== len || a.crc !== b.crc) return false
+  if (a.source.bytes === b.source.bytes) return recordBytes(a).equals(recordBytes(b))
+  const i = recordIn(a)
+  const k = recordIn(b)
+  return a.source.bytes.buf.subarray(i, i + len).equals(b.source.bytes.buf.subarray(k, k + len))
 }
 
 /** Seqs before this segment that no segment holds: a missing segment. */
@@ -733,12 +855,22 @@ export function mergeSegment(
 /**
  * Salvage a WAL (and its mirror), one segment at a time, in seq order. The
  * union of both copies' segment names is walked; a name missing in one copy is
- * taken from the other.
+ * taken from the other. A segment's copies are open while its result is the
+ * current one (payloadOf reads from them), and closed when the generator is
+ * resumed, returned or fails.
  */
 export async function* salvageSegments(dir: string, mirror?: string): AsyncGenerator<SegmentResult> {
   checkDir(dir, 'salvageSegments')
   if (mirror !== undefined) checkDir(mirror, 'salvageSegments', 'mirror')
-  const dirs = mirror === undefined ? [path.resolve(dir)] : [path.resolve(dir), path.resolve(mirror)]
+  yield* salvageDirs(mirror === undefined ? [dir] : [dir, mirror])
+}
+
+/** salvageSegments over checked directories, reading through windows of windowBytes (tests pass small ones). */
+export async function* salvageDirs(
+  dirList: string[],
+  windowBytes = FIXED.segmentWindowBytes,
+): AsyncGenerator<SegmentResult> {
+  const dirs = dirList.map((d) => path.resolve(d))
   const lists = await Promise.all(dirs.map((d) => listWal(d)))
   const names = [...new Set(lists.flatMap((l) => l.segments))].sort()
   const state = initialState()
@@ -746,34 +878,47 @@ export async function* salvageSegments(dir: string, mirror?: string): AsyncGener
     const name = names[i]!
     const nameSeq = parseSegmentFileName(name)!
     const nextNameSeq = i + 1 < names.length ? parseSegmentFileName(names[i + 1]!)! : undefined
-    const bufs = await Promise.all(dirs.map((d) => readIfPresent(path.join(d, name))))
-    const first = bufs.map((b, k) => scanCopy(b, k as 0 | 1, nameSeq, undefined, name))
-    // A copy whose header is damaged is scanned again with its twin's salt.
-    const good = first.find((c) => c.header !== undefined)?.header
-    const scans = first.map((c, k) =>
-      c.present && c.header === undefined && good !== undefined
-        ? scanCopy(bufs[k], k as 0 | 1, nameSeq, good, name)
-        : c,
-    )
-    if (good !== undefined) {
-      for (const c of scans) {
-        if (c.header !== undefined && !c.header.salt.equals(good.salt)) {
-          throw new AuditError(
-            ERROR_CODES.CORRUPT,
-            `the WAL and its mirror hold different histories: segment headers differ (segment ${name}, offset 0, seq ${nameSeq})`,
-            {
-              details: { segment: name, offset: 0, seq: nameSeq, problem: 'mirror-diverged' },
-            },
-          )
-        }
+    const files: ((SegmentBytes & { close(): void }) | undefined)[] = []
+    try {
+      for (const d of dirs) files.push(openIfPresent(path.join(d, name), windowBytes))
+      const merged = salvageOne(name, nameSeq, nextNameSeq, files, state)
+      yield { ...merged, bytesRead: files.reduce((a, b) => a + (b?.size ?? 0), 0) }
+    } finally {
+      for (const f of files) {
+        if (f === undefined) continue
+        closed.add(f)
+        f.close()
       }
     }
-    const merged = mergeSegment(name, nameSeq, nextNameSeq, scans, state)
-    yield { ...merged, bytesRead: bufs.reduce((a, b) => a + (b?.length ?? 0), 0) }
   }
 }
 
-/** The payload bytes of a chosen record. */
-export function payloadOf(c: Candidate): Buffer {
-  return c.buf.subarray(c.offset + RECORD_HEADER_BYTES, c.end)
+/** One segment: scan each copy (again with its twin's salt when its header is bad), check they agree, merge. */
+function salvageOne(
+  name: string,
+  nameSeq: number,
+  nextNameSeq: number | undefined,
+  files: (SegmentBytes | undefined)[],
+  state: SalvageState,
+): Omit<SegmentResult, 'bytesRead'> {
+  const first = files.map((b, k) => scanCopy(b, k as 0 | 1, nameSeq, undefined, name))
+  // A copy whose header is damaged is scanned again with its twin's salt.
+  const good = first.find((c) => c.header !== undefined)?.header
+  const scans = first.map((c, k) =>
+    c.present && c.header === undefined && good !== undefined ? scanCopy(files[k], k as 0 | 1, nameSeq, good, name) : c,
+  )
+  if (good !== undefined) {
+    for (const c of scans) {
+      if (c.header !== undefined && !c.header.salt.equals(good.salt)) {
+        throw new AuditError(
+          ERROR_CODES.CORRUPT,
+          `the WAL and its mirror hold different histories: segment headers differ (segment ${name}, offset 0, seq ${nameSeq})`,
+          {
+            details: { segment: name, offset: 0, seq: nameSeq, problem: 'mirror-diverged' },
+          },
+        )
+      }
+    }
+  }
+  return mergeSegment(name, nameSeq, nextNameSeq, scans, state)
 }

@@ -9,7 +9,7 @@ import type fs from 'node:fs/promises'
 import path from 'node:path'
 import { decodeSegmentHeader, RecordFlag, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { openRegular } from '../../shared/files.js'
-import type { SegmentResult } from '../read/index.js'
+import { recordBytes, type SegmentResult, storedHash } from '../read/index.js'
 import type { WalRewriter } from './rewrite.js'
 
 /**
@@ -28,23 +28,22 @@ export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
   return last?.kind === 'record' && (last.rec.flags & RecordFlag.SEALED) !== 0
 }
 
-/** Copy a copyable segment as it is; returns the last seq it holds (undefined for a header-only one). */
+/**
+ * Copy a copyable segment as it is; returns the last seq it holds (undefined for a header-only one).
+ * The records are read one at a time from salvage's open copies (recordBytes) while they are written.
+ */
 export async function copyRaw(writer: WalRewriter, seg: SegmentResult): Promise<number | undefined> {
   const recs = seg.items.flatMap((it) => (it.kind === 'record' ? [it.rec] : []))
   const last = recs[recs.length - 1]
   await writer.rawSegment(
     seg.name,
     seg.header!,
-    recs.map((r) => r.buf.subarray(r.offset, r.end)),
+    (function* () {
+      for (const r of recs) yield recordBytes(r)
+    })(),
     last === undefined
       ? undefined
-      : {
-          seq: last.seq,
-          lastSeq: last.lastSeq,
-          type: last.type,
-          flags: last.flags,
-          hash: last.buf.subarray(last.offset + 32, last.offset + 64),
-        },
+      : { seq: last.seq, lastSeq: last.lastSeq, type: last.type, flags: last.flags, hash: storedHash(last) },
     seg.nameSeq,
   )
   return last?.lastSeq

@@ -85,19 +85,30 @@ const BATCH_RECORDS_DEFAULT = 4096
 const RECORD_BYTES_MAX = RECORD_HEADER_BYTES + LIMITS.eventBytesMax.max
 
 /** Write buffers in order, about WRITE_BUFFER_BYTES per call, looping on short writes. */
-async function writeAll(fh: fs.FileHandle, bufs: Buffer[]): Promise<void> {
-  let i = 0
-  while (i < bufs.length) {
-    const group: Buffer[] = []
-    let bytes = 0
-    while (i < bufs.length && (group.length === 0 || bytes + bufs[i]!.length <= WRITE_BUFFER_BYTES)) {
-      bytes += bufs[i]!.length
-      group.push(bufs[i++]!)
-    }
+async function writeAll(fh: fs.FileHandle, bufs: Iterable<Buffer>): Promise<number> {
+  let group: Buffer[] = []
+  let bytes = 0
+  let count = 0
+  const flush = async (): Promise<void> => {
     const data = group.length === 1 ? group[0]! : Buffer.concat(group, bytes)
     let done = 0
     while (done < data.length) done += (await fh.write(data, done, data.length - done)).bytesWritten
+    group = []
+    bytes = 0
   }
+  for (const b of bufs) {
+    if (group.length > 0 && bytes + b.length > WRITE_BUFFER_BYTES) await flush()
+    group.push(b)
+    bytes += b.length
+    count++
+  }
+  if (group.length > 0) await flush()
+  return count
+}
+
+function* prepend(first: Buffer, rest: Iterable<Buffer>): Generator<Buffer> {
+  yield first
+  yield* rest
 }
 
 /** The seal recover ends its output with: the log was closed by a recovery, not by a writer. */
@@ -169,7 +180,7 @@ export class WalRewriter {
   async rawSegment(
     name: string,
     header: Buffer,
-    records: Buffer[],
+    records: Iterable<Buffer>,
     last: { seq: number; lastSeq: number; type: number; flags: number; hash: Buffer } | undefined,
     firstSeq: number,
   ): Promise<void> {
@@ -182,10 +193,12 @@ export class WalRewriter {
       `raw v2 segment ${name} is not sealed`,
     )
     const file = path.join(this.dir, name)
+    let written = 0
     try {
       const fh = await createRegular(file, this.fileMode)
       try {
-        await writeAll(fh, [header, ...records])
+        // Records are taken as they are written: a caller may read them one at a time.
+        written = (await writeAll(fh, prepend(header, records))) - 1
         await fh.datasync()
       } finally {
         await fh.close()
@@ -194,7 +207,7 @@ export class WalRewriter {
       throw ioError('write', file, err)
     }
     this.segments.push(name)
-    this.records += records.length
+    this.records += written
     if (version !== 1) this.v2Written = true
     if (last !== undefined) {
       this.nextSeq = last.lastSeq + 1
