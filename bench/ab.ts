@@ -2,7 +2,13 @@
  * A/B of two builds of mtlog-audit on this machine, in one process, interleaved.
  *
  *   node dist/bench/ab.js --before <dist dir> --after <dist dir> [--windows 1,16,256,4096] [--rounds 8] [--seconds 1.5]
- *        [--before-options JSON] [--after-options JSON]
+ *        [--open-rate 10000] [--before-options JSON] [--after-options JSON]
+ *
+ * --open-rate R adds an open loop at R events/s to every round (on both
+ * sides, like a window): its latency counts from each event's scheduled time,
+ * so a stall shows even when throughput does not. Its row gives p50/p99 per
+ * side (medians over rounds) and the spread of `before`'s p99 over the rounds:
+ * an `after` p99 inside that spread is within the noise of the machine.
  *
  * The options are merged into AuditSink.open's for that side, so one build can
  * be paired with itself, a feature off against on (e.g. --after-options
@@ -34,7 +40,7 @@ import { pathToFileURL } from 'node:url'
 import { localResultsDir } from './engine/checkout.js'
 import { eventMaker } from './engine/events.js'
 import { LatencyLog, spread, summarize } from './engine/latency.js'
-import { closedLoop } from './engine/loops.js'
+import { closedLoop, openLoop } from './engine/loops.js'
 import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
 import { fmt } from './engine/tables.js'
 import type { AuditSink } from '../lib/sink/index.js'
@@ -61,16 +67,27 @@ async function loadBuild(dist: string, extra: Extra): Promise<Open> {
   return (o) => mod.AuditSink.open({ ...o, ...withDir(extra, o.dir) } as Parameters<Open>[0])
 }
 
-async function once(open: Open, window: number, seconds: number, baseDir: string): Promise<Sample> {
+/** A closed loop with `window` emits in flight, or an open loop at `rate` events/s. */
+type Load = { window: number } | { rate: number }
+
+const loadName = (l: Load): string => ('rate' in l ? `open ${l.rate}/s` : String(l.window))
+
+/** Grace after an open loop's last scheduled event before the rest is counted as late (bench/engine/loops.ts). */
+const OPEN_GRACE_MS = 2000
+
+async function once(open: Open, load: Load, seconds: number, baseDir: string): Promise<Sample> {
   const dir = await fsp.mkdtemp(path.join(baseDir, 'mtlog-audit-ab-'))
   const mk = eventMaker(256)
   try {
     const sink = await open({ dir })
     const emit = (e: Parameters<typeof sink.emit>[0]): Promise<unknown> => sink.emit(e)
-    await closedLoop(emit, mk, 0, window, 200, undefined) // warm-up
+    await closedLoop(emit, mk, 0, 'rate' in load ? 16 : load.window, 200, undefined) // warm-up
     const log = new LatencyLog()
     const t0 = performance.now()
-    const r = await closedLoop(emit, mk, 0, window, seconds * 1000, log)
+    const r =
+      'rate' in load
+        ? await openLoop(emit, mk, 0, load.rate, seconds, OPEN_GRACE_MS, log, undefined)
+        : await closedLoop(emit, mk, 0, load.window, seconds * 1000, log)
     const elapsed = (performance.now() - t0) / 1000
     await sink.close()
     const l = summarize([log.values()])
@@ -89,6 +106,7 @@ async function main(): Promise<void> {
       windows: { type: 'string' },
       rounds: { type: 'string' },
       seconds: { type: 'string' },
+      'open-rate': { type: 'string' },
       dir: { type: 'string' },
       out: { type: 'string' },
       'before-options': { type: 'string' },
@@ -103,6 +121,10 @@ async function main(): Promise<void> {
   if (windows.some((w) => !Number.isInteger(w) || w < 1) || !Number.isInteger(rounds) || rounds < 1 || !(seconds > 0)) {
     throw new Error('--windows must be positive integers, --rounds a positive integer, --seconds a positive number')
   }
+  const openRate = values['open-rate'] === undefined ? undefined : Number(values['open-rate'])
+  if (openRate !== undefined && !(Number.isInteger(openRate) && openRate > 0))
+    throw new Error('--open-rate must be a positive integer (events/s)')
+  const loads: Load[] = [...windows.map((window) => ({ window })), ...(openRate === undefined ? [] : [{ rate: openRate }])]
   const baseDir = values.dir ?? os.tmpdir()
   const extra = (v: string | undefined): Extra => (v === undefined ? {} : (JSON.parse(v) as Extra))
   const builds = {
@@ -110,24 +132,26 @@ async function main(): Promise<void> {
     after: await loadBuild(values.after, extra(values['after-options'])),
   }
   const samples = new Map<string, Sample[]>()
-  const key = (w: number, side: string): string => `${w} ${side}`
+  const key = (l: Load, side: string): string => `${loadName(l)} ${side}`
   const machine = machineInfo(baseDir)
   const started = new Date()
   for (let r = 0; r < rounds; r++) {
-    for (const w of windows) {
+    for (const l of loads) {
       for (const side of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
-        const s = await once(builds[side], w, seconds, baseDir)
-        samples.set(key(w, side), [...(samples.get(key(w, side)) ?? []), s])
+        const s = await once(builds[side], l, seconds, baseDir)
+        samples.set(key(l, side), [...(samples.get(key(l, side)) ?? []), s])
       }
     }
     process.stderr.write(`round ${r + 1}/${rounds} done\n`)
   }
-  const rows = windows.map((w) => {
-    const b = samples.get(key(w, 'before'))!
-    const a = samples.get(key(w, 'after'))!
+  const rows = loads.map((l) => {
+    const b = samples.get(key(l, 'before'))!
+    const a = samples.get(key(l, 'after'))!
     const ratios = a.map((s, i) => s.eventsPerSec / b[i]!.eventsPerSec)
     return {
-      window: w,
+      window: loadName(l),
+      open: 'rate' in l,
+      beforeP99: spread(b.map((s) => s.p99)),
       before: {
         eventsPerSec: spread(b.map((s) => s.eventsPerSec)).median,
         p50: spread(b.map((s) => s.p50)).median,
@@ -160,6 +184,12 @@ async function main(): Promise<void> {
     ),
     '',
     'Events/s and latencies are medians over the rounds; the ratio is taken within each round, then its median.',
+    ...rows
+      .filter((r) => r.open)
+      .map(
+        (r) =>
+          `Open loop (${r.window}): latency from each event's scheduled time; before's p99 over the rounds spans ${r.beforeP99.min.toFixed(3)}–${r.beforeP99.max.toFixed(3)} ms, after's median p99 is ${r.after.p99.toFixed(3)} ms (${r.after.p99 >= r.beforeP99.min && r.after.p99 <= r.beforeP99.max ? 'inside' : r.after.p99 < r.beforeP99.min ? 'below' : 'above'} that spread).`,
+      ),
   ]
   const md = `${lines.join('\n')}\n`
   process.stdout.write(md)

@@ -167,7 +167,7 @@ export const FIXED = {
    */
   signerThreadNice: 10,
   /** The signer reads durable records in windows of this size (grown only for one larger record). */
-  signerReadWindowBytes: 1024 * 1024,
+  signerReadWindowBytes: 256 * 1024,
   /** Most signature lines in one note (the Go reference refuses more than 100). */
   noteSignaturesMax: 100,
   /** Longest key name (a schema-less URL in practice) in UTF-8 bytes. */
