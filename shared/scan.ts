@@ -193,19 +193,21 @@ export interface SegmentScan {
 }
 
 export type HeaderFault = {
-  problem: 'short' | 'magic' | 'version' | 'checksum' | 'layout' | 'first-seq' | 'chain-start'
+  problem: 'short' | 'magic' | 'version' | 'checksum' | 'layout' | 'first-seq' | 'chain-start' | 'log-id'
   version?: number
 }
 
 /**
  * Scan one segment. expected: the last seq and hash the previous segment ended
- * with ({ seq: 0, hash: GENESIS } for the first). onRecord sees every valid
+ * with ({ seq: 0, hash: GENESIS } for the first), and the log id of the log's
+ * v2 segments so far (every v2 segment of a log carries the same one; a v1
+ * segment has none, and a log that began in v1 takes its first v2 segment's). onRecord sees every valid
  * record (committed or not) in order, with its payload (a view into the
  * window, valid only during the call).
  */
 export function scanSegment(
   bytes: Bytes,
-  expected: { seq: number; hash: Buffer },
+  expected: { seq: number; hash: Buffer; logId?: Buffer },
   payloadBytesMax: number,
   onRecord?: (r: RecordOk, payload: Buffer) => void,
 ): SegmentScan | HeaderFault {
@@ -215,6 +217,8 @@ export function scanSegment(
   if ('problem' in header) return header
   if (header.firstSeq !== expected.seq + 1) return { problem: 'first-seq' }
   if (!header.chainStart.equals(expected.hash)) return { problem: 'chain-start' }
+  if (header.version !== 1 && expected.logId !== undefined && !header.logId.equals(expected.logId))
+    return { problem: 'log-id' }
   const scan: SegmentScan = {
     header,
     records: 0,

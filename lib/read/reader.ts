@@ -100,6 +100,7 @@ export interface BadSpot {
     | 'header'
     | 'first-seq'
     | 'chain-start'
+    | 'log-id'
     | 'missing-segment'
   message: string
 }
@@ -180,11 +181,22 @@ type Step =
   | { kind: 'ok'; scan: SegmentScan; end: number; torn: Tail | undefined; zeros: Tail | undefined }
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
 
+/** What the next segment must continue: the last committed seq and hash, and the log's id (its v2 segments'). */
+type Expected = { seq: number; hash: Buffer; logId?: Buffer }
+
+function after(prev: Expected, scan: SegmentScan): Expected {
+  return {
+    seq: scan.commitSeq,
+    hash: scan.commitHash,
+    logId: scan.header.version !== 1 ? scan.header.logId : prev.logId,
+  }
+}
+
 /** Check one segment against what the previous one ended with. */
 function checkSegment(
   name: string,
   buf: SegmentBytes,
-  expected: { seq: number; hash: Buffer },
+  expected: Expected,
   isLast: boolean,
   onRecord?: Parameters<typeof scanSegment>[3],
 ): Step {
@@ -206,7 +218,8 @@ function checkSegment(
     if (scan.problem === 'version') {
       throw versionUnsupported(name, scan.version)
     }
-    const problem = scan.problem === 'first-seq' || scan.problem === 'chain-start' ? scan.problem : 'header'
+    const problem =
+      scan.problem === 'first-seq' || scan.problem === 'chain-start' || scan.problem === 'log-id' ? scan.problem : 'header'
     return {
       kind: 'bad',
       bad: {
@@ -318,7 +331,7 @@ export async function* readRecords(
   // Every segment from the first is checked (seq 1, no segment missing, the
   // chain unbroken), so readLog refuses what verifyLog refuses; records
   // before fromSeq are checked but not yielded.
-  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  let expected: Expected = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     if (parseSegmentFileName(name)! > toSeq) return
@@ -357,7 +370,7 @@ export async function* readRecords(
         if (cursor.offset < Math.min(step.end, buf.size) && (options.allRecords === true || cursor.seq <= toSeq))
           throw changedWhileRead(abs, name, cursor)
       }
-      expected = { seq: step.scan.commitSeq, hash: step.scan.commitHash }
+      expected = after(expected, step.scan)
     } finally {
       buf.close()
     }
@@ -479,7 +492,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     sealed: false,
     bytesPerSecond: 0,
   }
-  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  let expected: Expected = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   const gaps: { fromSeq: number; toSeq: number; segment: string; end: number }[] = []
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
@@ -520,7 +533,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     report.sealed = scan.sealed
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
     if (step.zeros !== undefined) report.zeroTail = { segment: name, ...step.zeros }
-    expected = { seq: scan.commitSeq, hash: scan.commitHash }
+    expected = after(expected, scan)
   }
   const seconds = (performance.now() - started) / 1000
   report.bytesPerSecond = seconds > 0 ? Math.round(report.bytes / seconds) : 0

@@ -17,13 +17,17 @@ import type { WalRewriter } from './rewrite.js'
  * intact, tiling the file, nothing lost), follow only raw copies, and keep the
  * output valid where it lands: a v2 segment must be sealed (it may get a
  * successor, and an unsealed last segment of the input is re-sealed instead);
- * a v1 segment may only precede v2 ones.
+ * a v1 segment may only precede v2 ones; a v2 segment must carry the
+ * output's log id.
  */
 export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
   if (!seg.clean || seg.header === undefined) return false
   const version = seg.header.readUInt16LE(8)
   if (!writer.canCopyRaw(version)) return false
   if (version === 1) return true
+  // A segment of another log (a CRC-valid header whose log id differs) is re-sealed under the output's.
+  const h = decodeSegmentHeader(seg.header)
+  if ('problem' in h || !h.logId.equals(writer.logId)) return false
   const last = seg.items.findLast((it) => it.kind === 'record')
   return last?.kind === 'record' && (last.rec.flags & RecordFlag.SEALED) !== 0
 }

@@ -130,7 +130,7 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
     }
   }
 
-  let expected: { seq: number; hash: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  let expected: { seq: number; hash: Buffer; logId?: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   let active: Resumed['active']
   let tornTail: TornTail | undefined
   let zeroTail: ZeroTail | undefined
@@ -218,7 +218,11 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
           sealed: verdict.kind !== 'torn' && scan.sealed,
         }
       }
-      expected = { seq: scan.commitSeq, hash: scan.commitHash }
+      expected = {
+        seq: scan.commitSeq,
+        hash: scan.commitHash,
+        logId: scan.header.version !== 1 ? scan.header.logId : expected.logId,
+      }
     } finally {
       buf.close()
     }
