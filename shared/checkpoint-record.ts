@@ -93,6 +93,8 @@ export interface TreeState {
 export interface SignTask {
   dir: string
   keyFile: string
+  /** The previous key while rotating: it signs every checkpoint too, and its checkpoints are places to resume from. */
+  rotateFromKeyFile?: string
   /** The first line of the log's origin (`<name>/<logId>`); default: the key's name. */
   name?: string
   /** The log id, 32 lowercase hex digits. */

@@ -29,10 +29,33 @@ import { FIXED } from '../../shared/limits.js'
 import { RecordType } from '../../shared/format.js'
 import type { Ring } from '../../shared/ring/ring.js'
 import type { ResolvedSigning } from './options.js'
+import { loadSigner } from '../integrity/index.js'
 import type { Receipt } from './producer.js'
 import type { SignResult, SignTask, TreeState } from '../../shared/checkpoint-record.js'
 
 const SIGNER_URL = new URL('../../workers/signer/main.js', import.meta.url)
+
+/**
+ * Check the signing keys before anything is written: each file 0600 and
+ * parsing (loadSigner's coded errors), and while rotating, two different keys
+ * that give the log one origin: their names must match unless signing.name
+ * sets it (a checkpoint's origin line never changes with a key).
+ */
+export async function checkSigningKeys(opts: ResolvedSigning): Promise<void> {
+  const key = await loadSigner(opts.keyFile)
+  if (opts.rotateFrom === undefined) return
+  const previous = await loadSigner(opts.rotateFrom)
+  if (previous.publicKey.equals(key.publicKey))
+    throw new AuditError(ERROR_CODES.OPTION_INVALID, 'option signing.rotateFrom: is the same key as signing.keyFile', {
+      details: { option: 'signing.rotateFrom' },
+    })
+  if (opts.name === undefined && previous.name !== key.name)
+    throw new AuditError(
+      ERROR_CODES.OPTION_INVALID,
+      'option signing.name: required when rotating between keys with different names (the origin line must not change)',
+      { details: { option: 'signing.name' } },
+    )
+}
 
 /** What stats() tells about checkpoints. */
 export interface CheckpointStats {
@@ -44,6 +67,12 @@ export interface CheckpointStats {
   last: { size: number; covers: number; seq: number; atMs: number } | undefined
   /** The last failure's code and message (no key material: errors never carry it). */
   lastError: { code: string; message: string } | undefined
+  /**
+   * Where this session's first checkpoint took the tree from: 'log' (the last
+   * checkpoint record our key, or the key we rotate from, signed) or 'start'
+   * (the whole log hashed from seq 1); undefined before the first checkpoint.
+   */
+  resumedFrom: 'log' | 'start' | undefined
   /** Checkpoints a witness did not cosign (counted per witness and checkpoint), and the last reason. */
   witnessFailed: number
   lastWitnessError: { url: string; code: string; message: string } | undefined
@@ -68,6 +97,7 @@ export class Checkpointer {
     failed: 0,
     last: undefined,
     lastError: undefined,
+    resumedFrom: undefined,
     witnessFailed: 0,
     lastWitnessError: undefined,
   }
@@ -139,6 +169,7 @@ export class Checkpointer {
       const result = await this.pool.run({
         dir: this.task.dir,
         keyFile: this.opts.keyFile,
+        ...(this.opts.rotateFrom === undefined ? {} : { rotateFromKeyFile: this.opts.rotateFrom }),
         name: this.opts.name,
         logId: this.task.logId,
         tree: this.tree,
@@ -150,6 +181,7 @@ export class Checkpointer {
       this.stats.witnessFailed += result.witnessErrors.length
       if (result.witnessErrors.length > 0) this.stats.lastWitnessError = result.witnessErrors.at(-1)
       const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
+      if (result.resumedFrom !== 'task') this.stats.resumedFrom = result.resumedFrom
       this.tree = result.tree
       this.lastNote = result.note
       this.lastRecordSeq = receipt.seq

@@ -49,9 +49,11 @@ export interface AuditSinkOptions {
   /**
    * Sign checkpoints of the log's Merkle tree (docs/integrity.md): keyFile is
    * the 0600 private key `mtlog-audit keygen` writes; name (default: the key's
-   * name) begins the log's origin line `<name>/<logId>`.
+   * name) begins the log's origin line `<name>/<logId>`. rotateFrom, while
+   * rotating keys: the previous key's file; every checkpoint is then signed by
+   * both, and the signer resumes from checkpoints either key signed.
    */
-  signing?: { keyFile: string; name?: string }
+  signing?: { keyFile: string; name?: string; rotateFrom?: string }
   /**
    * When to sign (needs `signing`): after everyRecords records (default
    * 10,000) or everyMs ms (default 1,000) with anything new, and at close.
@@ -79,6 +81,8 @@ export interface AuditSinkOptions {
 export interface ResolvedSigning {
   keyFile: string
   name: string | undefined
+  /** The previous key's file while rotating (checkpoints are signed by both). */
+  rotateFrom: string | undefined
   everyRecords: number
   everyMs: number
   exportDir: string | undefined
@@ -244,9 +248,13 @@ function resolveSigning(signingIn: unknown, checkpointsIn: unknown): ResolvedSig
     return undefined
   }
   const signing = subObject(signingIn, 'signing')
-  onlyKnown(signing, 'signing', ['keyFile', 'name'])
+  onlyKnown(signing, 'signing', ['keyFile', 'name', 'rotateFrom'])
   if (!isPath(signing.keyFile))
     throw bad('signing.keyFile', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
+  if (signing.rotateFrom !== undefined && !isPath(signing.rotateFrom))
+    throw bad('signing.rotateFrom', `must be a non-empty path string of at most ${FIXED.pathCharsMax} characters`)
+  if (signing.rotateFrom !== undefined && path.resolve(signing.rotateFrom) === path.resolve(signing.keyFile))
+    throw bad('signing.rotateFrom', 'is the same file as signing.keyFile')
   if (
     signing.name !== undefined &&
     (typeof signing.name !== 'string' || !/^[\x21-\x2a\x2c-\x7e]{1,200}$/.test(signing.name))
@@ -272,6 +280,7 @@ function resolveSigning(signingIn: unknown, checkpointsIn: unknown): ResolvedSig
   return {
     keyFile: path.resolve(signing.keyFile),
     name: signing.name as string | undefined,
+    rotateFrom: signing.rotateFrom === undefined ? undefined : path.resolve(signing.rotateFrom),
     everyRecords: bounded(cp, 'checkpointEveryRecords', 'everyRecords', 'checkpoints.everyRecords'),
     everyMs: bounded(cp, 'checkpointEveryMs', 'everyMs', 'checkpoints.everyMs'),
     exportDir,

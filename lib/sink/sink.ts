@@ -36,8 +36,7 @@ import {
   type SinkHistograms,
 } from './telemetry.js'
 import { releaseLockFile } from '../../shared/lock.js'
-import { loadSigner } from '../integrity/index.js'
-import { Checkpointer, type CheckpointStats } from './checkpointer.js'
+import { Checkpointer, type CheckpointStats, checkSigningKeys } from './checkpointer.js'
 import { pinDir } from '../../shared/files.js'
 import { SEALED_OVERHEAD_BYTES } from '../../shared/sealed.js'
 import { type ErasureOptions, type ErasureReceipt, SinkCrypto } from './crypt.js'
@@ -121,7 +120,7 @@ export class AuditSink {
   static async open(options: AuditSinkOptions): Promise<AuditSink> {
     const opts = resolveOptions(options)
     // A key file that is not 0600 or does not parse is refused before anything is written.
-    if (opts.signing !== undefined) await loadSigner(opts.signing.keyFile)
+    if (opts.signing !== undefined) await checkSigningKeys(opts.signing)
     // The session's data key is durable in the keyring before the writer can use it.
     const crypt = opts.encryption === undefined ? undefined : await SinkCrypto.open(opts.encryption, opts.personalData)
     try {

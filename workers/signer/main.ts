@@ -6,10 +6,11 @@
  * the ring like an event (it takes the next seq; the writer alone writes).
  *
  *   tree from the task (or, on the first task of a session, from the log's
- *   last checkpoint record whose note our key signs and whose range folds to
- *   its root; none: an empty tree at seq 1)
+ *   last checkpoint record whose note our key, or the key we rotate from,
+ *   signs and whose range folds to its root; none: an empty tree at seq 1)
  *     ─► one leaf per durable record after it (workers/signer/walk.ts)
  *     ─► C2SP checkpoint note: origin `<name>/<logId>`, size, root; Ed25519
+ *        (signed by both keys while rotating)
  *     ─► export: the note replaces <export dir>/<logId>.checkpoint (temp file,
  *        fsync, rename, fsync dir) before the task resolves
  *     ─► the record payload (shared/checkpoint-record.ts) and the new tree
@@ -77,14 +78,14 @@ function signerFor(file: string): Promise<NoteSigner> {
   return s
 }
 
-/** The log's last checkpoint record that this key signed and whose range folds to the signed root. */
+/** The log's last checkpoint record that one of our keys signed and whose range folds to the signed root. */
 async function lastCheckpoint(
   dir: string,
   origin: string,
-  signer: NoteSigner,
+  keys: readonly NoteSigner[],
   durableSeq: number,
 ): Promise<{ range: CompactRange; covers: number } | undefined> {
-  const verifier = noteVerifier(signer.name, signer.type, signer.publicKey)
+  const verifiers = keys.map((k) => noteVerifier(k.name, k.type, k.publicKey))
   const names = await segmentsOf(dir)
   for (let i = names.length - 1; i >= 0; i--) {
     const first = parseSegmentFileName(names[i]!)!
@@ -96,7 +97,7 @@ async function lastCheckpoint(
       const c = parseCheckpointRecord(r.payload)
       if (c === undefined) return
       try {
-        const { checkpoint } = openCheckpoint(c.note, [verifier])
+        const { checkpoint } = openCheckpoint(c.note, verifiers)
         const range = CompactRange.from(c.size, c.range)
         if (checkpoint.origin === origin && checkpoint.size === c.size && range.root().equals(checkpoint.root))
           found = { range, covers: c.covers }
@@ -111,6 +112,8 @@ async function lastCheckpoint(
 
 export default async function sign(task: SignTask): Promise<SignResult> {
   const signer = await signerFor(task.keyFile)
+  // While rotating, the previous key signs every checkpoint too (the sink checked the names give one origin).
+  const keys = task.rotateFromKeyFile === undefined ? [signer] : [signer, await signerFor(task.rotateFromKeyFile)]
   const origin = logOrigin(task.name ?? signer.name, task.logId)
   let range: CompactRange
   let covers: number
@@ -123,7 +126,7 @@ export default async function sign(task: SignTask): Promise<SignResult> {
     covers = task.tree.covers
     resumedFrom = 'task'
   } else {
-    const found = await lastCheckpoint(task.dir, origin, signer, task.durableSeq)
+    const found = await lastCheckpoint(task.dir, origin, keys, task.durableSeq)
     range = found?.range ?? CompactRange.empty()
     covers = found?.covers ?? 0
     resumedFrom = found === undefined ? 'start' : 'log'
@@ -136,7 +139,7 @@ export default async function sign(task: SignTask): Promise<SignResult> {
   if (task.durableSeq > covers)
     ({ covers, next } = await appendLeaves(task.dir, range, covers + 1, task.durableSeq, next, keepLeaves))
   const root = range.root()
-  let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, [signer])
+  let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, keys)
   const witnessed = { ...task.tree?.witnessed }
   const witnessErrors: SignResult['witnessErrors'] = []
   const cosignatures: NoteSignature[] = []
