@@ -107,6 +107,8 @@ export interface SignTask {
   fileMode: number
   /** Witness URLs (C2SP tlog-witness): each gets the checkpoint with a consistency proof; their cosignatures go into the note. */
   witnesses?: string[]
+  /** The leaf ring the writer fills (shared/leaf-ring.ts): leaf hashes of recent records, so they are not read back. */
+  leaves?: SharedArrayBuffer
 }
 
 export interface SignResult {
@@ -118,6 +120,9 @@ export interface SignResult {
   resumedFrom: 'task' | 'log' | 'start'
   /** Records hashed by this task. */
   leaves: number
+  /** Of those, leaf hashes taken from the leaf ring (the writer's) and records read from disk and hashed. */
+  leavesFromRing: number
+  leavesFromDisk: number
   /** Witnesses that did not cosign this checkpoint, and why (the checkpoint is logged without theirs). */
   witnessErrors: { url: string; code: string; message: string }[]
 }

@@ -37,9 +37,10 @@
  * damage in it is never a torn tail. Integers are little-endian.
  */
 
-import { hash as oneShotHash } from 'node:crypto'
+import { createHash, hash as oneShotHash } from 'node:crypto'
 import { crc32c } from './crc32c.js'
 import { AuditError, ERROR_CODES } from './errors.js'
+import { FIXED } from './limits.js'
 
 /** The version this code writes. */
 export const FORMAT_VERSION = 2
@@ -473,6 +474,30 @@ export function leafHead(type: number, seq: number, lastSeq: number, timeMs: num
   writeU64(b, 10, lastSeq)
   writeI64(b, 18, timeMs)
   return b
+}
+
+/** leafHashInto copies a leaf behind its 0x00 prefix here, so node:crypto hashes it in one call. */
+const LEAF_SCRATCH = Buffer.alloc(1 + FIXED.merkleScratchBytes)
+const LEAF_PREFIX_BYTES = Buffer.of(0x00)
+
+/**
+ * A record's RFC 9162 leaf hash, SHA-256(0x00 ‖ head ‖ body) (head: leafHead,
+ * body: the payload as stored), written into out[at, at + 32) without
+ * allocating: the writer hashes every record it seals this way (the leaf
+ * ring), the signer every record it reads back, and lib/integrity's
+ * leafHashOf is this.
+ */
+export function leafHashInto(head: Uint8Array, body: Uint8Array, out: Buffer, at: number): void {
+  const bytes = 1 + head.length + body.length
+  if (bytes <= LEAF_SCRATCH.length) {
+    LEAF_SCRATCH[0] = 0x00
+    LEAF_SCRATCH.set(head, 1)
+    LEAF_SCRATCH.set(body, 1 + head.length)
+    sha256Into(LEAF_SCRATCH.subarray(0, bytes), out, at)
+    return
+  }
+  // A big leaf: copying it costs more than the second update call.
+  createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest().copy(out, at)
 }
 
 /** A record's whole leaf bytes (a proof bundle carries them). */

@@ -14,6 +14,7 @@ export {
   inclusionProof,
   leafHash,
   leafHashOf,
+  leafHashInto,
   nodeHash,
   rootOf,
   subtreeRoot,

@@ -29,7 +29,7 @@
 import { createHash } from 'node:crypto'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import { FIXED } from '../../shared/limits.js'
-import { sha256, sha256Into } from '../../shared/format.js'
+import { leafHashInto, sha256, sha256Into } from '../../shared/format.js'
 
 /** Bytes of a SHA-256 hash: every leaf hash, node hash and root. */
 export const HASH_BYTES = 32
@@ -64,15 +64,12 @@ export function leafHash(data: Uint8Array): Buffer {
 
 /** leafHash(head ‖ body) without building the concatenation: a WAL record's leaf is its head, then its payload. */
 export function leafHashOf(head: Uint8Array, body: Uint8Array): Buffer {
-  const bytes = 1 + head.length + body.length
-  if (bytes <= SCRATCH.length) {
-    SCRATCH[0] = LEAF_PREFIX
-    SCRATCH.set(head, 1)
-    SCRATCH.set(body, 1 + head.length)
-    return sha256(SCRATCH.subarray(0, bytes))
-  }
-  return createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest()
+  const out = Buffer.allocUnsafe(HASH_BYTES)
+  leafHashInto(head, body, out, 0)
+  return out
 }
+
+export { leafHashInto }
 
 /** RFC 9162 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {

@@ -73,6 +73,12 @@ export interface CheckpointStats {
    * (the whole log hashed from seq 1); undefined before the first checkpoint.
    */
   resumedFrom: 'log' | 'start' | undefined
+  /**
+   * Leaves added since open: taken from the leaf ring (hashed by the writer as
+   * it wrote them) or read back from disk and hashed by the signer (records of
+   * an earlier session, or a signer that fell behind the ring).
+   */
+  leaves: { ring: number; disk: number }
   /** Checkpoints a witness did not cosign (counted per witness and checkpoint), and the last reason. */
   witnessFailed: number
   lastWitnessError: { url: string; code: string; message: string } | undefined
@@ -98,6 +104,7 @@ export class Checkpointer {
     last: undefined,
     lastError: undefined,
     resumedFrom: undefined,
+    leaves: { ring: 0, disk: 0 },
     witnessFailed: 0,
     lastWitnessError: undefined,
   }
@@ -105,7 +112,7 @@ export class Checkpointer {
   private constructor(
     private readonly pool: Pool,
     private readonly opts: ResolvedSigning,
-    private readonly task: { dir: string; logId: string; fileMode: number },
+    private readonly task: { dir: string; logId: string; fileMode: number; leaves?: SharedArrayBuffer | undefined },
     private readonly ring: Ring,
     private readonly publish: (kind: number, json: string) => Promise<Receipt>,
   ) {
@@ -114,7 +121,7 @@ export class Checkpointer {
 
   static async start(
     opts: ResolvedSigning,
-    task: { dir: string; logId: string; fileMode: number },
+    task: { dir: string; logId: string; fileMode: number; leaves?: SharedArrayBuffer | undefined },
     ring: Ring,
     publish: (kind: number, json: string) => Promise<Receipt>,
   ): Promise<Checkpointer> {
@@ -177,11 +184,14 @@ export class Checkpointer {
         exportDir: this.opts.exportDir,
         fileMode: this.task.fileMode,
         witnesses: this.opts.witnesses,
+        ...(this.task.leaves === undefined ? {} : { leaves: this.task.leaves }),
       })
       this.stats.witnessFailed += result.witnessErrors.length
       if (result.witnessErrors.length > 0) this.stats.lastWitnessError = result.witnessErrors.at(-1)
       const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
       if (result.resumedFrom !== 'task') this.stats.resumedFrom = result.resumedFrom
+      this.stats.leaves.ring += result.leavesFromRing
+      this.stats.leaves.disk += result.leavesFromDisk
       this.tree = result.tree
       this.lastNote = result.note
       this.lastRecordSeq = receipt.seq

@@ -37,6 +37,7 @@ import {
 } from './telemetry.js'
 import { releaseLockFile } from '../../shared/lock.js'
 import { Checkpointer, type CheckpointStats, checkSigningKeys } from './checkpointer.js'
+import { LeafRing } from '../../shared/leaf-ring.js'
 import { pinDir } from '../../shared/files.js'
 import { SEALED_OVERHEAD_BYTES } from '../../shared/sealed.js'
 import { type ErasureOptions, type ErasureReceipt, SinkCrypto } from './crypt.js'
@@ -144,6 +145,7 @@ export class AuditSink {
       storage: opts.storage,
       clockMs: undefined,
       fileMode: opts.fileMode,
+      ...(opts.signing === undefined ? {} : { leaves: LeafRing.memory() }),
       ...(crypt === undefined
         ? {}
         : {
@@ -206,7 +208,7 @@ export class AuditSink {
       try {
         sink.checkpointer = await Checkpointer.start(
           opts.signing,
-          { dir: init.dir, logId: first.report.logId, fileMode: opts.fileMode },
+          { dir: init.dir, logId: first.report.logId, fileMode: opts.fileMode, leaves: init.leaves },
           ring,
           (kind, json) => producer.publishRecord(kind, json),
         )

@@ -38,6 +38,8 @@ export interface WriterInit {
    * (workers/writer/crypt.ts). Key bytes travel only as KeyObjects.
    */
   crypt?: { dataKey: { id: string; key: KeyObject; epochSalt: Uint8Array }; keyPort: MessagePort; template: boolean }
+  /** Signing: the leaf ring (shared/leaf-ring.ts) the writer puts every record's Merkle leaf hash in. */
+  leaves?: SharedArrayBuffer
 }
 
 export interface TornTailReport {

@@ -36,7 +36,7 @@ async function session(
   signing: { keyFile: string; rotateFrom?: string; name?: string },
   from: number,
   n: number,
-): Promise<{ resumedFrom: string | undefined; note: string }> {
+): Promise<{ resumedFrom: string | undefined; note: string; leaves: { ring: number; disk: number } }> {
   const exportDir = `${dir}-ckpt`
   const sink = await AuditSink.open({ dir, signing, checkpoints: { everyRecords: 40, everyMs: 10, export: { dir: exportDir } } })
   for (let i = from; i < from + n; i += 20) await Promise.all(Array.from({ length: 20 }, (_, k) => sink.emit(ev(i + k))))
@@ -44,7 +44,7 @@ async function session(
   const st = sink.stats().checkpoints!
   assert.is(st.failed, 0, st.lastError?.message)
   const file = fs.readdirSync(exportDir).find((f) => f.endsWith('.checkpoint'))!
-  return { resumedFrom: st.resumedFrom, note: fs.readFileSync(path.join(exportDir, file), 'utf8') }
+  return { resumedFrom: st.resumedFrom, note: fs.readFileSync(path.join(exportDir, file), 'utf8'), leaves: st.leaves }
 }
 
 const keyIdsOf = (note: string, pubs: string[]): string[] =>
@@ -54,8 +54,13 @@ test('rotate: old key, both keys, new key; the signer resumes each time; every c
   const dir = path.join(root, 'log')
   const s1 = await session(dir, { keyFile: oldKey.key }, 0, 200)
   assert.is(s1.resumedFrom, 'start', 'the first session hashes the new log from seq 1')
+  // The writer's leaf hashes (the leaf ring) serve this session's records; the
+  // first task reads what was durable before the signer started from disk.
+  assert.ok(s1.leaves.ring > 0, `leaves from the ring: ${JSON.stringify(s1.leaves)}`)
   const s2 = await session(dir, { keyFile: newKey.key, rotateFrom: oldKey.key }, 200, 200)
   assert.is(s2.resumedFrom, 'log', "the rotating session resumes from the old key's checkpoint")
+  // The previous session's close seal came after its last checkpoint: read from disk.
+  assert.ok(s2.leaves.disk >= 1 && s2.leaves.ring > 0, JSON.stringify(s2.leaves))
   assert.is(keyIdsOf(s2.note, [oldKey.pub, newKey.pub]).length, 2, 'signed by both keys while rotating')
   const s3 = await session(dir, { keyFile: newKey.key }, 400, 200)
   assert.is(s3.resumedFrom, 'log', 'after the rotation the new key resumes from the checkpoints both signed')

@@ -8,7 +8,9 @@
  *   tree from the task (or, on the first task of a session, from the log's
  *   last checkpoint record whose note our key, or the key we rotate from,
  *   signs and whose range folds to its root; none: an empty tree at seq 1)
- *     ─► one leaf per durable record after it (workers/signer/walk.ts)
+ *     ─► one leaf per durable record after it (workers/signer/walk.ts): the
+ *        leaf hash the writer put in the leaf ring (shared/leaf-ring.ts), or
+ *        read from disk and hashed here when the ring no longer holds it
  *     ─► C2SP checkpoint note: origin `<name>/<logId>`, size, root; Ed25519
  *        (signed by both keys while rotating)
  *     ─► export: the note replaces <export dir>/<logId>.checkpoint (temp file,
@@ -50,6 +52,7 @@ import {
   type NoteSignature,
 } from '../../lib/integrity/index.js'
 import { appendLeaves, segmentsOf, walkRecords } from './walk.js'
+import { LeafRing } from '../../shared/leaf-ring.js'
 
 /**
  * Lower this thread's priority (FIXED.signerThreadNice). On Linux a thread has
@@ -136,8 +139,18 @@ export default async function sign(task: SignTask): Promise<SignResult> {
   const newLeaves: Buffer[] = []
   const keepLeaves = (task.witnesses?.length ?? 0) > 0 ? (h: Buffer) => void newLeaves.push(h) : undefined
   let next = task.tree?.next
+  let fromRing = 0
+  let fromDisk = 0
   if (task.durableSeq > covers)
-    ({ covers, next } = await appendLeaves(task.dir, range, covers + 1, task.durableSeq, next, keepLeaves))
+    ({ covers, next, fromRing, fromDisk } = await appendLeaves(
+      task.dir,
+      range,
+      covers + 1,
+      task.durableSeq,
+      next,
+      keepLeaves,
+      task.leaves === undefined ? undefined : new LeafRing(task.leaves),
+    ))
   const root = range.root()
   let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, keys)
   const witnessed = { ...task.tree?.witnessed }
@@ -164,6 +177,8 @@ export default async function sign(task: SignTask): Promise<SignResult> {
     note,
     resumedFrom,
     leaves: range.size - before,
+    leavesFromRing: fromRing,
+    leavesFromDisk: fromDisk,
     witnessErrors,
   }
 }

@@ -1,6 +1,9 @@
 /**
  * The signer's walk over durable records: from a seq to the durable seq, in
  * bounded positioned reads, one leaf hash per record into a compact range.
+ * appendLeaves takes leaf hashes from the leaf ring (shared/leaf-ring.ts: the
+ * writer's, computed as it sealed those records) while the ring holds them,
+ * and walks the disk only for the rest.
  *
  * Contract:
  * - Only what is durable is read: the walk stops after the record whose range
@@ -42,7 +45,8 @@ import {
 import { SegmentBytes } from '../../shared/bytes.js'
 import { recordWindow } from '../../shared/scan.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
-import { CompactRange, leafHashOf } from '../../lib/integrity/index.js'
+import { CompactRange, HASH_BYTES, leafHashInto } from '../../lib/integrity/index.js'
+import type { LeafRing } from '../../shared/leaf-ring.js'
 
 /** One record as the walk saw it (the callback's view is valid only during the call). */
 export type WalkedRecord = StoredRecord
@@ -175,7 +179,14 @@ async function walkFrom(
   return next
 }
 
-/** Append one leaf per record of [fromSeq, toSeq] to range; returns the last seq covered and where the walk ended. */
+/**
+ * Append one leaf per record of [fromSeq, toSeq] to range: from the leaf ring
+ * while it holds them (hashes the writer computed as it wrote those records),
+ * then from disk for the rest (records of an earlier session, or ones the ring
+ * no longer holds because this task started too far behind). Returns the last
+ * seq covered, where a disk walk ended (undefined after ring leaves: a ring
+ * gives no file positions), and how many leaves came from each.
+ */
 export async function appendLeaves(
   dir: string,
   range: CompactRange,
@@ -183,20 +194,37 @@ export async function appendLeaves(
   toSeq: number,
   start?: WalkPosition,
   onLeaf?: (hash: Buffer) => void,
-): Promise<{ covers: number; next: WalkPosition | undefined }> {
+  leaves?: LeafRing,
+): Promise<{ covers: number; next: WalkPosition | undefined; fromRing: number; fromDisk: number }> {
+  let seq = fromSeq
+  let fromRing = 0
+  const hash = Buffer.alloc(HASH_BYTES)
+  if (leaves !== undefined) {
+    for (let last = leaves.get(seq, hash); seq <= toSeq && last !== undefined; ) {
+      range.append(hash)
+      onLeaf?.(Buffer.from(hash))
+      fromRing++
+      seq = last + 1
+      if (seq <= toSeq) last = leaves.get(seq, hash)
+    }
+    if (seq > toSeq) return { covers: toSeq, next: undefined, fromRing, fromDisk: 0 }
+    if (fromRing > 0) start = undefined
+  }
   const head = Buffer.alloc(LEAF_HEAD_BYTES)
-  let covers = fromSeq - 1
+  let covers = seq - 1
+  let fromDisk = 0
   const next = await walkRecords(
     dir,
-    fromSeq,
+    seq,
     toSeq,
     (r) => {
-      const h = leafHashOf(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload)
-      range.append(h)
-      onLeaf?.(h)
+      leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
+      range.append(hash)
+      onLeaf?.(Buffer.from(hash))
+      fromDisk++
       covers = r.lastSeq
     },
     start,
   )
-  return { covers, next }
+  return { covers, next, fromRing, fromDisk }
 }

@@ -40,6 +40,8 @@ import {
   RECORD_HEADER_BYTES,
   gapLastSeq,
   gapPayload,
+  LEAF_HEAD_BYTES,
+  leafHead,
   sealRecordInPlace,
   SINK_RECORD_TYPES,
 } from '../../shared/format.js'
@@ -57,6 +59,8 @@ import {
 } from '../../shared/ring/layout.js'
 import { loadStorage, type Storage } from '../../shared/storage.js'
 import { Appender } from './appender.js'
+import { LeafRing } from '../../shared/leaf-ring.js'
+import { leafHashInto } from '../../shared/format.js'
 import { DirLock } from '../../shared/lock.js'
 import { reconcile } from './mirror.js'
 import { resume } from './resume.js'
@@ -106,6 +110,10 @@ class Writer {
   crypt: BatchCrypt | undefined
   /** Records of the batch already chained and checksummed (encryption: those before the open frame). */
   private hashed = 0
+  /** Signing: every record's Merkle leaf hash goes here for the signer (shared/leaf-ring.ts). */
+  private readonly leaves: LeafRing | undefined
+  private readonly leafHead = Buffer.alloc(LEAF_HEAD_BYTES)
+  private readonly leafHash = Buffer.alloc(32)
 
   constructor(
     private readonly ring: Ring,
@@ -123,6 +131,20 @@ class Writer {
     this.prevHash = Buffer.from(lastHash)
     this.nextSeq = lastSeq + 1
     this.readPos = ring.consumedWord()
+    this.leaves = init.leaves === undefined ? undefined : new LeafRing(init.leaves)
+  }
+
+  /**
+   * Signing: the leaf hash of the record just sealed at off (payload as stored,
+   * len bytes) into the leaf ring. Done where the record is sealed, so in the
+   * steady state it runs while the previous batch's fdatasync does.
+   */
+  private putLeaf(off: number, len: number, type: number, seq: number, lastSeq: number, timeMs: number): void {
+    const leaves = this.leaves
+    if (leaves === undefined) return
+    const body = this.batch.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len)
+    leafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), body, this.leafHash, 0)
+    leaves.put(seq, lastSeq, this.leafHash)
   }
 
   /**
@@ -215,6 +237,7 @@ class Writer {
       if (crypt === undefined) {
         this.putChainInput(off, n)
         sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
+        this.putLeaf(off, len, type, seq, seq, timeMs)
       } else crypt.place(type, seq, payloadOff, len, u8.subarray(at, at + len)) // chained once its frame is sealed
       recOff[n] = off
       recLen[n] = head + len
@@ -319,6 +342,7 @@ class Writer {
       const off = this.recOff[k]!
       this.putChainInput(off, k)
       sealRecordInPlace(this.batch, off, this.recLen[k]!, this.recType[k]!, 0, k, firstSeq + k, this.recTime[k]!, this.saltSeed)
+      this.putLeaf(off, this.recLen[k]!, this.recType[k]!, firstSeq + k, firstSeq + k, this.recTime[k]!)
     }
     this.hashed = this.n
   }
@@ -350,7 +374,9 @@ class Writer {
       this.putChainInput(off, k)
       const commit = k === records.length - 1 ? RecordFlag.COMMIT : 0
       const flags = (r.flags ?? 0) | commit
-      sealRecordInPlace(batch, off, r.payload.length, r.type, flags, k, seq, this.nowMs(), this.saltSeed)
+      const timeMs = this.nowMs()
+      sealRecordInPlace(batch, off, r.payload.length, r.type, flags, k, seq, timeMs, this.saltSeed)
+      this.putLeaf(off, r.payload.length, r.type, seq, lastSeq, timeMs)
       off += RECORD_HEADER_BYTES + r.payload.length
       this.nextSeq = lastSeq + 1
     }
