@@ -124,7 +124,10 @@ async function main(): Promise<void> {
   const openRate = values['open-rate'] === undefined ? undefined : Number(values['open-rate'])
   if (openRate !== undefined && !(Number.isInteger(openRate) && openRate > 0))
     throw new Error('--open-rate must be a positive integer (events/s)')
-  const loads: Load[] = [...windows.map((window) => ({ window })), ...(openRate === undefined ? [] : [{ rate: openRate }])]
+  const loads: Load[] = [
+    ...windows.map((window) => ({ window })),
+    ...(openRate === undefined ? [] : [{ rate: openRate }]),
+  ]
   const baseDir = values.dir ?? os.tmpdir()
   const extra = (v: string | undefined): Extra => (v === undefined ? {} : (JSON.parse(v) as Extra))
   const builds = {

@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { v1: { type: 'string' }, rounds: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' } },
   })
-  if (values.v1 === undefined) throw new Error('--v1 <dir of a v1 log> is required (make one with dist/test/fixtures/make-v1.js --log)')
+  if (values.v1 === undefined)
+    throw new Error('--v1 <dir of a v1 log> is required (make one with dist/test/fixtures/make-v1.js --log)')
   const rounds = Number(values.rounds ?? 6)
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer')
   const baseDir = values.dir ?? os.tmpdir()

@@ -219,7 +219,9 @@ function checkSegment(
       throw versionUnsupported(name, scan.version)
     }
     const problem =
-      scan.problem === 'first-seq' || scan.problem === 'chain-start' || scan.problem === 'log-id' ? scan.problem : 'header'
+      scan.problem === 'first-seq' || scan.problem === 'chain-start' || scan.problem === 'log-id'
+        ? scan.problem
+        : 'header'
     return {
       kind: 'bad',
       bad: {

@@ -38,8 +38,13 @@ async function session(
   n: number,
 ): Promise<{ resumedFrom: string | undefined; note: string; leaves: { ring: number; disk: number } }> {
   const exportDir = `${dir}-ckpt`
-  const sink = await AuditSink.open({ dir, signing, checkpoints: { everyRecords: 40, everyMs: 10, export: { dir: exportDir } } })
-  for (let i = from; i < from + n; i += 20) await Promise.all(Array.from({ length: 20 }, (_, k) => sink.emit(ev(i + k))))
+  const sink = await AuditSink.open({
+    dir,
+    signing,
+    checkpoints: { everyRecords: 40, everyMs: 10, export: { dir: exportDir } },
+  })
+  for (let i = from; i < from + n; i += 20)
+    await Promise.all(Array.from({ length: 20 }, (_, k) => sink.emit(ev(i + k))))
   await sink.close()
   const st = sink.stats().checkpoints!
   assert.is(st.failed, 0, st.lastError?.message)
@@ -48,7 +53,10 @@ async function session(
 }
 
 const keyIdsOf = (note: string, pubs: string[]): string[] =>
-  openNote(note, pubs.flatMap((p) => loadVerifiers(p))).verified.map((s) => s.verifier.keyId.toString(16))
+  openNote(
+    note,
+    pubs.flatMap((p) => loadVerifiers(p)),
+  ).verified.map((s) => s.verifier.keyId.toString(16))
 
 test('rotate: old key, both keys, new key; the signer resumes each time; every checkpoint verifies', async () => {
   const dir = path.join(root, 'log')

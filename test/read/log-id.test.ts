@@ -20,9 +20,13 @@ const HEADER_CRC_AT = 120
 async function threeSegmentLog(label: string): Promise<{ dir: string; segs: string[] }> {
   const dir = tempDir(label)
   const sink = await AuditSink.open({ dir, segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, eventBytesMax: 4096 })
-  for (let i = 0; i < 12; i++) await Promise.all(Array.from({ length: 40 }, (_, k) => sink.emit(ev(i * 40 + k, { pad: 'p'.repeat(300) }))))
+  for (let i = 0; i < 12; i++)
+    await Promise.all(Array.from({ length: 40 }, (_, k) => sink.emit(ev(i * 40 + k, { pad: 'p'.repeat(300) }))))
   await sink.close()
-  const segs = fs.readdirSync(dir).filter((n) => n.endsWith('.wal')).sort()
+  const segs = fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
   assert.ok(segs.length >= 3, `the log has ${segs.length} segments`)
   return { dir, segs }
 }
@@ -64,7 +68,12 @@ test('a segment whose header names another log: verify, readLog and open refuse 
   assert.is((read as AuditError).code, 'ERR_AUDIT_CORRUPT')
   assert.is((read as AuditError).details?.problem, 'log-id')
 
-  const opened = await AuditSink.open({ dir, segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, eventBytesMax: 4096 }).then(
+  const opened = await AuditSink.open({
+    dir,
+    segmentBytesMax: 64 * 1024,
+    batchBytesMax: 16 * 1024,
+    eventBytesMax: 4096,
+  }).then(
     async (s) => (await s.close(), undefined),
     (err: unknown) => err,
   )

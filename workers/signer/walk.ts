@@ -200,7 +200,7 @@ export async function appendLeaves(
   let fromRing = 0
   const hash = Buffer.alloc(HASH_BYTES)
   if (leaves !== undefined) {
-    for (let last = leaves.get(seq, hash); seq <= toSeq && last !== undefined; ) {
+    for (let last = leaves.get(seq, hash); seq <= toSeq && last !== undefined;) {
       range.append(hash)
       onLeaf?.(Buffer.from(hash))
       fromRing++
