@@ -15,37 +15,42 @@
  *   spans a range) and its leaf hash (lib/integrity leafHashOf over
  *   shared/format.ts leafHead and the payload as stored, the bytes the writer
  *   just put in its batch buffer, the same bytes that reach the disk).
- * - The writer marks a slot empty (seq 0), writes it, then publishes its seq
- *   (Atomics, sequentially consistent); a reader takes the slot only when it
- *   reads the seq it wants both before and after copying the hash (a seqlock):
- *   a slot the writer is overwriting, or already overwrote with a later
- *   record (the signer fell more than `slots` seqs behind), is a miss.
+ * - A seqlock per slot: the writer makes the slot's generation odd, writes
+ *   seq, last seq and hash, then makes it even (Atomics, sequentially
+ *   consistent); a reader takes the slot only when the generation was even
+ *   and unchanged around its reads and the slot holds the seq it wants: a slot
+ *   the writer is overwriting, or already overwrote with a later record (the
+ *   signer fell more than `slots` seqs behind), is a miss.
  * - A miss is never an error: the signer reads those records from disk, as it
  *   does for records of an earlier session. The ring only saves work.
  * - Only records whose seq the ring's durable seq covers may be signed: the
  *   signer reads the durable seq first, and asks only for seqs up to it.
  *
- * Memory: FIXED.leafRingSlots × (8 + 8 + 32) bytes, only when signing is on.
+ * Memory: FIXED.leafRingSlots × LEAF_SLOT_BYTES (56), only when signing is on.
  */
 
 import { FIXED } from './limits.js'
 
 const HASH_BYTES = 32
-/** Bytes of one slot across the three arrays: seq (i64), last seq (f64), hash. */
-export const LEAF_SLOT_BYTES = 8 + 8 + HASH_BYTES
+/** Bytes of one slot across the arrays: generation (i32, padded to 8), seq and last seq (f64), hash. */
+export const LEAF_SLOT_BYTES = 8 + 8 + 8 + HASH_BYTES
 
 export class LeafRing {
   readonly slots: number
-  private readonly seqs: BigInt64Array
+  /** Per slot: a generation, odd while the writer writes the slot (a seqlock). */
+  private readonly gens: Int32Array
+  private readonly seqs: Float64Array
   private readonly lastSeqs: Float64Array
-  private readonly hashes: Uint8Array
+  private readonly hashes: Buffer
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.slots = sab.byteLength / LEAF_SLOT_BYTES
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new RangeError(`a leaf ring of ${sab.byteLength} bytes`)
-    this.seqs = new BigInt64Array(sab, 0, this.slots)
-    this.lastSeqs = new Float64Array(sab, 8 * this.slots, this.slots)
-    this.hashes = new Uint8Array(sab, 16 * this.slots, HASH_BYTES * this.slots)
+    const n = this.slots
+    this.gens = new Int32Array(sab, 0, n)
+    this.seqs = new Float64Array(sab, 8 * n, n)
+    this.lastSeqs = new Float64Array(sab, 16 * n, n)
+    this.hashes = Buffer.from(sab, 24 * n, HASH_BYTES * n)
   }
 
   /** Shared memory for a ring of `slots` slots (all empty). */
@@ -54,22 +59,22 @@ export class LeafRing {
   }
 
   /** Writer: the record at [seq, lastSeq] has this leaf hash (32 bytes at hash[at]). */
-  put(seq: number, lastSeq: number, hash: Uint8Array, at = 0): void {
+  put(seq: number, lastSeq: number, hash: Buffer, at = 0): void {
     const i = seq % this.slots
-    Atomics.store(this.seqs, i, 0n)
+    const g = Atomics.add(this.gens, i, 1) + 1 // odd: being written
+    this.seqs[i] = seq
     this.lastSeqs[i] = lastSeq
-    this.hashes.set(hash.subarray(at, at + HASH_BYTES), i * HASH_BYTES)
-    Atomics.store(this.seqs, i, BigInt(seq))
+    hash.copy(this.hashes, i * HASH_BYTES, at, at + HASH_BYTES)
+    Atomics.store(this.gens, i, (g + 1) | 0) // even again: a new generation
   }
 
   /** Signer: the last seq of the record at seq, its leaf hash copied into out; undefined on a miss. */
-  get(seq: number, out: Uint8Array): number | undefined {
+  get(seq: number, out: Buffer): number | undefined {
     const i = seq % this.slots
-    const want = BigInt(seq)
-    if (Atomics.load(this.seqs, i) !== want) return undefined
+    const g = Atomics.load(this.gens, i)
+    if ((g & 1) !== 0 || this.seqs[i] !== seq) return undefined
     const lastSeq = this.lastSeqs[i]!
-    out.set(this.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))
-    if (Atomics.load(this.seqs, i) !== want) return undefined
-    return lastSeq
+    this.hashes.copy(out, 0, i * HASH_BYTES, (i + 1) * HASH_BYTES)
+    return Atomics.load(this.gens, i) === g ? lastSeq : undefined
   }
 }

@@ -42,6 +42,7 @@ import {
   gapPayload,
   LEAF_HEAD_BYTES,
   leafHead,
+  recordLeafHashInto,
   sealRecordInPlace,
   SINK_RECORD_TYPES,
 } from '../../shared/format.js'
@@ -60,7 +61,6 @@ import {
 import { loadStorage, type Storage } from '../../shared/storage.js'
 import { Appender } from './appender.js'
 import { LeafRing } from '../../shared/leaf-ring.js'
-import { leafHashInto } from '../../shared/format.js'
 import { DirLock } from '../../shared/lock.js'
 import { reconcile } from './mirror.js'
 import { resume } from './resume.js'
@@ -142,8 +142,8 @@ class Writer {
   private putLeaf(off: number, len: number, type: number, seq: number, lastSeq: number, timeMs: number): void {
     const leaves = this.leaves
     if (leaves === undefined) return
-    const body = this.batch.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len)
-    leafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), body, this.leafHash, 0)
+    const from = off + RECORD_HEADER_BYTES
+    recordLeafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), this.batch, from, from + len, this.leafHash, 0)
     leaves.put(seq, lastSeq, this.leafHash)
   }
 
