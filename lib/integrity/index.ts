@@ -10,6 +10,7 @@ export {
   HASH_BYTES,
   consistencyProof,
   consistencyProofFromRange,
+  consistencyProofRanges,
   emptyRoot,
   inclusionProof,
   leafHash,

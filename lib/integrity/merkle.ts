@@ -272,11 +272,20 @@ export function inclusionProof(index: number, size: number, leafHashAt: (i: numb
 
 /** RFC 9162 §2.1.4.1 PROOF(oldSize, D[newSize]); empty when the sizes are equal. */
 export function consistencyProof(oldSize: number, newSize: number, leafHashAt: (i: number) => Uint8Array): Buffer[] {
+  return consistencyProofRanges(oldSize, newSize).map(([start, end]) => subtreeRoot(start, end, leafHashAt))
+}
+
+/**
+ * The leaf ranges [start, end) whose MTHs make PROOF(oldSize, D[newSize]), in
+ * the proof's order. They are disjoint, so one pass over the leaves in order
+ * can hash them all (what a signer does to re-prove from its log).
+ */
+export function consistencyProofRanges(oldSize: number, newSize: number): [number, number][] {
   if (!isSize(oldSize) || !isSize(newSize) || oldSize > newSize)
     throw invalid('size', 'a consistency proof needs 0 ≤ oldSize ≤ newSize (safe integers)')
   if (oldSize === newSize) return []
   if (oldSize === 0) throw invalid('old-size-zero', 'no consistency proof exists from the empty tree')
-  const proof: Buffer[] = []
+  const ranges: [number, number][] = []
   let start = 0
   let end = newSize
   let m = oldSize
@@ -284,21 +293,21 @@ export function consistencyProof(oldSize: number, newSize: number, leafHashAt: (
   for (;;) {
     const width = end - start
     if (m === width) {
-      if (!whole) proof.push(subtreeRoot(start, end, leafHashAt))
+      if (!whole) ranges.push([start, end])
       break
     }
     const k = splitPoint(width)
     if (m <= k) {
-      proof.push(subtreeRoot(start + k, end, leafHashAt))
+      ranges.push([start + k, end])
       end = start + k
     } else {
-      proof.push(perfectRoot(start, k, leafHashAt))
+      ranges.push([start, start + k])
       start += k
       m -= k
       whole = false
     }
   }
-  return proof.reverse()
+  return ranges.reverse()
 }
 
 function isProof(proof: unknown): proof is readonly Uint8Array[] {

@@ -2,7 +2,9 @@
 // serve` on 127.0.0.1): the exported checkpoint carries the witness's
 // cosignature, `verify --witness-key` requires it, and a second session's
 // checkpoints extend the witnessed tree (the witness checks consistency from
-// the size it holds; a restart resumes from the log's last checkpoint).
+// the size it holds; a restart resumes from the log's last checkpoint), and
+// after a session without the witness the signer proves consistency from the
+// size the witness still holds by walking the log.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fs from 'node:fs'
@@ -110,10 +112,40 @@ test('a second session: the witness accepts its checkpoints as extensions of the
   assert.equal(JSON.parse(r.out).signed.checkpoint.cosignedBy, ['witness.example/w1'])
 })
 
+test('a session without the witness, then one with it: the signer re-proves from the log the size the witness holds', async () => {
+  // The log moves on without the witness: it still holds the tree of the second session.
+  const alone = await AuditSink.open({
+    dir,
+    signing: { keyFile: key },
+    checkpoints: { everyRecords: 100, everyMs: 20, export: { dir: exportDir } },
+  })
+  for (let i = 0; i < 200; i += 50)
+    await Promise.all(Array.from({ length: 50 }, (_, k) => alone.emit(event(700 + i + k))))
+  await alone.close()
+  // Back with the witness: its size is neither 0 nor the tree the signer resumes from.
+  const s = await session(100, 900)
+  const st = s.stats().checkpoints!
+  assert.ok(st.written >= 1)
+  assert.is(st.witnessFailed, 0, JSON.stringify(st.lastWitnessError))
+  const exported = path.join(exportDir, `${logId}.checkpoint`)
+  const r = cli(
+    'verify',
+    dir,
+    '-q',
+    '--public-key',
+    `${key}.pub`,
+    '--checkpoint',
+    exported,
+    '--witness-key',
+    `${wkey}.pub`,
+  )
+  assert.is(r.code, 0, r.out + r.err)
+})
+
 test('a witness that is down fails nothing: the checkpoint is logged without its cosignature, stats say so', async () => {
   witness.child.kill('SIGTERM')
   assert.is(await witness.exited, 0)
-  const s = await session(100, 700)
+  const s = await session(100, 1000)
   const st = s.stats().checkpoints!
   assert.ok(st.written >= 1)
   assert.ok(st.witnessFailed >= 1)

@@ -35,13 +35,15 @@ import {
 } from '../../shared/checkpoint-record.js'
 import { dirModeFor, makeDirs } from '../../shared/files.js'
 import { FIXED } from '../../shared/limits.js'
-import { parseSegmentFileName, RecordType } from '../../shared/format.js'
+import { LEAF_HEAD_BYTES, leafHashInto, leafHead, parseSegmentFileName, RecordType } from '../../shared/format.js'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
   addCheckpoint,
   addSignatures,
   CompactRange,
   consistencyProofFromRange,
+  consistencyProofRanges,
+  HASH_BYTES,
   loadSigner,
   logOrigin,
   noteVerifier,
@@ -158,7 +160,8 @@ export default async function sign(task: SignTask): Promise<SignResult> {
   const cosignatures: NoteSignature[] = []
   for (const url of task.witnesses ?? []) {
     try {
-      cosignatures.push(...(await witness(url, witnessed[url] ?? 0, old, newLeaves, note)))
+      const reprove = (size: number): Promise<Buffer[]> => proofFromLog(task.dir, size, range.size)
+      cosignatures.push(...(await witness(url, witnessed[url] ?? 0, old, newLeaves, note, reprove)))
       witnessed[url] = range.size
     } catch (err) {
       const e = err instanceof AuditError ? err : new AuditError(ERROR_CODES.WITNESS_FAILED, String(err))
@@ -184,10 +187,49 @@ export default async function sign(task: SignTask): Promise<SignResult> {
 }
 
 /**
+ * PROOF(oldSize, D[newSize]) from the log itself: one walk over the records
+ * from seq 1 (leaf i is the i-th record), hashing only the leaves inside the
+ * proof's ranges. For a witness that holds a size the signer's state cannot
+ * prove from (it cosigned a tree whose checkpoint record never became durable,
+ * or this log ran without it for a while): rare, and O(records) once.
+ */
+async function proofFromLog(dir: string, oldSize: number, newSize: number): Promise<Buffer[]> {
+  const ranges = consistencyProofRanges(oldSize, newSize)
+  const order = ranges.map(([start, end], i) => ({ start, end, i })).sort((a, b) => a.start - b.start)
+  const roots: Buffer[] = new Array<Buffer>(ranges.length)
+  const head = Buffer.alloc(LEAF_HEAD_BYTES)
+  const hash = Buffer.alloc(HASH_BYTES)
+  let k = 0
+  let cur = CompactRange.empty()
+  let leaf = 0
+  const done = new Error('walk done')
+  await walkRecords(dir, 1, Number.MAX_SAFE_INTEGER - 1, (r) => {
+    const at = order[k]
+    if (at === undefined) throw done
+    if (leaf >= at.start) {
+      leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
+      cur.append(hash)
+      if (leaf + 1 === at.end) {
+        roots[at.i] = cur.root()
+        cur = CompactRange.empty()
+        k++
+      }
+    }
+    leaf++
+  }).catch((err: unknown) => {
+    if (err !== done && k < order.length) throw err
+  })
+  if (k < order.length)
+    throw new AuditError(ERROR_CODES.CORRUPT, `the log holds ${leaf} records, fewer than the ${newSize} of its tree`)
+  return roots
+}
+
+/**
  * Send the checkpoint to one witness: from the size it holds for us (0, or the
  * previous tree, whose right edge makes the consistency proof with the new
- * leaves); on 409 it says which size it holds, and we answer once from there
- * if we can prove from it. Returns its cosignatures.
+ * leaves); on 409 it says which size it holds, and we answer once from there:
+ * from our state when it can prove from that size, else from the log (reprove).
+ * Returns its cosignatures.
  */
 async function witness(
   url: string,
@@ -195,6 +237,7 @@ async function witness(
   old: CompactRange,
   newLeaves: Buffer[],
   note: string,
+  reprove: (size: number) => Promise<Buffer[]>,
 ): Promise<NoteSignature[]> {
   const from = (size: number) => ({
     oldSize: size,
@@ -206,7 +249,10 @@ async function witness(
     return (await addCheckpoint(url, from(provable(held) ? held : old.size))).cosignatures
   } catch (err) {
     const size = err instanceof AuditError ? (err.details?.size as number | undefined) : undefined
-    if (size === undefined || !provable(size) || size === held) throw err
-    return (await addCheckpoint(url, from(size))).cosignatures
+    if (size === undefined || size === held) throw err
+    if (provable(size)) return (await addCheckpoint(url, from(size))).cosignatures
+    const newSize = old.size + newLeaves.length
+    if (!Number.isSafeInteger(size) || size <= 0 || size >= newSize) throw err
+    return (await addCheckpoint(url, { oldSize: size, proof: await reprove(size), note })).cosignatures
   }
 }
