@@ -170,7 +170,7 @@ export const FIXED = {
   signerReadWindowBytes: 256 * 1024,
   /**
    * Slots of the leaf ring (shared/leaf-ring.ts): leaf hashes the writer hands
-   * the signer, 48 bytes each (6 MiB, only when signing is on). The signer finds
+   * the signer, 56 bytes each (7 MiB, only when signing is on). The signer finds
    * a record there while it is fewer than this many seqs behind the writer
    * (at 200,000 records/s, 0.65 s); older ones it reads from disk.
    */
