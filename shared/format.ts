@@ -142,6 +142,11 @@ export function parseSegmentFileName(name: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
+/** The segment files among a directory's names, oldest first (the names sort by first seq). */
+export function segmentNames(names: readonly string[]): string[] {
+  return names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+}
+
 /** A side file: the bytes open() cut from a segment's torn tail, `<segment>.torn-<ms>[-k]`. */
 export const SIDE_FILE = /\.torn-[\d-]+$/
 

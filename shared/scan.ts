@@ -197,6 +197,18 @@ export type HeaderFault = {
   version?: number
 }
 
+/** What the next segment must continue: the last committed seq and hash, and the log's id (its v2 segments'). */
+export type Expected = { seq: number; hash: Buffer; logId?: Buffer }
+
+/** The Expected after a segment that scanned as `scan`, given the one it was scanned against. */
+export function nextExpected(prev: Expected, scan: SegmentScan): Expected {
+  return {
+    seq: scan.commitSeq,
+    hash: scan.commitHash,
+    logId: scan.header.version !== 1 ? scan.header.logId : prev.logId,
+  }
+}
+
 /**
  * Scan one segment. expected: the last seq and hash the previous segment ended
  * with ({ seq: 0, hash: GENESIS } for the first), and the log id of the log's
@@ -207,7 +219,7 @@ export type HeaderFault = {
  */
 export function scanSegment(
   bytes: Bytes,
-  expected: { seq: number; hash: Buffer; logId?: Buffer },
+  expected: Expected,
   payloadBytesMax: number,
   onRecord?: (r: RecordOk, payload: Buffer) => void,
 ): SegmentScan | HeaderFault {

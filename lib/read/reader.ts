@@ -25,6 +25,7 @@ import {
   GAP_LAST_SEQ_BYTES,
   GENESIS_HASH,
   parseSegmentFileName,
+  segmentNames,
   RECORD_HEADER_BYTES,
   RecordFlag,
   type RecordProblem,
@@ -38,6 +39,8 @@ import { SegmentBytes } from '../../shared/bytes.js'
 import {
   classifyTail,
   corruptTailMessage,
+  type Expected,
+  nextExpected,
   RecordCursor,
   scanSegment,
   type SegmentScan,
@@ -158,7 +161,7 @@ export async function listSegments(dir: string): Promise<{ segments: string[]; s
       details: { dir },
     })
   }
-  const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  const segments = segmentNames(names)
   if (segments.length === 0)
     throw new AuditError(ERROR_CODES.NOT_A_WAL, `${dir} holds no WAL segments`, { details: { dir } })
   return { segments, sideFiles: names.filter((n) => SIDE_FILE.test(n)).sort() }
@@ -180,17 +183,6 @@ type Tail = { offset: number; bytes: number }
 type Step =
   | { kind: 'ok'; scan: SegmentScan; end: number; torn: Tail | undefined; zeros: Tail | undefined }
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
-
-/** What the next segment must continue: the last committed seq and hash, and the log's id (its v2 segments'). */
-type Expected = { seq: number; hash: Buffer; logId?: Buffer }
-
-function after(prev: Expected, scan: SegmentScan): Expected {
-  return {
-    seq: scan.commitSeq,
-    hash: scan.commitHash,
-    logId: scan.header.version !== 1 ? scan.header.logId : prev.logId,
-  }
-}
 
 /** Check one segment against what the previous one ended with. */
 function checkSegment(
@@ -372,7 +364,7 @@ export async function* readRecords(
         if (cursor.offset < Math.min(step.end, buf.size) && (options.allRecords === true || cursor.seq <= toSeq))
           throw changedWhileRead(abs, name, cursor)
       }
-      expected = after(expected, step.scan)
+      expected = nextExpected(expected, step.scan)
     } finally {
       buf.close()
     }
@@ -535,7 +527,7 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
     report.sealed = scan.sealed
     if (step.torn !== undefined) report.tornTail = { segment: name, ...step.torn }
     if (step.zeros !== undefined) report.zeroTail = { segment: name, ...step.zeros }
-    expected = after(expected, scan)
+    expected = nextExpected(expected, scan)
   }
   const seconds = (performance.now() - started) / 1000
   report.bytesPerSecond = seconds > 0 ? Math.round(report.bytes / seconds) : 0

@@ -35,6 +35,7 @@ import {
   leafHead,
   looksLikeRecord,
   parseSegmentFileName,
+  segmentNames,
   RECORD_HEADER_BYTES,
   RecordFlag,
   SEGMENT_HEADER_BYTES_MAX,
@@ -61,7 +62,7 @@ function corrupt(segment: string, offset: number, seq: number, message: string):
 
 /** The segment that holds seq: the one with the largest first seq ≤ seq. */
 export async function segmentOf(dir: string, seq: number): Promise<string | undefined> {
-  const names = (await fs.readdir(dir)).filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  const names = await segmentsOf(dir)
   let best: string | undefined
   for (const n of names) if (parseSegmentFileName(n)! <= seq) best = n
   return best
@@ -69,7 +70,7 @@ export async function segmentOf(dir: string, seq: number): Promise<string | unde
 
 /** The segment names of dir, oldest first. */
 export async function segmentsOf(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir)).filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  return segmentNames(await fs.readdir(dir))
 }
 
 /** A segment opened for the walk: its bytes through a window (synchronous reads) and its header. */

@@ -23,10 +23,10 @@
 
 import path from 'node:path'
 import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
-import { parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
+import { parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentNames } from '../../shared/format.js'
 import { FIXED } from '../../shared/limits.js'
 import { readFully, type Storage, writeFully } from '../../shared/storage.js'
-import { firstDifference, readWhole, type Resumed } from './resume.js'
+import { firstDifference, openSized, readWhole, type Resumed } from './resume.js'
 import type { MirrorOpenReport } from '../../shared/ring/protocol.js'
 
 /** What open did to the mirror (the report type the sink hands to the app). */
@@ -39,7 +39,7 @@ function segmentsOf(s: Storage, dir: string): string[] {
   } catch (err) {
     throw ioError('list', dir, err)
   }
-  return names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  return segmentNames(names)
 }
 
 function diverged(message: string, segment: string, offset: number, seq: number): AuditError {
@@ -50,22 +50,6 @@ function diverged(message: string, segment: string, offset: number, seq: number)
       details: { segment, offset, seq, problem: 'mirror-diverged' },
     },
   )
-}
-
-/** An open file of the log and its size; ERR_AUDIT_IO naming it on failure. */
-function openSized(s: Storage, file: string): { fd: number; size: number } {
-  let fd: number
-  try {
-    fd = s.open(file, 'r')
-  } catch (err) {
-    throw ioError('open', file, err)
-  }
-  try {
-    return { fd, size: s.size(fd) }
-  } catch (err) {
-    s.close(fd)
-    throw ioError('read', file, err)
-  }
 }
 
 /** Copy [from, to) of the open file src to the same offsets of the open file dst, a window at a time. */

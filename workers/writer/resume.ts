@@ -31,6 +31,7 @@ import { AuditError, ERROR_CODES, ioError } from '../../shared/errors.js'
 import {
   GENESIS_HASH,
   parseSegmentFileName,
+  segmentNames,
   SEGMENT_HEADER_BYTES,
   segmentFileName,
   type SegmentHeader,
@@ -41,6 +42,8 @@ import { FIXED } from '../../shared/limits.js'
 import {
   classifyTail,
   corruptTailMessage,
+  type Expected,
+  nextExpected,
   nextIntact,
   scanSegment,
   type SegmentScan,
@@ -101,7 +104,7 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
   }
   if (removedTmp.length > 0) io('fsync directory', dir, () => s.fsyncDir(dir))
 
-  const segments = names.filter((n) => parseSegmentFileName(n) !== undefined).sort()
+  const segments = segmentNames(names)
   const foreign = names.filter(
     (n) =>
       parseSegmentFileName(n) === undefined &&
@@ -130,7 +133,7 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
     }
   }
 
-  let expected: { seq: number; hash: Buffer; logId?: Buffer } = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
+  let expected: Expected = { seq: 0, hash: Buffer.from(GENESIS_HASH) }
   let active: Resumed['active']
   let tornTail: TornTail | undefined
   let zeroTail: ZeroTail | undefined
@@ -218,11 +221,7 @@ export function resume(s: Storage, dir: string, payloadBytesMax: number, nowMs: 
           sealed: verdict.kind !== 'torn' && scan.sealed,
         }
       }
-      expected = {
-        seq: scan.commitSeq,
-        hash: scan.commitHash,
-        logId: scan.header.version !== 1 ? scan.header.logId : expected.logId,
-      }
+      expected = nextExpected(expected, scan)
     } finally {
       buf.close()
     }
@@ -344,8 +343,8 @@ export function firstDifference(x: Buffer, y: Buffer): number {
   return n
 }
 
-/** A file of the log read through a window with the storage's positioned reads (ERR_AUDIT_IO naming the file on failure). */
-export function openBytes(s: Storage, file: string): SegmentBytes & { close(): void } {
+/** An open file of the log and its size (ERR_AUDIT_IO naming the file on failure; then nothing stays open). */
+export function openSized(s: Storage, file: string): { fd: number; size: number } {
   let fd: number
   try {
     fd = s.open(file, 'r')
@@ -353,30 +352,31 @@ export function openBytes(s: Storage, file: string): SegmentBytes & { close(): v
     throw ioError('open', file, err)
   }
   try {
-    const read = (b: Buffer, o: number, l: number, p: number): number => {
-      try {
-        return s.pread(fd, b, o, l, p)
-      } catch (err) {
-        throw ioError('read', file, err)
-      }
-    }
-    return Object.assign(new SegmentBytes(read, s.size(fd)), { close: () => s.close(fd) })
+    return { fd, size: s.size(fd) }
   } catch (err) {
     s.close(fd)
     throw ioError('read', file, err)
   }
 }
 
+/** A file of the log read through a window with the storage's positioned reads (ERR_AUDIT_IO naming the file on failure). */
+export function openBytes(s: Storage, file: string): SegmentBytes & { close(): void } {
+  const { fd, size } = openSized(s, file)
+  const read = (b: Buffer, o: number, l: number, p: number): number => {
+    try {
+      return s.pread(fd, b, o, l, p)
+    } catch (err) {
+      throw ioError('read', file, err)
+    }
+  }
+  return Object.assign(new SegmentBytes(read, size), { close: () => s.close(fd) })
+}
+
 /** A whole small file, or its first maxBytes (segment headers). */
 export function readWhole(s: Storage, file: string, maxBytes: number): Buffer {
-  let fd: number
+  const { fd, size: fileBytes } = openSized(s, file)
   try {
-    fd = s.open(file, 'r')
-  } catch (err) {
-    throw ioError('open', file, err)
-  }
-  try {
-    const size = Math.min(s.size(fd), maxBytes)
+    const size = Math.min(fileBytes, maxBytes)
     const buf = Buffer.alloc(size)
     const n = readFully(s, fd, buf, 0, size, 0)
     return n === size ? buf : buf.subarray(0, n)
