@@ -160,7 +160,7 @@ export default async function sign(task: SignTask): Promise<SignResult> {
   const cosignatures: NoteSignature[] = []
   for (const url of task.witnesses ?? []) {
     try {
-      const reprove = (size: number): Promise<Buffer[]> => proofFromLog(task.dir, size, range.size)
+      const reprove = (size: number): Promise<Buffer[]> => proofFromLog(task.dir, size, range.size, covers)
       cosignatures.push(...(await witness(url, witnessed[url] ?? 0, old, newLeaves, note, reprove)))
       witnessed[url] = range.size
     } catch (err) {
@@ -188,12 +188,13 @@ export default async function sign(task: SignTask): Promise<SignResult> {
 
 /**
  * PROOF(oldSize, D[newSize]) from the log itself: one walk over the records
- * from seq 1 (leaf i is the i-th record), hashing only the leaves inside the
- * proof's ranges. For a witness that holds a size the signer's state cannot
- * prove from (it cosigned a tree whose checkpoint record never became durable,
- * or this log ran without it for a while): rare, and O(records) once.
+ * of the tree (seq 1 to `covers`, leaf i the i-th record), hashing only the
+ * leaves inside the proof's ranges (they are disjoint, and the last ends at
+ * newSize). For a witness that holds a size the signer's state cannot prove
+ * from (it cosigned a tree whose checkpoint record never became durable, or
+ * this log ran without it for a while): rare, and O(records) once.
  */
-async function proofFromLog(dir: string, oldSize: number, newSize: number): Promise<Buffer[]> {
+async function proofFromLog(dir: string, oldSize: number, newSize: number, covers: number): Promise<Buffer[]> {
   const ranges = consistencyProofRanges(oldSize, newSize)
   const order = ranges.map(([start, end], i) => ({ start, end, i })).sort((a, b) => a.start - b.start)
   const roots: Buffer[] = new Array<Buffer>(ranges.length)
@@ -202,11 +203,9 @@ async function proofFromLog(dir: string, oldSize: number, newSize: number): Prom
   let k = 0
   let cur = CompactRange.empty()
   let leaf = 0
-  const done = new Error('walk done')
-  await walkRecords(dir, 1, Number.MAX_SAFE_INTEGER - 1, (r) => {
+  await walkRecords(dir, 1, covers, (r) => {
     const at = order[k]
-    if (at === undefined) throw done
-    if (leaf >= at.start) {
+    if (at !== undefined && leaf >= at.start) {
       leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
       cur.append(hash)
       if (leaf + 1 === at.end) {
@@ -216,11 +215,12 @@ async function proofFromLog(dir: string, oldSize: number, newSize: number): Prom
       }
     }
     leaf++
-  }).catch((err: unknown) => {
-    if (err !== done && k < order.length) throw err
   })
-  if (k < order.length)
-    throw new AuditError(ERROR_CODES.CORRUPT, `the log holds ${leaf} records, fewer than the ${newSize} of its tree`)
+  if (k < order.length || leaf !== newSize)
+    throw new AuditError(
+      ERROR_CODES.CORRUPT,
+      `the log holds ${leaf} records up to seq ${covers}, not the ${newSize} of its tree`,
+    )
   return roots
 }
 
