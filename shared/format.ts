@@ -505,22 +505,6 @@ export function leafHashInto(head: Uint8Array, body: Uint8Array, out: Buffer, at
   createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest().copy(out, at)
 }
 
-/** leafHashInto for a record whose payload is buf[from, to) (no view of it is made): the writer's. */
-export function recordLeafHashInto(
-  head: Uint8Array,
-  buf: Buffer,
-  from: number,
-  to: number,
-  out: Buffer,
-  at: number,
-): void {
-  if (1 + head.length + (to - from) > LEAF_SCRATCH.length) return leafHashInto(head, buf.subarray(from, to), out, at)
-  LEAF_SCRATCH[0] = 0x00
-  LEAF_SCRATCH.set(head, 1)
-  buf.copy(LEAF_SCRATCH, 1 + head.length, from, to)
-  sha256Into(LEAF_SCRATCH.subarray(0, 1 + head.length + (to - from)), out, at)
-}
-
 /** A record's whole leaf bytes (a proof bundle carries them). */
 export function leafBytes(type: number, seq: number, lastSeq: number, timeMs: number, payload: Uint8Array): Buffer {
   const b = Buffer.alloc(LEAF_HEAD_BYTES + payload.length)

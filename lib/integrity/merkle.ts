@@ -34,15 +34,15 @@ import { leafHashInto, sha256, sha256Into } from '../../shared/format.js'
 /** Bytes of a SHA-256 hash: every leaf hash, node hash and root. */
 export const HASH_BYTES = 32
 
-const LEAF_PREFIX = 0x00
 const NODE_PREFIX = 0x01
-const LEAF_PREFIX_BYTES = Buffer.of(LEAF_PREFIX)
+/** leafHash's head: its data is the whole leaf (leafHashOf's head ‖ body with an empty head). */
+const NO_HEAD = new Uint8Array(0)
 const EMPTY_ROOT = createHash('sha256').digest()
 /** Most right-edge hashes a tree can have: one per bit of its size (≤ 2^53 - 1). */
 const EDGE_HASHES_MAX = 53
 /** CompactRange.append's node input, 0x01 ‖ left ‖ right; the merged hash is written over right. */
 const NODE_SCRATCH = Buffer.alloc(1 + 2 * HASH_BYTES)
-/** A leaf is copied behind its prefix here so that node:crypto hashes it in one call. */
+/** A node's children are copied behind its prefix here so that node:crypto hashes them in one call. */
 const SCRATCH = Buffer.alloc(1 + FIXED.merkleScratchBytes)
 
 function invalid(problem: string, message: string): AuditError {
@@ -52,14 +52,7 @@ function invalid(problem: string, message: string): AuditError {
 /** RFC 9162 leaf hash: SHA-256(0x00 ‖ data). */
 export function leafHash(data: Uint8Array): Buffer {
   if (!(data instanceof Uint8Array)) throw invalid('leaf', 'leaf data must be bytes')
-  const bytes = 1 + data.length
-  if (data.length <= FIXED.merkleScratchBytes) {
-    SCRATCH[0] = LEAF_PREFIX
-    SCRATCH.set(data, 1)
-    return sha256(SCRATCH.subarray(0, bytes))
-  }
-  // A big leaf: copying it costs more than the second update call.
-  return createHash('sha256').update(LEAF_PREFIX_BYTES).update(data).digest()
+  return leafHashOf(NO_HEAD, data)
 }
 
 /** leafHash(head ‖ body) without building the concatenation: a WAL record's leaf is its head, then its payload. */

@@ -42,7 +42,7 @@ import {
   gapPayload,
   LEAF_HEAD_BYTES,
   leafHead,
-  recordLeafHashInto,
+  leafHashInto,
   sealRecordInPlace,
   SINK_RECORD_TYPES,
 } from '../../shared/format.js'
@@ -142,8 +142,8 @@ class Writer {
   private putLeaf(off: number, len: number, type: number, seq: number, lastSeq: number, timeMs: number): void {
     const leaves = this.leaves
     if (leaves === undefined) return
-    const from = off + RECORD_HEADER_BYTES
-    recordLeafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), this.batch, from, from + len, this.leafHash, 0)
+    const body = this.batch.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len)
+    leafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), body, this.leafHash, 0)
     leaves.put(seq, lastSeq, this.leafHash)
   }
 
