@@ -9,13 +9,8 @@ import * as assert from 'uvu/assert'
 import fs from 'node:fs'
 import path from 'node:path'
 import { AuditError, AuditSink, readLog, recoverLog, verifyLog } from '../../lib/index.js'
-import { crc32c } from '../../shared/crc32c.js'
-import { decodeSegmentHeader } from '../../shared/format.js'
 import { ev, snapshot, tempDir } from '../helpers/dirs.js'
-
-/** Byte offsets in a v2 segment header: the log id (16 bytes) and the header CRC over [0, 120). */
-const LOG_ID_AT = 72
-const HEADER_CRC_AT = 120
+import { header, setLogId } from '../helpers/sealed-log.js'
 
 async function threeSegmentLog(label: string): Promise<{ dir: string; segs: string[] }> {
   const dir = tempDir(label)
@@ -31,18 +26,16 @@ async function threeSegmentLog(label: string): Promise<{ dir: string; segs: stri
   return { dir, segs }
 }
 
+/** Another log id in the segment's header, its CRC valid again (shared/format.ts encodeSegmentHeader). */
 function changeLogId(file: string): void {
   const b = fs.readFileSync(file)
-  b[LOG_ID_AT + 5]! ^= 0x10
-  b.writeUInt32LE(crc32c(b.subarray(0, HEADER_CRC_AT)), HEADER_CRC_AT)
+  const id = Buffer.from(header(b).logId)
+  id[5]! ^= 0x10
+  setLogId(b, id)
   fs.writeFileSync(file, b)
 }
 
-const logIdOf = (file: string): string => {
-  const h = decodeSegmentHeader(fs.readFileSync(file).subarray(0, 128))
-  if ('problem' in h) throw new Error(`${file}: ${h.problem}`)
-  return h.logId.toString('hex')
-}
+const logIdOf = (file: string): string => header(fs.readFileSync(file)).logId.toString('hex')
 
 test('a segment whose header names another log: verify, readLog and open refuse it as log-id', async () => {
   const { dir, segs } = await threeSegmentLog('log-id')
