@@ -4,37 +4,22 @@
 // chain, from a record to the segment's end) so that only the AEAD can notice.
 import fs from 'node:fs'
 import path from 'node:path'
-import {
-  decodeSegmentHeader,
-  RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
-  readI64,
-  readU64,
-  sealRecord,
-  type SegmentHeader,
-  encodeSegmentHeader,
-} from '../../shared/format.js'
+import { decodeSegmentHeader, type SegmentHeader, segmentNames } from '../../shared/format.js'
 import { readSealed, type SealedHead } from '../../shared/sealed.js'
+import {
+  rawRecords,
+  type RawRecord as TortureRecord,
+  reseal as resealRaw,
+  setLogId as setLogIdRaw,
+} from '../../torture/raw-records.js'
 
-export interface RawRecord {
-  off: number
-  len: number
-  type: number
-  flags: number
-  batchIndex: number
-  seq: number
-  timeMs: number
-  payload: Buffer
-  /** The sealed-event parts, for a sealed event. */
+/** A raw record (torture/raw-records.ts) with the sealed-event parts of a sealed event. */
+export interface RawRecord extends TortureRecord {
   sealed: SealedHead | undefined
 }
 
 export function segmentsOf(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => /^\d{20}\.wal$/.test(n))
-    .sort()
-    .map((n) => path.join(dir, n))
+  return segmentNames(fs.readdirSync(dir)).map((n) => path.join(dir, n))
 }
 
 export function header(buf: Buffer): SegmentHeader {
@@ -43,42 +28,20 @@ export function header(buf: Buffer): SegmentHeader {
   return h
 }
 
-/** Every record of a segment's bytes, in order (stops at the first non-record). */
+/** Every record of a segment's bytes, in order (stops at the first non-record; a bad header throws). */
 export function records(buf: Buffer): RawRecord[] {
-  const h = header(buf)
-  const out: RawRecord[] = []
-  let off = h.bytes
-  while (off + RECORD_HEADER_BYTES <= buf.length && buf.readUInt32LE(off) === RECORD_MAGIC) {
-    const len = buf.readUInt32LE(off + 8)
-    const payload = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len)
-    const type = buf[off + 12]!
-    out.push({
-      off,
-      len,
-      type,
-      flags: buf[off + 13]!,
-      batchIndex: buf.readUInt16LE(off + 14),
-      seq: readU64(buf, off + 16),
-      timeMs: readI64(buf, off + 24),
-      payload,
-      sealed: type === 1 ? readSealed(payload) : undefined,
-    })
-    off += RECORD_HEADER_BYTES + len
-  }
-  return out
+  header(buf)
+  return rawRecords(buf).map((r) => ({ ...r, sealed: r.type === 1 ? readSealed(r.payload) : undefined }))
 }
 
 /** Recompute every record's hash and CRC from the first (payloads as they now are): the framing stays valid. */
 export function reseal(buf: Buffer): void {
-  const h = header(buf)
-  let prev = Buffer.from(h.chainStart)
-  for (const r of records(buf)) {
-    prev = Buffer.from(sealRecord(buf, r.off, r.len, r.type, r.flags, r.batchIndex, r.seq, r.timeMs, prev, h.saltSeed))
-  }
+  header(buf)
+  resealRaw(buf)
 }
 
 /** Give a segment another log id (header CRC fixed): what a segment copied into another log looks like. */
 export function setLogId(buf: Buffer, logId: Buffer): void {
-  const h = header(buf)
-  encodeSegmentHeader({ ...h, logId }).copy(buf, 0)
+  header(buf)
+  setLogIdRaw(buf, logId)
 }

@@ -23,16 +23,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as lib from '../../lib/index.js'
-import {
-  decodeSegmentHeader,
-  encodeSegmentHeader,
-  RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
-  readI64,
-  readU64,
-  sealRecord,
-} from '../../shared/format.js'
+import { decodeSegmentHeader } from '../../shared/format.js'
 import { readSealed } from '../../shared/sealed.js'
+import { rawRecords, reseal, setLogId } from '../raw-records.js'
 import { childEvent, type CryptChildConfig } from '../crypt-child.js'
 import { int, pick, type Rng } from '../prng.js'
 import { emptyResult, type IterCtx, type IterResult, note, type Scenario } from './common.js'
@@ -172,47 +165,6 @@ async function crashCase(ctx: IterCtx, r: IterResult): Promise<void> {
   }
 }
 
-interface Rec {
-  off: number
-  len: number
-  type: number
-  flags: number
-  batchIndex: number
-  seq: number
-  timeMs: number
-  payload: Buffer
-}
-
-function recordsOf(buf: Buffer): Rec[] {
-  const h = decodeSegmentHeader(buf)
-  if ('problem' in h) return []
-  const out: Rec[] = []
-  for (let off = h.bytes; off + RECORD_HEADER_BYTES <= buf.length && buf.readUInt32LE(off) === RECORD_MAGIC; ) {
-    const len = buf.readUInt32LE(off + 8)
-    out.push({
-      off,
-      len,
-      type: buf[off + 12]!,
-      flags: buf[off + 13]!,
-      batchIndex: buf.readUInt16LE(off + 14),
-      seq: readU64(buf, off + 16),
-      timeMs: readI64(buf, off + 24),
-      payload: buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len),
-    })
-    off += RECORD_HEADER_BYTES + len
-  }
-  return out
-}
-
-/** Re-chain and re-checksum every record: the framing is valid again, whatever the payloads now hold. */
-function reseal(buf: Buffer): void {
-  const h = decodeSegmentHeader(buf)
-  if ('problem' in h) return
-  let prev = Buffer.from(h.chainStart)
-  for (const x of recordsOf(buf))
-    prev = Buffer.from(sealRecord(buf, x.off, x.len, x.type, x.flags, x.batchIndex, x.seq, x.timeMs, prev, h.saltSeed))
-}
-
 async function closedLog(ctx: IterCtx, label: string): Promise<{ dir: string; keyring: string; segment: string }> {
   const base = path.join(ctx.workDir, label)
   fs.mkdirSync(base, { recursive: true })
@@ -248,7 +200,7 @@ const readAll = async (dir: string, keyring: string): Promise<void> => {
 async function swapCase(ctx: IterCtx, r: IterResult): Promise<void> {
   const { dir, keyring, segment } = await closedLog(ctx, 'swap')
   const buf = fs.readFileSync(segment)
-  const sealed = recordsOf(buf)
+  const sealed = rawRecords(buf)
     .map((x) => ({ x, s: x.type === 1 ? readSealed(x.payload) : undefined }))
     .filter((y) => y.s !== undefined)
   const a = pick(ctx.rng, sealed)
@@ -284,7 +236,7 @@ async function wrongKeyCase(ctx: IterCtx, r: IterResult): Promise<void> {
   if (!('problem' in h)) {
     const logId = Buffer.from(h.logId)
     logId[int(ctx.rng, 0, logId.length - 1)]! ^= 1 << int(ctx.rng, 0, 7)
-    encodeSegmentHeader({ ...h, logId }).copy(buf, 0)
+    setLogId(buf, logId)
     fs.writeFileSync(segment, buf)
     bad.push(await expectCode('another log id', readAll(dir, own), 'ERR_AUDIT_DECRYPT_FAILED'))
   }
