@@ -31,17 +31,15 @@
  * Output: a markdown table on stdout and bench/results/local/ab-<date>.md / .json (--out DIR elsewhere).
  */
 
-import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { pathToFileURL } from 'node:url'
-import { localResultsDir } from './engine/checkout.js'
+import { importBuild, localResultsDir, withDir } from './engine/checkout.js'
 import { eventMaker } from './engine/events.js'
 import { LatencyLog, spread, summarize } from './engine/latency.js'
 import { closedLoop, openLoop } from './engine/loops.js'
-import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
+import { loadLine, machineInfo, machineLines, writeReport } from './engine/machine.js'
 import { fmt } from './engine/tables.js'
 import type { AuditSink } from '../lib/sink/index.js'
 
@@ -54,16 +52,8 @@ interface Sample {
 
 type Extra = Record<string, unknown>
 
-/** Options with "$DIR" in any string value replaced by the run's log directory. */
-function withDir(extra: Extra, dir: string): Extra {
-  return JSON.parse(JSON.stringify(extra).replaceAll('$DIR', dir.replaceAll('\\', '\\\\'))) as Extra
-}
-
 async function loadBuild(dist: string, extra: Extra): Promise<Open> {
-  // lib/index.js since the house layout; lib/sink.js in builds before it.
-  const file = ['index.js', 'sink.js'].map((f) => path.resolve(dist, 'lib', f)).find((f) => fs.existsSync(f))
-  if (file === undefined) throw new Error(`${dist} is not a built dist/ directory (no lib/index.js or lib/sink.js)`)
-  const mod = (await import(pathToFileURL(file).href)) as { AuditSink: typeof AuditSink }
+  const mod = await importBuild(dist)
   return (o) => mod.AuditSink.open({ ...o, ...withDir(extra, o.dir) } as Parameters<Open>[0])
 }
 
@@ -196,13 +186,7 @@ async function main(): Promise<void> {
   ]
   const md = `${lines.join('\n')}\n`
   process.stdout.write(md)
-  const out = values.out ?? localResultsDir()
-  await fsp.mkdir(out, { recursive: true })
-  await fsp.writeFile(path.join(out, `${resultStem(machine, 'ab')}.md`), md)
-  await fsp.writeFile(
-    path.join(out, `${resultStem(machine, 'ab')}.json`),
-    `${JSON.stringify({ machine, started, args: process.argv.slice(2), rows }, null, 2)}\n`,
-  )
+  await writeReport(values.out ?? localResultsDir(), machine, 'ab', md, { started, args: process.argv.slice(2), rows })
 }
 
 main().catch((err: unknown) => {

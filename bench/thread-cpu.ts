@@ -26,11 +26,11 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { localResultsDir } from './engine/checkout.js'
+import { importBuild, localResultsDir, withDir } from './engine/checkout.js'
 import { spread } from './engine/latency.js'
-import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
+import { loadLine, machineInfo, machineLines, writeReport } from './engine/machine.js'
 import { fmt } from './engine/tables.js'
 
 interface Build {
@@ -67,11 +67,9 @@ function threadTicks(): Map<number, { ticks: number; start: number }> {
 
 /** One run in this process (the child side): N emits with `window` in flight, then per-thread CPU. */
 async function child(dist: string, options: Record<string, unknown>, events: number, window: number): Promise<Run> {
-  const file = ['index.js', 'sink.js'].map((f) => path.resolve(dist, 'lib', f)).find((f) => fs.existsSync(f))
-  if (file === undefined) throw new Error(`${dist} is not a built dist/ directory`)
-  const { AuditSink } = (await import(pathToFileURL(file).href)) as typeof import('../lib/index.js')
+  const { AuditSink } = await importBuild(dist)
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mtlog-audit-thread-cpu-'))
-  const opts = JSON.parse(JSON.stringify(options).replaceAll('$DIR', dir)) as Record<string, unknown>
+  const opts = withDir(options, dir)
   const signing = opts.signing !== undefined
   try {
     const sink = await AuditSink.open({ dir, ...opts })
@@ -196,13 +194,11 @@ async function main(): Promise<void> {
   ]
   const md = `${lines.join('\n')}\n`
   process.stdout.write(md)
-  const out = values.out ?? localResultsDir()
-  await fsp.mkdir(out, { recursive: true })
-  await fsp.writeFile(path.join(out, `${resultStem(machine, 'thread-cpu')}.md`), md)
-  await fsp.writeFile(
-    path.join(out, `${resultStem(machine, 'thread-cpu')}.json`),
-    `${JSON.stringify({ machine, started, args: process.argv.slice(2), runs: Object.fromEntries(runs) }, null, 2)}\n`,
-  )
+  await writeReport(values.out ?? localResultsDir(), machine, 'thread-cpu', md, {
+    started,
+    args: process.argv.slice(2),
+    runs: Object.fromEntries(runs),
+  })
 }
 
 main().catch((err: unknown) => {

@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util'
 import { AuditSink, readLog, verifyLog } from '../lib/index.js'
 import { localResultsDir } from './engine/checkout.js'
 import { spread } from './engine/latency.js'
-import { loadLine, machineInfo, machineLines, resultStem } from './engine/machine.js'
+import { loadLine, machineInfo, machineLines, writeReport } from './engine/machine.js'
 import { fmt } from './engine/tables.js'
 
 interface Pass {
@@ -117,13 +117,13 @@ async function main(): Promise<void> {
     ]
     const md = `${lines.join('\n')}\n`
     process.stdout.write(md)
-    const out = values.out ?? localResultsDir()
-    await fsp.mkdir(out, { recursive: true })
-    await fsp.writeFile(path.join(out, `${resultStem(machine, 'verify-ab')}.md`), md)
-    await fsp.writeFile(
-      path.join(out, `${resultStem(machine, 'verify-ab')}.json`),
-      `${JSON.stringify({ machine, started, args: process.argv.slice(2), events, passes, ratio }, null, 2)}\n`,
-    )
+    await writeReport(values.out ?? localResultsDir(), machine, 'verify-ab', md, {
+      started,
+      args: process.argv.slice(2),
+      events,
+      passes,
+      ratio,
+    })
   } finally {
     await fsp.rm(v2, { recursive: true, force: true })
   }

@@ -47,3 +47,18 @@ export async function loadPeersFromCheckout(root = packageRoot()): Promise<PeerL
   const mod = (await import(pathToFileURL(wrapper).href)) as { loadPeers(modulesDir: string): Promise<PeerLoad> }
   return mod.loadPeers(process.env.BENCH_MODULES_DIR ?? path.join(root, 'bench', 'node_modules'))
 }
+
+/**
+ * The library of a built dist/ directory, imported: lib/index.js since the
+ * house layout, lib/sink.js in builds before it (A/B scripts pair builds).
+ */
+export async function importBuild(dist: string): Promise<typeof import('../../lib/index.js')> {
+  const file = ['index.js', 'sink.js'].map((f) => path.resolve(dist, 'lib', f)).find((f) => fsSync.existsSync(f))
+  if (file === undefined) throw new Error(`${dist} is not a built dist/ directory (no lib/index.js or lib/sink.js)`)
+  return (await import(pathToFileURL(file).href)) as typeof import('../../lib/index.js')
+}
+
+/** Options with "$DIR" in any string value replaced by the run's log directory. */
+export function withDir<T>(options: T, dir: string): T {
+  return JSON.parse(JSON.stringify(options).replaceAll('$DIR', dir.replaceAll('\\', '\\\\'))) as T
+}

@@ -8,6 +8,7 @@
 
 import { execFileSync } from 'node:child_process'
 import fsSync from 'node:fs'
+import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Run } from './engine.js'
@@ -153,6 +154,24 @@ export function machineInfo(baseDir: string): Machine {
 /** The file-name stem of a results set: `<kind>-<date of the run, to the second>` (bench-2026-11-25T15-38-28). */
 export function resultStem(m: Machine, kind: string): string {
   return `${kind}-${m.date.slice(0, 19).replaceAll(':', '-')}`
+}
+
+/**
+ * A script's report in the folder out: `<kind>-<date>.md` (the markdown it
+ * printed) and `.json` (the machine, then `data`: when it started, its
+ * arguments, its figures).
+ */
+export async function writeReport(
+  out: string,
+  m: Machine,
+  kind: string,
+  md: string,
+  data: Record<string, unknown>,
+): Promise<void> {
+  await fsp.mkdir(out, { recursive: true })
+  const base = path.join(out, resultStem(m, kind))
+  await fsp.writeFile(`${base}.md`, md)
+  await fsp.writeFile(`${base}.json`, `${JSON.stringify({ machine: m, ...data }, null, 2)}\n`)
 }
 
 export function machineLines(m: Machine): string[] {
