@@ -54,39 +54,36 @@ async function session(n: number, from: number): Promise<AuditSink> {
   return s
 }
 
+/** The exported checkpoint, where every session's sink replaces it. */
+const exported = path.join(exportDir, `${logId}.checkpoint`)
+
+/** `verify` the log against the exported checkpoint, requiring a cosignature of witnessPub. */
+const verifyCosigned = (witnessPub: string, ...extra: string[]): ReturnType<typeof cli> =>
+  cli(
+    'verify',
+    dir,
+    '-q',
+    ...extra,
+    '--public-key',
+    `${key}.pub`,
+    '--checkpoint',
+    exported,
+    '--witness-key',
+    witnessPub,
+  )
+
 test('every checkpoint is cosigned by the witness; verify --witness-key requires the cosignature', async () => {
   const s = await session(400, 0)
   const st = s.stats().checkpoints!
   assert.ok(st.written >= 2, `written ${st.written}`)
   assert.is(st.witnessFailed, 0, JSON.stringify(st.lastWitnessError))
-  const exported = path.join(exportDir, `${logId}.checkpoint`)
   assert.match(fs.readFileSync(exported, 'utf8'), /\n— witness\.example\/w1 /)
-  const ok = cli(
-    'verify',
-    dir,
-    '-q',
-    '--public-key',
-    `${key}.pub`,
-    '--checkpoint',
-    exported,
-    '--witness-key',
-    `${wkey}.pub`,
-  )
+  const ok = verifyCosigned(`${wkey}.pub`)
   assert.is(ok.code, 0, ok.out + ok.err)
   // A witness whose cosignature the checkpoint does not carry: refused.
   const other = path.join(root, 'other.key')
   assert.is(cli('keygen', '--output', other, '--name', 'witness.example/w2').code, 0)
-  const bad = cli(
-    'verify',
-    dir,
-    '-q',
-    '--public-key',
-    `${key}.pub`,
-    '--checkpoint',
-    exported,
-    '--witness-key',
-    `${other}.pub`,
-  )
+  const bad = verifyCosigned(`${other}.pub`)
   assert.is(bad.code, 1)
 })
 
@@ -95,19 +92,7 @@ test('a second session: the witness accepts its checkpoints as extensions of the
   const st = s.stats().checkpoints!
   assert.ok(st.written >= 1)
   assert.is(st.witnessFailed, 0, JSON.stringify(st.lastWitnessError))
-  const exported = path.join(exportDir, `${logId}.checkpoint`)
-  const r = cli(
-    'verify',
-    dir,
-    '-q',
-    '--json',
-    '--public-key',
-    `${key}.pub`,
-    '--checkpoint',
-    exported,
-    '--witness-key',
-    `${wkey}.pub`,
-  )
+  const r = verifyCosigned(`${wkey}.pub`, '--json')
   assert.is(r.code, 0, r.err)
   assert.equal(JSON.parse(r.out).signed.checkpoint.cosignedBy, ['witness.example/w1'])
 })
@@ -127,18 +112,7 @@ test('a session without the witness, then one with it: the signer re-proves from
   const st = s.stats().checkpoints!
   assert.ok(st.written >= 1)
   assert.is(st.witnessFailed, 0, JSON.stringify(st.lastWitnessError))
-  const exported = path.join(exportDir, `${logId}.checkpoint`)
-  const r = cli(
-    'verify',
-    dir,
-    '-q',
-    '--public-key',
-    `${key}.pub`,
-    '--checkpoint',
-    exported,
-    '--witness-key',
-    `${wkey}.pub`,
-  )
+  const r = verifyCosigned(`${wkey}.pub`)
   assert.is(r.code, 0, r.out + r.err)
 })
 
