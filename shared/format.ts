@@ -19,7 +19,9 @@
  *    14  u16 batchIndex position of the record in its write batch (0 = first)
  *    16  u64 seq        first seq of the record's range; contiguous across segments
  *    24  i64 timeMs     event timestamp, ms since the Unix epoch
- *    32  32B hash       SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
+ *    32  32B hash       v1: SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
+ *                       v2: the record's Merkle leaf hash, which covers the
+ *                       previous record's hash (leafHashV2Into)
  *    64  len payload    event: UTF-8 JSON, or a sealed event (shared/sealed.ts);
  *                       seal, key change, tombstone: UTF-8 JSON; gap: u64 lastSeq, then UTF-8 JSON
  *
@@ -30,6 +32,10 @@
  * segment file) means bytes left from another file never validate; the hash
  * chain links every record to all before it, across segments (the header's
  * chainStart is the hash of the record before firstSeq) and across restarts;
+ * in v2 the chain link and the Merkle leaf are one hash, so the writer and
+ * verify pay one SHA-256 per record, and re-framing (recover, mirror repair)
+ * keeps it: it covers content (type, seq range, time, payload, the previous
+ * record's hash), never flags, batchIndex, salt or offsets;
  * the COMMIT flag makes a batch all-or-nothing, so recovery can cut a torn batch
  * whole; batchIndex tells which batch a lone surviving record belongs to
  * (its batch starts at seq − batchIndex), so damage followed by a record of a
@@ -244,8 +250,8 @@ export function decodeSegmentHeader(b: Uint8Array): SegmentHeader | { problem: H
 
 /**
  * Finish a record whose payload is already at buf[off+64, off+64+len): write the
- * header, chain it to prevHash and checksum it. Returns this record's hash
- * (a view into buf; copy it if buf will be reused).
+ * header, chain it to prevHash and checksum it, in the given format version.
+ * Returns this record's hash (a view into buf; copy it if buf will be reused).
  */
 export function sealRecord(
   buf: Buffer,
@@ -258,16 +264,19 @@ export function sealRecord(
   timeMs: number,
   prevHash: Uint8Array,
   saltSeed: number,
+  version = FORMAT_VERSION,
 ): Buffer {
   buf.set(prevHash, off + 32)
-  sealRecordInPlace(buf, off, len, type, flags, batchIndex, seq, timeMs, saltSeed)
+  sealRecordInPlace(buf, off, len, type, flags, batchIndex, seq, timeMs, saltSeed, version)
   return buf.subarray(off + 32, off + 64)
 }
 
 /**
  * sealRecord for a writer that has already put the previous record's hash at
- * buf[off+32, off+64) (the hash field is the chain input): no allocation
- * besides the digest itself. The field is then overwritten with this record's hash.
+ * buf[off+32, off+64) (the hash field is the chain input): no allocation. The
+ * field is then overwritten with this record's hash: in v2 its leaf hash
+ * (leafHashV2Into; a gap's lastSeq is read from its payload), in v1 the
+ * SHA-256 of bytes [8, 64+len) with the chain input in place.
  */
 export function sealRecordInPlace(
   buf: Buffer,
@@ -279,6 +288,7 @@ export function sealRecordInPlace(
   seq: number,
   timeMs: number,
   saltSeed: number,
+  version = FORMAT_VERSION,
 ): void {
   buf.writeUInt32LE(RECORD_MAGIC, off)
   buf.writeUInt32LE(len, off + 8)
@@ -288,8 +298,75 @@ export function sealRecordInPlace(
   writeU64(buf, off + 16, seq)
   writeI64(buf, off + 24, timeMs)
   const end = off + RECORD_HEADER_BYTES + len
-  sha256Into(buf.subarray(off + 8, end), buf, off + 32)
+  if (version === 1) sha256Into(buf.subarray(off + 8, end), buf, off + 32)
+  else {
+    const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
+    leafHashV2Into(
+      type,
+      seq,
+      lastSeq,
+      timeMs,
+      buf.subarray(off + 32, off + 64),
+      buf.subarray(off + 64, end),
+      buf,
+      off + 32,
+    )
+  }
   buf.writeUInt32LE(crc32c(buf, saltSeed, off + 8, end), off + 4)
+}
+
+/**
+ * Change the flags of a sealed v2 record (the writer marks a batch's last
+ * record COMMIT when it flushes): the v2 hash does not cover flags, so only
+ * the CRC is computed again.
+ */
+export function setRecordFlags(buf: Buffer, off: number, flags: number, saltSeed: number): void {
+  buf[off + 13] = flags
+  const end = off + RECORD_HEADER_BYTES + buf.readUInt32LE(off + 8)
+  buf.writeUInt32LE(crc32c(buf, saltSeed, off + 8, end), off + 4)
+}
+
+/** recordHashInto's scratch for a v1 record: its stored hash field while the chain input is in place, and the hash. */
+const V1_STORED_SCRATCH = Buffer.alloc(HASH_BYTES)
+const V1_HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
+
+/**
+ * The hash the record at buf[off, end) (end: just past its payload) must
+ * store when it chains to prevHash, in its segment's format version, into
+ * out[at, at + 32) (out may be buf, at the record's own hash field). buf is
+ * otherwise left as it was (a v1 record's hash field holds the chain input
+ * while it is hashed, then is put back).
+ */
+export function recordHashInto(
+  buf: Buffer,
+  off: number,
+  end: number,
+  version: number,
+  prevHash: Uint8Array,
+  out: Buffer,
+  at: number,
+): void {
+  if (version === 1) {
+    buf.copy(V1_STORED_SCRATCH, 0, off + 32, off + 64)
+    buf.set(prevHash, off + 32)
+    sha256Into(buf.subarray(off + 8, end), V1_HASH_SCRATCH, 0)
+    V1_STORED_SCRATCH.copy(buf, off + 32)
+    V1_HASH_SCRATCH.copy(out, at)
+    return
+  }
+  const type = buf[off + 12]!
+  const seq = readU64(buf, off + 16)
+  const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
+  leafHashV2Into(
+    type,
+    seq,
+    lastSeq,
+    readI64(buf, off + 24),
+    prevHash,
+    buf.subarray(off + RECORD_HEADER_BYTES, end),
+    out,
+    at,
+  )
 }
 
 export type RecordProblem =
@@ -385,8 +462,7 @@ function frameAt(
   }
 }
 
-/** checkRecord's scratch: a record's stored chain hash, and the hash computed over it. */
-const STORED_SCRATCH = Buffer.alloc(HASH_BYTES)
+/** checkRecord's scratch: the hash computed for a record. */
 const HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
 
 /**
@@ -409,12 +485,9 @@ export function checkRecord(
     return f === 'reserved' ? { ok: false, problem: f, seq: readU64(buf, off + 16) } : { ok: false, problem: f }
   }
   if (f.seq !== expectedSeq) return { ok: false, problem: 'seq', seq: f.seq }
-  const stored = STORED_SCRATCH
-  buf.copy(stored, 0, off + 32, off + 64)
-  prevHash.copy(buf, off + 32)
-  sha256Into(buf.subarray(off + 8, f.end), HASH_SCRATCH, 0)
-  stored.copy(buf, off + 32)
-  if (!HASH_SCRATCH.equals(stored)) return { ok: false, problem: 'chain', seq: f.seq }
+  recordHashInto(buf, off, f.end, rules.version, prevHash, HASH_SCRATCH, 0)
+  if (buf.compare(HASH_SCRATCH, 0, HASH_BYTES, off + 32, off + 64) !== 0)
+    return { ok: false, problem: 'chain', seq: f.seq }
   HASH_SCRATCH.copy(prevHash)
   return { ok: true, ...f, payloadOff: off + RECORD_HEADER_BYTES }
 }
@@ -459,25 +532,43 @@ export function recordBody(buf: Buffer, r: { type: number; end: number; len: num
 
 /**
  * A record's Merkle leaf (docs/wal-format.md section 0, "Leaves"): its content,
- * never its framing (salt, CRC, offsets, batch index, flags, chain hash), so
- * recover, rewrite and mirror repair keep every proof valid:
+ * never its framing (salt, CRC, offsets, batch index, flags), so recover,
+ * rewrite and mirror repair keep every proof valid. The leaf bytes of a
+ * record in a
  *
- *   u8 leaf version (1) ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ payload as stored
+ *   v2 segment:  u8 2 ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ prevHash ‖ payload as stored
+ *   v1 segment:  u8 1 ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ payload as stored
  *
- * The first LEAF_HEAD_BYTES are the head (leafHead); the leaf hash is RFC 9162's
- * SHA-256(0x00 ‖ head ‖ payload).
+ * prevHash is the hash stored by the record before it (for a segment's first
+ * record, the header's chainStart). The leaf hash is RFC 9162's
+ * SHA-256(0x00 ‖ leaf bytes). A v2 record stores its leaf hash as its hash:
+ * one SHA-256 is both its chain link and its leaf. A v1 record's leaf is
+ * computed from it (its hash field holds the v1 chain hash).
  */
-export const LEAF_VERSION = 1
-export const LEAF_HEAD_BYTES = 26
+export const LEAF_HEAD_BYTES_V1 = 26
+/** The head of a v2 leaf: everything before the payload. */
+export const LEAF_HEAD_BYTES = LEAF_HEAD_BYTES_V1 + HASH_BYTES
 
-/** The leaf head of a record. */
-export function leafHead(type: number, seq: number, lastSeq: number, timeMs: number, into?: Buffer): Buffer {
-  const b = into ?? Buffer.alloc(LEAF_HEAD_BYTES)
-  b[0] = LEAF_VERSION
+/**
+ * A leaf's head (its bytes before the payload): version 2 with prevHash,
+ * version 1 without. A view into `into` (LEAF_HEAD_BYTES long) when given.
+ */
+export function leafHead(
+  type: number,
+  seq: number,
+  lastSeq: number,
+  timeMs: number,
+  prevHash: Uint8Array | undefined,
+  into?: Buffer,
+): Buffer {
+  const bytes = prevHash === undefined ? LEAF_HEAD_BYTES_V1 : LEAF_HEAD_BYTES
+  const b = into === undefined ? Buffer.alloc(bytes) : into.subarray(0, bytes)
+  b[0] = prevHash === undefined ? 1 : 2
   b[1] = type
   writeU64(b, 2, seq)
   writeU64(b, 10, lastSeq)
   writeI64(b, 18, timeMs)
+  if (prevHash !== undefined) b.set(prevHash, LEAF_HEAD_BYTES_V1)
   return b
 }
 
@@ -486,11 +577,9 @@ const LEAF_SCRATCH = Buffer.alloc(1 + FIXED.merkleScratchBytes)
 const LEAF_PREFIX_BYTES = Buffer.of(0x00)
 
 /**
- * A record's RFC 9162 leaf hash, SHA-256(0x00 ‖ head ‖ body) (head: leafHead,
- * body: the payload as stored), written into out[at, at + 32) without
- * allocating: the writer hashes every record it seals this way (the leaf
- * ring), the signer every record it reads back, and lib/integrity's
- * leafHashOf is this.
+ * An RFC 9162 leaf hash, SHA-256(0x00 ‖ head ‖ body) (head: leafHead, body:
+ * the payload as stored), written into out[at, at + 32) without allocating.
+ * lib/integrity's leafHashOf is this.
  */
 export function leafHashInto(head: Uint8Array, body: Uint8Array, out: Buffer, at: number): void {
   const bytes = 1 + head.length + body.length
@@ -505,11 +594,46 @@ export function leafHashInto(head: Uint8Array, body: Uint8Array, out: Buffer, at
   createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest().copy(out, at)
 }
 
-/** A record's whole leaf bytes (a proof bundle carries them). */
-export function leafBytes(type: number, seq: number, lastSeq: number, timeMs: number, payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(LEAF_HEAD_BYTES + payload.length)
-  leafHead(type, seq, lastSeq, timeMs, b)
-  b.set(payload, LEAF_HEAD_BYTES)
+/**
+ * A v2 record's leaf hash, which is also the hash it stores, into out[at, at
+ * + 32): the head is written straight into the scratch (prevHash may be a view
+ * of out's bytes: it is read before out is written). The writer seals every
+ * record with this and verify checks every record with it: one SHA-256 each.
+ */
+export function leafHashV2Into(
+  type: number,
+  seq: number,
+  lastSeq: number,
+  timeMs: number,
+  prevHash: Uint8Array,
+  body: Uint8Array,
+  out: Buffer,
+  at: number,
+): void {
+  const bytes = 1 + LEAF_HEAD_BYTES + body.length
+  if (bytes > LEAF_SCRATCH.length) {
+    leafHashInto(leafHead(type, seq, lastSeq, timeMs, prevHash), body, out, at)
+    return
+  }
+  LEAF_SCRATCH[0] = 0x00
+  leafHead(type, seq, lastSeq, timeMs, prevHash, LEAF_SCRATCH.subarray(1))
+  LEAF_SCRATCH.set(body, 1 + LEAF_HEAD_BYTES)
+  sha256Into(LEAF_SCRATCH.subarray(0, bytes), out, at)
+}
+
+/** A record's whole leaf bytes (a proof bundle carries them); prevHash undefined for a v1 record. */
+export function leafBytes(
+  type: number,
+  seq: number,
+  lastSeq: number,
+  timeMs: number,
+  prevHash: Uint8Array | undefined,
+  payload: Uint8Array,
+): Buffer {
+  const head = prevHash === undefined ? LEAF_HEAD_BYTES_V1 : LEAF_HEAD_BYTES
+  const b = Buffer.alloc(head + payload.length)
+  leafHead(type, seq, lastSeq, timeMs, prevHash, b)
+  b.set(payload, head)
   return b
 }
 
@@ -521,9 +645,26 @@ export interface StoredRecord {
   timeMs: number
   /** The payload as stored (a view: valid while the walk is on the record). */
   payload: Buffer
+  /** The format version of its segment. */
+  version: number
+  /** Its stored hash field (a view, as payload): in a v2 segment its leaf hash. */
+  hash: Buffer
   segment: string
   /** Offset of the record's header in its segment. */
   offset: number
+}
+
+/** leafOfStored's scratch for a v1 leaf's head. */
+const V1_HEAD_SCRATCH = Buffer.alloc(LEAF_HEAD_BYTES_V1)
+
+/**
+ * A stored record's leaf hash into out[at, at + 32): a v2 record's stored
+ * hash (which whoever checked its chain has checked), a v1 record's computed.
+ */
+export function leafOfStored(r: StoredRecord, out: Buffer, at: number): void {
+  if (r.version === 1)
+    leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, undefined, V1_HEAD_SCRATCH), r.payload, out, at)
+  else r.hash.copy(out, at)
 }
 
 export interface Leaf {
@@ -531,17 +672,28 @@ export interface Leaf {
   seq: number
   lastSeq: number
   timeMs: number
+  /** The hash of the record before (a v2 leaf); undefined in a v1 leaf. */
+  prevHash: Buffer | undefined
   payload: Buffer
 }
 
-/** Read leaf bytes back; undefined when they are not a leaf of this version. */
+/** Read leaf bytes back; undefined when they are not a leaf of version 1 or 2. */
 export function parseLeaf(leaf: Uint8Array): Leaf | undefined {
-  if (leaf.length < LEAF_HEAD_BYTES || leaf[0] !== LEAF_VERSION) return undefined
+  const version = leaf[0]
+  const head = version === 1 ? LEAF_HEAD_BYTES_V1 : version === 2 ? LEAF_HEAD_BYTES : -1
+  if (head < 0 || leaf.length < head) return undefined
   const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.length)
   const seq = readU64(b, 2)
   const lastSeq = readU64(b, 10)
   if (seq < 1 || lastSeq < seq || lastSeq >= SEQ_LIMIT) return undefined
-  return { type: b[1]!, seq, lastSeq, timeMs: readI64(b, 18), payload: b.subarray(LEAF_HEAD_BYTES) }
+  return {
+    type: b[1]!,
+    seq,
+    lastSeq,
+    timeMs: readI64(b, 18),
+    prevHash: version === 2 ? b.subarray(LEAF_HEAD_BYTES_V1, LEAF_HEAD_BYTES) : undefined,
+    payload: b.subarray(head),
+  }
 }
 
 function isZero(buf: Buffer, from: number, to: number): boolean {

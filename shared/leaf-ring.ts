@@ -1,8 +1,8 @@
 /**
- * The leaf ring: Merkle leaf hashes the writer computed for the records it
- * wrote, handed to the signer through shared memory, so the signer does not
- * read the records back from disk and hash them again (docs/integrity.md,
- * "Where each hash is computed").
+ * The leaf ring: the Merkle leaf hashes of the records the writer wrote,
+ * handed to the signer through shared memory, so the signer does not read
+ * the records back from disk and check them again (docs/integrity.md, "Who
+ * computes what").
  *
  *   writer (workers/writer/main.ts), as it seals each record of a batch,
  *   while the previous batch's fdatasync runs: put(seq, lastSeq, leafHash)
@@ -12,9 +12,9 @@
  *
  * Contract:
  * - A slot holds the record that starts at `seq`: its last seq (a gap record
- *   spans a range) and its leaf hash (lib/integrity leafHashOf over
- *   shared/format.ts leafHead and the payload as stored, the bytes the writer
- *   just put in its batch buffer, the same bytes that reach the disk).
+ *   spans a range) and its leaf hash (a v2 record's stored hash,
+ *   shared/format.ts leafHashV2Into, copied from the writer's batch buffer:
+ *   the same bytes that reach the disk).
  * - A seqlock per slot: the writer makes the slot's generation odd, writes
  *   seq, last seq and hash, then makes it even (Atomics, sequentially
  *   consistent); a reader takes the slot only when the generation was even

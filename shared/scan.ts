@@ -66,6 +66,8 @@ export class RecordCursor {
   seq: number
   /** The hash the next record must chain to. */
   readonly hash: Buffer
+  /** The hash the record next() returned last chains to (its leaf's prevHash in a v2 segment). */
+  readonly prevHash = Buffer.alloc(HASH_BYTES)
   /** The batchIndex the next record must carry. */
   batchIndex: number
   /** A SEALED record was passed: nothing may follow it in this segment. */
@@ -98,13 +100,13 @@ export class RecordCursor {
     if (this.sealed) return { offset, problem: 'reserved', seq: this.seq }
     const i = recordWindow(bytes, offset, this.payloadBytesMax)
     const base = bytes.base
-    const before = Buffer.from(this.hash)
+    this.hash.copy(this.prevHash)
     const r = checkRecord(bytes.buf, i, bytes.filled, this.header.saltSeed, this.seq, this.hash, this.payloadBytesMax, this.header.rules)
     if (!r.ok) return { offset, problem: r.problem, seq: this.seq }
     r.payloadOff += base
     r.end += base
     if (r.batchIndex !== this.batchIndex) {
-      before.copy(this.hash)
+      this.prevHash.copy(this.hash)
       return { offset, problem: 'batch', seq: this.seq }
     }
     this.batchIndex = r.flags & RecordFlag.COMMIT ? 0 : this.batchIndex + 1

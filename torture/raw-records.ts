@@ -28,6 +28,8 @@ export interface RawRecord {
   batchIndex: number
   seq: number
   timeMs: number
+  /** A view of the stored hash field in the segment's buffer (v2: the record's leaf hash). */
+  hash: Buffer
   /** A view of the payload in the segment's buffer. */
   payload: Buffer
 }
@@ -47,6 +49,7 @@ export function rawRecords(buf: Buffer): RawRecord[] {
       batchIndex: buf.readUInt16LE(off + 14),
       seq: readU64(buf, off + 16),
       timeMs: readI64(buf, off + 24),
+      hash: buf.subarray(off + 32, off + RECORD_HEADER_BYTES),
       payload: buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len),
     })
     off += RECORD_HEADER_BYTES + len
@@ -60,7 +63,9 @@ export function reseal(buf: Buffer): void {
   if ('problem' in h) return
   let prev = Buffer.from(h.chainStart)
   for (const x of rawRecords(buf))
-    prev = Buffer.from(sealRecord(buf, x.off, x.len, x.type, x.flags, x.batchIndex, x.seq, x.timeMs, prev, h.saltSeed))
+    prev = Buffer.from(
+      sealRecord(buf, x.off, x.len, x.type, x.flags, x.batchIndex, x.seq, x.timeMs, prev, h.saltSeed, h.version),
+    )
 }
 
 /** Give a segment another log id, its header CRC valid again: what a segment copied from another log looks like. */

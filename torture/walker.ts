@@ -177,9 +177,27 @@ export function frame(b: Buffer, off: number, h: Header, segment: string): (PRec
   }
 }
 
-function chainHash(b: Buffer, o: number, end: number, prev: Buffer): Buffer {
+/**
+ * The hash a record must store after prev. v1: SHA-256 of bytes [8, 32) ‖ prev
+ * ‖ payload. v2: its Merkle leaf hash, SHA-256(0x00 ‖ 0x02 ‖ type ‖ u64 seq ‖
+ * u64 lastSeq ‖ i64 timeMs ‖ prev ‖ payload), the integers little-endian
+ * (seq and timeMs copied from the header's bytes [16, 32), lastSeq as seq or
+ * a gap's first 8 payload bytes).
+ */
+function chainHash(b: Buffer, o: number, end: number, prev: Buffer, version: number, type: number): Buffer {
+  if (version === 1)
+    return createHash('sha256')
+      .update(b.subarray(o + 8, o + 32))
+      .update(prev)
+      .update(b.subarray(o + 64, end))
+      .digest()
+  const seq = b.subarray(o + 16, o + 24)
+  const lastSeq = type === T_GAP ? b.subarray(o + 64, o + 72) : seq
   return createHash('sha256')
-    .update(b.subarray(o + 8, o + 32))
+    .update(Buffer.of(0x00, 0x02, type))
+    .update(seq)
+    .update(lastSeq)
+    .update(b.subarray(o + 24, o + 32))
     .update(prev)
     .update(b.subarray(o + 64, end))
     .digest()
@@ -289,7 +307,7 @@ function walk(
       stop = `seq ${r.seq}, expected ${seq + 1}`
       break
     }
-    const hh = chainHash(b, off, r.end, hash)
+    const hh = chainHash(b, off, r.end, hash, h.version, r.type)
     if (!hh.equals(r.hash)) {
       stop = 'chain'
       break

@@ -298,6 +298,8 @@ function corruptError(dir: string, bad: BadSpot): AuditError {
  * valid until the generator moves on.
  */
 export interface RawRecord extends StoredRecord {
+  /** The hash it chains to (a view, as payload): a v2 leaf covers it. */
+  prevHash: Buffer
   /** The segment's log id, 32 lowercase hex digits (all zeros in a version-1 segment). */
   logId: string
 }
@@ -356,6 +358,9 @@ export async function* readRecords(
             lastSeq: r.lastSeq,
             timeMs: r.timeMs,
             payload: buf.buf.subarray(at, at + r.len),
+            version: header.version,
+            hash: buf.buf.subarray(at - 32, at),
+            prevHash: cursor.prevHash,
             segment: name,
             offset: r.payloadOff - RECORD_HEADER_BYTES,
             logId,

@@ -58,7 +58,7 @@ import {
   SEGMENT_HEADER_BYTES_V1,
   type SegmentHeader,
   segmentFileName,
-  sha256,
+  recordHashInto,
   versionUnsupported,
 } from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
@@ -80,6 +80,8 @@ export class CopySource {
     readonly segment: string,
     readonly copy: 0 | 1,
     readonly saltSeed: number,
+    /** The format version its records are in (their hash differs: shared/format.ts recordHashInto). */
+    readonly version: number,
   ) {}
 
   toJSON(): { segment: string; copy: CopyName } {
@@ -314,7 +316,7 @@ export function scanCopy(
     scan.size = b.size
     return scan
   }
-  const source = new CopySource(b, name, copy, saltSeed)
+  const source = new CopySource(b, name, copy, saltSeed, rules.version)
   let off = start
   const cands: Candidate[] = []
   // b.size, not a size taken once: it shrinks when the file was cut while it is read.
@@ -385,15 +387,15 @@ export function payloadOf(c: Candidate): Buffer {
   return recordBytes(c).subarray(RECORD_HEADER_BYTES)
 }
 
-/** Does c link to prevHash? (Its hash field is set to prevHash in the window for the hash, then put back.) */
+/** linkOk's scratch: the hash c must store when it links to prevHash. */
+const LINK_SCRATCH = Buffer.alloc(HASH_BYTES)
+
+/** Does c link to prevHash: is its stored hash the one it must store after prevHash? */
 function linkOk(c: Candidate, prevHash: Buffer): boolean {
   const i = recordIn(c)
   const buf = c.source.bytes.buf
-  const stored = Buffer.from(buf.subarray(i + 32, i + 64))
-  prevHash.copy(buf, i + 32)
-  const ok = sha256(buf.subarray(i + 8, i + c.end - c.offset)).equals(stored)
-  stored.copy(buf, i + 32)
-  return ok
+  recordHashInto(buf, i, i + c.end - c.offset, c.source.version, prevHash, LINK_SCRATCH, 0)
+  return buf.compare(LINK_SCRATCH, 0, HASH_BYTES, i + 32, i + 64) === 0
 }
 
 /** The hash stored in record c (a copy). */

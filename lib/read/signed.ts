@@ -4,7 +4,7 @@
  * Read-only, like the rest of lib/read.
  *
  *   logTree(dir)        one leaf per committed record (shared/format.ts
- *                       leafHead + payload as stored), the log's own
+ *                       leafOfStored: a v2 record's checked hash), the log's own
  *                       checkpoint records, every readLog check on the way
  *   verifySigned(dir)   every checkpoint in the log and, if given, one kept
  *                       elsewhere: signature, origin, and the root the log
@@ -19,7 +19,7 @@
  */
 
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
-import { LEAF_HEAD_BYTES, leafBytes, leafHead, RecordType } from '../../shared/format.js'
+import { leafBytes, leafOfStored, RecordType } from '../../shared/format.js'
 import { parseCheckpointRecord } from '../../shared/checkpoint-record.js'
 import {
   CompactRange,
@@ -28,7 +28,6 @@ import {
   formatConsistencyProof,
   HASH_BYTES,
   inclusionProof,
-  leafHashOf,
   openCheckpoint,
   readCheckpointUnverified,
   subtreeRoot,
@@ -65,7 +64,8 @@ class Growing {
   first = new Float64Array(1024)
   last = new Float64Array(1024)
   n = 0
-  push(h: Buffer, first: number, last: number): void {
+  /** Add r's leaf (shared/format.ts leafOfStored). */
+  push(r: RawRecord): void {
     if (this.n === this.first.length) {
       const cap = this.n * 2
       const hs = Buffer.allocUnsafe(HASH_BYTES * cap)
@@ -78,9 +78,9 @@ class Growing {
       l.set(this.last)
       this.last = l
     }
-    h.copy(this.hashes, this.n * HASH_BYTES)
-    this.first[this.n] = first
-    this.last[this.n] = last
+    leafOfStored(r, this.hashes, this.n * HASH_BYTES)
+    this.first[this.n] = r.seq
+    this.last[this.n] = r.lastSeq
     this.n++
   }
 }
@@ -93,14 +93,13 @@ class Growing {
 export async function logTree(dir: string, onRecord?: (r: RawRecord) => void): Promise<LogTree> {
   const g = new Growing()
   const checkpoints: LogCheckpoint[] = []
-  const head = Buffer.alloc(LEAF_HEAD_BYTES)
   for await (const r of readRecords(dir)) {
     onRecord?.(r)
     if (r.type === RecordType.CHECKPOINT) {
       const c = parseCheckpointRecord(r.payload)
       if (c !== undefined) checkpoints.push({ seq: r.seq, leafIndex: g.n, ...c })
     }
-    g.push(leafHashOf(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload), r.seq, r.lastSeq)
+    g.push(r)
   }
   return {
     size: g.n,
@@ -366,7 +365,8 @@ export async function proveRecord(dir: string, seq: number, options: { checkpoin
   // The record's leaf bytes are taken on the one walk that builds the tree.
   let leaf: Buffer | undefined
   const t = await logTree(dir, (r) => {
-    if (r.seq <= seq && seq <= r.lastSeq) leaf = leafBytes(r.type, r.seq, r.lastSeq, r.timeMs, r.payload)
+    if (r.seq <= seq && seq <= r.lastSeq)
+      leaf = leafBytes(r.type, r.seq, r.lastSeq, r.timeMs, r.version === 1 ? undefined : r.prevHash, r.payload)
   })
   // The leaf whose range holds seq.
   let lo = 0

@@ -41,11 +41,23 @@ const witnessKey = await loadSigner(path.join(dir, 'witness.key'))
 
 const ORIGIN = logOrigin('log.example/app', randomBytes(16).toString('hex'))
 const SIZE = 40
-// Leaves as the WAL makes them (shared/format.ts): one event record per seq.
-const leafBytes = Array.from({ length: SIZE }, (_, i) =>
-  walLeaf(RecordType.EVENT, i + 1, i + 1, 1_700_000_000_000 + i, Buffer.from(JSON.stringify({ msg: `event ${i}` }))),
-)
-const hashes = leafBytes.map((b) => leafHash(b))
+// Leaves as a v2 WAL makes them (shared/format.ts): one event record per seq, each covering the leaf hash before it.
+const leafBytes: Buffer[] = []
+const hashes: Buffer[] = []
+for (let i = 0; i < SIZE; i++) {
+  const prev = i === 0 ? Buffer.alloc(32) : hashes[i - 1]!
+  leafBytes.push(
+    walLeaf(
+      RecordType.EVENT,
+      i + 1,
+      i + 1,
+      1_700_000_000_000 + i,
+      prev,
+      Buffer.from(JSON.stringify({ msg: `event ${i}` })),
+    ),
+  )
+  hashes.push(leafHash(leafBytes[i]!))
+}
 const checkpoint = signCheckpoint({ origin: ORIGIN, size: SIZE, root: rootOf(hashes), extensions: [] }, [logKey])
 
 function bundleFor(index: number, note = checkpoint, over: Partial<ProofBundle> = {}): string {

@@ -44,6 +44,7 @@ export function batchAfter(
       Date.now(),
       prevHash,
       header.saltSeed,
+      header.version,
     ).copy(prevHash)
     return rec
   })

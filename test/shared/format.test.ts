@@ -30,7 +30,10 @@ import {
   SEGMENT_HEADER_BYTES,
   SEGMENT_HEADER_BYTES_V1,
   SEGMENT_MAGIC,
+  leafBytes,
+  recordHashInto,
   sealRecord,
+  setRecordFlags,
   segmentFileName,
   parseSegmentFileName,
   writeU64,
@@ -38,6 +41,7 @@ import {
   type RecordOk,
   type SegmentHeader,
 } from '../../shared/format.js'
+import { leafHash } from '../../lib/integrity/index.js'
 import { classifyTail, scanSegment, SECTOR_BYTES, START, type SegmentScan, zeroFrom } from '../../shared/scan.js'
 
 const VECTORS_URL = new URL('../../../test/fixtures/v1/vectors.json', import.meta.url)
@@ -89,6 +93,7 @@ function frame(
   specs: { seq: number; flags: number; payload?: string | Buffer; type?: number }[],
   prevHash: Buffer,
   seed: number,
+  version = 2,
 ): { bytes: Buffer; recs: Rec[]; hash: Buffer } {
   const parts: Buffer[] = []
   const recs: Rec[] = []
@@ -112,6 +117,7 @@ function frame(
       1_700_000_000_000 + s.seq,
       prev,
       seed,
+      version,
     ).copy(prev)
     batchIndex = s.flags & RecordFlag.COMMIT ? 0 : batchIndex + 1
     parts.push(b)
@@ -153,7 +159,7 @@ function segment(
     { firstSeq, createdMs: 1_700_000_000_000, chainStart, salt, logId: LOG_ID, batchBytesMax: V2_BATCH_BYTES },
     opts.version ?? 2,
   )
-  const f = frame(batches(sizes, firstSeq), chainStart, crc32c(salt))
+  const f = frame(batches(sizes, firstSeq), chainStart, crc32c(salt), opts.version ?? 2)
   return {
     buf: Buffer.concat([header, f.bytes]),
     recs: f.recs.map((r) => ({ ...r, off: r.off + header.length, end: r.end + header.length })),
@@ -288,7 +294,7 @@ test('sealRecord reproduces the vector records and whole files byte for byte', (
       assert.is(payload.toString('hex'), r.payloadHex)
       const b = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
       payload.copy(b, RECORD_HEADER_BYTES)
-      const hash = sealRecord(b, 0, payload.length, r.type, r.flags, r.batchIndex, r.seq, r.timeMs, prev, seed)
+      const hash = sealRecord(b, 0, payload.length, r.type, r.flags, r.batchIndex, r.seq, r.timeMs, prev, seed, 1)
       assert.is(b.toString('hex'), r.recordHex, `record seq ${r.seq}`)
       assert.is(hash.toString('hex'), r.hashHex, `hash of seq ${r.seq}`)
       hash.copy(prev)
@@ -781,6 +787,54 @@ test('chain: a record whose hash does not chain to the previous hash (inserted, 
   assert.equal(check(buf, r7.off, 7, Buffer.from(PREV)), { ok: false, problem: 'chain', seq: 7 })
 })
 
+test('v2: a record stores its Merkle leaf hash over the hash before it (the documented bytes), which covers no framing', () => {
+  const gap = Buffer.alloc(GAP_LAST_SEQ_BYTES + 9)
+  writeU64(gap, 0, 41)
+  gap.write('{"why":1}', GAP_LAST_SEQ_BYTES)
+  const event = Buffer.from('{"level":"Information","messageTemplate":"x"}')
+  const prev = bytes(32, 7)
+  for (const [type, seq, lastSeq, payload] of [
+    [RecordType.EVENT, 33, 33, event],
+    [RecordType.GAP, 34, 41, gap],
+  ] as const) {
+    const rec = (flags: number, batchIndex: number, salt: Buffer): Buffer => {
+      const b = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
+      payload.copy(b, RECORD_HEADER_BYTES)
+      sealRecord(b, 0, payload.length, type, flags, batchIndex, seq, -5, prev, crc32c(salt))
+      return b
+    }
+    const b = rec(0, 3, SALT)
+    // SHA-256(0x00 ‖ 0x02 ‖ type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ prevHash ‖ payload), integers little-endian.
+    const head = Buffer.alloc(26)
+    head[0] = 2
+    head[1] = type
+    head.writeBigUInt64LE(BigInt(seq), 2)
+    head.writeBigUInt64LE(BigInt(lastSeq), 10)
+    head.writeBigInt64LE(-5n, 18)
+    const want = sha256(Buffer.concat([Buffer.of(0), head, prev, payload]))
+    assert.equal(b.subarray(32, 64), want, `type ${type}: the stored hash is the leaf hash`)
+    assert.equal(
+      leafHash(leafBytes(type, seq, lastSeq, -5, prev, payload)),
+      want,
+      'leafBytes + RFC 9162 leafHash agree',
+    )
+    const sc = Buffer.alloc(32)
+    recordHashInto(b, 0, b.length, 2, prev, sc, 0)
+    assert.equal(sc, want, 'recordHashInto computes it back')
+    // Flags, batchIndex and salt are framing: the hash stays, only the CRC changes.
+    const other = rec(RecordFlag.COMMIT | RecordFlag.SEALED, 0, Buffer.from('0011223344556677', 'hex'))
+    assert.equal(other.subarray(32, 64), want)
+    assert.not.equal(other.readUInt32LE(4), b.readUInt32LE(4))
+    // setRecordFlags (the writer's COMMIT) keeps the record valid without hashing it again.
+    setRecordFlags(b, 0, RecordFlag.COMMIT, SEED)
+    assert.ok(check(b, 0, seq, Buffer.from(prev)).ok, 'valid after setRecordFlags')
+    // Content and the link are covered: another prev, time or payload byte gives another hash.
+    const linked = Buffer.from(prev)
+    linked[0]! ^= 1
+    assert.equal(check(b, 0, seq, linked), { ok: false, problem: 'chain', seq })
+  }
+})
+
 // ── scanSegment and classifyTail ────────────────────────────────────────────
 
 test('scanSegment refuses a segment that does not continue the previous one (first-seq, chain-start), v1 and v2', () => {
@@ -826,7 +880,7 @@ test('a header-only segment (rotated, nothing written yet) is clean (v1 and v2)'
 test('torn: a partial record after the last commit is cut at the end of that commit (v1; v2: a prefix tear)', () => {
   for (const version of VERSIONS) {
     const s = segment([2, 3], { version })
-    const extra = frame(batches([2], 6), s.hash, SEED).bytes
+    const extra = frame(batches([2], 6), s.hash, SEED, version).bytes
     const buf = Buffer.concat([s.buf, extra.subarray(0, 64 + 10)])
     const sc = scan(buf)
     assert.equal(sc.stop, { offset: s.buf.length, problem: 'truncated', seq: 6 })
@@ -911,6 +965,7 @@ test('torn: valid records without a COMMIT after the last commit (a batch that n
       ],
       s.hash,
       SEED,
+      version,
     )
     const buf = Buffer.concat([s.buf, open.bytes])
     const sc = scan(buf)
@@ -1002,7 +1057,7 @@ test('corrupt: a zeroed record (lost write) in the middle of acknowledged data (
 
 test('v1: stale records of another segment file (another salt) behind the tail never validate: torn, not corrupt', () => {
   const s = segment([2], { version: 1 })
-  const stale = frame(batches([1, 1, 1], 3), s.hash, crc32c(Buffer.from('0011223344556677', 'hex'))).bytes
+  const stale = frame(batches([1, 1, 1], 3), s.hash, crc32c(Buffer.from('0011223344556677', 'hex')), 1).bytes
   const buf = Buffer.concat([s.buf, Buffer.alloc(100), stale])
   const sc = scan(buf)
   assert.equal(sc.stop, { offset: s.buf.length, problem: 'zero', seq: 3 })
@@ -1057,11 +1112,10 @@ test('batch: a record whose batchIndex does not continue its batch is refused, e
       const victim = s.recs[victimIdx]!
       buf.writeUInt16LE(value, victim.off + 14)
       buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
-      // the hash covers batchIndex too: re-chain the victim so only the batch check can catch it
+      // a v1 hash covers batchIndex too: re-chain the victim so only the batch check can catch it (a v2 hash does not)
       const before = s.recs[victimIdx - 1]!
       const prev = Buffer.from(buf.subarray(before.off + 32, before.off + 64))
-      prev.copy(buf, victim.off + 32)
-      sha256(buf.subarray(victim.off + 8, victim.end)).copy(buf, victim.off + 32)
+      recordHashInto(buf, victim.off, victim.end, version, prev, buf, victim.off + 32)
       buf.writeUInt32LE(crc32c(buf, SEED, victim.off + 8, victim.end), victim.off + 4)
       const sc = scan(buf)
       assert.equal(sc.stop, { offset: victim.off, problem: 'batch', seq: victimIdx + 1 }, `v${version} ${name}`)
@@ -1191,8 +1245,8 @@ test('v2: gap records take exactly their range: the walk continues after lastSeq
   const bad = Buffer.from(buf)
   const g = { off: SEGMENT_HEADER_BYTES + f.recs[1]!.off, end: SEGMENT_HEADER_BYTES + f.recs[1]!.end }
   writeU64(bad, g.off + RECORD_HEADER_BYTES, 10)
-  bad.copy(bad, g.off + 32, SEGMENT_HEADER_BYTES + 32, SEGMENT_HEADER_BYTES + 64) // chain input: record 1's hash
-  sha256(bad.subarray(g.off + 8, g.end)).copy(bad, g.off + 32)
+  const chainInput = bad.subarray(SEGMENT_HEADER_BYTES + 32, SEGMENT_HEADER_BYTES + 64) // record 1's hash
+  recordHashInto(bad, g.off, g.end, 2, chainInput, bad, g.off + 32)
   bad.writeUInt32LE(crc32c(bad, SEED, g.off + 8, g.end), g.off + 4)
   assert.equal(scan(bad).stop, { offset: g.end, problem: 'seq', seq: 11 })
 })

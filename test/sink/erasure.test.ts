@@ -10,8 +10,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink, Keyring, readLog, verifyLog, type LogEntry, type LogRecord } from '../../lib/index.js'
 import { decryptFields, frameIv, isEncryptedFields, openFrame } from '../../lib/crypto/index.js'
-import { leafHashOf } from '../../lib/integrity/index.js'
-import { leafHead } from '../../shared/format.js'
+import { leafHash } from '../../lib/integrity/index.js'
+import { decodeSegmentHeader, leafBytes } from '../../shared/format.js'
 import { tempDir } from '../helpers/dirs.js'
 import { header, records, segmentsOf } from '../helpers/sealed-log.js'
 
@@ -27,13 +27,19 @@ const visit = (i: number, patient: string) => ({
   },
 })
 
-/** Every record's Merkle leaf hash, over the record as stored. */
+/** Every record's Merkle leaf hash, over the record as stored and the hash of the record before it. */
 function leaves(dir: string): string[] {
-  return segmentsOf(dir).flatMap((f) =>
-    records(fs.readFileSync(f)).map((r) =>
-      leafHashOf(leafHead(r.type, r.seq, r.seq, r.timeMs), r.payload).toString('hex'),
-    ),
-  )
+  return segmentsOf(dir).flatMap((f) => {
+    const buf = fs.readFileSync(f)
+    const h = decodeSegmentHeader(buf)
+    if ('problem' in h) throw new Error(`${f}: header ${h.problem}`)
+    let prev = h.chainStart
+    return records(buf).map((r) => {
+      const leaf = leafHash(leafBytes(r.type, r.seq, r.seq, r.timeMs, prev, r.payload))
+      prev = r.hash
+      return leaf.toString('hex')
+    })
+  })
 }
 
 test('after eraseSubject no byte decrypts to the subject; verify passes; leaves unchanged; tombstone at its receipt', async () => {

@@ -7,8 +7,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AuditSink } from '../../lib/index.js'
-import { CompactRange, leafHashInto } from '../../lib/integrity/index.js'
-import { LEAF_HEAD_BYTES, leafHead } from '../../shared/format.js'
+import { CompactRange, leafHash } from '../../lib/integrity/index.js'
+import { leafBytes } from '../../shared/format.js'
 import { LeafRing } from '../../shared/leaf-ring.js'
 import { appendLeaves, walkRecords } from '../../workers/signer/walk.js'
 import { ev, tempDir } from '../helpers/dirs.js'
@@ -23,10 +23,11 @@ const dir = tempDir('signer-walk')
 /** Every record's [seq, lastSeq] and leaf hash, from disk. */
 const records: { seq: number; lastSeq: number; hash: Buffer }[] = []
 {
-  const head = Buffer.alloc(LEAF_HEAD_BYTES)
+  // Computed from each record's content and the hash before it, not taken from its hash field.
+  let prev = Buffer.alloc(32)
   await walkRecords(dir, 1, Number.MAX_SAFE_INTEGER - 1, (r) => {
-    const hash = Buffer.alloc(32)
-    leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
+    const hash = leafHash(leafBytes(r.type, r.seq, r.lastSeq, r.timeMs, prev, r.payload))
+    prev = Buffer.from(r.hash)
     records.push({ seq: r.seq, lastSeq: r.lastSeq, hash })
   }).catch(() => undefined) // the walk ends past the last record: what it visited is the log
 }

@@ -35,7 +35,7 @@ import {
 } from '../../shared/checkpoint-record.js'
 import { dirModeFor, makeDirs } from '../../shared/files.js'
 import { FIXED } from '../../shared/limits.js'
-import { LEAF_HEAD_BYTES, leafHashInto, leafHead, parseSegmentFileName, RecordType } from '../../shared/format.js'
+import { leafOfStored, parseSegmentFileName, RecordType } from '../../shared/format.js'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
   addCheckpoint,
@@ -198,7 +198,6 @@ async function proofFromLog(dir: string, oldSize: number, newSize: number, cover
   const ranges = consistencyProofRanges(oldSize, newSize)
   const order = ranges.map(([start, end], i) => ({ start, end, i })).sort((a, b) => a.start - b.start)
   const roots: Buffer[] = new Array<Buffer>(ranges.length)
-  const head = Buffer.alloc(LEAF_HEAD_BYTES)
   const hash = Buffer.alloc(HASH_BYTES)
   let k = 0
   let cur = CompactRange.empty()
@@ -206,7 +205,7 @@ async function proofFromLog(dir: string, oldSize: number, newSize: number, cover
   await walkRecords(dir, 1, covers, (r) => {
     const at = order[k]
     if (at !== undefined && leaf >= at.start) {
-      leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
+      leafOfStored(r, hash, 0)
       cur.append(hash)
       if (leaf + 1 === at.end) {
         roots[at.i] = cur.root()

@@ -12,8 +12,9 @@
  *   appending to, read-only, never past what it needs.
  * - Each record must check out on its own (shared/format.ts looksLikeRecord:
  *   framing, CRC with its segment's salt, type, range) and start at the next
- *   seq; the chain hash is not recomputed here (verify does that), so the
- *   walk costs one CRC and one leaf hash per record. Anything else is
+ *   seq; the chain hash is not recomputed here (verify does that). A v2
+ *   record's stored hash is its leaf hash, so the walk costs one CRC per
+ *   record (and one leaf hash per record of a v1 segment). Anything else is
  *   ERR_AUDIT_CORRUPT naming segment, offset and seq: the signer never signs a
  *   tree over bytes it could not read as records.
  * - Reads are synchronous positioned reads through shared/bytes.ts: this is
@@ -31,8 +32,7 @@ import path from 'node:path'
 import { AuditError, ERROR_CODES } from '../../shared/errors.js'
 import {
   decodeSegmentHeader,
-  LEAF_HEAD_BYTES,
-  leafHead,
+  leafOfStored,
   looksLikeRecord,
   parseSegmentFileName,
   segmentNames,
@@ -46,7 +46,7 @@ import {
 import { SegmentBytes } from '../../shared/bytes.js'
 import { recordWindow } from '../../shared/scan.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
-import { CompactRange, HASH_BYTES, leafHashInto } from '../../lib/integrity/index.js'
+import { CompactRange, HASH_BYTES } from '../../lib/integrity/index.js'
 import type { LeafRing } from '../../shared/leaf-ring.js'
 
 /** One record as the walk saw it (the callback's view is valid only during the call). */
@@ -153,6 +153,8 @@ async function walkFrom(
             lastSeq: f.lastSeq,
             timeMs: f.timeMs,
             payload: bytes.buf.subarray(i + RECORD_HEADER_BYTES, f.end),
+            version: header.version,
+            hash: bytes.buf.subarray(i + 32, i + RECORD_HEADER_BYTES),
             segment: name,
             offset: off,
           })
@@ -211,7 +213,6 @@ export async function appendLeaves(
     if (seq > toSeq) return { covers: toSeq, next: undefined, fromRing, fromDisk: 0 }
     if (fromRing > 0) start = undefined
   }
-  const head = Buffer.alloc(LEAF_HEAD_BYTES)
   let covers = seq - 1
   let fromDisk = 0
   const next = await walkRecords(
@@ -219,7 +220,7 @@ export async function appendLeaves(
     seq,
     toSeq,
     (r) => {
-      leafHashInto(leafHead(r.type, r.seq, r.lastSeq, r.timeMs, head), r.payload, hash, 0)
+      leafOfStored(r, hash, 0)
       range.append(hash)
       onLeaf?.(Buffer.from(hash))
       fromDisk++

@@ -40,10 +40,8 @@ import {
   RECORD_HEADER_BYTES,
   gapLastSeq,
   gapPayload,
-  LEAF_HEAD_BYTES,
-  leafHead,
-  leafHashInto,
   sealRecordInPlace,
+  setRecordFlags,
   SINK_RECORD_TYPES,
 } from '../../shared/format.js'
 import { FIXED, LIMITS } from '../../shared/limits.js'
@@ -112,8 +110,6 @@ class Writer {
   private hashed = 0
   /** Signing: every record's Merkle leaf hash goes here for the signer (shared/leaf-ring.ts). */
   private readonly leaves: LeafRing | undefined
-  private readonly leafHead = Buffer.alloc(LEAF_HEAD_BYTES)
-  private readonly leafHash = Buffer.alloc(32)
 
   constructor(
     private readonly ring: Ring,
@@ -135,16 +131,12 @@ class Writer {
   }
 
   /**
-   * Signing: the leaf hash of the record just sealed at off (payload as stored,
-   * len bytes) into the leaf ring. Done where the record is sealed, so in the
-   * steady state it runs while the previous batch's fdatasync does.
+   * Signing: the leaf hash of the record just sealed at off into the leaf
+   * ring. A v2 record's hash is its leaf hash (shared/format.ts), so this is
+   * a copy, not a hash.
    */
-  private putLeaf(off: number, len: number, type: number, seq: number, lastSeq: number, timeMs: number): void {
-    const leaves = this.leaves
-    if (leaves === undefined) return
-    const body = this.batch.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len)
-    leafHashInto(leafHead(type, seq, lastSeq, timeMs, this.leafHead), body, this.leafHash, 0)
-    leaves.put(seq, lastSeq, this.leafHash)
+  private putLeaf(off: number, seq: number, lastSeq: number): void {
+    this.leaves?.put(seq, lastSeq, this.batch.subarray(off + 32, off + 64))
   }
 
   /**
@@ -237,7 +229,7 @@ class Writer {
       if (crypt === undefined) {
         this.putChainInput(off, n)
         sealRecordInPlace(batch, off, len, type, 0, n, seq, timeMs, this.saltSeed)
-        this.putLeaf(off, len, type, seq, seq, timeMs)
+        this.putLeaf(off, seq, seq)
       } else crypt.place(type, seq, payloadOff, len, u8.subarray(at, at + len)) // chained once its frame is sealed
       recOff[n] = off
       recLen[n] = head + len
@@ -272,18 +264,8 @@ class Writer {
     // No room after this batch for one more record of eventBytesMax: it ends the segment.
     const sealsSegment =
       this.appender.size() + this.off + RECORD_HEADER_BYTES + this.init.eventBytesMax > this.init.segmentBytesMax
-    this.putChainInput(at, last)
-    sealRecordInPlace(
-      batch,
-      at,
-      this.recLen[last]!,
-      this.recType[last]!,
-      sealsSegment ? RecordFlag.COMMIT | RecordFlag.SEALED : RecordFlag.COMMIT,
-      last,
-      lastSeq,
-      this.recTime[last]!,
-      this.saltSeed,
-    )
+    // The last record was sealed as it came; its hash does not cover flags.
+    setRecordFlags(batch, at, sealsSegment ? RecordFlag.COMMIT | RecordFlag.SEALED : RecordFlag.COMMIT, this.saltSeed)
     if (sealsSegment) this.needRotate = true
     batch.copy(this.prevHash, 0, at + 32, at + 64)
     this.appender.write(batch, this.off, !sealsSegment)
@@ -342,7 +324,7 @@ class Writer {
       const off = this.recOff[k]!
       this.putChainInput(off, k)
       sealRecordInPlace(this.batch, off, this.recLen[k]!, this.recType[k]!, 0, k, firstSeq + k, this.recTime[k]!, this.saltSeed)
-      this.putLeaf(off, this.recLen[k]!, this.recType[k]!, firstSeq + k, firstSeq + k, this.recTime[k]!)
+      this.putLeaf(off, firstSeq + k, firstSeq + k)
     }
     this.hashed = this.n
   }
@@ -376,7 +358,7 @@ class Writer {
       const flags = (r.flags ?? 0) | commit
       const timeMs = this.nowMs()
       sealRecordInPlace(batch, off, r.payload.length, r.type, flags, k, seq, timeMs, this.saltSeed)
-      this.putLeaf(off, r.payload.length, r.type, seq, lastSeq, timeMs)
+      this.putLeaf(off, seq, lastSeq)
       off += RECORD_HEADER_BYTES + r.payload.length
       this.nextSeq = lastSeq + 1
     }
