@@ -21,7 +21,7 @@
  *    24  i64 timeMs     event timestamp, ms since the Unix epoch
  *    32  32B hash       v1: SHA-256(bytes[8,32) ‖ previous record's hash ‖ payload)
  *                       v2: the record's Merkle leaf hash, which covers the
- *                       previous record's hash (leafHashV2Into)
+ *                       previous record's hash (recordHashInto)
  *    64  len payload    event: UTF-8 JSON, or a sealed event (shared/sealed.ts);
  *                       seal, key change, tombstone: UTF-8 JSON; gap: u64 lastSeq, then UTF-8 JSON
  *
@@ -64,6 +64,9 @@ export const RECORD_MAGIC = 0x5261746d
 export const RECORD_HEADER_BYTES = 64
 export const HASH_BYTES = 32
 export const SALT_BYTES = 8
+/** The head of a leaf (its bytes before the payload; see leafHead): version 1, and version 2 with prevHash. */
+export const LEAF_HEAD_BYTES_V1 = 26
+export const LEAF_HEAD_BYTES = LEAF_HEAD_BYTES_V1 + HASH_BYTES
 
 export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4, GAP: 5, TOMBSTONE: 6 } as const
 export const RecordFlag = { COMMIT: 1, SEALED: 2 } as const
@@ -275,7 +278,7 @@ export function sealRecord(
  * sealRecord for a writer that has already put the previous record's hash at
  * buf[off+32, off+64) (the hash field is the chain input): no allocation. The
  * field is then overwritten with this record's hash: in v2 its leaf hash
- * (leafHashV2Into; a gap's lastSeq is read from its payload), in v1 the
+ * (v2HashInto; a gap's lastSeq is read from its payload), in v1 the
  * SHA-256 of bytes [8, 64+len) with the chain input in place.
  */
 export function sealRecordInPlace(
@@ -301,16 +304,7 @@ export function sealRecordInPlace(
   if (version === 1) sha256Into(buf.subarray(off + 8, end), buf, off + 32)
   else {
     const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
-    leafHashV2Into(
-      type,
-      seq,
-      lastSeq,
-      timeMs,
-      buf.subarray(off + 32, off + 64),
-      buf.subarray(off + 64, end),
-      buf,
-      off + 32,
-    )
+    v2HashInto(buf, off, end, type, seq, lastSeq, timeMs, buf.subarray(off + 32, off + 64), buf, off + 32)
   }
   buf.writeUInt32LE(crc32c(buf, saltSeed, off + 8, end), off + 4)
 }
@@ -357,16 +351,41 @@ export function recordHashInto(
   const type = buf[off + 12]!
   const seq = readU64(buf, off + 16)
   const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
-  leafHashV2Into(
-    type,
-    seq,
-    lastSeq,
-    readI64(buf, off + 24),
-    prevHash,
-    buf.subarray(off + RECORD_HEADER_BYTES, end),
-    out,
-    at,
-  )
+  v2HashInto(buf, off, end, type, seq, lastSeq, readI64(buf, off + 24), prevHash, out, at)
+}
+
+/** Where 0x00 ‖ leaf head starts in a v2 record hashed in place: it fills the header's bytes [5, 64). */
+const IN_PLACE_AT = RECORD_HEADER_BYTES - 1 - LEAF_HEAD_BYTES
+/** v2HashInto's scratch: the record's header while the leaf head stands in it, and the hash. */
+const HEADER_SCRATCH = Buffer.alloc(RECORD_HEADER_BYTES)
+const V2_HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
+
+/**
+ * A v2 record's hash, its leaf hash over prevHash, into out[at, at + 32),
+ * hashed where the record is: for the one SHA-256 call the header's bytes
+ * [5, 64) hold 0x00 ‖ leaf head, which runs straight into the payload, then
+ * the header is put back. So the payload is never copied, whatever its
+ * size. prevHash may be a view of the record's own hash field, and out may
+ * be that field.
+ */
+function v2HashInto(
+  buf: Buffer,
+  off: number,
+  end: number,
+  type: number,
+  seq: number,
+  lastSeq: number,
+  timeMs: number,
+  prevHash: Uint8Array,
+  out: Buffer,
+  at: number,
+): void {
+  buf.copy(HEADER_SCRATCH, 0, off, off + RECORD_HEADER_BYTES)
+  buf[off + IN_PLACE_AT] = 0x00
+  leafHead(type, seq, lastSeq, timeMs, prevHash, buf.subarray(off + IN_PLACE_AT + 1, off + RECORD_HEADER_BYTES))
+  sha256Into(buf.subarray(off + IN_PLACE_AT, end), V2_HASH_SCRATCH, 0)
+  HEADER_SCRATCH.copy(buf, off)
+  V2_HASH_SCRATCH.copy(out, at)
 }
 
 export type RecordProblem =
@@ -545,9 +564,6 @@ export function recordBody(buf: Buffer, r: { type: number; end: number; len: num
  * one SHA-256 is both its chain link and its leaf. A v1 record's leaf is
  * computed from it (its hash field holds the v1 chain hash).
  */
-export const LEAF_HEAD_BYTES_V1 = 26
-/** The head of a v2 leaf: everything before the payload. */
-export const LEAF_HEAD_BYTES = LEAF_HEAD_BYTES_V1 + HASH_BYTES
 
 /**
  * A leaf's head (its bytes before the payload): version 2 with prevHash,
@@ -592,33 +608,6 @@ export function leafHashInto(head: Uint8Array, body: Uint8Array, out: Buffer, at
   }
   // A big leaf: copying it costs more than the second update call.
   createHash('sha256').update(LEAF_PREFIX_BYTES).update(head).update(body).digest().copy(out, at)
-}
-
-/**
- * A v2 record's leaf hash, which is also the hash it stores, into out[at, at
- * + 32): the head is written straight into the scratch (prevHash may be a view
- * of out's bytes: it is read before out is written). The writer seals every
- * record with this and verify checks every record with it: one SHA-256 each.
- */
-export function leafHashV2Into(
-  type: number,
-  seq: number,
-  lastSeq: number,
-  timeMs: number,
-  prevHash: Uint8Array,
-  body: Uint8Array,
-  out: Buffer,
-  at: number,
-): void {
-  const bytes = 1 + LEAF_HEAD_BYTES + body.length
-  if (bytes > LEAF_SCRATCH.length) {
-    leafHashInto(leafHead(type, seq, lastSeq, timeMs, prevHash), body, out, at)
-    return
-  }
-  LEAF_SCRATCH[0] = 0x00
-  leafHead(type, seq, lastSeq, timeMs, prevHash, LEAF_SCRATCH.subarray(1))
-  LEAF_SCRATCH.set(body, 1 + LEAF_HEAD_BYTES)
-  sha256Into(LEAF_SCRATCH.subarray(0, bytes), out, at)
 }
 
 /** A record's whole leaf bytes (a proof bundle carries them); prevHash undefined for a v1 record. */

@@ -13,7 +13,7 @@
  * Contract:
  * - A slot holds the record that starts at `seq`: its last seq (a gap record
  *   spans a range) and its leaf hash (a v2 record's stored hash,
- *   shared/format.ts leafHashV2Into, copied from the writer's batch buffer:
+ *   shared/format.ts recordHashInto, copied from the writer's batch buffer:
  *   the same bytes that reach the disk).
  * - A seqlock per slot: the writer makes the slot's generation odd, writes
  *   seq, last seq and hash, then makes it even (Atomics, sequentially

@@ -796,6 +796,7 @@ test('v2: a record stores its Merkle leaf hash over the hash before it (the docu
   for (const [type, seq, lastSeq, payload] of [
     [RecordType.EVENT, 33, 33, event],
     [RecordType.GAP, 34, 41, gap],
+    [RecordType.EVENT, 42, 42, Buffer.concat([event, Buffer.alloc(100_000, 0x20)])], // larger than any scratch buffer
   ] as const) {
     const rec = (flags: number, batchIndex: number, salt: Buffer): Buffer => {
       const b = Buffer.alloc(RECORD_HEADER_BYTES + payload.length)
