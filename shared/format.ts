@@ -302,10 +302,7 @@ export function sealRecordInPlace(
   writeI64(buf, off + 24, timeMs)
   const end = off + RECORD_HEADER_BYTES + len
   if (version === 1) sha256Into(buf.subarray(off + 8, end), buf, off + 32)
-  else {
-    const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
-    v2HashInto(buf, off, end, type, seq, lastSeq, timeMs, buf.subarray(off + 32, off + 64), buf, off + 32)
-  }
+  else v2HashInto(buf, off, end, undefined, buf, off + 32)
   buf.writeUInt32LE(crc32c(buf, saltSeed, off + 8, end), off + 4)
 }
 
@@ -348,44 +345,50 @@ export function recordHashInto(
     V1_HASH_SCRATCH.copy(out, at)
     return
   }
-  const type = buf[off + 12]!
-  const seq = readU64(buf, off + 16)
-  const lastSeq = type === RecordType.GAP ? readU64(buf, off + RECORD_HEADER_BYTES) : seq
-  v2HashInto(buf, off, end, type, seq, lastSeq, readI64(buf, off + 24), prevHash, out, at)
+  v2HashInto(buf, off, end, prevHash, out, at)
 }
 
-/** Where 0x00 ‖ leaf head starts in a v2 record hashed in place: it fills the header's bytes [5, 64). */
-const IN_PLACE_AT = RECORD_HEADER_BYTES - 1 - LEAF_HEAD_BYTES
-/** v2HashInto's scratch: the record's header while the leaf head stands in it, and the hash. */
-const HEADER_SCRATCH = Buffer.alloc(RECORD_HEADER_BYTES)
+/** v2HashInto's scratch: the header bytes the leaf head stands in for the call, and the hash. */
+const HEADER_SCRATCH = new Uint8Array(RECORD_HEADER_BYTES)
 const V2_HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
 
 /**
  * A v2 record's hash, its leaf hash over prevHash, into out[at, at + 32),
- * hashed where the record is: for the one SHA-256 call the header's bytes
- * [5, 64) hold 0x00 ‖ leaf head, which runs straight into the payload, then
- * the header is put back. So the payload is never copied, whatever its
- * size. prevHash may be a view of the record's own hash field, and out may
- * be that field.
+ * hashed where the record is. The record's header already holds its type
+ * (byte 12), seq [16, 24) and timeMs [24, 32); for the one SHA-256 call over
+ * bytes [5, end) the header becomes 0x00 ‖ 2 ‖ type ‖ seq ‖ lastSeq ‖ timeMs
+ * ‖ prevHash, which runs straight into the payload: seq moves to [8, 16),
+ * lastSeq (seq, or a gap's first payload bytes) takes [16, 24), timeMs is
+ * already in place, prevHash fills the hash field. Then the header is put
+ * back. So the payload is never copied, whatever its size, and the bytes
+ * are moved in plain loops (Buffer calls cost more than the moves). prevHash
+ * undefined: the hash field holds it already (the writer's chain input); out
+ * may be the record's own hash field.
  */
 function v2HashInto(
   buf: Buffer,
   off: number,
   end: number,
-  type: number,
-  seq: number,
-  lastSeq: number,
-  timeMs: number,
-  prevHash: Uint8Array,
+  prevHash: Uint8Array | undefined,
   out: Buffer,
   at: number,
 ): void {
-  buf.copy(HEADER_SCRATCH, 0, off, off + RECORD_HEADER_BYTES)
-  buf[off + IN_PLACE_AT] = 0x00
-  leafHead(type, seq, lastSeq, timeMs, prevHash, buf.subarray(off + IN_PLACE_AT + 1, off + RECORD_HEADER_BYTES))
-  sha256Into(buf.subarray(off + IN_PLACE_AT, end), V2_HASH_SCRATCH, 0)
-  HEADER_SCRATCH.copy(buf, off)
-  V2_HASH_SCRATCH.copy(out, at)
+  const type = buf[off + 12]!
+  const gap = type === RecordType.GAP
+  const moved = gap ? 24 : 16 // header bytes [5, moved) are overwritten, and the hash field
+  const saved = HEADER_SCRATCH
+  for (let i = 5; i < moved; i++) saved[i] = buf[off + i]!
+  for (let i = 32; i < 64; i++) saved[i] = buf[off + i]!
+  buf[off + 5] = 0x00
+  buf[off + 6] = 2 // leaf version
+  buf[off + 7] = type
+  for (let i = 0; i < 8; i++) buf[off + 8 + i] = buf[off + 16 + i]!
+  if (gap) for (let i = 0; i < 8; i++) buf[off + 16 + i] = buf[off + RECORD_HEADER_BYTES + i]!
+  if (prevHash !== undefined) for (let i = 0; i < 32; i++) buf[off + 32 + i] = prevHash[i]!
+  sha256Into(buf.subarray(off + 5, end), V2_HASH_SCRATCH, 0)
+  for (let i = 5; i < moved; i++) buf[off + i] = saved[i]!
+  for (let i = 32; i < 64; i++) buf[off + i] = saved[i]!
+  for (let i = 0; i < 32; i++) out[at + i] = V2_HASH_SCRATCH[i]!
 }
 
 export type RecordProblem =
@@ -505,9 +508,10 @@ export function checkRecord(
   }
   if (f.seq !== expectedSeq) return { ok: false, problem: 'seq', seq: f.seq }
   recordHashInto(buf, off, f.end, rules.version, prevHash, HASH_SCRATCH, 0)
-  if (buf.compare(HASH_SCRATCH, 0, HASH_BYTES, off + 32, off + 64) !== 0)
-    return { ok: false, problem: 'chain', seq: f.seq }
-  HASH_SCRATCH.copy(prevHash)
+  // Plain loops: for 32 bytes they cost less than Buffer's compare and copy calls.
+  for (let i = 0; i < HASH_BYTES; i++)
+    if (buf[off + 32 + i] !== HASH_SCRATCH[i]) return { ok: false, problem: 'chain', seq: f.seq }
+  for (let i = 0; i < HASH_BYTES; i++) prevHash[i] = HASH_SCRATCH[i]!
   return { ok: true, ...f, payloadOff: off + RECORD_HEADER_BYTES }
 }
 
