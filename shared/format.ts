@@ -349,7 +349,7 @@ export function recordHashInto(
 }
 
 /** v2HashInto's scratch: the header bytes the leaf head stands in for the call, and the hash. */
-const HEADER_SCRATCH = new Uint8Array(RECORD_HEADER_BYTES)
+const HEADER_SCRATCH = Buffer.alloc(RECORD_HEADER_BYTES)
 const V2_HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
 
 /**
@@ -377,18 +377,24 @@ function v2HashInto(
   const gap = type === RecordType.GAP
   const moved = gap ? 24 : 16 // header bytes [5, moved) are overwritten, and the hash field
   const saved = HEADER_SCRATCH
+  // The writer's case (the hash field holds prevHash, out is the field) and a caller's own out write the
+  // hash straight to out; an out in buf's memory (it may be this header) takes it through a scratch.
+  const direct = prevHash === undefined || out.buffer !== buf.buffer
   for (let i = 5; i < moved; i++) saved[i] = buf[off + i]!
-  for (let i = 32; i < 64; i++) saved[i] = buf[off + i]!
+  if (prevHash !== undefined) {
+    buf.copy(saved, 32, off + 32, off + 64)
+    buf.set(prevHash, off + 32)
+  }
   buf[off + 5] = 0x00
   buf[off + 6] = 2 // leaf version
   buf[off + 7] = type
   for (let i = 0; i < 8; i++) buf[off + 8 + i] = buf[off + 16 + i]!
   if (gap) for (let i = 0; i < 8; i++) buf[off + 16 + i] = buf[off + RECORD_HEADER_BYTES + i]!
-  if (prevHash !== undefined) for (let i = 0; i < 32; i++) buf[off + 32 + i] = prevHash[i]!
-  sha256Into(buf.subarray(off + 5, end), V2_HASH_SCRATCH, 0)
+  if (direct) sha256Into(buf.subarray(off + 5, end), out, at)
+  else sha256Into(buf.subarray(off + 5, end), V2_HASH_SCRATCH, 0)
   for (let i = 5; i < moved; i++) buf[off + i] = saved[i]!
-  for (let i = 32; i < 64; i++) buf[off + i] = saved[i]!
-  for (let i = 0; i < 32; i++) out[at + i] = V2_HASH_SCRATCH[i]!
+  if (prevHash !== undefined) saved.copy(buf, off + 32, 32, 64)
+  if (!direct) V2_HASH_SCRATCH.copy(out, at)
 }
 
 export type RecordProblem =
