@@ -127,7 +127,7 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(HASH_BYTES)
  * (crypto.hash, node ≥ 20.12) with a latin1 string as its output, one char
  * per byte, written back: the 'buffer' output allocates a new ArrayBuffer
  * per call, which for a 330-byte record cost 2.2 µs against 0.8 µs this way
- * on Node 20.20 (1.8 against 0.5 µs on 24.21; docs/performance.md). Every
+ * on Node 20.20 (1.8 against 0.5 µs on 24.21; docs/integrity.md). Every
  * per-record hash (the chain, Merkle leaves and nodes) goes through here.
  */
 export function sha256Into(bytes: Uint8Array, out: Buffer, at: number): void {

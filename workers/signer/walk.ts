@@ -20,7 +20,7 @@
  * - Reads are synchronous positioned reads through shared/bytes.ts: this is
  *   the signer's own thread, and the libuv pool stays free for the writer's
  *   fdatasync (asynchronous reads queued there delayed every batch's sync and
- *   cost a third of durable throughput, docs/performance.md).
+ *   cost a third of durable throughput, docs/integrity.md "What it costs").
  * - Memory: one window of FIXED.signerReadWindowBytes, grown only to hold one
  *   record larger than it (at most the largest record the format allows).
  * - A segment ends at a SEALED record (v2) or at its last record when the next

@@ -136,7 +136,7 @@ class Writer {
    * a copy, not a hash.
    */
   private putLeaf(off: number, seq: number, lastSeq: number): void {
-    this.leaves?.put(seq, lastSeq, this.batch.subarray(off + 32, off + 64))
+    this.leaves?.put(seq, lastSeq, this.batch, off + 32)
   }
 
   /**
