@@ -173,16 +173,18 @@ export class CompactRange {
     if (this.#size === Number.MAX_SAFE_INTEGER) throw invalid('size', 'the tree is full (2^53 - 1 leaves)')
     // Each trailing 1 bit of the old size is a perfect subtree the new leaf
     // completes: node = SHA-256(0x01 ‖ that subtree's root ‖ what is merged so far).
+    // The 32-byte moves are plain loops: cheaper than Buffer's copy calls at this size.
     const edge = this.#edge
-    NODE_SCRATCH[0] = NODE_PREFIX
-    NODE_SCRATCH.set(leafHash, 1 + HASH_BYTES)
+    const node = NODE_SCRATCH
+    node[0] = NODE_PREFIX
+    for (let k = 0; k < HASH_BYTES; k++) node[1 + HASH_BYTES + k] = leafHash[k]!
     let n = this.#count
     for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) {
       n--
-      edge.copy(NODE_SCRATCH, 1, n * HASH_BYTES, (n + 1) * HASH_BYTES)
-      sha256Into(NODE_SCRATCH, NODE_SCRATCH, 1 + HASH_BYTES)
+      for (let k = 0, from = n * HASH_BYTES; k < HASH_BYTES; k++) node[1 + k] = edge[from + k]!
+      sha256Into(node, node, 1 + HASH_BYTES)
     }
-    NODE_SCRATCH.copy(edge, n * HASH_BYTES, 1 + HASH_BYTES, 1 + 2 * HASH_BYTES)
+    for (let k = 0, to = n * HASH_BYTES; k < HASH_BYTES; k++) edge[to + k] = node[1 + HASH_BYTES + k]!
     this.#count = n + 1
     this.#size++
   }
