@@ -114,6 +114,26 @@ export const FIXED = {
    */
   segmentWindowBytes: 4 * 1024 * 1024,
   /**
+   * Records (candidates) salvage reads ahead of its merge in one copy of a
+   * segment, at most, to find the records of a later seq when it must judge
+   * rivals for one seq by the chain around them (lib/read/salvage.ts, pick).
+   * In a log as written the next seq is the next record, so this is reached
+   * only by records whose seq range skips far ahead of the file order; past it,
+   * the evidence "a later record links to this one" is not looked for further.
+   * 4,096 records of metadata: about 1 MiB per copy.
+   */
+  salvageLookaheadRecords: 4096,
+  /**
+   * Records per segment salvage holds aside, at most, because their seq does
+   * not fit the file order (a seq edited with its CRC recomputed, a batch
+   * written again, records moved): they are merged at their seq from this side
+   * table (lib/read/salvage.ts). The ones past it, in file order, are not
+   * merged: each is reported as a skipped record (reason `out-of-place`), so
+   * its seq is lost unless the other copy holds it. About 300 bytes of heap
+   * each: at most ~5 MiB per segment.
+   */
+  salvageOutOfOrderRecords: 16_384,
+  /**
    * Largest LOCK file read (shared/lock.ts): a body is ~150 bytes of JSON. A larger
    * file is not one this version wrote, so it is judged malformed without being read.
    */

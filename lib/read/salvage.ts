@@ -3,20 +3,39 @@
  * seqs that are not (lib/repair/recover.ts writes them into a new WAL; replay and
  * export use them with --salvage).
  *
- *   segment file(s) ──► scanCopy: walk records from offset 80; at damage, resync
- *   (one per copy:      by scanning for the record magic and checking the CRC
- *    WAL [+ mirror])    with the segment's salt (looksLikeRecord) ──► candidates
- *                                                                     + damage spots
- *                    ──► mergeSegment: candidates of both copies by seq; each one
- *                        is checked against the hash chain where its predecessor
- *                        is known; seqs nobody has become LostRanges naming the
- *                        segment, offset, byte count and the problem found there
- *                    ──► SegmentResult: items in seq order (records and lost ranges)
+ *   segment file(s) ──► headerOf: each copy's header (a bad one takes its twin's salt)
+ *   (one per copy:  ──► scanCopy: walk records from the header's end; at damage,
+ *    WAL [+ mirror])    resync by scanning for the record magic and checking the
+ *                       CRC with the segment's salt (looksLikeRecord). Keeps only
+ *                       the damage spots, the records whose seq is outside the
+ *                       segment (skipped) and the few that do not fit the file
+ *                       order (the side table), not the records
+ *                   ──► mergeSegment: both copies walked again side by side in seq
+ *                       order (SeqCursor), the side table joining at its seqs; each
+ *                       record is checked against the hash chain where its
+ *                       predecessor is known; seqs nobody has become LostRanges
+ *                       naming the segment, offset, byte count and the problem found
+ *                   ──► SegmentResult: skips, repairs, tail, clean… and the items
+ *                       (records and lost ranges in seq order) as a plan: runs of
+ *                       records used one after another, read a third time as the
+ *                       consumer iterates them (walkPlan)
  *
  * Seq bounds come from the file names (a segment is named by its first seq), so
  * a lost range is exact even when a whole segment is gone. Only the end of the
  * log cannot be bounded: bytes after the last intact record of the last segment
  * are reported as the `tail` (an unknown number of records, or a torn write).
+ *
+ * Why three walks. The merge decides seq s from every record claiming s (both
+ * copies; the chain picks among rivals), and a record claiming s may lie
+ * anywhere in a file (a seq edited with its CRC recomputed, a batch written
+ * again, records moved). The scan finds those (FileOrder: a record whose seq is
+ * below the last in-order one, or above the next record's) and holds them in
+ * the side table; every other record follows the file order with
+ * nondecreasing seqs, so the merge takes them as the walk meets them and has
+ * all candidates of s once both walks are past s. The result's summary (clean,
+ * skipped, repairs, tail, uncommitted) needs the whole merge, and consumers
+ * need it before the records (recover copies a clean segment byte for byte), so
+ * the items are not kept but planned: a log as written is one run per segment.
  *
  * Each copy of a segment is read through a SegmentBytes window (shared/bytes.ts,
  * positioned reads), never whole. A candidate is metadata only (offset, end,
@@ -25,17 +44,29 @@
  * hash, a comparison with its twin in the other copy), and so does
  * payloadOf(rec) / recordBytes(rec): each returns a copy of that one record's
  * bytes, checked against the CRC the scan saw (ERR_AUDIT_CORRUPT when the file
- * changed meanwhile). The copies stay open while their SegmentResult is the
+ * changed meanwhile; so does a later walk that no longer finds what the scan
+ * or the merge found). The copies stay open while their SegmentResult is the
  * current one: from the yield until the generator is resumed (or returned), then
- * they are closed; reading a record after that is ERR_AUDIT_INVARIANT. So a
- * consumer takes payloads one at a time, inside its loop.
+ * they are closed; reading a record or iterating the items after that is
+ * ERR_AUDIT_INVARIANT. So a consumer iterates the items and takes payloads one
+ * at a time, inside its loop.
  *
- * Input files are only read. Memory: per copy, one window (FIXED.segmentWindowBytes,
- * or one record when a record is larger); never the segment's bytes or all of
- * its payloads. But the merge still holds every record's metadata for the
- * segment (candidates, then the yielded items): about 650 bytes of heap per
- * record measured (100,000 records of 136 bytes), more than small records take
- * on disk. Bounding that too needs a merge that streams by seq.
+ * Input files are only read. Memory does not grow with a segment's records:
+ * per copy one window (FIXED.segmentWindowBytes, or one record when a record is
+ * larger), the records the merge has read ahead (FIXED.salvageLookaheadRecords
+ * at most; in a log as written, one), and the side table
+ * (FIXED.salvageOutOfOrderRecords records per segment at most). It grows with
+ * the damage only: the spots, the plan's runs, and the reports (a skipped
+ * record, a repair, a lost range each). Measured over a 143-MB segment of
+ * 1,000,001 records of ~143 bytes (test/helpers/salvage-heap.ts, after a gc):
+ * heap growth 651 MB before this design, 0.4 MB with it (docs/operations.md).
+ *
+ * Past the bounds: a record out of the file order beyond the side table's
+ * FIXED.salvageOutOfOrderRecords (in file order) is not merged; it is reported
+ * as skipped (reason out-of-place, its message names the bound), and a seq
+ * only it held is lost with reason out-of-place: reported, never silently
+ * dropped. Past FIXED.salvageLookaheadRecords read ahead, pick stops looking
+ * for a later record that links to a rival (one of its two kinds of evidence).
  */
 
 import { listSegments } from './reader.js'
@@ -72,7 +103,8 @@ export type CopyName = 'primary' | 'mirror'
 
 /**
  * Where a candidate's bytes are: one copy of one segment, read through its
- * window, with the salt its records were checked with. Not serialized (toJSON).
+ * window, with the salt (and format rules) its records were checked with. Not
+ * serialized (toJSON).
  */
 export class CopySource {
   constructor(
@@ -80,8 +112,7 @@ export class CopySource {
     readonly segment: string,
     readonly copy: 0 | 1,
     readonly saltSeed: number,
-    /** The format version its records are in (their hash differs: shared/format.ts recordHashInto). */
-    readonly version: number,
+    readonly rules: RecordRules = RULES_V2,
   ) {}
 
   toJSON(): { segment: string; copy: CopyName } {
@@ -110,6 +141,11 @@ export interface Candidate {
   source: CopySource
 }
 
+/** A candidate as a copy's walk meets it, with its neighbour on disk: the candidate that ends where it starts (pick). */
+interface Met extends Candidate {
+  before: Candidate | undefined
+}
+
 /** Bytes where no record checks out, and the first problem found there (docs/wal-format.md section 6). */
 export interface DamagedBytes {
   offset: number
@@ -131,7 +167,14 @@ export interface CopyScan {
   headerProblem: string | undefined
   /** Whether records could be checked at all (a salt was found). */
   saltKnown: boolean
-  cands: Candidate[]
+  /** The salt and rules its records are checked with (undefined: none found, so no record). */
+  source: CopySource | undefined
+  /** Records whose seq does not fit the file order, in file order: merged from a side table (FIXED.salvageOutOfOrderRecords). */
+  aside: Met[]
+  /** Records the scan already rules out: a seq outside the segment's range, or out of order past the side table's bound. */
+  skipped: SkippedRecord[]
+  /** How many of those are out of order past the side table's bound (FIXED.salvageOutOfOrderRecords). */
+  unmerged: number
   spots: DamagedBytes[]
 }
 
@@ -144,7 +187,11 @@ export interface LostRange {
   /** Where the lost records began and how many bytes they spanned (0, 0 for a missing segment). */
   offset: number
   bytes: number
-  /** The problem found at offset: checksum, zero, magic, truncated, length, reserved, chain, duplicate, header-<problem>, missing-segment. */
+  /**
+   * The problem found at offset: checksum, zero, magic, truncated, length, reserved, chain, duplicate,
+   * header-<problem>, missing-segment; out-of-place when a record claiming them was not merged (it lay
+   * out of the file order past FIXED.salvageOutOfOrderRecords).
+   */
   reason: string
   message: string
 }
@@ -182,7 +229,14 @@ export interface SegmentResult {
   name: string
   nameSeq: number
   last: boolean
-  items: SalvageItem[]
+  /**
+   * Records and lost ranges in seq order, read from the segment's copies as they
+   * are iterated (see the module comment): iterate them while this result is the
+   * current one. Each iteration reads them again; nothing holds them all.
+   */
+  items: Iterable<SalvageItem>
+  /** The last record in items (undefined when there is none). */
+  lastRecord: Chosen | undefined
   skipped: SkippedRecord[]
   repairs: RepairRange[]
   /** The header bytes (v1 80, v2 128) of a copy whose header checks out and matches the file name. */
@@ -254,11 +308,13 @@ function problemAt(b: SegmentBytes, off: number, saltSeed: number): string {
 }
 
 /**
- * Walk one copy of a segment; at damage, resync on the next record that checks
- * out. The bytes are read through their window (a Buffer is taken as it is);
- * the candidates keep no bytes, only where they are.
+ * A copy's header: what its records are checked with (salt, rules, where they
+ * start), from its own header, or from its twin's when its own is bad (the
+ * copies are byte-identical: the twin's salt is this file's salt). Without a
+ * twin, the salt bytes as they are: a record that checks out with them proves
+ * them. The records are not read yet (scanCopy).
  */
-export function scanCopy(
+export function headerOf(
   input: Bytes | undefined,
   copy: 0 | 1,
   nameSeq: number,
@@ -276,7 +332,10 @@ export function scanCopy(
     start: SEGMENT_HEADER_BYTES,
     headerProblem: undefined,
     saltKnown: false,
-    cands: [],
+    source: undefined,
+    aside: [],
+    skipped: [],
+    unmerged: 0,
     spots: [],
   }
   if (b === undefined) {
@@ -294,8 +353,6 @@ export function scanCopy(
       throw versionUnsupported(name, h.version)
     }
     scan.headerProblem = h.problem
-    // The copies are byte-identical: the twin's salt is this file's salt. Without a
-    // twin, try the salt bytes as they are; a record that checks out with them proves them.
     if (twin !== undefined) {
       saltSeed = twin.saltSeed
       rules = twin.rules
@@ -312,43 +369,224 @@ export function scanCopy(
     }
   }
   scan.start = start
-  if (saltSeed === undefined || b.size <= start) {
-    scan.size = b.size
-    return scan
-  }
-  const source = new CopySource(b, name, copy, saltSeed, rules.version)
-  let off = start
-  const cands: Candidate[] = []
-  // b.size, not a size taken once: it shrinks when the file was cut while it is read.
-  while (off < b.size) {
-    const r = intactAt(b, off, saltSeed, rules)
-    if (r !== undefined) {
-      cands.push({
-        type: r.type,
-        lastSeq: r.lastSeq,
-        seq: r.seq,
-        timeMs: r.timeMs,
-        flags: r.flags,
-        batchIndex: r.batchIndex,
-        offset: off,
-        end: r.end,
-        copy,
-        crc: r.crc,
-        source,
-      })
-      off = r.end
-      continue
-    }
-    const problem = problemAt(b, off, saltSeed)
-    // Resync with the one record walker's loose step (shared/scan.ts).
-    const next = nextIntact(b, off + 1, b.size, saltSeed, PAYLOAD_MAX, rules)?.offset ?? b.size
-    scan.spots.push({ offset: off, bytes: next - off, problem })
-    off = next
-  }
   scan.size = b.size
-  scan.cands = cands
-  scan.saltKnown = cands.length > 0 || scan.header !== undefined || twin !== undefined
+  if (saltSeed !== undefined && b.size > start) {
+    scan.source = new CopySource(b, name, copy, saltSeed, rules)
+    scan.saltKnown = scan.header !== undefined || twin !== undefined
+  }
   return scan
+}
+
+/**
+ * One copy's records in file order, produced on demand from its window: walk
+ * from where records start; at damage, resync on the next record that checks
+ * out (the loose step of shared/scan.ts). The candidates keep no bytes, only
+ * where they are, and the one before them on disk when it ends where they start.
+ */
+class CopyWalk {
+  private off: number
+  private prev: Candidate | undefined
+
+  constructor(
+    private readonly src: CopySource,
+    start: number,
+    /** Where damaged bytes are noted, with their problem (the first walk of a copy; later ones skip that work). */
+    private readonly spots: DamagedBytes[] | undefined,
+  ) {
+    this.off = start
+  }
+
+  next(): Met | undefined {
+    const { bytes: b, saltSeed, rules, copy } = this.src
+    // b.size, not a size taken once: it shrinks when the file was cut while it is read.
+    while (this.off < b.size) {
+      const off = this.off
+      const r = intactAt(b, off, saltSeed, rules)
+      if (r !== undefined) {
+        const c: Candidate = {
+          type: r.type,
+          lastSeq: r.lastSeq,
+          seq: r.seq,
+          timeMs: r.timeMs,
+          flags: r.flags,
+          batchIndex: r.batchIndex,
+          offset: off,
+          end: r.end,
+          copy,
+          crc: r.crc,
+          source: this.src,
+        }
+        const before = this.prev !== undefined && this.prev.end === off ? this.prev : undefined
+        this.prev = c
+        this.off = r.end
+        return { ...c, before }
+      }
+      const next = nextIntact(b, off + 1, b.size, saltSeed, PAYLOAD_MAX, rules)?.offset ?? b.size
+      this.spots?.push({ offset: off, bytes: next - off, problem: problemAt(b, off, saltSeed) })
+      this.off = next
+    }
+    return undefined
+  }
+}
+
+/**
+ * Which of a copy's records (of the segment's seq range, in file order) follow
+ * the file order of seqs, and which are set aside: a record whose seq is below
+ * the last one that followed it, or above the next record's while that one
+ * still follows (one record of lookahead: a seq edited upwards). The records
+ * that follow it have nondecreasing seqs, so a merge can take them as they
+ * come; the ones set aside are merged from a side table. Deterministic: every
+ * walk of the same bytes sets aside the same records.
+ */
+class FileOrder {
+  private last = -Infinity
+  private pending: Met | undefined
+
+  /** Feed the next record (undefined at the end); returns the one before it, judged. */
+  feed(n: Met | undefined): { c: Met; aside: boolean } | undefined {
+    const p = this.pending
+    this.pending = n
+    if (p === undefined) return undefined
+    const aside = p.seq < this.last || (n !== undefined && n.seq >= this.last && n.seq < p.seq)
+    if (!aside) this.last = p.seq
+    return { c: p, aside }
+  }
+}
+
+/** The seqs a segment holds: from its name's seq up to the next segment's. */
+function inSegment(c: Candidate, nameSeq: number, nextNameSeq: number | undefined): boolean {
+  return c.seq >= nameSeq && (nextNameSeq === undefined || c.seq < nextNameSeq)
+}
+
+/**
+ * Walk one copy of a segment once (its header read by headerOf): note its
+ * damaged bytes, rule out the records whose seq is outside the segment's range
+ * (skipped, out-of-place), and keep the ones that do not fit the file order in
+ * its side table (FIXED.salvageOutOfOrderRecords of them; the ones past that are
+ * skipped, out-of-place). Nothing else is kept: the merge walks the copy again.
+ */
+export function scanCopy(scan: CopyScan, nameSeq: number, nextNameSeq: number | undefined, name: string): CopyScan {
+  const src = scan.source
+  if (src === undefined) return scan
+  const walk = new CopyWalk(src, scan.start, scan.spots)
+  const order = new FileOrder()
+  const skip = (c: Candidate, message: string): void => {
+    scan.skipped.push({
+      seq: c.seq,
+      segment: name,
+      offset: c.offset,
+      copy: COPY_NAMES[scan.copy]!,
+      reason: 'out-of-place',
+      message,
+    })
+  }
+  let met = 0
+  for (let done = false; !done;) {
+    const c = walk.next()
+    if (c === undefined) done = true
+    else {
+      met++
+      if (!inSegment(c, nameSeq, nextNameSeq)) {
+        skip(c, `seq ${c.seq} does not belong in ${name}`)
+        continue
+      }
+    }
+    const judged = order.feed(c)
+    if (judged === undefined || !judged.aside) continue
+    if (scan.aside.length < FIXED.salvageOutOfOrderRecords) scan.aside.push(judged.c)
+    else {
+      scan.unmerged++
+      skip(
+        judged.c,
+        `seq ${judged.c.seq} is out of the file order of ${name}, past the ${FIXED.salvageOutOfOrderRecords} such records salvage holds aside per segment (FIXED.salvageOutOfOrderRecords): not merged`,
+      )
+    }
+  }
+  scan.size = src.bytes.size
+  scan.saltKnown ||= met > 0
+  return scan
+}
+
+/**
+ * The records of one copy that follow its file order (FileOrder), taken in
+ * seq order by the merge: a second walk of the copy, read ahead on demand
+ * (FIXED.salvageLookaheadRecords at most). The records the scan set aside are
+ * passed over here (the merge has them from the side table); meeting other
+ * ones means the file changed since the scan.
+ */
+class SeqCursor {
+  private readonly walk: CopyWalk
+  private readonly order = new FileOrder()
+  private buf: (Met | undefined)[] = []
+  private head = 0
+  private ended = false
+  private asideMet = 0
+
+  constructor(
+    private readonly scan: CopyScan,
+    private readonly nameSeq: number,
+    private readonly nextNameSeq: number | undefined,
+  ) {
+    this.walk = new CopyWalk(scan.source!, scan.start, undefined)
+  }
+
+  private get buffered(): number {
+    return this.buf.length - this.head
+  }
+
+  /** Read the next record that follows the file order into the buffer; false at the end. */
+  private more(): boolean {
+    while (!this.ended) {
+      const n = this.walk.next()
+      if (n === undefined) this.ended = true
+      else if (!inSegment(n, this.nameSeq, this.nextNameSeq)) continue
+      const judged = this.order.feed(n)
+      if (judged === undefined) continue
+      if (judged.aside) {
+        const k = this.asideMet++
+        const want = this.scan.aside[k]
+        if (want === undefined ? k < FIXED.salvageOutOfOrderRecords : want.offset !== judged.c.offset)
+          throw changedMeanwhile(judged.c)
+        continue
+      }
+      this.buf.push(judged.c)
+      return true
+    }
+    if (this.asideMet < this.scan.aside.length) throw changedMeanwhile(this.scan.aside[this.asideMet]!)
+    return false
+  }
+
+  /** The next record in seq order, not taken. */
+  peek(): Met | undefined {
+    if (this.buffered === 0 && !this.more()) return undefined
+    return this.buf[this.head]
+  }
+
+  /** Take the records of seq s (they are next: the order is nondecreasing). */
+  take(s: number): Met[] {
+    const out: Met[] = []
+    while (this.peek()?.seq === s) {
+      out.push(this.buf[this.head]!)
+      this.buf[this.head++] = undefined
+    }
+    if (this.head > 1024 && this.head * 2 > this.buf.length) {
+      this.buf = this.buf.slice(this.head)
+      this.head = 0
+    }
+    return out
+  }
+
+  /** The records of seq t not taken yet, read ahead up to the first later seq (or the lookahead bound). */
+  lookup(t: number): Met[] {
+    while (
+      (this.buffered === 0 || this.buf[this.buf.length - 1]!.seq <= t) &&
+      this.buffered < FIXED.salvageLookaheadRecords &&
+      this.more()
+    );
+    const out: Met[] = []
+    for (let i = this.head; i < this.buf.length; i++) if (this.buf[i]!.seq === t) out.push(this.buf[i]!)
+    return out
+  }
 }
 
 /** The window index of candidate c's bytes [offset, end), all of them in its copy's window until that copy is read again. */
@@ -364,11 +602,15 @@ function recordIn(c: Candidate): number {
 }
 
 function changedMeanwhile(c: Candidate): AuditError {
-  const { segment } = c.source
+  return changedAt(c.source, c.offset, c.seq)
+}
+
+function changedAt(source: CopySource, offset: number, seq: number): AuditError {
+  const { segment, copy } = source
   return new AuditError(
     ERROR_CODES.CORRUPT,
-    `${segment} changed while it was read: the record at offset ${c.offset} (seq ${c.seq}) of the ${COPY_NAMES[c.copy]} copy no longer checks out (nothing may write a log while it is salvaged)`,
-    { details: { segment, offset: c.offset, seq: c.seq, problem: 'checksum' } },
+    `${segment} changed while it was read: the record at offset ${offset} (seq ${seq}) of the ${COPY_NAMES[copy]} copy no longer checks out (nothing may write a log while it is salvaged)`,
+    { details: { segment, offset, seq, problem: 'checksum' } },
   )
 }
 
@@ -394,7 +636,7 @@ const LINK_SCRATCH = Buffer.alloc(HASH_BYTES)
 function linkOk(c: Candidate, prevHash: Buffer): boolean {
   const i = recordIn(c)
   const buf = c.source.bytes.buf
-  recordHashInto(buf, i, i + c.end - c.offset, c.source.version, prevHash, LINK_SCRATCH, 0)
+  recordHashInto(buf, i, i + c.end - c.offset, c.source.rules.version, prevHash, LINK_SCRATCH, 0)
   return buf.compare(LINK_SCRATCH, 0, HASH_BYTES, i + 32, i + 64) === 0
 }
 
@@ -402,15 +644,6 @@ function linkOk(c: Candidate, prevHash: Buffer): boolean {
 export function storedHash(c: Candidate): Buffer {
   const i = recordIn(c)
   return Buffer.from(c.source.bytes.buf.subarray(i + 32, i + 64))
-}
-
-/** For each candidate, the candidate that ends where it starts in the same copy (its neighbour on disk). */
-function precedingRecords(copies: CopyScan[]): Map<Candidate, Candidate> {
-  const m = new Map<Candidate, Candidate>()
-  for (const c of copies)
-    for (let i = 1; i < c.cands.length; i++)
-      if (c.cands[i - 1]!.end === c.cands[i]!.offset) m.set(c.cands[i]!, c.cands[i - 1]!)
-  return m
 }
 
 /**
@@ -422,14 +655,10 @@ function precedingRecords(copies: CopyScan[]): Map<Candidate, Candidate> {
  * to the stored hash of its neighbour on disk (2 when the neighbour's range
  * ends just before its seq, 1 otherwise: a record whose seq was edited keeps
  * its original hash, so the genuine next record still links to it); ties go
- * to the primary copy, then to file order.
+ * to the primary copy, then to file order. bySeq(seq) gives the candidates of
+ * a later seq (read ahead: FIXED.salvageLookaheadRecords per copy at most).
  */
-function pick(
-  list: Candidate[],
-  prevHash: Buffer | undefined,
-  bySeq: Map<number, Candidate[]>,
-  before: Map<Candidate, Candidate>,
-): Candidate | undefined {
+function pick(list: Met[], prevHash: Buffer | undefined, bySeq: (seq: number) => Candidate[]): Met | undefined {
   if (prevHash !== undefined) return list.find((c) => linkOk(c, prevHash))
   if (list.length === 1) return list[0]
   let best = list[0]!
@@ -437,8 +666,8 @@ function pick(
   for (const c of list) {
     let score = 0
     const h = storedHash(c)
-    if ((bySeq.get(c.lastSeq + 1) ?? []).some((n) => linkOk(n, h))) score += 2
-    const p = before.get(c)
+    if (bySeq(c.lastSeq + 1).some((n) => linkOk(n, h))) score += 2
+    const p = c.before
     if (p !== undefined && linkOk(c, storedHash(p))) score += p.lastSeq + 1 === c.seq ? 2 : 1
     if (score > bestScore) {
       best = c
@@ -446,6 +675,126 @@ function pick(
     }
   }
   return best
+}
+
+/**
+ * What a segment's items are, kept while it is merged: a run of records used
+ * one after another (one copy, each starting where the one before ends, each
+ * linked to it), or a lost range. A log as written is one run per segment, so
+ * the plan grows with the damage, not with the records.
+ */
+type PlanItem =
+  | {
+      kind: 'run'
+      source: CopySource
+      offset: number
+      end: number
+      count: number
+      fromSeq: number
+      /** The seq after the run's last record. */
+      nextSeq: number
+      /** linkVerified of its first record (the others' links were all checked). */
+      firstLinkVerified: boolean
+    }
+  | { kind: 'lost'; range: LostRange }
+
+/** Candidate c as an item, with linkVerified (its own fields only: not its neighbour). */
+function chosenOf(c: Candidate, linkVerified: boolean): Chosen {
+  return {
+    type: c.type,
+    lastSeq: c.lastSeq,
+    seq: c.seq,
+    timeMs: c.timeMs,
+    flags: c.flags,
+    batchIndex: c.batchIndex,
+    offset: c.offset,
+    end: c.end,
+    copy: c.copy,
+    crc: c.crc,
+    source: c.source,
+    linkVerified,
+  }
+}
+
+/** Add a record used to the plan: it extends the last run when it continues it on disk and in the chain. */
+function planRecord(plan: PlanItem[], rec: Chosen): void {
+  const last = plan[plan.length - 1]
+  if (
+    last?.kind === 'run' &&
+    last.source === rec.source &&
+    last.end === rec.offset &&
+    last.nextSeq === rec.seq &&
+    rec.linkVerified
+  ) {
+    last.end = rec.end
+    last.count++
+    last.nextSeq = rec.lastSeq + 1
+    return
+  }
+  plan.push({
+    kind: 'run',
+    source: rec.source,
+    offset: rec.offset,
+    end: rec.end,
+    count: 1,
+    fromSeq: rec.seq,
+    nextSeq: rec.lastSeq + 1,
+    firstLinkVerified: rec.linkVerified,
+  })
+}
+
+/**
+ * The items of a plan, read again from the copies (while their segment is the
+ * current one): each record of a run is checked on its own again (CRC with the
+ * salt) and must be the one the merge used (its seq, where it ends), else the
+ * file changed meanwhile (ERR_AUDIT_CORRUPT).
+ */
+function* walkPlan(plan: readonly PlanItem[]): Generator<SalvageItem> {
+  for (const p of plan) {
+    if (p.kind === 'lost') {
+      yield { kind: 'lost', range: p.range }
+      continue
+    }
+    const { bytes, saltSeed, rules, copy, segment } = p.source
+    invariant(
+      !closed.has(bytes),
+      `the ${COPY_NAMES[copy]} copy of ${segment} is closed: salvaged items can be read only while their segment's result is the current one`,
+    )
+    let off = p.offset
+    let seq = p.fromSeq
+    for (let k = 0; k < p.count; k++) {
+      const r = off < bytes.size ? intactAt(bytes, off, saltSeed, rules) : undefined
+      const rec: Chosen | undefined =
+        r === undefined
+          ? undefined
+          : chosenOf(
+              {
+                type: r.type,
+                lastSeq: r.lastSeq,
+                seq: r.seq,
+                timeMs: r.timeMs,
+                flags: r.flags,
+                batchIndex: r.batchIndex,
+                offset: off,
+                end: r.end,
+                copy,
+                crc: r.crc,
+                source: p.source,
+              },
+              k === 0 ? p.firstLinkVerified : true,
+            )
+      if (rec === undefined || rec.seq !== seq || (k === p.count - 1 && rec.end !== p.end))
+        throw changedAt(p.source, off, seq)
+      yield { kind: 'record', rec }
+      off = rec.end
+      seq = rec.lastSeq + 1
+    }
+  }
+}
+
+/** A re-iterable view of a plan's items (each iteration reads the records again). */
+function itemsOf(plan: readonly PlanItem[]): Iterable<SalvageItem> {
+  return { [Symbol.iterator]: () => walkPlan(plan) }
 }
 
 /** Where the salvage stands between segments. */
@@ -474,7 +823,8 @@ interface MergeCtx {
   pref: CopyScan
   /** The first header problem other than a missing file. */
   headerReason: string | undefined
-  items: SalvageItem[]
+  /** The items, as runs of records to read again when they are iterated (walkPlan), and lost ranges. */
+  plan: PlanItem[]
   skipped: SkippedRecord[]
   repairs: RepairRange[]
   clean: boolean
@@ -502,10 +852,11 @@ function newMergeCtx(
     good,
     pref,
     headerReason: copies.map((c) => c.headerProblem).find((p) => p !== undefined && p !== 'missing'),
-    items: [],
-    skipped: [],
+    plan: [],
+    // The scan's skips come first (as they did when the whole segment was grouped by seq first).
+    skipped: copies.flatMap((c) => c.skipped),
     repairs: [],
-    clean: good !== undefined,
+    clean: good !== undefined && copies.every((c) => c.skipped.length === 0),
     prevChosen: undefined,
     prevEndInSeg: good?.start ?? pref.start,
   }
@@ -531,7 +882,7 @@ function sameBytes(a: Candidate, b: Candidate): boolean {
 function lostBeforeSegment(ctx: MergeCtx): void {
   const { state, nameSeq } = ctx
   if (state.nextSeq >= nameSeq) return
-  ctx.items.push({
+  ctx.plan.push({
     kind: 'lost',
     range: {
       fromSeq: state.nextSeq,
@@ -567,24 +918,48 @@ function checkChainStart(ctx: MergeCtx): boolean {
 }
 
 /**
- * Candidates by seq, primary copy first, then in file order. Two records of
- * one copy may claim the same seq (a seq edited with its CRC recomputed, or a
- * batch written again): the hash chain decides which one is the record (pick).
+ * Every seq of the segment that some record claims, in seq order, with its
+ * candidates: primary copy first, then in file order. Two records of one copy
+ * may claim the same seq (a seq edited with its CRC recomputed, or a batch
+ * written again): the hash chain decides which one is the record (pick). The
+ * copies are walked again side by side (SeqCursor: the records that follow
+ * their file order, nondecreasing seqs) and the records the scan set aside
+ * join at their seq, so each seq's candidates are all known when it is decided.
  */
-function groupBySeq(ctx: MergeCtx): Map<number, Candidate[]> {
-  const bySeq = new Map<number, Candidate[]>()
-  for (const c of ctx.copies) {
-    for (const cand of c.cands) {
-      if (cand.seq < ctx.nameSeq || (ctx.nextNameSeq !== undefined && cand.seq >= ctx.nextNameSeq)) {
-        skip(ctx, cand, 'out-of-place', `seq ${cand.seq} does not belong in ${ctx.name}`)
-        continue
-      }
-      const list = bySeq.get(cand.seq)
-      if (list === undefined) bySeq.set(cand.seq, [cand])
-      else list.push(cand)
+function mergeBySeq(ctx: MergeCtx): void {
+  const { copies, nameSeq, nextNameSeq } = ctx
+  const cursors = copies.map((c) => (c.source === undefined ? undefined : new SeqCursor(c, nameSeq, nextNameSeq)))
+  const side = new Map<number, Met[]>()
+  for (const c of copies) {
+    for (const m of c.aside) {
+      const list = side.get(m.seq)
+      if (list === undefined) side.set(m.seq, [m])
+      else list.push(m)
     }
   }
-  return bySeq
+  const sideSeqs = [...side.keys()].sort((a, b) => a - b)
+  let next = 0
+  const bySeq = (t: number): Candidate[] => [...cursors.flatMap((k) => k?.lookup(t) ?? []), ...(side.get(t) ?? [])]
+  for (;;) {
+    let s = sideSeqs[next] ?? Infinity
+    for (const k of cursors) {
+      const h = k?.peek()
+      if (h !== undefined && h.seq < s) s = h.seq
+    }
+    if (s === Infinity) return
+    const aside = side.get(s) ?? []
+    const list: Met[] = []
+    cursors.forEach((k, copy) => {
+      const mine = k?.take(s) ?? []
+      const held = aside.filter((m) => m.copy === copy)
+      list.push(...(held.length === 0 ? mine : [...mine, ...held].sort((a, b) => a.offset - b.offset)))
+    })
+    if (sideSeqs[next] === s) {
+      side.delete(s)
+      next++
+    }
+    mergeSeq(ctx, s, list, bySeq)
+  }
 }
 
 /** Seqs fromSeq..toSeq lost in this segment, from the end of the last record used up to endOff (the file's end when undefined). */
@@ -602,7 +977,7 @@ function lostHere(
   if (endOff === undefined && copies.every((c) => !c.present || c.size <= startOff)) {
     // The segment ends cleanly at a record boundary, before the next segment's
     // first seq: nothing of this segment is lost (it stays clean), the seqs are in no file.
-    ctx.items.push({
+    ctx.plan.push({
       kind: 'lost',
       range: {
         fromSeq,
@@ -621,7 +996,12 @@ function lostHere(
     c.spots.find((s) => s.offset + s.bytes > startOff && s.offset < stop)
   // No damage there, but a record that checks out and was not used: it does not fit the chain (an edited seq).
   const unfit = ctx.skipped.some((k) => k.reason === 'chain' && k.offset >= startOff && k.offset < stop)
-  let reason = reasonHint ?? spotIn(pref)?.problem ?? (unfit ? 'chain' : undefined)
+  // A record that claims one of these seqs was not merged: it lies out of the file order past the side table's bound.
+  const unmerged =
+    copies.some((c) => c.unmerged > 0) &&
+    ctx.skipped.some((k) => k.reason === 'out-of-place' && k.seq >= fromSeq && k.seq <= toSeq)
+  let reason =
+    reasonHint ?? (unmerged ? 'out-of-place' : undefined) ?? spotIn(pref)?.problem ?? (unfit ? 'chain' : undefined)
   if (!pref.saltKnown && ctx.headerReason !== undefined) reason = `header-${ctx.headerReason}`
   if (!pref.present) reason = 'missing-segment'
   reason ??= startOff >= pref.size ? 'truncated' : 'unknown'
@@ -635,7 +1015,7 @@ function lostHere(
         : (spotIn(other)?.problem ?? (startOff >= other.size ? 'truncated' : 'chain'))
     message += `, nor in the ${COPY_NAMES[other.copy]} copy (${why})`
   }
-  ctx.items.push({
+  ctx.plan.push({
     kind: 'lost',
     range: { fromSeq, toSeq, segment: name, offset: startOff, bytes: Math.max(0, stop - startOff), reason, message },
   })
@@ -714,9 +1094,8 @@ function mirrorRepairs(ctx: MergeCtx, s: number, list: Candidate[], chosen: Cand
 }
 
 /** Decide seq s: the record the chain proves (pick), the rivals it beats, the seqs lost before it, its mirror repairs. */
-function mergeSeq(ctx: MergeCtx, s: number, bySeq: Map<number, Candidate[]>, before: Map<Candidate, Candidate>): void {
+function mergeSeq(ctx: MergeCtx, s: number, list: Met[], bySeq: (seq: number) => Candidate[]): void {
   const { state } = ctx
-  const list = bySeq.get(s)!
   if (s < state.nextSeq) {
     for (const c of list) skip(ctx, c, 'duplicate', `seq ${s} appears again after seq ${state.nextSeq - 1}`)
     return
@@ -724,7 +1103,7 @@ function mergeSeq(ctx: MergeCtx, s: number, bySeq: Map<number, Candidate[]>, bef
   // After a loss the link to the record before cannot be checked: the chain
   // around each candidate decides instead (pick).
   const prevHash = s === state.nextSeq ? state.prevHash : undefined
-  const chosen = pick(list, prevHash, bySeq, before)
+  const chosen = pick(list, prevHash, bySeq)
   if (chosen !== undefined) skipRivals(ctx, s, list, chosen)
   if (s > state.nextSeq) {
     lostHere(ctx, state.nextSeq, s - 1, (chosen ?? list[0]!).offset)
@@ -735,10 +1114,10 @@ function mergeSeq(ctx: MergeCtx, s: number, bySeq: Map<number, Candidate[]>, bef
     loseUnchained(ctx, s, list)
     return
   }
-  const rec: Chosen = { ...chosen, linkVerified: state.prevHash !== undefined }
+  const rec = chosenOf(chosen, state.prevHash !== undefined)
   if (!rec.linkVerified || chosen.offset !== ctx.prevEndInSeg) ctx.clean = false
   mirrorRepairs(ctx, s, list, chosen)
-  ctx.items.push({ kind: 'record', rec })
+  planRecord(ctx.plan, rec)
   ctx.prevChosen = rec
   ctx.prevEndInSeg = chosen.end
   state.nextSeq = chosen.lastSeq + 1
@@ -835,9 +1214,7 @@ export function mergeSegment(
   const ctx = newMergeCtx(name, nameSeq, nextNameSeq, copies, state)
   lostBeforeSegment(ctx)
   const chainStartBroken = checkChainStart(ctx)
-  const bySeq = groupBySeq(ctx)
-  const before = precedingRecords(copies)
-  for (const s of [...bySeq.keys()].sort((a, b) => a - b)) mergeSeq(ctx, s, bySeq, before)
+  mergeBySeq(ctx)
   headerRepairs(ctx)
   const { tail, uncommitted } = segmentEnd(ctx)
   const badHeaders = badHeadersOf(ctx, chainStartBroken)
@@ -845,7 +1222,8 @@ export function mergeSegment(
     name,
     nameSeq,
     last: nextNameSeq === undefined,
-    items: ctx.items,
+    items: itemsOf(ctx.plan),
+    lastRecord: ctx.prevChosen,
     skipped: ctx.skipped,
     repairs: ctx.repairs,
     header: ctx.good?.headerBytes,
@@ -897,7 +1275,7 @@ export async function* salvageDirs(
   }
 }
 
-/** One segment: scan each copy (again with its twin's salt when its header is bad), check they agree, merge. */
+/** One segment: read each copy's header (its twin's salt when its own is bad), check they agree, scan each copy, merge. */
 function salvageOne(
   name: string,
   nameSeq: number,
@@ -905,14 +1283,14 @@ function salvageOne(
   files: (SegmentBytes | undefined)[],
   state: SalvageState,
 ): Omit<SegmentResult, 'bytesRead'> {
-  const first = files.map((b, k) => scanCopy(b, k as 0 | 1, nameSeq, undefined, name))
-  // A copy whose header is damaged is scanned again with its twin's salt.
+  const first = files.map((b, k) => headerOf(b, k as 0 | 1, nameSeq, undefined, name))
+  // A copy whose header is damaged is read with its twin's salt.
   const good = first.find((c) => c.header !== undefined)?.header
-  const scans = first.map((c, k) =>
-    c.present && c.header === undefined && good !== undefined ? scanCopy(files[k], k as 0 | 1, nameSeq, good, name) : c,
+  const heads = first.map((c, k) =>
+    c.present && c.header === undefined && good !== undefined ? headerOf(files[k], k as 0 | 1, nameSeq, good, name) : c,
   )
   if (good !== undefined) {
-    for (const c of scans) {
+    for (const c of heads) {
       if (c.header !== undefined && !c.header.salt.equals(good.salt)) {
         throw new AuditError(
           ERROR_CODES.CORRUPT,
@@ -924,5 +1302,6 @@ function salvageOne(
       }
     }
   }
+  const scans = heads.map((c) => scanCopy(c, nameSeq, nextNameSeq, name))
   return mergeSegment(name, nameSeq, nextNameSeq, scans, state)
 }

@@ -28,8 +28,8 @@ export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
   // A segment of another log (a CRC-valid header whose log id differs) is re-sealed under the output's.
   const h = decodeSegmentHeader(seg.header)
   if ('problem' in h || !h.logId.equals(writer.logId)) return false
-  const last = seg.items.findLast((it) => it.kind === 'record')
-  return last?.kind === 'record' && (last.rec.flags & RecordFlag.SEALED) !== 0
+  const last = seg.lastRecord
+  return last !== undefined && (last.flags & RecordFlag.SEALED) !== 0
 }
 
 /**
@@ -37,13 +37,12 @@ export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
  * The records are read one at a time from salvage's open copies (recordBytes) while they are written.
  */
 export async function copyRaw(writer: WalRewriter, seg: SegmentResult): Promise<number | undefined> {
-  const recs = seg.items.flatMap((it) => (it.kind === 'record' ? [it.rec] : []))
-  const last = recs[recs.length - 1]
+  const last = seg.lastRecord
   await writer.rawSegment(
     seg.name,
     seg.header!,
     (function* () {
-      for (const r of recs) yield recordBytes(r)
+      for (const it of seg.items) if (it.kind === 'record') yield recordBytes(it.rec)
     })(),
     last === undefined
       ? undefined

@@ -193,6 +193,7 @@ function newReport(
  * One salvaged segment into the output. A clean segment is copied as it is;
  * only the seqs no file holds (a missing next segment) may follow it, as a gap
  * record in a segment of its own. Any other segment is re-sealed record by record.
+ * The report counts its records and lost seqs as they go by (items are read, not held).
  */
 async function writeSegment(run: RecoverRun, seg: SegmentResult): Promise<void> {
   const { writer, report } = run
@@ -204,20 +205,30 @@ async function writeSegment(run: RecoverRun, seg: SegmentResult): Promise<void> 
     report.segments.resealed++
     writer.breakSegment()
   }
-  for (let k = 0; k < seg.items.length; k++) {
-    const it = seg.items[k]!
-    if (it.kind === 'record') {
-      if (!raw) {
-        const seq = await writer.append({ type: it.rec.type, timeMs: it.rec.timeMs, payload: payloadOf(it.rec) })
-        invariant(seq === it.rec.seq, `recovered record ${it.rec.seq} written as ${seq}`)
-      }
-      run.lastTimeMs = it.rec.timeMs
+  // A gap takes the time of the intact record before it, else of the one after it in
+  // this segment (the loss happened between them): with none before, it waits for that one.
+  let waiting: LostRange[] = []
+  for (const it of seg.items) {
+    if (it.kind === 'lost') {
+      report.lost.push(it.range)
+      report.records.lost += it.range.toSeq - it.range.fromSeq + 1
+      if (run.lastTimeMs === undefined) waiting.push(it.range)
+      else await writeGap(run, it.range, undefined)
       continue
     }
-    // The time of the intact record before the gap (else the one after it): the loss happened between them.
-    const next = seg.items.slice(k + 1).find((x) => x.kind === 'record')
-    await writeGap(run, it.range, next?.kind === 'record' ? next.rec.timeMs : undefined)
+    const rec = it.rec
+    report.records.intact++
+    if (rec.copy === 1) report.records.fromMirror++
+    if (!rec.linkVerified && rec.seq > 1) report.unverifiedLinks.push(rec.seq)
+    for (const r of waiting) await writeGap(run, r, rec.timeMs)
+    waiting = []
+    if (!raw) {
+      const seq = await writer.append({ type: rec.type, timeMs: rec.timeMs, payload: payloadOf(rec) })
+      invariant(seq === rec.seq, `recovered record ${rec.seq} written as ${seq}`)
+    }
+    run.lastTimeMs = rec.timeMs
   }
+  for (const r of waiting) await writeGap(run, r, undefined)
 }
 
 /** One gap record covering exactly the lost range r. */
@@ -301,17 +312,8 @@ export async function recoverLog(dir: string, options: RecoverOptions): Promise<
   }
 }
 
+/** What a segment reports besides its items (writeSegment counts those as it writes them). */
 function account(report: RecoverReport, seg: SegmentResult): void {
-  for (const it of seg.items) {
-    if (it.kind === 'record') {
-      report.records.intact++
-      if (it.rec.copy === 1) report.records.fromMirror++
-      if (!it.rec.linkVerified && it.rec.seq > 1) report.unverifiedLinks.push(it.rec.seq)
-    } else {
-      report.lost.push(it.range)
-      report.records.lost += it.range.toSeq - it.range.fromSeq + 1
-    }
-  }
   report.skipped.push(...seg.skipped)
   report.repairs.push(...seg.repairs)
   if (seg.tail !== undefined) report.tails.push({ ...seg.tail, lastSegment: seg.last })

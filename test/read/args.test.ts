@@ -73,7 +73,7 @@ test('salvageSegments: a directory or mirror that is not a path string (it used 
   }
   await optionInvalid('salvageSegments(undefined)', () => salvageSegments(undefined as never), 'dir')
   let segments = 0
-  for await (const seg of salvageSegments(dir)) segments += seg.items.length > 0 ? 1 : 0
+  for await (const seg of salvageSegments(dir)) segments += [...seg.items].length > 0 ? 1 : 0
   assert.is(segments, 1, 'a plain directory is still salvaged')
 })
 

@@ -5,8 +5,8 @@
 // exactly what one window holding the whole file gives: the same records (and
 // payloads), lost ranges, skips, repairs, tails and errors. A segment's copies
 // are open only while its result is the current one: they are closed when the
-// generator goes on, stops early or fails, and a record read after that is
-// refused. Replay a failure with SALVAGE_SEED=<seed> (printed below).
+// generator goes on, stops early or fails, and a record read (or the items
+// iterated) after that is refused. Replay a failure with SALVAGE_SEED=<seed> (printed below).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import crypto from 'node:crypto'
@@ -94,10 +94,11 @@ async function salvaged(segments: AsyncGenerator<SegmentResult>): Promise<unknow
   const out: unknown[] = []
   try {
     for await (const seg of segments) {
-      const items = seg.items.map((it) =>
+      const items = [...seg.items].map((it) =>
         it.kind === 'record' ? { ...it.rec, source: undefined, payload: digest(payloadOf(it.rec)) } : it,
       )
-      out.push({ ...seg, items, header: seg.header?.toString('hex') })
+      const lastRecord = seg.lastRecord === undefined ? undefined : { ...seg.lastRecord, source: undefined }
+      out.push({ ...seg, items, lastRecord, header: seg.header?.toString('hex') })
     }
   } catch (err) {
     out.push({ code: (err as AuditError).code, message: (err as Error).message })
@@ -148,7 +149,7 @@ test('a segment’s copies close when the generator goes on, stops early or fail
   // Goes on: the first segment's records cannot be read once the second is current.
   const gen = salvageSegments(a, b)
   const first = (await gen.next()).value as SegmentResult
-  const rec = first.items.find((it) => it.kind === 'record')!
+  const rec = [...first.items].find((it) => it.kind === 'record')!
   assert.ok(rec.kind === 'record')
   assert.ok(payloadOf(rec.rec).length > 0)
   assert.is(openFds(), fds + 2, 'both copies of the current segment are open')
@@ -157,10 +158,15 @@ test('a segment’s copies close when the generator goes on, stops early or fail
     () => payloadOf(rec.rec),
     (err: unknown) => err instanceof AuditError && err.code === 'ERR_AUDIT_INVARIANT' && /is closed/.test(err.message),
   )
+  // Its items are read from the copies as they are iterated: not after they closed either.
+  assert.throws(
+    () => [...first.items],
+    (err: unknown) => err instanceof AuditError && err.code === 'ERR_AUDIT_INVARIANT' && /is closed/.test(err.message),
+  )
   await gen.return(undefined)
   assert.is(openFds(), fds, 'closed after return()')
   // Stops early (break).
-  for await (const seg of salvageSegments(a, b)) if (seg.items.length > 0) break
+  for await (const seg of salvageSegments(a, b)) if (seg.lastRecord !== undefined) break
   assert.is(openFds(), fds, 'closed after break')
   // Fails: a "mirror" that is another log with the same segment names holds a different history.
   const other = await writePair()
@@ -179,7 +185,7 @@ test('a record whose bytes changed after the scan is refused, not copied (ERR_AU
   const { a } = await writePair()
   const name = segmentsOf(a)[0]!
   for await (const seg of salvageDirs([a], 100)) {
-    const rec = seg.items.find((it) => it.kind === 'record' && it.rec.end - it.rec.offset > 1000)
+    const rec = [...seg.items].find((it) => it.kind === 'record' && it.rec.end - it.rec.offset > 1000)
     assert.ok(rec?.kind === 'record')
     // Change one payload byte of that record on disk while its segment is current (the 100-byte window does not hold it).
     const fd = fs.openSync(path.join(a, name), 'r+')
