@@ -9,7 +9,7 @@ import type fs from 'node:fs/promises'
 import path from 'node:path'
 import { decodeSegmentHeader, RecordFlag, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { openRegular } from '../../shared/files.js'
-import { recordBytes, type SegmentResult, storedHash } from '../read/index.js'
+import { recordBytes, type SalvageItem, type SegmentResult, storedHash } from '../read/index.js'
 import type { WalRewriter } from './rewrite.js'
 
 /**
@@ -36,13 +36,21 @@ export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
  * Copy a copyable segment as it is; returns the last seq it holds (undefined for a header-only one).
  * The records are read one at a time from salvage's open copies (recordBytes) while they are written.
  */
-export async function copyRaw(writer: WalRewriter, seg: SegmentResult): Promise<number | undefined> {
+export async function copyRaw(
+  writer: WalRewriter,
+  seg: SegmentResult,
+  /** Called with each item as the walk meets it (its records are counted while they are copied). */
+  onItem: (it: SalvageItem) => void = () => {},
+): Promise<number | undefined> {
   const last = seg.lastRecord
   await writer.rawSegment(
     seg.name,
     seg.header!,
     (function* () {
-      for (const it of seg.items) if (it.kind === 'record') yield recordBytes(it.rec)
+      for (const it of seg.items) {
+        onItem(it)
+        if (it.kind === 'record') yield recordBytes(it.rec)
+      }
     })(),
     last === undefined
       ? undefined

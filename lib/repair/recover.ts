@@ -35,6 +35,7 @@ import { checkOutputDir, makeTempDir, publish } from './output.js'
 import { checkFileMode, type FileMode } from '../../shared/files.js'
 import { copyable, copyRaw, inputLogId } from './raw-copy.js'
 import {
+  type Chosen,
   type LostRange,
   listWal,
   payloadOf,
@@ -197,36 +198,49 @@ function newReport(
  */
 async function writeSegment(run: RecoverRun, seg: SegmentResult): Promise<void> {
   const { writer, report } = run
-  const raw = copyable(writer, seg)
-  if (raw) {
-    report.originalHashesThroughSeq = (await copyRaw(writer, seg)) ?? report.originalHashesThroughSeq
-    report.segments.copiedExactly++
-  } else {
-    report.segments.resealed++
-    writer.breakSegment()
-  }
   // A gap takes the time of the intact record before it, else of the one after it in
   // this segment (the loss happened between them): with none before, it waits for that one.
   let waiting: LostRange[] = []
-  for (const it of seg.items) {
-    if (it.kind === 'lost') {
-      report.lost.push(it.range)
-      report.records.lost += it.range.toSeq - it.range.fromSeq + 1
-      if (run.lastTimeMs === undefined) waiting.push(it.range)
-      else await writeGap(run, it.range, undefined)
-      continue
-    }
-    const rec = it.rec
+  const lost = async (r: LostRange): Promise<void> => {
+    report.lost.push(r)
+    report.records.lost += r.toSeq - r.fromSeq + 1
+    if (run.lastTimeMs === undefined) waiting.push(r)
+    else await writeGap(run, r, undefined)
+  }
+  const intact = (rec: Chosen): void => {
     report.records.intact++
     if (rec.copy === 1) report.records.fromMirror++
     if (!rec.linkVerified && rec.seq > 1) report.unverifiedLinks.push(rec.seq)
-    for (const r of waiting) await writeGap(run, r, rec.timeMs)
-    waiting = []
-    if (!raw) {
+  }
+  if (copyable(writer, seg)) {
+    // One walk of the items: each record is counted as it is copied. A clean segment
+    // holds every seq of its records, so a lost range can only follow them.
+    const after: LostRange[] = []
+    const copied = await copyRaw(writer, seg, (it) => {
+      if (it.kind === 'lost') return void after.push(it.range)
+      invariant(after.length === 0, `a record after a lost range in ${seg.name}, a segment copied as it is`)
+      intact(it.rec)
+      run.lastTimeMs = it.rec.timeMs
+    })
+    report.originalHashesThroughSeq = copied ?? report.originalHashesThroughSeq
+    report.segments.copiedExactly++
+    for (const r of after) await lost(r)
+  } else {
+    report.segments.resealed++
+    writer.breakSegment()
+    for (const it of seg.items) {
+      if (it.kind === 'lost') {
+        await lost(it.range)
+        continue
+      }
+      const rec = it.rec
+      intact(rec)
+      for (const r of waiting) await writeGap(run, r, rec.timeMs)
+      waiting = []
       const seq = await writer.append({ type: rec.type, timeMs: rec.timeMs, payload: payloadOf(rec) })
       invariant(seq === rec.seq, `recovered record ${rec.seq} written as ${seq}`)
+      run.lastTimeMs = rec.timeMs
     }
-    run.lastTimeMs = rec.timeMs
   }
   for (const r of waiting) await writeGap(run, r, undefined)
 }
