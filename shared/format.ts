@@ -66,7 +66,7 @@ export const HASH_BYTES = 32
 export const SALT_BYTES = 8
 /** The head of a leaf (its bytes before the payload; see leafHead): version 1, and version 2 with prevHash. */
 export const LEAF_HEAD_BYTES_V1 = 26
-export const LEAF_HEAD_BYTES = LEAF_HEAD_BYTES_V1 + HASH_BYTES
+export const LEAF_HEAD_BYTES = 18 + HASH_BYTES
 
 export const RecordType = { EVENT: 1, CHECKPOINT: 2, KEY_CHANGE: 3, SEAL: 4, GAP: 5, TOMBSTONE: 6 } as const
 export const RecordFlag = { COMMIT: 1, SEALED: 2 } as const
@@ -348,22 +348,23 @@ export function recordHashInto(
   v2HashInto(buf, off, end, prevHash, out, at)
 }
 
-/** v2HashInto's scratch: the header bytes the leaf head stands in for the call, and the hash. */
-const HEADER_SCRATCH = Buffer.alloc(RECORD_HEADER_BYTES)
+/** v2HashInto's scratch: a record's stored hash while prevHash stands in its field, and the hash. */
+const STORED_SCRATCH = Buffer.alloc(HASH_BYTES)
 const V2_HASH_SCRATCH = Buffer.alloc(HASH_BYTES)
+/** Where 0x00 ‖ leaf bytes start in a v2 record hashed in place: header byte 13 (flags). */
+const IN_PLACE_AT = 13
 
 /**
  * A v2 record's hash, its leaf hash over prevHash, into out[at, at + 32),
- * hashed where the record is. The record's header already holds its type
- * (byte 12), seq [16, 24) and timeMs [24, 32); for the one SHA-256 call over
- * bytes [5, end) the header becomes 0x00 ‖ 2 ‖ type ‖ seq ‖ lastSeq ‖ timeMs
- * ‖ prevHash, which runs straight into the payload: seq moves to [8, 16),
- * lastSeq (seq, or a gap's first payload bytes) takes [16, 24), timeMs is
- * already in place, prevHash fills the hash field. Then the header is put
- * back. So the payload is never copied, whatever its size, and the bytes
- * are moved in plain loops (Buffer calls cost more than the moves). prevHash
- * undefined: the hash field holds it already (the writer's chain input); out
- * may be the record's own hash field.
+ * hashed where the record is. The header already holds the leaf's fields in
+ * the leaf's order: type (byte 12, copied to 15), seq [16, 24), timeMs [24,
+ * 32), the hash field [32, 64) for prevHash, then the payload. So for the one
+ * SHA-256 call over bytes [13, end) only bytes 13–15 (flags, batchIndex)
+ * become 0x00 ‖ 2 ‖ type and the hash field holds prevHash; then both are put
+ * back. The payload is never copied, whatever its size, and the hashed input
+ * is 5 bytes shorter than a v1 record's. prevHash undefined: the field holds
+ * it already (the writer's chain input). out is buf itself (then the hash
+ * goes through a scratch) or a buffer outside the record.
  */
 function v2HashInto(
   buf: Buffer,
@@ -373,27 +374,23 @@ function v2HashInto(
   out: Buffer,
   at: number,
 ): void {
-  const type = buf[off + 12]!
-  const gap = type === RecordType.GAP
-  const moved = gap ? 24 : 16 // header bytes [5, moved) are overwritten, and the hash field
-  const saved = HEADER_SCRATCH
-  // The writer's case (the hash field holds prevHash, out is the field) and a caller's own out write the
-  // hash straight to out; an out in buf's memory (it may be this header) takes it through a scratch.
-  const direct = prevHash === undefined || out.buffer !== buf.buffer
-  for (let i = 5; i < moved; i++) saved[i] = buf[off + i]!
+  const flags = buf[off + 13]!
+  const index0 = buf[off + 14]!
+  const index1 = buf[off + 15]!
+  const direct = prevHash === undefined || out !== buf
   if (prevHash !== undefined) {
-    buf.copy(saved, 32, off + 32, off + 64)
+    buf.copy(STORED_SCRATCH, 0, off + 32, off + 64)
     buf.set(prevHash, off + 32)
   }
-  buf[off + 5] = 0x00
-  buf[off + 6] = 2 // leaf version
-  buf[off + 7] = type
-  for (let i = 0; i < 8; i++) buf[off + 8 + i] = buf[off + 16 + i]!
-  if (gap) for (let i = 0; i < 8; i++) buf[off + 16 + i] = buf[off + RECORD_HEADER_BYTES + i]!
-  if (direct) sha256Into(buf.subarray(off + 5, end), out, at)
-  else sha256Into(buf.subarray(off + 5, end), V2_HASH_SCRATCH, 0)
-  for (let i = 5; i < moved; i++) buf[off + i] = saved[i]!
-  if (prevHash !== undefined) saved.copy(buf, off + 32, 32, 64)
+  buf[off + IN_PLACE_AT] = 0x00
+  buf[off + 14] = 2 // leaf version
+  buf[off + 15] = buf[off + 12]!
+  if (direct) sha256Into(buf.subarray(off + IN_PLACE_AT, end), out, at)
+  else sha256Into(buf.subarray(off + IN_PLACE_AT, end), V2_HASH_SCRATCH, 0)
+  buf[off + 13] = flags
+  buf[off + 14] = index0
+  buf[off + 15] = index1
+  if (prevHash !== undefined) STORED_SCRATCH.copy(buf, off + 32)
   if (!direct) V2_HASH_SCRATCH.copy(out, at)
 }
 
@@ -565,19 +562,23 @@ export function recordBody(buf: Buffer, r: { type: number; end: number; len: num
  * rewrite and mirror repair keep every proof valid. The leaf bytes of a
  * record in a
  *
- *   v2 segment:  u8 2 ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ prevHash ‖ payload as stored
+ *   v2 segment:  u8 2 ‖ u8 type ‖ u64 seq ‖ i64 timeMs ‖ prevHash ‖ payload as stored
  *   v1 segment:  u8 1 ‖ u8 type ‖ u64 seq ‖ u64 lastSeq ‖ i64 timeMs ‖ payload as stored
  *
  * prevHash is the hash stored by the record before it (for a segment's first
- * record, the header's chainStart). The leaf hash is RFC 9162's
+ * record, the header's chainStart). A v2 leaf covers the seq range without a
+ * lastSeq field: it is seq, except for a gap, whose payload starts with it.
+ * The v2 fields are in the record header's order, so a record is hashed where
+ * it is (v2HashInto). The leaf hash is RFC 9162's
  * SHA-256(0x00 ‖ leaf bytes). A v2 record stores its leaf hash as its hash:
  * one SHA-256 is both its chain link and its leaf. A v1 record's leaf is
  * computed from it (its hash field holds the v1 chain hash).
  */
 
 /**
- * A leaf's head (its bytes before the payload): version 2 with prevHash,
- * version 1 without. A view into `into` (LEAF_HEAD_BYTES long) when given.
+ * A leaf's head (its bytes before the payload): version 2 with prevHash
+ * (lastSeq is then not in it: see above), version 1 without. A view into
+ * `into` (at least LEAF_HEAD_BYTES_V1 long) when given.
  */
 export function leafHead(
   type: number,
@@ -589,12 +590,17 @@ export function leafHead(
 ): Buffer {
   const bytes = prevHash === undefined ? LEAF_HEAD_BYTES_V1 : LEAF_HEAD_BYTES
   const b = into === undefined ? Buffer.alloc(bytes) : into.subarray(0, bytes)
-  b[0] = prevHash === undefined ? 1 : 2
   b[1] = type
   writeU64(b, 2, seq)
-  writeU64(b, 10, lastSeq)
-  writeI64(b, 18, timeMs)
-  if (prevHash !== undefined) b.set(prevHash, LEAF_HEAD_BYTES_V1)
+  if (prevHash === undefined) {
+    b[0] = 1
+    writeU64(b, 10, lastSeq)
+    writeI64(b, 18, timeMs)
+  } else {
+    b[0] = 2
+    writeI64(b, 10, timeMs)
+    b.set(prevHash, 18)
+  }
   return b
 }
 
@@ -682,16 +688,22 @@ export function parseLeaf(leaf: Uint8Array): Leaf | undefined {
   const head = version === 1 ? LEAF_HEAD_BYTES_V1 : version === 2 ? LEAF_HEAD_BYTES : -1
   if (head < 0 || leaf.length < head) return undefined
   const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.length)
+  const type = b[1]!
   const seq = readU64(b, 2)
-  const lastSeq = readU64(b, 10)
+  const payload = b.subarray(head)
+  let lastSeq: number
+  if (version === 1) lastSeq = readU64(b, 10)
+  else if (type !== RecordType.GAP) lastSeq = seq
+  else if (payload.length >= GAP_LAST_SEQ_BYTES) lastSeq = readU64(payload, 0)
+  else return undefined
   if (seq < 1 || lastSeq < seq || lastSeq >= SEQ_LIMIT) return undefined
   return {
-    type: b[1]!,
+    type,
     seq,
     lastSeq,
-    timeMs: readI64(b, 18),
-    prevHash: version === 2 ? b.subarray(LEAF_HEAD_BYTES_V1, LEAF_HEAD_BYTES) : undefined,
-    payload: b.subarray(head),
+    timeMs: readI64(b, version === 1 ? 18 : 10),
+    prevHash: version === 2 ? b.subarray(18, LEAF_HEAD_BYTES) : undefined,
+    payload,
   }
 }
 

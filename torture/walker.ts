@@ -180,9 +180,9 @@ export function frame(b: Buffer, off: number, h: Header, segment: string): (PRec
 /**
  * The hash a record must store after prev. v1: SHA-256 of bytes [8, 32) ‖ prev
  * ‖ payload. v2: its Merkle leaf hash, SHA-256(0x00 ‖ 0x02 ‖ type ‖ u64 seq ‖
- * u64 lastSeq ‖ i64 timeMs ‖ prev ‖ payload), the integers little-endian
- * (seq and timeMs copied from the header's bytes [16, 32), lastSeq as seq or
- * a gap's first 8 payload bytes).
+ * i64 timeMs ‖ prev ‖ payload), the integers little-endian (seq and timeMs
+ * are the header's bytes [16, 32)); a gap's lastSeq is covered as its first
+ * 8 payload bytes.
  */
 function chainHash(b: Buffer, o: number, end: number, prev: Buffer, version: number, type: number): Buffer {
   if (version === 1)
@@ -191,13 +191,9 @@ function chainHash(b: Buffer, o: number, end: number, prev: Buffer, version: num
       .update(prev)
       .update(b.subarray(o + 64, end))
       .digest()
-  const seq = b.subarray(o + 16, o + 24)
-  const lastSeq = type === T_GAP ? b.subarray(o + 64, o + 72) : seq
   return createHash('sha256')
     .update(Buffer.of(0x00, 0x02, type))
-    .update(seq)
-    .update(lastSeq)
-    .update(b.subarray(o + 24, o + 32))
+    .update(b.subarray(o + 16, o + 32))
     .update(prev)
     .update(b.subarray(o + 64, end))
     .digest()

@@ -117,16 +117,14 @@ function reseal(files: Map<string, Buffer>, edit: (r: Rec, segment: string) => R
         x.writeUInt32LE(0, 20)
         r.payload.copy(x, 64)
         prev.copy(x, 32)
-        // v1: SHA-256 of bytes [8, 64+len) with prev in the hash field; v2: the record's leaf hash over prev
-        // (docs/wal-format.md section 0, "Leaves"; a gap's lastSeq is its first 8 payload bytes).
+        // v1: SHA-256 of bytes [8, 64+len) with prev in the hash field; v2: the record's leaf hash over prev,
+        // SHA-256(0x00 ‖ 0x02 ‖ type ‖ seq ‖ timeMs ‖ prev ‖ payload) (docs/wal-format.md section 0, "Leaves").
         const h =
           hb === 80
             ? createHash('sha256').update(x.subarray(8)).digest()
             : createHash('sha256')
                 .update(Buffer.of(0, 2, r.type))
-                .update(x.subarray(16, 24))
-                .update(r.type === 5 ? r.payload.subarray(0, 8) : x.subarray(16, 24))
-                .update(x.subarray(24, 32))
+                .update(x.subarray(16, 32))
                 .update(prev)
                 .update(r.payload)
                 .digest()
