@@ -109,13 +109,19 @@ export interface SignTask {
   witnesses?: string[]
   /** The leaf ring the writer fills (shared/leaf-ring.ts): leaf hashes of recent records, so they are not read back. */
   leaves?: SharedArrayBuffer
+  /**
+   * Only extend the tree to durableSeq: no signature, export, witness or
+   * record (record and note come back undefined). The sink folds durable
+   * records between checkpoints so a checkpoint's hashing is spread out.
+   */
+  fold?: boolean
 }
 
 export interface SignResult {
   tree: TreeState
-  /** The checkpoint record's payload (UTF-8 JSON) for the sink to publish. */
-  record: string
-  note: string
+  /** The checkpoint record's payload (UTF-8 JSON) for the sink to publish; undefined for a fold. */
+  record: string | undefined
+  note: string | undefined
   /** Where the tree came from: the task's state, a checkpoint record in the log, or the log's start. */
   resumedFrom: 'task' | 'log' | 'start'
   /** Records hashed by this task. */

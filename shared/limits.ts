@@ -181,6 +181,14 @@ export const FIXED = {
   /** How often the sink looks whether a checkpoint is due (at most; everyMs when smaller). */
   checkpointPollMs: 50,
   /**
+   * Durable records not yet in the tree that make the sink fold them in
+   * between checkpoints (lib/sink/checkpointer.ts: a task that only extends
+   * the tree), so a checkpoint's hashing runs as small tasks (~1 ms of the
+   * signer's CPU each) rather than one burst per checkpoint. Not with
+   * witnesses (a checkpoint's consistency proof wants its new leaves).
+   */
+  signerFoldRecords: 1024,
+  /**
    * The signer thread's nice value (Linux: a thread's own priority). Signing is
    * background work: on a busy host the app thread and the writer go first, and
    * a signer that falls behind only makes the next checkpoint cover more.

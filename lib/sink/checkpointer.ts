@@ -11,6 +11,12 @@
  *     ─► publish the checkpoint record through this thread's Producer (ring
  *        kind CHECKPOINT): it takes the next seq, the writer writes it like
  *        an event, and its receipt says it is durable
+ *   not due, but FIXED.signerFoldRecords durable records not in the tree yet
+ *   (and no witnesses)?
+ *     ─► a fold task: the signer extends the tree only (no signature, export
+ *        or record), so a checkpoint's hashing is spread over small tasks
+ *        instead of one burst (a 10,000-record burst raised the open-loop
+ *        p99 at 10,000 events/s above off's spread; docs/integrity.md)
  *
  * Contract:
  * - Nothing in the durable path waits for a checkpoint: emits never wait for
@@ -24,7 +30,7 @@
  * - The pool's module (piscina) is loaded only when signing is configured.
  */
 
-import { AuditError, ERROR_CODES } from '../../shared/errors.js'
+import { AuditError, ERROR_CODES, invariant } from '../../shared/errors.js'
 import { FIXED } from '../../shared/limits.js'
 import { RecordType } from '../../shared/format.js'
 import type { Ring } from '../../shared/ring/ring.js'
@@ -61,6 +67,8 @@ export async function checkSigningKeys(opts: ResolvedSigning): Promise<void> {
 export interface CheckpointStats {
   /** Checkpoint records made durable since open. */
   written: number
+  /** Fold tasks since open: the tree extended between checkpoints, nothing signed or written. */
+  folded: number
   /** Signer tasks that failed since open (the next one covers what they would have). */
   failed: number
   /** The last checkpoint made durable: tree size, last seq it covers, its own seq, when (ms since epoch). */
@@ -91,6 +99,8 @@ interface Pool {
 
 export class Checkpointer {
   private tree: TreeState | undefined
+  /** The last seq our last signed checkpoint covers (the tree may be ahead of it: folds). */
+  private signedCovers = 0
   private running: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
   /** Seq of our last checkpoint record (records after it are what a new checkpoint would add). */
@@ -100,6 +110,7 @@ export class Checkpointer {
   private stopped = false
   readonly stats: CheckpointStats = {
     written: 0,
+    folded: 0,
     failed: 0,
     last: undefined,
     lastError: undefined,
@@ -147,11 +158,12 @@ export class Checkpointer {
   }
 
   /**
-   * Seqs durable and not in the tree, our own last checkpoint record aside (a
-   * checkpoint alone is no reason for another: an idle log signs nothing new).
+   * Seqs durable and not covered by a signed checkpoint, our own last
+   * checkpoint record aside (a checkpoint alone is no reason for another: an
+   * idle log signs nothing new).
    */
   private uncovered(): number {
-    const covers = this.tree?.covers ?? 0
+    const covers = this.signedCovers
     const durable = this.ring.durableSeq()
     return durable - covers - (this.lastRecordSeq > covers && this.lastRecordSeq <= durable ? 1 : 0)
   }
@@ -161,11 +173,70 @@ export class Checkpointer {
     return n > 0 && (n >= this.opts.everyRecords || Date.now() - this.lastAtMs >= this.opts.everyMs)
   }
 
+  /** Fold now: enough durable records not in the tree, and no witness (its proofs want a checkpoint's new leaves). */
+  private foldDue(): boolean {
+    return (
+      (this.opts.witnesses?.length ?? 0) === 0 &&
+      this.ring.durableSeq() - (this.tree?.covers ?? 0) >= FIXED.signerFoldRecords
+    )
+  }
+
   private tick(): void {
-    if (this.running !== undefined || this.stopped || !this.due()) return
-    this.running = this.once().finally(() => {
+    if (this.running !== undefined || this.stopped) return
+    const task = this.due() ? this.once() : this.foldDue() ? this.fold() : undefined
+    if (task === undefined) return
+    this.running = task.finally(() => {
       this.running = undefined
     })
+  }
+
+  /** The task for the signer pool: extend the tree to durableSeq, and sign unless fold. */
+  private taskFor(durableSeq: number, fold: boolean): SignTask {
+    return {
+      dir: this.task.dir,
+      keyFile: this.opts.keyFile,
+      ...(this.opts.rotateFrom === undefined ? {} : { rotateFromKeyFile: this.opts.rotateFrom }),
+      name: this.opts.name,
+      logId: this.task.logId,
+      tree: this.tree,
+      durableSeq,
+      exportDir: this.opts.exportDir,
+      fileMode: this.task.fileMode,
+      witnesses: this.opts.witnesses,
+      ...(this.task.leaves === undefined ? {} : { leaves: this.task.leaves }),
+      ...(fold ? { fold: true } : {}),
+    }
+  }
+
+  /** What a task added to the tree, in stats. */
+  private counted(result: SignResult): void {
+    if (result.resumedFrom !== 'task' && this.stats.resumedFrom === undefined)
+      this.stats.resumedFrom = result.resumedFrom
+    this.stats.leaves.ring += result.leavesFromRing
+    this.stats.leaves.disk += result.leavesFromDisk
+  }
+
+  private failedWith(err: unknown): void {
+    this.stats.failed++
+    const coded =
+      err instanceof AuditError
+        ? err
+        : new AuditError(ERROR_CODES.SIGNER_FAILED, `the checkpoint signer failed: ${(err as Error)?.message}`, {
+            cause: err,
+          })
+    this.stats.lastError = { code: coded.code, message: coded.message }
+  }
+
+  /** Extend the tree over what is durable now, signing nothing; failures are counted, never thrown. */
+  private async fold(): Promise<void> {
+    try {
+      const result = await this.pool.run(this.taskFor(this.ring.durableSeq(), true))
+      this.counted(result)
+      this.tree = result.tree
+      this.stats.folded++
+    } catch (err) {
+      this.failedWith(err)
+    }
   }
 
   /** Sign what is durable now and publish the record; failures are counted, never thrown. */
@@ -173,39 +244,20 @@ export class Checkpointer {
     const durableSeq = this.ring.durableSeq()
     this.lastAtMs = Date.now()
     try {
-      const result = await this.pool.run({
-        dir: this.task.dir,
-        keyFile: this.opts.keyFile,
-        ...(this.opts.rotateFrom === undefined ? {} : { rotateFromKeyFile: this.opts.rotateFrom }),
-        name: this.opts.name,
-        logId: this.task.logId,
-        tree: this.tree,
-        durableSeq,
-        exportDir: this.opts.exportDir,
-        fileMode: this.task.fileMode,
-        witnesses: this.opts.witnesses,
-        ...(this.task.leaves === undefined ? {} : { leaves: this.task.leaves }),
-      })
+      const result = await this.pool.run(this.taskFor(durableSeq, false))
       this.stats.witnessFailed += result.witnessErrors.length
       if (result.witnessErrors.length > 0) this.stats.lastWitnessError = result.witnessErrors.at(-1)
+      invariant(result.record !== undefined && result.note !== undefined, 'a signing task returned no checkpoint')
       const receipt = await this.publish(RecordType.CHECKPOINT, result.record)
-      if (result.resumedFrom !== 'task') this.stats.resumedFrom = result.resumedFrom
-      this.stats.leaves.ring += result.leavesFromRing
-      this.stats.leaves.disk += result.leavesFromDisk
+      this.counted(result)
       this.tree = result.tree
+      this.signedCovers = result.tree.covers
       this.lastNote = result.note
       this.lastRecordSeq = receipt.seq
       this.stats.written++
       this.stats.last = { size: result.tree.size, covers: result.tree.covers, seq: receipt.seq, atMs: Date.now() }
     } catch (err) {
-      this.stats.failed++
-      const coded =
-        err instanceof AuditError
-          ? err
-          : new AuditError(ERROR_CODES.SIGNER_FAILED, `the checkpoint signer failed: ${(err as Error)?.message}`, {
-              cause: err,
-            })
-      this.stats.lastError = { code: coded.code, message: coded.message }
+      this.failedWith(err)
     }
   }
 
@@ -216,7 +268,7 @@ export class Checkpointer {
    */
   async coverNow(seq: number): Promise<(CheckpointStats['last'] & { note: string }) | undefined> {
     await this.running
-    if ((this.tree?.covers ?? 0) < seq) {
+    if (this.signedCovers < seq) {
       this.running = this.once().finally(() => {
         this.running = undefined
       })

@@ -153,6 +153,23 @@ export default async function sign(task: SignTask): Promise<SignResult> {
       keepLeaves,
       task.leaves === undefined ? undefined : new LeafRing(task.leaves),
     ))
+  if (task.fold === true)
+    return {
+      tree: {
+        size: range.size,
+        range: range.hashes().map((h) => h.toString('base64')),
+        covers,
+        next,
+        witnessed: { ...task.tree?.witnessed },
+      },
+      record: undefined,
+      note: undefined,
+      resumedFrom,
+      leaves: range.size - before,
+      leavesFromRing: fromRing,
+      leavesFromDisk: fromDisk,
+      witnessErrors: [],
+    }
   const root = range.root()
   let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, keys)
   const witnessed = { ...task.tree?.witnessed }
