@@ -300,6 +300,28 @@ function intactAt(
   return r === undefined ? undefined : { ...r, end: r.end - i + off, crc: b.buf.readUInt32LE(i + 4) }
 }
 
+/** The candidate for the intact record r found at off in one copy. */
+function candidateOf(
+  r: RecordFrame & { crc: number },
+  off: number,
+  copy: Candidate['copy'],
+  source: Candidate['source'],
+): Candidate {
+  return {
+    type: r.type,
+    lastSeq: r.lastSeq,
+    seq: r.seq,
+    timeMs: r.timeMs,
+    flags: r.flags,
+    batchIndex: r.batchIndex,
+    offset: off,
+    end: r.end,
+    copy,
+    crc: r.crc,
+    source,
+  }
+}
+
 /** The problem of the bytes at off, in the order of docs/wal-format.md section 6 (seq and chain are checked later). */
 function problemAt(b: SegmentBytes, off: number, saltSeed: number): string {
   const i = recordWindow(b, off, PAYLOAD_MAX)
@@ -403,19 +425,7 @@ class CopyWalk {
       const off = this.off
       const r = intactAt(b, off, saltSeed, rules)
       if (r !== undefined) {
-        const c: Candidate = {
-          type: r.type,
-          lastSeq: r.lastSeq,
-          seq: r.seq,
-          timeMs: r.timeMs,
-          flags: r.flags,
-          batchIndex: r.batchIndex,
-          offset: off,
-          end: r.end,
-          copy,
-          crc: r.crc,
-          source: this.src,
-        }
+        const c = candidateOf(r, off, copy, this.src)
         const before = this.prev !== undefined && this.prev.end === off ? this.prev : undefined
         this.prev = c
         this.off = r.end
@@ -767,22 +777,7 @@ function* walkPlan(plan: readonly PlanItem[]): Generator<SalvageItem> {
       const rec: Chosen | undefined =
         r === undefined
           ? undefined
-          : chosenOf(
-              {
-                type: r.type,
-                lastSeq: r.lastSeq,
-                seq: r.seq,
-                timeMs: r.timeMs,
-                flags: r.flags,
-                batchIndex: r.batchIndex,
-                offset: off,
-                end: r.end,
-                copy,
-                crc: r.crc,
-                source: p.source,
-              },
-              k === 0 ? p.firstLinkVerified : true,
-            )
+          : chosenOf(candidateOf(r, off, copy, p.source), k === 0 ? p.firstLinkVerified : true)
       if (rec === undefined || rec.seq !== seq || (k === p.count - 1 && rec.end !== p.end))
         throw changedAt(p.source, off, seq)
       yield { kind: 'record', rec }
