@@ -45,7 +45,9 @@ import {
   type RecordFrame,
   type RecordOk,
   type RecordProblem,
+  type RecordRules,
   RecordFlag,
+  readU64,
   SEGMENT_HEADER_BYTES,
   type SegmentHeader,
 } from './format.js'
@@ -341,12 +343,23 @@ export function classifyTail(bytes: Bytes, scan: SegmentScan, payloadBytesMax: n
   // show the mark of a write that did not land.
   if (zeroStart - scan.commitEnd > scan.header.batchBytesMax) return corrupt('too-long', scan.commitEnd)
   let from = scan.commitEnd
+  // What the writer put in the header of a record at `from`: the seq after the record before it.
+  const expect: TornExpect = {
+    seq: tornBatch,
+    tornBatch,
+    batchEnd: scan.commitEnd + scan.header.batchBytesMax,
+    payloadBytesMax,
+    rules,
+  }
   for (const r of [...intact, undefined]) {
     const to = r === undefined ? zeroStart : r.offset
-    if (to > from && !tornStretch(buf, from, to, scan.commitEnd, zeroStart)) {
+    if (to > from && !tornStretch(buf, from, to, scan.commitEnd, zeroStart, expect)) {
       return { ...(corrupt('not-torn', r?.offset ?? zeroStart) as Extract<TailVerdict, { kind: 'corrupt' }>), offset: from }
     }
-    if (r !== undefined) from = r.end
+    if (r !== undefined) {
+      from = r.end
+      expect.seq = r.lastSeq + 1
+    }
   }
   // A record that checks out on its own but failed the strict walk at a place
   // with nothing missing before it (a wrong seq, chain or batchIndex) is not torn.
@@ -381,10 +394,20 @@ export function corruptTailMessage(v: Extract<TailVerdict, { kind: 'corrupt' }>)
  * stretch holds a run of zeros that a lost sector explains (starting at a
  * sector boundary or at the batch's start, ending at a sector boundary or at
  * the trailing zeros), or it is the start of one record cut short by the end of
- * what was written (a prefix tear: the record's extent runs past b, and b is
- * where the trailing zeros begin).
+ * what was written (a prefix tear: b is where the trailing zeros begin, the
+ * record's extent runs past b, and every header field written before b is
+ * the one the writer would have written there: magic, a length that fits
+ * the payload bound and the batch, a known type and flags, the batch's
+ * batchIndex and the next seq; bytes copied from elsewhere fail this).
  */
-function tornStretch(buf: SegmentBytes, a: number, b: number, batchStart: number, zeroStart: number): boolean {
+function tornStretch(
+  buf: SegmentBytes,
+  a: number,
+  b: number,
+  batchStart: number,
+  zeroStart: number,
+  expect: TornExpect,
+): boolean {
   for (let x = a; x < b; ) {
     x = nextZero(buf, x, b)
     if (x === b) break
@@ -406,8 +429,29 @@ function tornStretch(buf: SegmentBytes, a: number, b: number, batchStart: number
   const head = buf.buf
   if (b - a < 4) return head.readUIntLE(i, b - a) === (RECORD_MAGIC & (2 ** (8 * (b - a)) - 1))
   if (head.readUInt32LE(i) !== RECORD_MAGIC) return false
-  if (b - a < RECORD_HEADER_BYTES) return true
-  return a + RECORD_HEADER_BYTES + head.readUInt32LE(i + 8) > b
+  const n = b - a
+  if (n >= 12) {
+    const len = head.readUInt32LE(i + 8)
+    const end = a + RECORD_HEADER_BYTES + len
+    if (len > expect.payloadBytesMax || end > expect.batchEnd || end <= b) return false
+  }
+  if (n >= 13 && !expect.rules.types.has(head[i + 12]!)) return false
+  if (n >= 14 && (head[i + 13]! & ~expect.rules.flags) !== 0) return false
+  if (n >= 16 && head.readUInt16LE(i + 14) !== expect.seq - expect.tornBatch) return false
+  if (n >= 24 && readU64(head, i + 16) !== expect.seq) return false
+  return true
+}
+
+/** What a record cut short in the torn batch must say in its header (tornStretch). */
+interface TornExpect {
+  /** The seq of a record at the stretch's start: one past the intact record before it. */
+  seq: number
+  /** The torn batch's first seq. */
+  tornBatch: number
+  /** Where a record of the torn batch must end at the latest: the batch's start plus the segment's batchBytesMax. */
+  batchEnd: number
+  payloadBytesMax: number
+  rules: RecordRules
 }
 
 /** The first zero byte in [x, b), or b. */

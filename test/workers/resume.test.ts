@@ -132,17 +132,18 @@ test('v2: a torn partial record after the last batch of an unsealed segment is c
   const dir = tempDir('torn')
   await makeLog(dir, 30, 10)
   const file = path.join(dir, SEG1)
+  const closed = fs.readFileSync(file)
   const end = dropSeal(file)
-  const good = fs.readFileSync(file)
-  const garbage = Buffer.from(good.subarray(SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES + 100)) // a record's first 100 bytes
+  // What a crash inside close() can leave: the seal record (seq 31) cut short by the end of what was written.
+  const garbage = Buffer.from(closed.subarray(end, closed.length - 9))
   fs.appendFileSync(file, garbage)
   const v = await verifyLog(dir)
   assert.ok(v.ok)
-  assert.equal(v.tornTail, { segment: SEG1, offset: end, bytes: 100 })
+  assert.equal(v.tornTail, { segment: SEG1, offset: end, bytes: garbage.length })
   const { sink, r } = await openReport(dir)
   const torn = r.tornTail!
   assert.ok(torn, 'no torn tail reported')
-  assert.equal([torn.segment, torn.offset, torn.bytes], [SEG1, end, 100])
+  assert.equal([torn.segment, torn.offset, torn.bytes], [SEG1, end, garbage.length])
   assert.equal(fs.readFileSync(path.join(dir, torn.sideFile)), garbage)
   assert.equal(
     [r.resumedSeq, r.gap, r.lastSeq],

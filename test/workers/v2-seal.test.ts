@@ -241,6 +241,59 @@ test('issue 14 finding 2: a CRC-valid change of the last segment salt is refused
   }
 })
 
+/**
+ * The torn-write rule's prefix tear (a record cut where the written bytes
+ * end) must hold only for a header the writer wrote. Found by the torture
+ * runner's RandomCorruption (seed 1006149992): a sector of the same file
+ * copied over the end of a closed log, from a sector boundary inside a
+ * record's length field, left magic + foreign bytes, and their "length" ran
+ * past the end of the file: verify took it for a torn tail and open() cut
+ * the last batch (acknowledged events) with the seal.
+ */
+test('torn-write rule: foreign bytes from a sector edge inside a record header to the end of a closed log are damage, not a prefix tear', async () => {
+  const dir = tempDir('v2-dup-sector')
+  const sink = await AuditSink.open({ dir })
+  await Promise.all(Array.from({ length: 3000 }, (_, i) => sink.emit(ev(i))))
+  await sink.close()
+  const file = path.join(dir, SEG1)
+  const orig = fs.readFileSync(file)
+  const recs = records(file)
+  const batches = batchesOf(recs)
+  assert.is(recs.at(-1)!.type, RecordType.SEAL)
+  const [first, last] = batches.at(-2)! // the last batch of events; the seal's batch follows
+  // Records of that batch whose length field starts at or after a sector boundary inside their magic..len.
+  const cases = recs
+    .slice(first, last + 1)
+    .map((r) => ({ r, s: Math.ceil((r.off + 4) / 512) * 512 }))
+    .filter(({ r, s }) => s <= r.off + 8)
+  assert.ok(cases.length > 0, `no record of the last batch (${last - first + 1} records) has a sector edge in its length`)
+  // Foreign bytes: event JSON as a record's payload holds it, but no whole
+  // record (a copied sector holding a whole record of another batch is
+  // refused by rule 2 already; the torture case copied a sector with none).
+  const junk = Buffer.from('{"@t":"2026-12-03T03:38:20.745Z","@mt":"Event {N}","N":1234},'.repeat(16384))
+  for (const { r, s } of cases.slice(0, 4)) {
+    const b = Buffer.from(orig)
+    assert.ok(junk.length >= b.length - s, 'the foreign bytes reach the end of the file')
+    junk.copy(b, s, 0, b.length - s)
+    const junkLen = b.readUInt32LE(r.off + 8)
+    const where = `record seq ${r.seq} at ${r.off}, sector ${s}.., junk length ${junkLen}`
+    // What made the old rule accept it: the junk length reaches past the end of the file.
+    assert.ok(r.off + RECORD_HEADER_BYTES + junkLen > b.length, `${where}: the case is not the one the rule missed`)
+    fs.writeFileSync(file, b)
+    const v = await verifyLog(dir)
+    assert.is(v.ok, false, where)
+    assert.is(v.tornTail, undefined, where)
+    assert.equal([v.firstBad!.segment, v.firstBad!.offset, v.firstBad!.seq], [SEG1, r.off, r.seq], where)
+    const before = snapshot(dir)
+    const err = await refused(dir)
+    assert.is(err?.code, 'ERR_AUDIT_CORRUPT', where)
+    assert.equal([err!.details.segment, err!.details.offset], [SEG1, r.off], where)
+    assert.equal(snapshot(dir), before, `${where}: nothing cut`)
+  }
+  fs.writeFileSync(file, orig)
+  assert.ok((await verifyLog(dir)).ok, 'the log as written')
+})
+
 test('issue 14 finding 2: zeros over the last batch and the COMMIT record of the batch before it: refused, or the cut seqs become a gap and are never reused', async () => {
   // Batches framed as the writer frames them, after a real log: [.. 1..10 ..] [11..15] [16..20], unsealed
   // (a crash after the last batch was acknowledged). Zeros from the COMMIT record of [11..15] to the end of
