@@ -153,23 +153,23 @@ export default async function sign(task: SignTask): Promise<SignResult> {
       keepLeaves,
       task.leaves === undefined ? undefined : new LeafRing(task.leaves),
     ))
-  if (task.fold === true)
-    return {
-      tree: {
-        size: range.size,
-        range: range.hashes().map((h) => h.toString('base64')),
-        covers,
-        next,
-        witnessed: { ...task.tree?.witnessed },
-      },
-      record: undefined,
-      note: undefined,
-      resumedFrom,
-      leaves: range.size - before,
-      leavesFromRing: fromRing,
-      leavesFromDisk: fromDisk,
-      witnessErrors: [],
-    }
+  /** The result: the tree as it now stands (right edge `hashes`), with the checkpoint when one was signed. */
+  const result = (
+    hashes: Buffer[],
+    witnessed: SignResult['tree']['witnessed'],
+    signed: { record: string; note: string } | undefined,
+    witnessErrors: SignResult['witnessErrors'],
+  ): SignResult => ({
+    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers, next, witnessed },
+    record: signed?.record,
+    note: signed?.note,
+    resumedFrom,
+    leaves: range.size - before,
+    leavesFromRing: fromRing,
+    leavesFromDisk: fromDisk,
+    witnessErrors,
+  })
+  if (task.fold === true) return result(range.hashes(), { ...task.tree?.witnessed }, undefined, [])
   const root = range.root()
   let note = signCheckpoint({ origin, size: range.size, root, extensions: [] }, keys)
   const witnessed = { ...task.tree?.witnessed }
@@ -191,16 +191,8 @@ export default async function sign(task: SignTask): Promise<SignResult> {
     await replaceFile(path.join(task.exportDir, `${task.logId}.checkpoint`), Buffer.from(note), task.fileMode)
   }
   const hashes = range.hashes()
-  return {
-    tree: { size: range.size, range: hashes.map((h) => h.toString('base64')), covers, next, witnessed },
-    record: encodeCheckpointRecord({ size: range.size, covers, range: hashes, note }).toString('utf8'),
-    note,
-    resumedFrom,
-    leaves: range.size - before,
-    leavesFromRing: fromRing,
-    leavesFromDisk: fromDisk,
-    witnessErrors,
-  }
+  const record = encodeCheckpointRecord({ size: range.size, covers, range: hashes, note }).toString('utf8')
+  return result(hashes, witnessed, { record, note }, witnessErrors)
 }
 
 /**
