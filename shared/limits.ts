@@ -114,6 +114,22 @@ export const FIXED = {
    */
   segmentWindowBytes: 4 * 1024 * 1024,
   /**
+   * Damage in the last segment's tail is looked at again by a fresh walk
+   * after this pause (lib/read/reader.ts, openChecked): a read that raced the
+   * live writer's write() sees bytes that were never on disk together, and
+   * by then that write() has finished. A write of one batch (at most
+   * batchBytesMax, a few MiB) copies in well under a millisecond here; 50 ms
+   * covers a scheduler hiccup of the shared VM without making a real damage
+   * report (read twice) noticeably slower.
+   */
+  tailRecheckPauseMs: 50,
+  /**
+   * Walks of the last segment at most when each finds different damage (a
+   * writer appending throughout): the last one's finding stands. 4 walks of
+   * a 1 GiB segment take about 20 s at verify's single-thread speed.
+   */
+  tailRecheckWalksMax: 4,
+  /**
    * Records (candidates) salvage reads ahead of its merge in one copy of a
    * segment, at most, to find the records of a later seq when it must judge
    * rivals for one seq by the chain around them (lib/read/salvage.ts, pick).

@@ -34,7 +34,7 @@ import {
   versionUnsupported,
   SIDE_FILE,
 } from '../../shared/format.js'
-import { LIMITS } from '../../shared/limits.js'
+import { FIXED, LIMITS } from '../../shared/limits.js'
 import { SegmentBytes } from '../../shared/bytes.js'
 import {
   classifyTail,
@@ -49,6 +49,7 @@ import {
 import type { StoredEvent } from '../../shared/event.js'
 import { checkReadArgs, checkVerifyArgs } from './args.js'
 import { openReadKeys, type ReadKeys, Unsealer } from './sealed.js'
+import { lockHolder } from '../../shared/lock.js'
 import type { Keyring } from '../crypto/index.js'
 
 export interface LogRecord {
@@ -183,6 +184,89 @@ type Tail = { offset: number; bytes: number }
 type Step =
   | { kind: 'ok'; scan: SegmentScan; end: number; torn: Tail | undefined; zeros: Tail | undefined }
   | { kind: 'bad'; bad: BadSpot; before?: SegmentScan }
+
+/**
+ * Open segment `name` and check it (checkSegment); the caller closes the bytes
+ * returned, those of the walk judged.
+ *
+ * The last segment of a live log is being written while it is read. A read
+ * that races the writer's write() can see a later part of the batch before an
+ * earlier one (the kernel copies page by page, and the writer may overtake the
+ * reader), and the tail's classification then sees damage that was never on
+ * disk. So when a live writer holds the log's lock (before or after the walk)
+ * and the walk finds damage in the last segment's tail, the segment is walked
+ * anew after FIXED.tailRecheckPauseMs, and
+ *   - the new walk finds no damage: the first one raced a write;
+ *   - it finds the same damage, at the same place, after the same committed
+ *     bytes: the damage stands (a file nobody writes reads the same twice);
+ *   - it finds something else: the writer moved on, so walk again, at most
+ *     FIXED.tailRecheckWalksMax walks; the last walk's finding stands.
+ * A log no live writer holds (closed, or its writer gone) is judged on one
+ * walk. Limits (docs/operations.md, "Reading a live log"): a writer stalled in
+ * the middle of one write() for longer than the pause looks like damage, and a
+ * mirror has no lock, so a live mirror is judged on one walk.
+ */
+async function openChecked(
+  dir: string,
+  name: string,
+  expected: Expected,
+  isLast: boolean,
+  records?: () => Parameters<typeof scanSegment>[3],
+): Promise<{ buf: SegmentBytes & { close(): void }; step: Step }> {
+  const liveBefore = isLast && writerLive(dir)
+  let buf = openSegment(dir, name)
+  try {
+    let step = checkSegment(name, buf, expected, isLast, records?.())
+    if (!isLast || !damagedTail(step) || !(liveBefore || writerLive(dir))) return { buf, step }
+    for (let walks = 1; damagedTail(step) && walks < FIXED.tailRecheckWalksMax; walks++) {
+      await tailRecheck.pause(FIXED.tailRecheckPauseMs)
+      const next = openSegment(dir, name)
+      buf.close()
+      buf = next
+      const again = checkSegment(name, buf, expected, isLast, records?.())
+      const same = sameDamage(step, again)
+      step = again
+      if (same) break
+    }
+    return { buf, step }
+  } catch (err) {
+    buf.close()
+    throw err
+  }
+}
+
+/** A live writer holds dir's lock (one on another host counts: it cannot be told apart). */
+function writerLive(dir: string): boolean {
+  return lockHolder(dir)?.alive === true
+}
+
+/** Damage after the last segment's last commit: what a read racing a write can show (see openChecked). */
+function damagedTail(step: Step): step is Extract<Step, { kind: 'bad' }> & { before: SegmentScan } {
+  return step.kind === 'bad' && step.before !== undefined
+}
+
+/** Two walks found the same damage at the same place after the same committed bytes. */
+function sameDamage(a: Step, b: Step): boolean {
+  if (!damagedTail(a) || !damagedTail(b)) return false
+  return (
+    a.bad.offset === b.bad.offset &&
+    a.bad.seq === b.bad.seq &&
+    a.bad.problem === b.bad.problem &&
+    a.bad.message === b.bad.message &&
+    a.before.commitEnd === b.before.commitEnd &&
+    a.before.validEnd === b.before.validEnd
+  )
+}
+
+/**
+ * How the reader waits before it walks a damaged last segment again
+ * (openChecked). A seam for tests, and only for them: test/read/live-tail.test.ts
+ * replaces it to change the file in that wait, as a writer finishing its
+ * write() would, so the interleaving is forced rather than hoped for.
+ */
+export const tailRecheck = {
+  pause: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+}
 
 /** Check one segment against what the previous one ended with. */
 function checkSegment(
@@ -331,10 +415,9 @@ export async function* readRecords(
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
     if (parseSegmentFileName(name)! > toSeq) return
-    const buf = openSegment(abs, name)
+    const { buf, step } = await openChecked(abs, name, expected, i === segments.length - 1)
     try {
       options.onSegment?.(name, buf.size)
-      const step = checkSegment(name, buf, expected, i === segments.length - 1)
       if (step.kind === 'bad') throw corruptError(abs, step.bad)
       // The segment checked out as far as step.end: walk it again and yield
       // (the records before fromSeq are walked, not yielded).
@@ -495,18 +578,21 @@ export async function verifyLog(dir: string, options: VerifyOptions = {}): Promi
   const gaps: { fromSeq: number; toSeq: number; segment: string; end: number }[] = []
   for (let i = 0; i < segments.length; i++) {
     const name = segments[i]!
-    const buf = openSegment(abs, name)
-    // Events among the records that checked out, and among those up to the last COMMIT.
+    // Events among the records that checked out, and among those up to the last COMMIT (counted afresh by each walk).
     let events = 0
     let committedEvents = 0
-    let step: Step
-    try {
-      options.onSegment?.(name, buf.size)
-      step = checkSegment(name, buf, expected, i === segments.length - 1, (r) => {
+    const { buf, step } = await openChecked(abs, name, expected, i === segments.length - 1, () => {
+      events = 0
+      committedEvents = 0
+      gaps.length = 0
+      return (r) => {
         if (r.type === RecordType.EVENT) events++
         else if (r.type === RecordType.GAP) gaps.push({ fromSeq: r.seq, toSeq: r.lastSeq, segment: name, end: r.end })
         if (r.flags & RecordFlag.COMMIT) committedEvents = events
-      })
+      }
+    })
+    try {
+      options.onSegment?.(name, buf.size)
       report.bytes += buf.size
     } finally {
       buf.close()
