@@ -511,8 +511,8 @@ async function* readEntries(dir: string, options: ReadOptions, keyring: Keyring 
     const at = { seq: r.seq, timeMs: r.timeMs, segment: r.segment, offset: r.offset + RECORD_HEADER_BYTES }
     let ready: LogEntry[]
     if (r.type === RecordType.EVENT) {
-      // A copy: the window under r.payload moves on, and a frame is gathered before it is opened.
-      const got = unsealer.push({ ...at, payload: Buffer.from(r.payload), ready: undefined }, r.logId)
+      // No copy: push() is done with the window under r.payload when it returns (it copies what a frame holds).
+      const got = unsealer.push({ ...at, payload: r.payload, ready: undefined }, r.logId)
       ready = got instanceof Promise ? await got : got
     } else if (options.records === true) {
       const entry: ControlRecord = {

@@ -49,7 +49,11 @@ export interface ReadKeys {
 export interface Pending<E> {
   seq: number
   timeMs: number
-  /** Event payload (a copy the caller will not reuse), or undefined for a ready entry. */
+  /**
+   * Event payload, or undefined for a ready entry. push() reads it before it
+   * returns (a sealed frame's member is copied there), so the caller may reuse
+   * the buffer under it as soon as push() has returned.
+   */
   payload: Buffer | undefined
   ready: E | undefined
   segment: string
