@@ -35,7 +35,11 @@ async function writer(dist: string, dir: string): Promise<void> {
   for (;;) {
     await Promise.all(
       Array.from({ length: 50 }, () =>
-        sink.emit({ level: 'Information', messageTemplate: 'User {UserId} read {RecordId}', properties: { UserId: `u-${n}`, RecordId: `r-${n++}` } }),
+        sink.emit({
+          level: 'Information',
+          messageTemplate: 'User {UserId} read {RecordId}',
+          properties: { UserId: `u-${n}`, RecordId: `r-${n++}` },
+        }),
       ),
     )
   }
@@ -80,10 +84,18 @@ async function main(): Promise<void> {
   })
   if (typeof values.writer === 'string') return writer(values.writer, process.argv.at(-1)!)
   if (typeof values.before !== 'string' || typeof values.after !== 'string') {
-    console.error('usage: node dist/bench/live-verify.js --before <dist> --after <dist> [--epochs 12] [--epoch-seconds 10]')
+    console.error(
+      'usage: node dist/bench/live-verify.js --before <dist> --after <dist> [--epochs 12] [--epoch-seconds 10]',
+    )
     process.exit(2)
   }
-  const builds: Build[] = [values.before, values.after].map((dir) => ({ dir, runs: 0, bad: 0, rechecks: 0, firstBad: [] }))
+  const builds: Build[] = [values.before, values.after].map((dir) => ({
+    dir,
+    runs: 0,
+    bad: 0,
+    rechecks: 0,
+    firstBad: [],
+  }))
   // Count each build's second walks through its reader's seam, where it has one.
   for (const b of builds) {
     const reader = await import(mod(b.dir, 'lib/read/reader.js'))
@@ -98,7 +110,9 @@ async function main(): Promise<void> {
   const epochs = Number(values.epochs)
   const seconds = Number(values['epoch-seconds'])
   for (let e = 0; e < epochs; e++) await epoch(builds[e % 2]!, seconds)
-  console.log(`${new Date().toISOString()} ${os.cpus().length} CPUs, node ${process.version}, ${epochs} epochs of ${seconds} s`)
+  console.log(
+    `${new Date().toISOString()} ${os.cpus().length} CPUs, node ${process.version}, ${epochs} epochs of ${seconds} s`,
+  )
   console.log('| build | verifies | not ok (false) | second walks |')
   console.log('|---|---:|---:|---:|')
   for (const b of builds) console.log(`| ${b.dir} | ${b.runs} | ${b.bad} | ${b.rechecks} |`)

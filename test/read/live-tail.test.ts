@@ -47,7 +47,10 @@ async function liveLog(label: string) {
   if (from - SECTOR_BYTES >= lastBatch + 64) from -= SECTOR_BYTES
   // The bytes kept to put back: the stretch and the one the third test zeroes (600 bytes on, 500 long).
   const to = from + 1100
-  assert.ok(to < lastRecord, `the stretch [${from}, ${to}) lies inside the last batch, before seq ${BATCHES * PER_BATCH}`)
+  assert.ok(
+    to < lastRecord,
+    `the stretch [${from}, ${to}) lies inside the last batch, before seq ${BATCHES * PER_BATCH}`,
+  )
   const file = path.join(dir, segmentFileName(1))
   const truth = fs.readFileSync(file).subarray(from, to)
   const put = (bytes: Buffer): void => {
@@ -122,15 +125,24 @@ test('damage that reads the same on the second walk stands: segment, offset and 
   const log = await liveLog('live-damage')
   try {
     log.race()
-    const v = await withPause(() => {}, () => verifyLog(log.dir))
+    const v = await withPause(
+      () => {},
+      () => verifyLog(log.dir),
+    )
     assert.is(v.pauses, 1, 'the second walk read the same, so no third')
     assert.is(v.value.ok, false)
     const bad = v.value.firstBad!
     assert.is(bad.segment, segmentFileName(1))
     assert.ok(bad.offset <= log.from, `reported at ${bad.offset}, at or before the zeroed bytes at ${log.from}`)
-    assert.ok(bad.seq > (BATCHES - 1) * PER_BATCH && bad.seq <= BATCHES * PER_BATCH, `seq ${bad.seq} is in the last batch`)
+    assert.ok(
+      bad.seq > (BATCHES - 1) * PER_BATCH && bad.seq <= BATCHES * PER_BATCH,
+      `seq ${bad.seq} is in the last batch`,
+    )
 
-    const r = await withPause(() => {}, () => readAll(log.dir))
+    const r = await withPause(
+      () => {},
+      () => readAll(log.dir),
+    )
     assert.instance(r.value, AuditError)
     assert.is((r.value as AuditError).code, 'ERR_AUDIT_CORRUPT')
     assert.is(r.pauses, 1)
