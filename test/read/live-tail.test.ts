@@ -53,23 +53,44 @@ async function liveLog(label: string) {
   )
   const file = path.join(dir, segmentFileName(1))
   const truth = fs.readFileSync(file).subarray(from, to)
-  const put = (bytes: Buffer): void => {
+  const put = (bytes: Buffer, at: number): void => {
     const fd = fs.openSync(file, 'r+')
     try {
-      fs.writeSync(fd, bytes, 0, bytes.length, from)
+      fs.writeSync(fd, bytes, 0, bytes.length, at)
     } finally {
       fs.closeSync(fd)
     }
   }
+  /** Zeros over n bytes from `from + skip` (inside the kept stretch). */
+  const zero = (skip: number, n: number): void => put(Buffer.alloc(n), from + skip)
   return {
     dir,
     sink,
     /** The picture a read racing the last batch's write() may see. */
-    race: () => put(Buffer.alloc(1000)),
+    race: () => zero(0, 1000),
+    /** Another such picture, 600 bytes on. */
+    raceLater: () => zero(600, 500),
     /** The write finished. */
-    finish: () => put(truth),
+    finish: () => put(truth, from),
     from,
   }
+}
+
+type LiveLog = Awaited<ReturnType<typeof liveLog>>
+
+/**
+ * Run body on a fresh live log; then put its bytes right, close the sink and
+ * check that the log as written verifies (the picture was only ever a picture).
+ */
+async function onLiveLog(label: string, body: (log: LiveLog) => Promise<void>): Promise<void> {
+  const log = await liveLog(label)
+  try {
+    await body(log)
+  } finally {
+    log.finish()
+    await log.sink.close()
+  }
+  assert.is((await verifyLog(log.dir)).ok, true, 'the log as written verifies')
 }
 
 /** Run f with tailRecheck.pause replaced by `pause` (counting its calls); the real pause is put back after. */
@@ -101,8 +122,7 @@ async function readAll(dir: string): Promise<number[] | AuditError> {
 const ALL = Array.from({ length: BATCHES * PER_BATCH }, (_, i) => i + 1)
 
 test('a read that raced the last write is walked again: verify and readLog see the finished batch', async () => {
-  const log = await liveLog('live-race')
-  try {
+  await onLiveLog('live-race', async (log) => {
     log.race()
     const v = await withPause(log.finish, () => verifyLog(log.dir))
     assert.is(v.pauses, 1, 'one more walk')
@@ -114,16 +134,11 @@ test('a read that raced the last write is walked again: verify and readLog see t
     const r = await withPause(log.finish, () => readAll(log.dir))
     assert.is(r.pauses, 1)
     assert.equal(r.value, ALL)
-  } finally {
-    log.finish()
-    await log.sink.close()
-  }
-  assert.is((await verifyLog(log.dir)).ok, true)
+  })
 })
 
 test('damage that reads the same on the second walk stands: segment, offset and seq', async () => {
-  const log = await liveLog('live-damage')
-  try {
+  await onLiveLog('live-damage', async (log) => {
     log.race()
     const v = await withPause(
       () => {},
@@ -150,40 +165,26 @@ test('damage that reads the same on the second walk stands: segment, offset and 
     // The real pause, too: the damage is still there after it.
     const real = await verifyLog(log.dir)
     assert.equal(real.firstBad, bad)
-  } finally {
-    log.finish()
-    await log.sink.close()
-  }
+  })
 })
 
 test('a tail that changes on every walk is walked at most tailRecheckWalksMax times; the last finding stands', async () => {
-  const log = await liveLog('live-moving')
-  try {
+  await onLiveLog('live-moving', async (log) => {
     log.race()
     // Each pause puts the last picture right and zeroes another stretch
     // (600 bytes on, again away from sector edges): every walk finds damage,
     // each at another place than the walk before.
-    const file = path.join(log.dir, segmentFileName(1))
     let moved = false
     const move = (): void => {
       log.finish()
       moved = !moved
-      if (!moved) return log.race()
-      const fd = fs.openSync(file, 'r+')
-      try {
-        fs.writeSync(fd, Buffer.alloc(500), 0, 500, log.from + 600)
-      } finally {
-        fs.closeSync(fd)
-      }
+      if (moved) log.raceLater()
+      else log.race()
     }
     const v = await withPause(move, () => verifyLog(log.dir))
     assert.is(v.pauses, FIXED.tailRecheckWalksMax - 1)
     assert.is(v.value.ok, false)
-  } finally {
-    log.finish()
-    await log.sink.close()
-  }
-  assert.is((await verifyLog(log.dir)).ok, true)
+  })
 })
 
 test('a log no live writer holds is judged on one walk: the same picture is damage at once', async () => {
