@@ -175,6 +175,12 @@ export const FIXED = {
   /** Property keys whose JSON each emitting thread keeps (emptied when full), and the longest cached. */
   keyCacheEntries: 1024,
   keyCacheCharsMax: 64,
+  /**
+   * A string value of at least this many UTF-16 units that needs no escape is written between
+   * quotes as it is, not through JSON.stringify (which rebuilds a long string from parts, each
+   * then copied again): lib/sink/snapshot.ts, jsonString.
+   */
+  jsonQuoteCharsMin: 4096,
   /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */
   merkleScratchBytes: 64 * 1024,
   /** Most hashes in an inclusion or consistency proof we parse: a tree of 2^53 leaves needs 53 (RFC 9162). */

@@ -56,6 +56,45 @@ test('the template cache never changes a byte: many templates, evictions, long o
   }
 })
 
+test(`long strings (${FIXED.jsonQuoteCharsMin} units and more, quoted without JSON.stringify when nothing needs escaping) are written as JSON.stringify writes them`, () => {
+  const rng = mulberry32(seed)
+  const L = FIXED.jsonQuoteCharsMin
+  const ESCAPES = [
+    '"',
+    '\\',
+    '\n',
+    '\u0000',
+    '\u001f',
+    '\ud800',
+    '\udbff',
+    '\udc00',
+    '\udfff',
+    '😀',
+    '\u2028',
+    '\u007f',
+    'é',
+    'x',
+  ]
+  const values: string[] = ['', 'x'.repeat(L - 1), 'x'.repeat(L), 'y'.repeat(L * 3)]
+  // Each character JSON.stringify treats apart, at the start, the middle and the end of a long string.
+  for (const c of ESCAPES) for (const at of [0, L >> 1, L]) values.push(`${'a'.repeat(at)}${c}${'b'.repeat(L - at)}`)
+  // And long strings drawn from the template alphabet, seeded.
+  for (let i = 0; i < 50; i++) {
+    let v = ''
+    const len = L - 8 + Math.floor(rng() * 16)
+    while (v.length < len) v += rng() < 0.98 ? 'q' : ALPHABET[Math.floor(rng() * ALPHABET.length)]!
+    values.push(v)
+  }
+  for (const [i, v] of values.entries()) {
+    // As a property (the plain-object fast path), inside an array (value()) and as the exception (string()).
+    const ev = { level: 'Error' as const, messageTemplate: 'long {S}', properties: { S: v, A: [v] }, exception: v }
+    const enc = encodeEvent(ev, 1 << 20)
+    const want = JSON.stringify(ev)
+    assert.is(enc.json, want, `seed ${seed}, value ${i} (${v.length} units)`)
+    assert.is(enc.len, Buffer.byteLength(want), `seed ${seed}, value ${i}`)
+  }
+})
+
 test('a refused value deep in arrays and objects names its whole path', () => {
   const ev = {
     level: 'Information',
