@@ -54,6 +54,12 @@ export class SegmentBytes {
   size: number
   /** Bytes read from the file so far (a forward walk reads each byte about once). */
   bytesRead = 0
+  /**
+   * How many times the window was filled from the file: bytes checked while this
+   * was n are still the window's bytes while it is n (0: bytes given in memory,
+   * which their owner may still change, so nothing can be assumed of them).
+   */
+  fills = 0
   /** Set by track(): every read's digest, in order. */
   reads: ReadDigest[] | undefined
 
@@ -128,7 +134,12 @@ export class SegmentBytes {
       got += n
     }
     this.bytesRead += got
-    this.reads?.push({ pos: off, len: got, digest: crypto.createHash('sha256').update(this.buf.subarray(0, got)).digest('hex') })
+    this.fills++
+    this.reads?.push({
+      pos: off,
+      len: got,
+      digest: crypto.createHash('sha256').update(this.buf.subarray(0, got)).digest('hex'),
+    })
     this.base = off
     this.filled = got
     if (got < want) this.size = off + got

@@ -45,7 +45,9 @@
  * payloadOf(rec) / recordBytes(rec): each returns a copy of that one record's
  * bytes, checked against the CRC the scan saw (ERR_AUDIT_CORRUPT when the file
  * changed meanwhile; so does a later walk that no longer finds what the scan
- * or the merge found). The copies stay open while their SegmentResult is the
+ * or the merge found). recordView / payloadView lend the same bytes where they
+ * are in the window instead (recover writes them before it reads on), and skip
+ * the CRC when the window still holds the bytes walkPlan just checked. The copies stay open while their SegmentResult is the
  * current one: from the yield until the generator is resumed (or returned), then
  * they are closed; reading a record or iterating the items after that is
  * ERR_AUDIT_INVARIANT. So a consumer iterates the items and takes payloads one
@@ -114,6 +116,24 @@ export class CopySource {
     readonly saltSeed: number,
     readonly rules: RecordRules = RULES_V2,
   ) {}
+
+  /** The last record found intact in this copy: its place, its CRC, and the window fill it was checked in. */
+  private checked = { offset: -1, end: -1, crc: 0, fill: -1 }
+
+  /** A record [offset, end) with this CRC was just found intact in the current window. */
+  noteChecked(offset: number, end: number, crc: number): void {
+    const k = this.checked
+    k.offset = offset
+    k.end = end
+    k.crc = crc
+    k.fill = this.bytes.fills
+  }
+
+  /** Whether the window still holds c's bytes as they were when found intact (a file's window, not refilled since). */
+  stillChecked(c: Candidate): boolean {
+    const k = this.checked
+    return k.fill > 0 && k.fill === this.bytes.fills && k.offset === c.offset && k.end === c.end && k.crc === c.crc
+  }
 
   toJSON(): { segment: string; copy: CopyName } {
     return { segment: this.segment, copy: COPY_NAMES[this.copy]! }
@@ -307,6 +327,7 @@ function candidateOf(
   copy: Candidate['copy'],
   source: Candidate['source'],
 ): Candidate {
+  source.noteChecked(off, r.end, r.crc)
   return {
     type: r.type,
     lastSeq: r.lastSeq,
@@ -624,19 +645,38 @@ function changedAt(source: CopySource, offset: number, seq: number): AuditError 
   )
 }
 
-/** A copy of candidate c's bytes [offset, end), checked against the CRC the scan saw. */
-export function recordBytes(c: Candidate): Buffer {
+/**
+ * Candidate c's bytes [offset, end) where they are in its copy's window, not
+ * copied: valid until that copy is read again (by the next item, or by any
+ * record or payload of the segment asked for). Checked against the CRC the
+ * scan saw, unless the window still holds the very bytes whose CRC was just
+ * checked (CopySource.stillChecked: walkPlan checks each record as it yields it).
+ */
+export function recordView(c: Candidate): Buffer {
   const i = recordIn(c)
   const { bytes, saltSeed } = c.source
   const len = c.end - c.offset
-  if (bytes.buf.readUInt32LE(i + 4) !== c.crc || crc32c(bytes.buf, saltSeed, i + 8, i + len) !== c.crc)
+  if (
+    !c.source.stillChecked(c) &&
+    (bytes.buf.readUInt32LE(i + 4) !== c.crc || crc32c(bytes.buf, saltSeed, i + 8, i + len) !== c.crc)
+  )
     throw changedMeanwhile(c)
-  return Buffer.from(bytes.buf.subarray(i, i + len))
+  return bytes.buf.subarray(i, i + len)
+}
+
+/** A copy of candidate c's bytes [offset, end), checked as recordView checks them. */
+export function recordBytes(c: Candidate): Buffer {
+  return Buffer.from(recordView(c))
 }
 
 /** The payload bytes of a salvaged record: a copy, read from its copy of the segment (see the module comment). */
 export function payloadOf(c: Candidate): Buffer {
   return recordBytes(c).subarray(RECORD_HEADER_BYTES)
+}
+
+/** The payload bytes of a salvaged record, not copied: valid as long as recordView's are. */
+export function payloadView(c: Candidate): Buffer {
+  return recordView(c).subarray(RECORD_HEADER_BYTES)
 }
 
 /** linkOk's scratch: the hash c must store when it links to prevHash. */

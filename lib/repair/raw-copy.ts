@@ -9,7 +9,7 @@ import type fs from 'node:fs/promises'
 import path from 'node:path'
 import { decodeSegmentHeader, RecordFlag, SEGMENT_HEADER_BYTES } from '../../shared/format.js'
 import { openRegular } from '../../shared/files.js'
-import { recordBytes, type SalvageItem, type SegmentResult, storedHash } from '../read/index.js'
+import { recordView, type SalvageItem, type SegmentResult, storedHash } from '../read/index.js'
 import type { WalRewriter } from './rewrite.js'
 
 /**
@@ -34,7 +34,9 @@ export function copyable(writer: WalRewriter, seg: SegmentResult): boolean {
 
 /**
  * Copy a copyable segment as it is; returns the last seq it holds (undefined for a header-only one).
- * The records are read one at a time from salvage's open copies (recordBytes) while they are written.
+ * The records are read one at a time from salvage's open copies while they are written: each is lent
+ * from the copy's window (recordView, checked as walkPlan yields it) and written or copied before the
+ * next is read, so no record is copied on its own.
  */
 export async function copyRaw(
   writer: WalRewriter,
@@ -49,7 +51,7 @@ export async function copyRaw(
     (function* () {
       for (const it of seg.items) {
         onItem(it)
-        if (it.kind === 'record') yield recordBytes(it.rec)
+        if (it.kind === 'record') yield recordView(it.rec)
       }
     })(),
     last === undefined

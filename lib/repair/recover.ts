@@ -38,7 +38,7 @@ import {
   type Chosen,
   type LostRange,
   listWal,
-  payloadOf,
+  payloadView,
   type RepairRange,
   salvageSegments,
   type SegmentResult,
@@ -237,7 +237,8 @@ async function writeSegment(run: RecoverRun, seg: SegmentResult): Promise<void> 
       intact(rec)
       for (const r of waiting) await writeGap(run, r, rec.timeMs)
       waiting = []
-      const seq = await writer.append({ type: rec.type, timeMs: rec.timeMs, payload: payloadOf(rec) })
+      // A view into salvage's window: append copies it before the next item is read.
+      const seq = await writer.append({ type: rec.type, timeMs: rec.timeMs, payload: payloadView(rec) })
       invariant(seq === rec.seq, `recovered record ${rec.seq} written as ${seq}`)
       run.lastTimeMs = rec.timeMs
     }

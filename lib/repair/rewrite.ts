@@ -24,8 +24,8 @@
  * sealed (SEALED on its last record, which also has COMMIT); a seal record is
  * always the last record of its segment; the log ends with a seal record.
  * Batches: at most batchRecordsMax records and batchBytesMax bytes, the last
- * one with COMMIT; a seal record is a batch of its own. Memory: one pending record plus a write buffer of
- * WRITE_BUFFER_BYTES.
+ * one with COMMIT; a seal record is a batch of its own. Memory: one pending record, the sealed records
+ * not written yet (about WRITE_BUFFER_BYTES) and a staging buffer of WRITE_BUFFER_BYTES.
  */
 
 import { randomBytes } from 'node:crypto'
@@ -79,30 +79,39 @@ export interface RewriteRecord {
   payload: Uint8Array
 }
 
-const WRITE_BUFFER_BYTES = 1024 * 1024
+/** Bytes the rewriter gathers before a write, and the size from which a buffer is written as it is. */
+export const WRITE_BUFFER_BYTES = 1024 * 1024
 const BATCH_RECORDS_DEFAULT = 4096
 /** The largest framed record a writer can have written: every batch bound must hold one. */
 const RECORD_BYTES_MAX = RECORD_HEADER_BYTES + LIMITS.eventBytesMax.max
 
-/** Write buffers in order, about WRITE_BUFFER_BYTES per call, looping on short writes. */
-async function writeAll(fh: fs.FileHandle, bufs: Iterable<Buffer>): Promise<number> {
-  let group: Buffer[] = []
-  let bytes = 0
+/**
+ * Write buffers in order, looping on short writes. Each buffer is done with
+ * before the next one is asked for, so a caller may lend views that the next
+ * pull overwrites (salvage's window: recordView): one of WRITE_BUFFER_BYTES or
+ * more is written as it is, smaller ones are gathered in `staging` (of
+ * WRITE_BUFFER_BYTES) and written when it is full or the buffers end.
+ */
+async function writeAll(fh: fs.FileHandle, bufs: Iterable<Buffer>, staging: Buffer): Promise<number> {
+  let used = 0
   let count = 0
-  const flush = async (): Promise<void> => {
-    const data = group.length === 1 ? group[0]! : Buffer.concat(group, bytes)
+  const put = async (data: Buffer): Promise<void> => {
     let done = 0
     while (done < data.length) done += (await fh.write(data, done, data.length - done)).bytesWritten
-    group = []
-    bytes = 0
   }
   for (const b of bufs) {
-    if (group.length > 0 && bytes + b.length > WRITE_BUFFER_BYTES) await flush()
-    group.push(b)
-    bytes += b.length
     count++
+    if (used > 0 && used + b.length > staging.length) {
+      await put(staging.subarray(0, used))
+      used = 0
+    }
+    if (b.length >= staging.length) await put(b)
+    else {
+      b.copy(staging, used)
+      used += b.length
+    }
   }
-  if (group.length > 0) await flush()
+  if (used > 0) await put(staging.subarray(0, used))
   return count
 }
 
@@ -147,6 +156,8 @@ export class WalRewriter {
   private readonly batchRecordsMax: number
   private readonly batchBytesMax: number
   private readonly fileMode: number
+  /** Where writeAll gathers small buffers (WRITE_BUFFER_BYTES). */
+  private readonly staging = Buffer.allocUnsafe(WRITE_BUFFER_BYTES)
 
   constructor(
     private readonly dir: string,
@@ -197,8 +208,9 @@ export class WalRewriter {
     try {
       const fh = await createRegular(file, this.fileMode)
       try {
-        // Records are taken as they are written: a caller may read them one at a time.
-        written = (await writeAll(fh, prepend(header, records))) - 1
+        // Records are taken as they are written: a caller may read them one at a time, and lend
+        // views into its window (each is written or copied before the next is asked for).
+        written = (await writeAll(fh, prepend(header, records), this.staging)) - 1
         await fh.datasync()
       } finally {
         await fh.close()
@@ -221,7 +233,11 @@ export class WalRewriter {
     if (this.fh !== undefined || this.pending !== undefined) this.breakRequested = true
   }
 
-  /** Re-seal one record at the next seq; returns its first seq. A seal record ends its segment. */
+  /**
+   * Re-seal one record at the next seq; returns its first seq. A seal record ends its segment.
+   * rec.payload is copied before this returns, and nothing else is read meanwhile: it may be a
+   * view that the caller's next read overwrites (salvage's payloadView).
+   */
   async append(rec: RewriteRecord): Promise<number> {
     invariant(
       rec.type !== RecordType.GAP || rec.payload.length >= GAP_LAST_SEQ_BYTES,
@@ -355,7 +371,7 @@ export class WalRewriter {
     this.chunks = []
     this.chunkBytes = 0
     try {
-      await writeAll(this.fh!, chunks)
+      await writeAll(this.fh!, chunks, this.staging)
     } catch (err) {
       throw ioError('write', this.fileName, err)
     }
