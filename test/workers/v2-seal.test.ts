@@ -19,7 +19,7 @@ import {
   sealRecord,
   segmentFileName,
 } from '../../shared/format.js'
-import { cli, cliAsync, SMALL } from '../helpers/cli-run.js'
+import { cliAsync, SMALL } from '../helpers/cli-run.js'
 import { cliMany } from '../helpers/cli-many.js'
 import { batchAfter as framesAfter } from '../helpers/frames.js'
 import { ev, ls, snapshot, tempDir } from '../helpers/dirs.js'
@@ -170,7 +170,11 @@ test('issue 14 finding 1: one flipped bit in the last segment of a cleanly close
   const own = await cliAsync(...runs[0]!)
   // The same report (but for the measured speed) and the same exit status, in a process of its own.
   const report = (out: string): unknown => ({ ...JSON.parse(out), bytesPerSecond: 0 })
-  assert.equal([own.code, report(own.out)], [cs[0]!.code, report(cs[0]!.out)], 'the CLI as a process of its own says what it says in cli-many')
+  assert.equal(
+    [own.code, report(own.out)],
+    [cs[0]!.code, report(cs[0]!.out)],
+    'the CLI as a process of its own says what it says in cli-many',
+  )
   let ok = 0
   let clis = 0
   for (const [k, { dir, segs, seal, at, bit, v, err, before, after }] of results.entries()) {
@@ -210,6 +214,8 @@ test('issue 14 finding 1: one flipped bit in the last segment of a cleanly close
 // ── finding 2 ───────────────────────────────────────────────────────────────
 
 test('issue 14 finding 2: a CRC-valid change of the last segment salt is refused, never cut (sealed and unsealed, small and large segment)', async () => {
+  // The CLI's verdicts are taken at the end, in one process (test/helpers/cli-many.ts).
+  const verifies: { where: string; args: string[] }[] = []
   for (const events of [52, 3000]) {
     for (const sealed of [true, false]) {
       const dir = tempDir('v2-salt')
@@ -227,7 +233,7 @@ test('issue 14 finding 2: a CRC-valid change of the last segment salt is refused
       assert.is(v.ok, false, where)
       assert.is(v.tornTail, undefined, where)
       assert.equal([v.firstBad!.segment, v.firstBad!.offset, v.firstBad!.seq], [SEG1, SEGMENT_HEADER_BYTES, 1], where)
-      assert.is(cli('verify', dir, '--quiet').code, 1, where)
+      verifies.push({ where, args: ['verify', dir, '--quiet'] })
       const before = snapshot(dir)
       const err = await refused(dir)
       assert.is(err?.code, 'ERR_AUDIT_CORRUPT', where)
@@ -239,6 +245,11 @@ test('issue 14 finding 2: a CRC-valid change of the last segment salt is refused
       assert.equal(snapshot(dir), before, `${where}: nothing cut`)
     }
   }
+  const cs = await cliMany(
+    verifies.map((v) => v.args),
+    path.join(tempDir('v2-salt-cli'), 'runs.json'),
+  )
+  for (const [k, { where }] of verifies.entries()) assert.is(cs[k]!.code, 1, `${where}: verify exit ${cs[k]!.code}`)
 })
 
 /**
@@ -266,7 +277,10 @@ test('torn-write rule: foreign bytes from a sector edge inside a record header t
     .slice(first, last + 1)
     .map((r) => ({ r, s: Math.ceil((r.off + 4) / 512) * 512 }))
     .filter(({ r, s }) => s <= r.off + 8)
-  assert.ok(cases.length > 0, `no record of the last batch (${last - first + 1} records) has a sector edge in its length`)
+  assert.ok(
+    cases.length > 0,
+    `no record of the last batch (${last - first + 1} records) has a sector edge in its length`,
+  )
   // Foreign bytes: event JSON as a record's payload holds it, but no whole
   // record (a copied sector holding a whole record of another batch is
   // refused by rule 2 already; the torture case copied a sector with none).
@@ -355,6 +369,8 @@ test('issue 14 finding 3: readLog, replay, export and stats refuse a log whose f
   await sink.close()
   const segs = ls(src).filter((n) => n.endsWith('.wal'))
   assert.ok(segs.length >= 3, `${segs.length} segments`)
+  // The CLI runs are taken at the end, in one process (test/helpers/cli-many.ts); then each log is checked unchanged.
+  const cases: { what: string; dir: string; out: string; before: ReturnType<typeof snapshot> }[] = []
   for (const [what, gone] of [
     ['first segment gone', segs[0]!],
     ['middle segment missing', segs[1]!],
@@ -387,13 +403,26 @@ test('issue 14 finding 3: readLog, replay, export and stats refuse a log whose f
     const st = await logStats(dir)
     assert.is(st.ok, false, `${what}: stats`)
     assert.is(st.firstBad?.problem, 'missing-segment', `${what}: stats`)
-    const e = cli('export', dir, '--format', 'jsonl', '-o', out, '--quiet')
-    assert.is(e.code, 1, `${what}: export exit ${e.code} ${e.err}`)
-    assert.match(e.err, /ERR_AUDIT_CORRUPT/)
+    cases.push({ what, dir, out, before })
+  }
+  const commands = (dir: string, out: string): string[][] => [
+    ['export', dir, '--format', 'jsonl', '-o', out, '--quiet'],
+    ['replay', dir],
+    ['stats', dir],
+    ['verify', dir, '--quiet'],
+  ]
+  const cs = await cliMany(
+    cases.flatMap((c) => commands(c.dir, c.out)),
+    path.join(tempDir('v2-missing-cli'), 'runs.json'),
+  )
+  for (const [k, { what, dir, out, before }] of cases.entries()) {
+    const [e, r, st, v] = cs.slice(4 * k, 4 * k + 4)
+    assert.is(e!.code, 1, `${what}: export exit ${e!.code} ${e!.err}`)
+    assert.match(e!.err, /ERR_AUDIT_CORRUPT/)
     assert.not.ok(fs.existsSync(out))
-    assert.is(cli('replay', dir).code, 1, `${what}: replay`)
-    assert.is(cli('stats', dir).code, 1, `${what}: stats`)
-    assert.is(cli('verify', dir, '--quiet').code, 1, `${what}: verify`)
+    assert.is(r!.code, 1, `${what}: replay`)
+    assert.is(st!.code, 1, `${what}: stats`)
+    assert.is(v!.code, 1, `${what}: verify`)
     assert.equal(snapshot(dir), before)
   }
 })
