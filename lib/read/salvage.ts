@@ -308,26 +308,22 @@ function openIfPresent(file: string, windowBytes: number): (SegmentBytes & { clo
   return bytes
 }
 
-/** The record starting at off, when it checks out on its own; the bytes' window then holds all of it. */
-function intactAt(
-  b: SegmentBytes,
-  off: number,
-  saltSeed: number,
-  rules: RecordRules,
-): (RecordFrame & { crc: number }) | undefined {
+/**
+ * The record starting at off, when it checks out on its own (end in file
+ * offsets); the bytes' window then holds all of it, until it is read again.
+ */
+function intactAt(b: SegmentBytes, off: number, saltSeed: number, rules: RecordRules): RecordFrame | undefined {
   const i = recordWindow(b, off, PAYLOAD_MAX)
   const r = looksLikeRecord(b.buf, i, b.filled, saltSeed, PAYLOAD_MAX, rules)
-  return r === undefined ? undefined : { ...r, end: r.end - i + off, crc: b.buf.readUInt32LE(i + 4) }
+  if (r !== undefined) r.end += off - i // a frame made for this call: made file-relative in place
+  return r
 }
 
-/** The candidate for the intact record r found at off in one copy. */
-function candidateOf(
-  r: RecordFrame & { crc: number },
-  off: number,
-  copy: Candidate['copy'],
-  source: Candidate['source'],
-): Candidate {
-  source.noteChecked(off, r.end, r.crc)
+/** The candidate for the intact record r that intactAt just found at off in one copy (its window still holds it). */
+function candidateOf(r: RecordFrame, off: number, copy: Candidate['copy'], source: Candidate['source']): Candidate {
+  const b = source.bytes
+  const crc = b.buf.readUInt32LE(off - b.base + 4)
+  source.noteChecked(off, r.end, crc)
   return {
     type: r.type,
     lastSeq: r.lastSeq,
@@ -338,8 +334,26 @@ function candidateOf(
     offset: off,
     end: r.end,
     copy,
-    crc: r.crc,
+    crc,
     source,
+  }
+}
+
+/** Candidate c as its copy's walk meets it, with its neighbour on disk (the fields spelled out: a spread costs more here). */
+function metOf(c: Candidate, before: Candidate | undefined): Met {
+  return {
+    type: c.type,
+    lastSeq: c.lastSeq,
+    seq: c.seq,
+    timeMs: c.timeMs,
+    flags: c.flags,
+    batchIndex: c.batchIndex,
+    offset: c.offset,
+    end: c.end,
+    copy: c.copy,
+    crc: c.crc,
+    source: c.source,
+    before,
   }
 }
 
@@ -450,7 +464,7 @@ class CopyWalk {
         const before = this.prev !== undefined && this.prev.end === off ? this.prev : undefined
         this.prev = c
         this.off = r.end
-        return { ...c, before }
+        return metOf(c, before)
       }
       const next = nextIntact(b, off + 1, b.size, saltSeed, PAYLOAD_MAX, rules)?.offset ?? b.size
       this.spots?.push({ offset: off, bytes: next - off, problem: problemAt(b, off, saltSeed) })

@@ -1,7 +1,7 @@
 // A log whose first segment is exactly `segmentBytes` long (up to the 1-GiB
 // cap), written by the real sink with the largest events the options allow,
-// so it fills in few batches. Used by the cap test (test/read/cap.test.ts) and
-// by the reading measurement (bench/read-window.ts):
+// so it fills in few batches. Used by the cap test (test/read/cap.test.ts), and
+// from the command line to make such a log for a measurement:
 //   node dist/test/helpers/big-log.js <dir> <segmentBytes>
 import fs from 'node:fs'
 import path from 'node:path'
