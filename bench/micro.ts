@@ -27,7 +27,7 @@ import zlib from 'node:zlib'
 import { eventMaker } from './engine/events.js'
 import { spread, type Spread } from './engine/latency.js'
 import { decodeEvent } from '../shared/event.js'
-import { encodeEvent } from '../lib/sink/index.js'
+import { encodeEvent, jsonText } from '../lib/sink/index.js'
 import { crc32c } from '../shared/crc32c.js'
 import {
   checkRecord,
@@ -192,7 +192,7 @@ function tasks(): Task[] {
         )
     },
   })
-  const payload = Buffer.from(encodeEvent(ev, 256 * 1024).json)
+  const payload = Buffer.from(jsonText(encodeEvent(ev, 256 * 1024)))
   out.push({
     id: 'decode-256B',
     title: 'decodeEvent, 256 B (UTF-8 + JSON.parse + event)',

@@ -85,11 +85,21 @@ function templateJson(t: string): string {
 }
 
 export interface Encoded {
-  /** The payload: JSON of { level, messageTemplate, properties?, exception? }. */
-  json: string
+  /**
+   * The payload: JSON of { level, messageTemplate, properties?, exception? }.
+   * One string, or its parts in order when a long string value was kept whole
+   * (lib/sink/snapshot.ts): the ring writes them one after the other, so a
+   * 64-MiB value is never copied into one string with the rest.
+   */
+  json: string | readonly string[]
   /** Its UTF-8 length in bytes (≤ eventBytesMax). */
   len: number
   timeMs: number
+}
+
+/** The payload of an encoded event as one string (tests and tools; the ring takes the parts). */
+export function jsonText(e: Encoded): string {
+  return typeof e.json === 'string' ? e.json : e.json.join('')
 }
 
 /**
@@ -145,9 +155,11 @@ function encode(ev: unknown, snap: Snapshot): Encoded {
     snap.string(text)
   }
   snap.out += '}'
-  const json = snap.out
+  const json = snap.json()
   // UTF-8 takes at least one byte per UTF-16 unit: the walk refused on characters; now the bytes.
-  const len = Buffer.byteLength(json, 'utf8')
+  let len = 0
+  if (typeof json === 'string') len = Buffer.byteLength(json, 'utf8')
+  else for (const part of json) len += Buffer.byteLength(part, 'utf8')
   if (len > snap.charsMax) {
     throw refusal(ERROR_CODES.EVENT_TOO_LARGE, `event is ${len} bytes serialized; eventBytesMax is ${snap.charsMax}`, {
       bytes: len,

@@ -10,6 +10,6 @@ export type { SinkHealth, HealthOptions, HealthReason, HealthReasonCode, HealthS
 export { withReasons } from './health.js'
 export type { Histogram, SinkHistograms } from './telemetry.js'
 export type { AuditSinkOptions } from './options.js'
-export { encodeEvent, type Encoded } from './event.js'
+export { encodeEvent, type Encoded, jsonText } from './event.js'
 export type { CheckpointStats } from './checkpointer.js'
 export type { EncryptionOptions, PersonalDataOptions, ErasureOptions, ErasureReceipt } from './crypt.js'

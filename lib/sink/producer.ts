@@ -56,7 +56,7 @@ type Resolve = (r: Receipt) => void
 type Reject = (e: Error) => void
 
 interface Waiting {
-  json: string
+  json: string | readonly string[]
   len: number
   timeMs: number
   /** The ring kind: an event, or a record the sink makes (shared/ring/layout.ts). */
@@ -147,7 +147,7 @@ export class Producer {
     return this.submit(json, Buffer.byteLength(json), Date.now(), kind)
   }
 
-  private submit(json: string, len: number, timeMs: number, kind: number): Promise<Receipt> {
+  private submit(json: string | readonly string[], len: number, timeMs: number, kind: number): Promise<Receipt> {
     if (this.waiting.length === 0) {
       const seqLo = this.ring.reserve(len)
       if (seqLo >= 0) {

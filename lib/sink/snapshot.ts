@@ -74,14 +74,14 @@ function keyJson(k: string): string {
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /**
- * JSON of a string, as JSON.stringify writes it. A long string that needs no
- * escape (FIXED.jsonQuoteCharsMin) is put between quotes as it is: JSON.stringify
- * would build a new string of the same size from small parts, and the encoder
- * would copy it once more (a 64-MiB value took ~0.3 s that way here, the test
- * for an escape ~0.04 s).
+ * Whether a string's JSON is the string between quotes, and long enough to be
+ * kept whole (FIXED.jsonQuoteCharsMin): JSON.stringify would build a new
+ * string of the same size from small parts, and joining it to the rest of the
+ * event would copy it once more (a 64-MiB value took ~0.3 s that way here; the
+ * test for an escape takes ~0.04 s).
  */
-export function jsonString(s: string): string {
-  return s.length >= FIXED.jsonQuoteCharsMin && !NEEDS_ESCAPE.test(s) ? `"${s}"` : JSON.stringify(s)
+function keptWhole(s: string): boolean {
+  return s.length >= FIXED.jsonQuoteCharsMin && !NEEDS_ESCAPE.test(s)
 }
 
 function pathKey(k: string | number): string {
@@ -91,8 +91,16 @@ function pathKey(k: string | number): string {
 }
 
 export class Snapshot {
-  /** The JSON written so far: the encoder starts it with the event's other fields. */
+  /** The JSON written since the last part (all of it, usually): the encoder starts it with the event's other fields. */
   out = ''
+  /**
+   * The JSON before `out`, in order, when a long string value was kept whole
+   * (keptWhole): the text before it with its opening quote, then the string
+   * itself, never copied. undefined until one is.
+   */
+  private parts: string[] | undefined
+  /** Characters in parts. */
+  private partsChars = 0
   /** The top-level field being read: the start of every path. */
   field = 'event'
   /** Keys from the field down to the value being read; made into text only for an error. */
@@ -131,7 +139,25 @@ export class Snapshot {
 
   /** Refuse now if `chars` more characters cannot fit. */
   room(chars: number): void {
-    if (this.out.length + chars > this.charsMax) throw this.tooLarge(this.out.length + chars)
+    const have = this.partsChars + this.out.length
+    if (have + chars > this.charsMax) throw this.tooLarge(have + chars)
+  }
+
+  /** The JSON written: one string, or its parts in order when a long string value was kept whole. */
+  json(): string | string[] {
+    return this.parts === undefined ? this.out : [...this.parts, this.out]
+  }
+
+  /** Write string s's JSON, as JSON.stringify writes it (room for it was checked). */
+  private put(s: string): void {
+    if (!keptWhole(s)) {
+      this.out += JSON.stringify(s)
+      return
+    }
+    const head = `${this.out}"`
+    ;(this.parts ??= []).push(head, s)
+    this.partsChars += head.length + s.length
+    this.out = '"'
   }
 
   /** The root: a plain object (never an array, a class instance or something with toJSON). */
@@ -145,7 +171,7 @@ export class Snapshot {
   /** A string, checked against the room left before it is escaped. */
   string(s: string): void {
     this.room(s.length + 2)
-    this.out += jsonString(s)
+    this.put(s)
     this.room(0)
   }
 
@@ -247,7 +273,8 @@ export class Snapshot {
       if (typeof child === 'string') {
         // The common case, inline: one room check for key and value together.
         this.room(k.length + child.length + 6)
-        this.out += `${first ? '' : ','}${keyJson(k)}:${jsonString(child)}`
+        this.out += first ? `${keyJson(k)}:` : `,${keyJson(k)}:`
+        this.put(child)
         first = false
       } else if (child !== undefined) {
         this.room(k.length + 4)

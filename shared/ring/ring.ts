@@ -133,10 +133,14 @@ export class Ring {
     }
   }
 
-  /** publish(), with the payload given as a string of exactly len UTF-8 bytes, encoded straight into the ring. */
-  publishString(payload: string, len: number, timeMs: number, kind = RING_KIND_EVENT): void {
+  /** publish(), with the payload given as a string (or its parts, in order) of exactly len UTF-8 bytes, encoded straight into the ring. */
+  publishString(payload: string | readonly string[], len: number, timeMs: number, kind = RING_KIND_EVENT): void {
     const at = DATA_OFFSET + this.resOff
-    const written = this.buf.write(payload, at + RING_RECORD_HEADER_BYTES, len, 'utf8')
+    const to = at + RING_RECORD_HEADER_BYTES
+    let written = 0
+    // One string, or parts written one after the other (lib/sink/event.ts: a long value is never joined).
+    if (typeof payload === 'string') written = this.buf.write(payload, to, len, 'utf8')
+    else for (const part of payload) written += this.buf.write(part, to + written, len - written, 'utf8')
     if (written !== len) throw new Error(`ring: payload encoded to ${written} bytes, ${len} were reserved`)
     this.commitPublish(at, len, timeMs, kind)
   }

@@ -4,7 +4,7 @@
 // RangeError or an Invalid Date.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { encodeEvent } from '../../lib/sink/event.js'
+import { encodeEvent, jsonText } from '../../lib/sink/event.js'
 import { AuditError } from '../../shared/errors.js'
 import { decodeEvent } from '../../shared/event.js'
 
@@ -22,13 +22,13 @@ test('what encodeEvent writes decodes to the same event', () => {
     },
     4096,
   )
-  const ev = decodeEvent(bytes(enc.json), enc.timeMs, 7)
+  const ev = decodeEvent(bytes(jsonText(enc)), enc.timeMs, 7)
   assert.is(ev.timestamp.toISOString(), '+275760-09-13T00:00:00.000Z')
   assert.is(ev.level, 'Fatal')
   assert.is(ev.messageTemplate, 'T {a}')
   assert.equal(ev.properties, { a: [1, { b: 'é😀\ud800' }], d: '1970-01-01T00:00:00.000Z' })
   assert.is(ev.exception, err.stack)
-  const bare = decodeEvent(bytes(encodeEvent({ level: 'Debug', messageTemplate: 'x' }, 4096).json), 0)
+  const bare = decodeEvent(bytes(jsonText(encodeEvent({ level: 'Debug', messageTemplate: 'x' }, 4096))), 0)
   assert.equal(bare.properties, {})
   assert.is('exception' in bare, false)
 })

@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AuditSink, readLog, type AuditEvent } from '../../lib/index.js'
-import { encodeEvent } from '../../lib/sink/event.js'
+import { encodeEvent, jsonText } from '../../lib/sink/event.js'
 import { FIXED } from '../../shared/limits.js'
 import { tracked } from '../helpers/tracked.js'
 
@@ -166,10 +166,10 @@ function encode(v: unknown) {
 for (const [row, make, stored] of STORED) {
   test(`stored: ${row}`, () => {
     const enc = encode(make())
-    const body = JSON.parse(enc.json) as { properties: { v: unknown } }
+    const body = JSON.parse(jsonText(enc)) as { properties: { v: unknown } }
     assert.equal(body.properties.v, stored)
     assert.equal(JSON.stringify(body.properties.v), JSON.stringify(stored)) // key order too
-    assert.is(enc.len, Buffer.byteLength(enc.json))
+    assert.is(enc.len, Buffer.byteLength(jsonText(enc)))
   })
 }
 
@@ -250,7 +250,7 @@ for (const [row, fields, want, path] of FIELDS) {
     assert.type(want, 'object', `${row} was stored`)
     const w = want as { timeMs?: number; exception?: string }
     if (w.timeMs !== undefined) assert.is(enc.timeMs, w.timeMs)
-    if (w.exception !== undefined) assert.is((JSON.parse(enc.json) as { exception: string }).exception, w.exception)
+    if (w.exception !== undefined) assert.is((JSON.parse(jsonText(enc)) as { exception: string }).exception, w.exception)
   })
 }
 

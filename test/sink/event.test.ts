@@ -1,13 +1,18 @@
 // encodeEvent writes exactly the bytes JSON.stringify gives for the stored
 // body, whatever the template cache holds: templates with every kind of
 // character, more distinct templates than the cache keeps, templates longer
-// than it caches; and a refused value names its path, however deep.
+// than it caches; long string values, kept whole as parts of their own when
+// nothing in them needs escaping, through a real sink too; and a refused value
+// names its path, however deep.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { encodeEvent } from '../../lib/sink/event.js'
+import path from 'node:path'
+import { AuditSink, readLog } from '../../lib/index.js'
+import { encodeEvent, jsonText } from '../../lib/sink/event.js'
 import type { AuditEvent } from '../../shared/event.js'
 import { FIXED } from '../../shared/limits.js'
 import { mulberry32 } from '../../torture/prng.js'
+import { tempDir } from '../helpers/dirs.js'
 
 const seed = Number(process.env.EVENT_SEED ?? Math.floor(Math.random() * 2 ** 31))
 console.log(`event.test seed=${seed} (replay with EVENT_SEED=${seed})`)
@@ -51,13 +56,13 @@ test('the template cache never changes a byte: many templates, evictions, long o
     const ev: AuditEvent = { level: 'Warning', messageTemplate: t, properties: { P: i, s: t.slice(0, 5) } }
     const enc = encodeEvent(ev, 1 << 20)
     const want = JSON.stringify({ level: ev.level, messageTemplate: ev.messageTemplate, properties: ev.properties })
-    assert.is(enc.json, want, `seed ${seed}, emit ${i}`)
+    assert.is(jsonText(enc), want, `seed ${seed}, emit ${i}`)
     assert.is(enc.len, Buffer.byteLength(want), `seed ${seed}, emit ${i}`)
   }
 })
 
-test(`long strings (${FIXED.jsonQuoteCharsMin} units and more, quoted without JSON.stringify when nothing needs escaping) are written as JSON.stringify writes them`, () => {
-  const rng = mulberry32(seed)
+/** Long string values: each character JSON treats apart, at the start, middle and end; and seeded ones. */
+function longValues(rng: () => number): string[] {
   const L = FIXED.jsonQuoteCharsMin
   const ESCAPES = [
     '"',
@@ -85,14 +90,50 @@ test(`long strings (${FIXED.jsonQuoteCharsMin} units and more, quoted without JS
     while (v.length < len) v += rng() < 0.98 ? 'q' : ALPHABET[Math.floor(rng() * ALPHABET.length)]!
     values.push(v)
   }
-  for (const [i, v] of values.entries()) {
-    // As a property (the plain-object fast path), inside an array (value()) and as the exception (string()).
-    const ev = { level: 'Error' as const, messageTemplate: 'long {S}', properties: { S: v, A: [v] }, exception: v }
+  return values
+}
+
+/** A value as a property (the plain-object fast path), inside an array (value()) and as the exception (string()). */
+const longEvent = (v: string, i = 0) => ({
+  level: 'Error' as const,
+  messageTemplate: 'long {S}',
+  properties: { S: v, A: [v], I: i },
+  exception: v,
+})
+
+test(`long strings (${FIXED.jsonQuoteCharsMin} units and more, kept whole when nothing needs escaping) are written as JSON.stringify writes them`, () => {
+  for (const [i, v] of longValues(mulberry32(seed)).entries()) {
+    const ev = longEvent(v)
     const enc = encodeEvent(ev, 1 << 20)
     const want = JSON.stringify(ev)
-    assert.is(enc.json, want, `seed ${seed}, value ${i} (${v.length} units)`)
+    assert.is(jsonText(enc), want, `seed ${seed}, value ${i} (${v.length} units)`)
     assert.is(enc.len, Buffer.byteLength(want), `seed ${seed}, value ${i}`)
+    // A long value with nothing to escape is a part of its own, the caller's string itself (three of them).
+    // Any surrogate, even in a valid pair, leaves the string to JSON.stringify (which escapes lone ones).
+    const whole = v.length >= FIXED.jsonQuoteCharsMin && JSON.stringify(v) === `"${v}"` && !/[\ud800-\udfff]/.test(v)
+    const parts = typeof enc.json === 'string' ? [enc.json] : enc.json
+    assert.is(parts.filter((p) => p === v).length, whole ? 3 : 0, `seed ${seed}, value ${i}: parts`)
   }
+})
+
+test('long strings go through a real sink in parts and read back as they were emitted', async () => {
+  const values = longValues(mulberry32(seed ^ 0x5eed))
+  const dir = path.join(tempDir('event-long'), 'log')
+  const sink = await AuditSink.open({ dir })
+  try {
+    // Half one by one, half in flight together: parts written into the ring next to other events.
+    for (let i = 0; i < values.length >> 1; i++) await sink.emit(longEvent(values[i]!, i))
+    await Promise.all(values.slice(values.length >> 1).map((v, k) => sink.emit(longEvent(v, (values.length >> 1) + k))))
+  } finally {
+    await sink.close()
+  }
+  const read: unknown[] = []
+  for await (const r of readLog(dir)) read.push({ properties: r.event.properties, exception: r.event.exception })
+  assert.equal(
+    read,
+    values.map((v, i) => ({ properties: longEvent(v, i).properties, exception: v })),
+    `seed ${seed}`,
+  )
 })
 
 test('a refused value deep in arrays and objects names its whole path', () => {
