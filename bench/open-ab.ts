@@ -25,7 +25,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { importBuild, localResultsDir } from './engine/checkout.js'
-import { spread } from './engine/latency.js'
+import { pairedRatio, spread, spreadText } from './engine/latency.js'
 import { loadLine, machineInfo, machineLines, writeReport } from './engine/machine.js'
 
 type Side = 'before' | 'after'
@@ -96,14 +96,8 @@ async function main(): Promise<void> {
   } finally {
     await fsp.rm(work, { recursive: true, force: true })
   }
-  const ms = (xs: number[]): string => {
-    const s = spread(xs)
-    return `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`
-  }
-  const ratio = (k: keyof Times): string => {
-    const s = spread(times.after[k].map((a, i) => a / times.before[k][i]!))
-    return `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
-  }
+  const ms = (xs: number[]): string => spreadText(spread(xs), 1)
+  const ratio = (k: keyof Times): string => spreadText(pairedRatio(times.after[k], times.before[k]), 2)
   const lines = [
     '# open(): two builds, interleaved',
     '',

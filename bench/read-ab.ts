@@ -19,7 +19,7 @@
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { importBuild, localResultsDir } from './engine/checkout.js'
-import { spread } from './engine/latency.js'
+import { pairedRatio, spread, spreadText } from './engine/latency.js'
 import { loadLine, machineInfo, machineLines, writeReport } from './engine/machine.js'
 import { fmt } from './engine/tables.js'
 
@@ -74,14 +74,8 @@ async function main(): Promise<void> {
       await pass(builds[side], values.log, times[side])
     process.stderr.write(`round ${r + 1}/${rounds} done\n`)
   }
-  const s = (xs: number[]): string => {
-    const x = spread(xs)
-    return `${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)})`
-  }
-  const ratio = (k: keyof Times): string => {
-    const x = spread(times.after[k].map((a, i) => a / times.before[k][i]!))
-    return `${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)})`
-  }
+  const s = (xs: number[]): string => spreadText(spread(xs), 2)
+  const ratio = (k: keyof Times): string => spreadText(pairedRatio(times.after[k], times.before[k]), 2)
   const lines = [
     '# readLog and verifyLog: two builds, interleaved',
     '',

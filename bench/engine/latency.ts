@@ -74,6 +74,16 @@ export interface Spread {
   max: number
 }
 
+/** "median (min–max)" of a spread, each with `digits` decimals. */
+export function spreadText(s: Spread, digits: number): string {
+  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`
+}
+
+/** The spread of after[i] / before[i]: a paired ratio, round by round. */
+export function pairedRatio(after: number[], before: number[]): Spread {
+  return spread(after.map((a, i) => a / before[i]!))
+}
+
 export function spread(values: number[]): Spread {
   const s = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
   if (s.length === 0) return { median: NaN, min: NaN, max: NaN }
