@@ -118,10 +118,10 @@ export class CopySource {
     readonly rules: RecordRules = RULES_V2,
   ) {}
 
-  /** The last record found intact in this copy: its place, its CRC, and the window fill it was checked in. */
+  /** The last record walkPlan yielded from this copy: its place, its CRC, and the window fill it was checked in. */
   private checked = { offset: -1, end: -1, crc: 0, fill: -1 }
 
-  /** A record [offset, end) with this CRC was just found intact in the current window. */
+  /** A record [offset, end) with this CRC was just found intact in the current window (walkPlan, as it yields it). */
   noteChecked(offset: number, end: number, crc: number): void {
     const k = this.checked
     k.offset = offset
@@ -320,11 +320,10 @@ function intactAt(b: SegmentBytes, off: number, saltSeed: number, rules: RecordR
   return r
 }
 
-/** The candidate for the intact record r that intactAt just found at off in one copy (its window still holds it). */
+/** The candidate for the intact record r that intactAt just found at off in one copy (its window still holds it, CRC included). */
 function candidateOf(r: RecordFrame, off: number, copy: Candidate['copy'], source: Candidate['source']): Candidate {
   const b = source.bytes
   const crc = b.buf.readUInt32LE(off - b.base + 4)
-  source.noteChecked(off, r.end, crc)
   return {
     type: r.type,
     lastSeq: r.lastSeq,
@@ -835,6 +834,8 @@ function* walkPlan(plan: readonly PlanItem[]): Generator<SalvageItem> {
           : chosenOf(candidateOf(r, off, copy, p.source), k === 0 ? p.firstLinkVerified : true)
       if (rec === undefined || rec.seq !== seq || (k === p.count - 1 && rec.end !== p.end))
         throw changedAt(p.source, off, seq)
+      // Its CRC was just checked in the window its consumer reads it from (recordView).
+      p.source.noteChecked(rec.offset, rec.end, rec.crc)
       yield { kind: 'record', rec }
       off = rec.end
       seq = rec.lastSeq + 1
