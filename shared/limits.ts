@@ -176,9 +176,10 @@ export const FIXED = {
   keyCacheEntries: 1024,
   keyCacheCharsMax: 64,
   /**
-   * A string value of at least this many UTF-16 units that needs no escape is written between
-   * quotes as it is, not through JSON.stringify (which rebuilds a long string from parts, each
-   * then copied again): lib/sink/snapshot.ts, jsonString.
+   * A string value of at least this many UTF-16 units that needs no escape is kept whole: not
+   * passed through JSON.stringify (which rebuilds a long string from parts) nor joined to the
+   * rest of the event's JSON; the ring writes it as a part of its own (lib/sink/snapshot.ts,
+   * keptWhole).
    */
   jsonQuoteCharsMin: 4096,
   /** Leaves up to this size are copied behind their 0x00 prefix into one scratch buffer and hashed in one call. */

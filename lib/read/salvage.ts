@@ -48,11 +48,11 @@
  * or the merge found). recordView / payloadView lend the same bytes where they
  * are in the window instead (recover writes them before it reads on), and skip
  * the CRC when the window still holds the bytes walkPlan just checked. The
- * copies stay open while their SegmentResult is the
- * current one: from the yield until the generator is resumed (or returned), then
- * they are closed; reading a record or iterating the items after that is
- * ERR_AUDIT_INVARIANT. So a consumer iterates the items and takes payloads one
- * at a time, inside its loop.
+ * copies stay open while their SegmentResult is the current one: from the
+ * yield until the generator is resumed (or returned), then they are closed;
+ * reading a record or iterating the items after that is ERR_AUDIT_INVARIANT.
+ * So a consumer iterates the items and takes payloads one at a time, inside
+ * its loop.
  *
  * Input files are only read. Memory does not grow with a segment's records:
  * per copy one window (FIXED.segmentWindowBytes, or one record when a record is
