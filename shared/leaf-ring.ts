@@ -30,6 +30,7 @@
  */
 
 import { FIXED } from './limits.js'
+import { zeroedShared } from './memory.js'
 
 const HASH_BYTES = 32
 /** Bytes of one slot across the arrays: generation (i32, padded to 8), seq and last seq (f64), hash. */
@@ -55,7 +56,7 @@ export class LeafRing {
 
   /** Shared memory for a ring of `slots` slots (all empty). */
   static memory(slots: number = FIXED.leafRingSlots): SharedArrayBuffer {
-    return new SharedArrayBuffer(slots * LEAF_SLOT_BYTES)
+    return zeroedShared(slots * LEAF_SLOT_BYTES)
   }
 
   /**

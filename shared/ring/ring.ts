@@ -43,6 +43,7 @@ import {
   WRITER_SLEEPING,
 } from './layout.js'
 import { type WireError } from '../errors.js'
+import { zeroedShared } from '../memory.js'
 
 export const NO_SPACE = -1
 export const CLOSED = -2
@@ -69,15 +70,17 @@ export class Ring {
     this.size = sab.byteLength - DATA_OFFSET
     if (this.size <= 0 || (this.size & (this.size - 1)) !== 0) throw new Error('ring: data size must be a power of two')
     this.mask = this.size - 1
-    this.i32 = new Int32Array(sab)
-    this.u64 = new BigUint64Array(sab)
-    this.f64 = new Float64Array(sab)
-    this.u8 = new Uint8Array(sab)
-    this.buf = Buffer.from(sab)
+    // Explicit lengths: the memory is growable in form (shared/memory.ts), and the views must not track it.
+    const bytes = sab.byteLength
+    this.i32 = new Int32Array(sab, 0, bytes >> 2)
+    this.u64 = new BigUint64Array(sab, 0, bytes >> 3)
+    this.f64 = new Float64Array(sab, 0, bytes >> 3)
+    this.u8 = new Uint8Array(sab, 0, bytes)
+    this.buf = Buffer.from(sab, 0, bytes)
   }
 
   static allocate(ringBytes: number): Ring {
-    return new Ring(new SharedArrayBuffer(DATA_OFFSET + ringBytes))
+    return new Ring(zeroedShared(DATA_OFFSET + ringBytes))
   }
 
   /** Writer, once, before 'ready': seqs continue after lastSeq. */

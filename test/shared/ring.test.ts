@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert'
 import { tracked } from '../helpers/tracked.js'
 import { AuditError, AuditSink, ERROR_CODES, readLog, verifyLog, type Receipt } from '../../lib/index.js'
 import { CLOSED, NO_SPACE, Ring } from '../../shared/ring/ring.js'
+import { LEAF_SLOT_BYTES, LeafRing } from '../../shared/leaf-ring.js'
 import {
   align8,
   CONSUMED,
@@ -214,6 +215,35 @@ test('ring: random sizes over many laps — payloads intact, PAD at the end, NO_
     r.pads >= 50 && r.noSpace >= 50 && r.exactFull >= 10,
     `the test must hit the ring end, a full ring and an exactly full ring often (pads ${r.pads}, NO_SPACE ${r.noSpace}, exactly full ${r.exactFull})`,
   )
+})
+
+test('ring: its memory is zeroed, as long as the ring and never longer: every view has its length and the memory cannot grow', () => {
+  // shared/memory.ts: the memory is growable in form (so it comes as pages zeroed on first touch),
+  // with maxByteLength equal to its length; a view made without a length would track a growth.
+  const ring = Ring.allocate(RING)
+  const bytes = DATA_OFFSET + RING
+  assert.is(ring.sab.byteLength, bytes)
+  assert.equal(
+    [ring.u8.length, ring.i32.length, ring.u64.length, ring.f64.length],
+    [bytes, bytes / 4, bytes / 8, bytes / 8],
+  )
+  assert.ok(
+    ring.u8.every((b) => b === 0),
+    'fresh ring memory is zero',
+  )
+  assert.throws(
+    () => ring.sab.grow(bytes + 8),
+    (e: unknown) => e instanceof RangeError,
+  )
+  assert.is(ring.sab.byteLength, bytes)
+  // The leaf ring's memory is made the same way.
+  const leaves = LeafRing.memory(16)
+  assert.is(leaves.byteLength, 16 * LEAF_SLOT_BYTES)
+  assert.throws(
+    () => leaves.grow(leaves.byteLength + 8),
+    (e: unknown) => e instanceof RangeError,
+  )
+  assert.is(new LeafRing(leaves).get(3, Buffer.alloc(32)), undefined, 'an empty slot')
 })
 
 test('ring: positions wrap past 2^31 and seq low bits wrap past 2^32', () => {
