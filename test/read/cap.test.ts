@@ -14,13 +14,13 @@
 // otherwise (docs/testing.md).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { AuditSink, readLog, verifyLog } from '../../lib/index.js'
 import { segmentFileName } from '../../shared/format.js'
 import { LIMITS } from '../../shared/limits.js'
 import { BIG_OPTIONS, writeBigLog } from '../helpers/big-log.js'
+import { type CliResult, nodeAsync } from '../helpers/cli-run.js'
 import { tempDir } from '../helpers/dirs.js'
 
 const CAP = LIMITS.segmentBytesMax.max
@@ -35,21 +35,11 @@ const enabled = process.env.CI === 'true' || process.env.MTLOG_AUDIT_CAP_TEST ==
 
 const seconds = (t0: number): string => ((performance.now() - t0) / 1000).toFixed(1)
 
-/** recoverLog of dir into out, in a child process (its peak RSS is its own): exit status, output, and its seconds. */
-function recoverChild(
-  dir: string,
-  out: string,
-): Promise<{ status: number | null; stdout: string; stderr: string; seconds: string }> {
+/** recoverLog of dir into out, in a child process (its peak RSS is its own): its exit code, output, and seconds. */
+async function recoverChild(dir: string, out: string): Promise<CliResult & { seconds: string }> {
   const t0 = performance.now()
-  const c = spawn(process.execPath, [RECOVER_CHILD, dir, out])
-  let stdout = ''
-  let stderr = ''
-  c.stdout.on('data', (d) => (stdout += d))
-  c.stderr.on('data', (d) => (stderr += d))
-  return new Promise((resolve, reject) => {
-    c.on('error', reject)
-    c.on('close', (status) => resolve({ status, stdout, stderr, seconds: seconds(t0) }))
-  })
+  const r = await nodeAsync([RECOVER_CHILD, dir, out])
+  return { ...r, seconds: seconds(t0) }
 }
 
 if (!enabled) {
@@ -118,8 +108,8 @@ if (!enabled) {
 
       // recover: salvage reads the segment through its window and copies it (it is clean) record by record.
       const child = await recovering
-      assert.is(child.status, 0, child.stderr)
-      const rec = JSON.parse(child.stdout) as {
+      assert.is(child.code, 0, child.err)
+      const rec = JSON.parse(child.out) as {
         ok: boolean
         verified: boolean
         intact: number
@@ -127,7 +117,7 @@ if (!enabled) {
         copiedExactly: number
         maxRssKiB: number
       }
-      assert.ok(rec.ok && rec.verified, child.stdout)
+      assert.ok(rec.ok && rec.verified, child.out)
       assert.is(rec.lastSeq >= seq, true)
       assert.is(rec.copiedExactly >= 1, true, 'the 1-GiB segment is copied byte for byte')
       assert.is(fs.statSync(path.join(out, segmentFileName(1))).size, CAP)
